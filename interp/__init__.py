@@ -1,0 +1,21 @@
+"""interp: stateful, isolated Python execution contexts in worker processes."""
+
+from .api import CodeInterpreter
+from .errors import (ContextNotFoundError, InterpError, InterpTimeoutError, InvalidCwdError,
+                     WorkerDiedError)
+from .types import ExecutionError, ExecutionResult, InterpreterContext, OutputMessage
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CodeInterpreter",
+    "ContextNotFoundError",
+    "ExecutionError",
+    "ExecutionResult",
+    "InterpError",
+    "InterpTimeoutError",
+    "InterpreterContext",
+    "InvalidCwdError",
+    "OutputMessage",
+    "WorkerDiedError",
+]

@@ -1,0 +1,57 @@
+"""The exceptions interp raises. Every one of them is an :class:`InterpError`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Optional
+
+if TYPE_CHECKING:
+    from .types import ExecutionResult
+
+
+class InterpError(Exception):
+    """Base class of every error raised by interp itself.
+
+    Errors raised by the user's code are not exceptions in the caller: they
+    come back as ``ExecutionResult.error``.
+    """
+
+
+class ContextNotFoundError(InterpError):
+    """No context has that id (it was never created, or it was deleted)."""
+
+
+class InvalidCwdError(InterpError, OSError):
+    """A context's working directory does not exist or is not a directory.
+
+    Also an :class:`OSError` whose ``errno`` is ``ENOENT`` or ``ENOTDIR``.
+    """
+
+
+class InterpTimeoutError(InterpError, TimeoutError):
+    """A run did not finish before its timeout.
+
+    ``result`` holds what the run produced until then (its callbacks have
+    already seen that output). ``restarted`` is False when the run stopped
+    on the interrupt (the context kept its state) and True when it had to be
+    killed and the context now runs on a fresh worker with empty state.
+    """
+
+    def __init__(self, message: str, result: "ExecutionResult", restarted: bool):
+        super().__init__(message)
+        self.result = result
+        self.restarted = restarted
+
+
+class WorkerDiedError(InterpError):
+    """A context's worker process died (``os._exit``, a crash, a kill).
+
+    The context's state is lost; its next run starts a fresh worker.
+    ``result`` holds what the run produced before the death (None when the
+    worker was found dead before the run started), ``returncode`` is the
+    worker's exit status (negative: the signal that killed it).
+    """
+
+    def __init__(self, message: str, result: Optional["ExecutionResult"], returncode: Optional[int]):
+        super().__init__(message)
+        self.result = result
+        self.returncode = returncode

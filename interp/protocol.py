@@ -1,0 +1,121 @@
+"""Framing and message schema shared by the parent and the worker.
+
+A frame is a 4-byte big-endian length followed by that many bytes of UTF-8
+JSON encoding one object. Both directions use the same framing. This module
+imports only the standard library, because the worker loads it by path.
+
+Messages are JSON objects with a ``"t"`` (type) key:
+
+parent -> worker
+    ``{"t": "run", "code": str, "envs": {str: str} | null, "filename": str | null}``
+
+worker -> parent
+    ``{"t": "ready", "pid": int}``               worker is set up
+    ``{"t": "out", "s": "stdout"|"stderr", "d": str}``  captured output
+    ``{"t": "done", "error": null | {"name", "value", "traceback"}}``
+"""
+
+import json
+import struct
+
+HEADER = struct.Struct(">I")
+
+#: Largest frame the parent accepts from a worker. Output travels in chunks of
+#: at most 64 KiB of bytes (under 400 KiB once JSON-escaped) and error fields
+#: are clipped by the worker, so a larger frame means a broken or hostile worker.
+MAX_EVENT_FRAME = 8 * 1024 * 1024
+
+#: Error fields (exception value, traceback) are clipped to this many characters.
+MAX_ERROR_CHARS = 1024 * 1024
+
+STREAMS = ("stdout", "stderr")
+
+
+class ProtocolError(Exception):
+    """The peer sent bytes that are not a valid frame or message."""
+
+
+def encode(message):
+    """Return the frame for ``message`` (a JSON-serialisable dict)."""
+    body = json.dumps(message, separators=(",", ":")).encode("ascii")
+    return HEADER.pack(len(body)) + body
+
+
+class FrameDecoder:
+    """Incremental frame decoder: feed it bytes, get back decoded objects.
+
+    Never executes anything it reads; rejects frames larger than
+    ``max_frame`` before buffering them and anything that is not a JSON
+    object, by raising :class:`ProtocolError`.
+    """
+
+    def __init__(self, max_frame=MAX_EVENT_FRAME):
+        self.max_frame = max_frame
+        self._buf = bytearray()
+
+    def feed(self, data):
+        """Add ``data`` and return the list of complete messages it finishes."""
+        buf = self._buf
+        buf += data
+        messages = []
+        pos = 0
+        size = HEADER.size
+        while len(buf) - pos >= size:
+            (length,) = HEADER.unpack_from(buf, pos)
+            if length > self.max_frame:
+                raise ProtocolError(
+                    "frame of %d bytes exceeds the limit of %d" % (length, self.max_frame))
+            end = pos + size + length
+            if len(buf) < end:
+                break
+            body = bytes(buf[pos + size:end])
+            pos = end
+            try:
+                message = json.loads(body.decode("utf-8"))
+            except (UnicodeDecodeError, ValueError) as exc:
+                raise ProtocolError("frame is not UTF-8 JSON: %s" % exc) from None
+            if not isinstance(message, dict):
+                raise ProtocolError("frame holds a %s, not an object" % type(message).__name__)
+            messages.append(message)
+        if pos:
+            del buf[:pos]
+        return messages
+
+    @property
+    def pending(self):
+        """Number of buffered bytes that do not yet form a whole frame."""
+        return len(self._buf)
+
+
+def _check_str(message, key, optional=False):
+    value = message.get(key)
+    if value is None and optional:
+        return
+    if not isinstance(value, str):
+        raise ProtocolError("%r message needs a string %r" % (message.get("t"), key))
+
+
+def validate_event(message):
+    """Check a worker -> parent message against the schema; return it.
+
+    Raises :class:`ProtocolError` for an unknown type or a malformed field.
+    """
+    kind = message.get("t")
+    if kind == "out":
+        if message.get("s") not in STREAMS:
+            raise ProtocolError("'out' message has an unknown stream %r" % (message.get("s"),))
+        _check_str(message, "d")
+    elif kind == "done":
+        error = message.get("error")
+        if error is not None:
+            if not isinstance(error, dict):
+                raise ProtocolError("'done' message has a malformed error")
+            for key in ("name", "value", "traceback"):
+                _check_str(error, key)
+    elif kind == "ready":
+        pid = message.get("pid")
+        if not isinstance(pid, int) or isinstance(pid, bool):
+            raise ProtocolError("'ready' message needs an integer pid")
+    else:
+        raise ProtocolError("unknown message type %r" % (kind,))
+    return message
