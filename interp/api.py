@@ -136,7 +136,7 @@ def _drive(ctx: Any, run: core.Run, callbacks: Dict[str, Optional[Callable[[Any]
                         poller.unregister(fd)
                 else:
                     data = os.read(fd, READ_SIZE)
-                    items += run.on_bytes(data, now) if data else run.on_eof(now)
+                    items += run.on_bytes(data, now) if data else run.on_eof(now, ctx.salvage())
             items += run.on_timer(now)
         except BaseException as exc:  # e.g. KeyboardInterrupt in the caller's thread
             items = run.abort(exc, time.monotonic())

@@ -118,9 +118,18 @@ class Run:
             return items + self._end(LOST) + [KILL]
         return self._process(now)
 
-    def on_eof(self, now: float) -> List[Item]:
-        """The channel closed: the worker died (or was killed)."""
-        return self._end(LOST)
+    def on_eof(self, now: float, leftovers: Optional[Dict[str, bytes]] = None) -> List[Item]:
+        """The channel closed: the worker died (or was killed).
+
+        ``leftovers`` is output the worker wrote but did not forward before
+        it died (see WorkerProcess.salvage); it is delivered as usual.
+        """
+        items = self._process(now)
+        for stream, data in (leftovers or {}).items():
+            if data and stream in self._lines:
+                text = data.decode("utf-8", "replace")
+                items.extend(self._lines_out(stream, self._lines[stream].feed(text, now)))
+        return items + self._end(LOST)
 
     def on_timer(self, now: float) -> List[Item]:
         items: List[Item] = []

@@ -155,6 +155,10 @@ class Context:
         if worker is not None:
             worker.signal_group(signal.SIGINT if action == core.INTERRUPT else signal.SIGKILL)
 
+    def salvage(self) -> Dict[str, bytes]:
+        """The channel closed: kill what is left and recover unforwarded output."""
+        return self.worker.salvage() if self.worker is not None else {}
+
     def finish(self, run: core.Run) -> ExecutionResult:
         """Settle the context after a run; return its result or raise.
 

@@ -13,7 +13,7 @@ import os
 import signal
 import subprocess
 import sys
-from typing import Mapping, Optional
+from typing import Dict, List, Mapping, Optional
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 PROTOCOL_PATH = os.path.join(_HERE, "protocol.py")
@@ -31,11 +31,13 @@ def _load(name, path):
     spec.loader.exec_module(module)
     return module
 _load("_interp_protocol", sys.argv[1])
-_load("_interp_worker", sys.argv[2]).main()
+_load("_interp_worker", sys.argv[2]).main([int(fd) for fd in sys.argv[3:7]] or None)
 """
 
 #: How much of a worker's start-up stderr is kept to explain a failed start.
 STARTUP_ERR_LIMIT = 64 * 1024
+#: How much output is recovered from each capture pipe after a worker died.
+SALVAGE_LIMIT = 1024 * 1024
 
 
 class WorkerProcess:
@@ -46,12 +48,14 @@ class WorkerProcess:
     recycled pid is never hit.
     """
 
-    def __init__(self, popen: subprocess.Popen, send_fd: int, recv_fd: int, err_fd: int):
+    def __init__(self, popen: subprocess.Popen, send_fd: int, recv_fd: int, err_fd: int,
+                 salvage_fds: Mapping[str, int]):
         self.popen = popen
         self.pid = popen.pid
         self.send_fd = send_fd
         self.recv_fd = recv_fd
         self._err_fd: Optional[int] = err_fd
+        self._salvage_fds = dict(salvage_fds)
         self.returncode: Optional[int] = None
         self.startup_stderr = ""
 
@@ -74,6 +78,13 @@ class WorkerProcess:
         except (ProcessLookupError, PermissionError):
             pass
 
+    def salvage(self) -> Dict[str, bytes]:
+        """After the channel closed: kill the group and return the output left
+        unforwarded in the capture pipes (bytes the worker died holding)."""
+        self.signal_group(signal.SIGKILL)
+        return {stream: _read_available(fd, SALVAGE_LIMIT)
+                for stream, fd in self._salvage_fds.items()}
+
     def started(self) -> None:
         """The worker reported ready: its start-up stderr is no longer needed."""
         if self._err_fd is not None:
@@ -88,18 +99,19 @@ class WorkerProcess:
         if self.returncode is None:
             self.signal_group(signal.SIGKILL)
             self.returncode = self.popen.wait()
-            for fd in (self.send_fd, self.recv_fd):
+            for fd in (self.send_fd, self.recv_fd, *self._salvage_fds.values()):
                 os.close(fd)
             if self._err_fd is not None:
-                self.startup_stderr = _read_available(self._err_fd, STARTUP_ERR_LIMIT)
+                self.startup_stderr = _read_available(self._err_fd, STARTUP_ERR_LIMIT).decode(
+                    "utf-8", "replace")
                 os.close(self._err_fd)
                 self._err_fd = None
         return self.returncode
 
 
-def _read_available(fd: int, limit: int) -> str:
+def _read_available(fd: int, limit: int) -> bytes:
     os.set_blocking(fd, False)
-    chunks = []
+    chunks: List[bytes] = []
     size = 0
     while size < limit:
         try:
@@ -110,7 +122,7 @@ def _read_available(fd: int, limit: int) -> str:
             break
         chunks.append(data)
         size += len(data)
-    return b"".join(chunks).decode("utf-8", "replace")
+    return b"".join(chunks)
 
 
 def check_cwd(cwd: str) -> str:
@@ -140,21 +152,26 @@ class Launcher:
         to_worker_r, to_worker_w = os.pipe()
         from_worker_r, from_worker_w = os.pipe()
         err_r, err_w = os.pipe()
+        capture = os.pipe() + os.pipe()  # stdout r/w, stderr r/w; the worker moves them to fds 1, 2
         try:
             popen = subprocess.Popen(
-                [self.python, "-c", BOOTSTRAP, PROTOCOL_PATH, WORKER_PATH],
+                [self.python, "-c", BOOTSTRAP, PROTOCOL_PATH, WORKER_PATH, *map(str, capture)],
                 stdin=to_worker_r,
                 stdout=from_worker_w,
                 stderr=err_w,
                 cwd=cwd,
                 env=None if env is None else dict(env),
                 close_fds=True,
+                pass_fds=capture,
                 start_new_session=True,  # its own process group, for signals and kills
             )
         except BaseException:
-            for fd in (to_worker_r, to_worker_w, from_worker_r, from_worker_w, err_r, err_w):
+            for fd in (to_worker_r, to_worker_w, from_worker_r, from_worker_w, err_r, err_w, *capture):
                 os.close(fd)
             raise
-        for fd in (to_worker_r, from_worker_w, err_w):
+        for fd in (to_worker_r, from_worker_w, err_w, capture[1], capture[3]):
             os.close(fd)
-        return WorkerProcess(popen, to_worker_w, from_worker_r, err_r)
+        for fd in (capture[0], capture[2]):
+            os.set_blocking(fd, False)
+        return WorkerProcess(popen, to_worker_w, from_worker_r, err_r,
+                             {"stdout": capture[0], "stderr": capture[2]})

@@ -257,9 +257,12 @@ def _restore_environ(saved):
             os.environ[key] = value
 
 
-def setup_descriptors():
+def setup_descriptors(capture=None):
     """Move the channel off fds 0/1 and rebuild fds 0, 1, 2 for user code.
 
+    ``capture`` is ``(stdout_r, stdout_w, stderr_r, stderr_w)``: pipes the
+    launcher made (it keeps copies of the read ends to recover what is left
+    in them if this process dies). Without it the worker makes its own.
     Returns ``(channel, relay)``.
     """
     rfd = os.dup(0)  # os.dup makes non-inheritable copies: subprocesses never see them
@@ -267,11 +270,14 @@ def setup_descriptors():
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)
+    if capture is None:
+        capture = os.pipe() + os.pipe()
     pipes = {}
-    for fd, name in ((1, "stdout"), (2, "stderr")):
-        read_end, write_end = os.pipe()
+    for fd, name, read_end, write_end in ((1, "stdout") + tuple(capture[:2]),
+                                          (2, "stderr") + tuple(capture[2:])):
         os.dup2(write_end, fd)  # inheritable, so children write to the same pipe
         os.close(write_end)
+        os.set_inheritable(read_end, False)
         pipes[read_end] = name
     sys.stdin = sys.__stdin__ = _text_stream(0, "r")
     sys.stdout = sys.__stdout__ = _text_stream(1, "w")
@@ -280,9 +286,13 @@ def setup_descriptors():
     return channel, Relay(channel, pipes)
 
 
-def main():
-    """Entry point of a worker process (its stdin/stdout are the channel)."""
-    channel, relay = setup_descriptors()
+def main(capture=None):
+    """Entry point of a worker process (its stdin/stdout are the channel).
+
+    ``capture``: optional capture pipes made by the launcher, see
+    :func:`setup_descriptors`.
+    """
+    channel, relay = setup_descriptors(capture)
     namespace = types.ModuleType("__main__")
     namespace.__builtins__ = builtins
     sys.modules["__main__"] = namespace
