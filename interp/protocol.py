@@ -25,8 +25,9 @@ HEADER = struct.Struct(">I")
 #: are clipped by the worker, so a larger frame means a broken or hostile worker.
 MAX_EVENT_FRAME = 8 * 1024 * 1024
 
-#: Error fields (exception value, traceback) are clipped to this many characters.
-MAX_ERROR_CHARS = 1024 * 1024
+#: Error fields (exception value, traceback) are clipped to this many
+#: characters, so that even fully escaped (6 bytes a character) both fit in a frame.
+MAX_ERROR_CHARS = 256 * 1024
 
 STREAMS = ("stdout", "stderr")
 

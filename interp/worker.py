@@ -97,13 +97,16 @@ class Relay(threading.Thread):
         # Registered with no events: poll still reports POLLHUP/POLLERR, i.e.
         # the parent closed its end (it exited or was killed).
         poller.register(self.channel.rfd, 0)
-        while True:
-            for fd, events in poller.poll():
-                if fd == self.channel.rfd:
-                    _orphaned()
-                with self.channel.lock:
-                    if not self._pump(fd):
-                        poller.unregister(fd)
+        try:
+            while True:
+                for fd, events in poller.poll():
+                    if fd == self.channel.rfd:
+                        _orphaned()
+                    with self.channel.lock:
+                        if not self._pump(fd):
+                            poller.unregister(fd)
+        except OSError:  # the channel broke: the parent is gone
+            _orphaned()
 
     def _pump(self, fd, drain=False):
         """Forward what one pipe holds; return False once it is at EOF.
@@ -134,7 +137,8 @@ class Relay(threading.Thread):
 
 
 def _orphaned():
-    """The parent is gone: take down everything this context started."""
+    """The parent is gone (or closed the channel): take down this process and
+    everything it started. Never returns."""
     if os.getpgrp() == os.getpid():
         os.killpg(os.getpid(), signal.SIGKILL)
     os._exit(1)
@@ -308,17 +312,17 @@ def main(capture=None):
     signal.signal(signal.SIGINT, on_sigint)
     relay.start()
     channel.send({"t": "ready", "pid": os.getpid()})
-    while True:
-        try:
+    try:
+        while True:
             command = channel.recv()
-        except (EOFError, OSError):
-            _flush_everything()
-            os._exit(0)
-        if command.get("t") == "run":
-            error = _run(interp, command)
-            _flush_everything()
-            relay.drain()
-            channel.send({"t": "done", "error": error})
+            if command.get("t") == "run":
+                error = _run(interp, command)
+                _flush_everything()
+                relay.drain()
+                channel.send({"t": "done", "error": error})
+    except (EOFError, OSError):  # the channel broke: the parent is gone
+        pass
+    _orphaned()
 
 
 def _run(interp, command):

@@ -250,6 +250,13 @@ def test_exception_whose_str_fails(ci):
     assert "unprintable" in error.value
 
 
+def test_huge_exception_message_is_clipped(ci):
+    error = ci.run_code("raise ValueError('\\x01' * 3_000_000)").error
+    assert error.name == "ValueError"
+    assert "characters clipped" in error.value and len(error.value) < 300_000
+    assert ci.run_code("print('alive')").stdout == "alive\n"
+
+
 def test_keyboard_interrupt_traceback_hides_the_engine(ci):
     with pytest.raises(InterpTimeoutError) as info:
         ci.run_code("import time\ntime.sleep(10)", timeout=0.3)

@@ -1,0 +1,1 @@
+"""Runnable benchmarks: ``python3 -m benchmarks`` from the repository root."""
