@@ -8,6 +8,7 @@ shared machine; compare the ratios, which come from the same run.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import code
 import json
 import os
@@ -19,7 +20,7 @@ from typing import Callable, Dict, List
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from interp import CodeInterpreter  # noqa: E402
+from interp import AsyncCodeInterpreter, CodeInterpreter  # noqa: E402
 
 ECHO_CHILD = (
     "import os, sys\n"
@@ -79,6 +80,18 @@ def bench_round_trip(repeat: int) -> List[float]:
         return timed(lambda: ci.run_code("x=1"), repeat)
 
 
+def bench_async_round_trip(repeat: int) -> List[float]:
+    async def main() -> List[float]:
+        async with AsyncCodeInterpreter() as ci:
+            samples = []
+            for i in range(repeat + 50):
+                start = time.perf_counter()
+                await ci.run_code("x=1")
+                samples.append(time.perf_counter() - start)
+            return samples[50:]
+    return asyncio.run(main())
+
+
 def bench_create_first_run(repeat: int) -> List[float]:
     with CodeInterpreter() as ci:
         def once() -> None:
@@ -108,6 +121,7 @@ def main(argv: List[str] = None) -> int:
         ("pipe echo round trip (floor)", bench_pipe_echo(n_rt)),
         ("in-process InteractiveInterpreter x=1 (floor)", bench_in_process(n_rt)),
         ("interp run_code('x=1') round trip", bench_round_trip(n_rt)),
+        ("interp async run_code('x=1') round trip", bench_async_round_trip(n_rt)),
         ("python start until it answers (floor)", bench_spawn_floor(n_create)),
         ("interp create_context + first run", bench_create_first_run(n_create)),
     ]
@@ -117,7 +131,7 @@ def main(argv: List[str] = None) -> int:
     print("%-48s %10s %10s %10s  %s" % ("benchmark", "median", "p10", "p90", "ratio"))
     for name, stats in figures.items():
         ratio = ""
-        if name.startswith("interp run_code"):
+        if name.startswith(("interp run_code", "interp async")):
             ratio = "%.1fx pipe echo" % (stats["median"] / echo)
         elif name.startswith("interp create"):
             ratio = "%.2fx python start" % (stats["median"] / spawn)

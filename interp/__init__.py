@@ -1,5 +1,6 @@
 """interp: stateful, isolated Python execution contexts in worker processes."""
 
+from .aio import AsyncCodeInterpreter
 from .api import CodeInterpreter
 from .errors import (ContextNotFoundError, InterpError, InterpTimeoutError, InvalidCwdError,
                      WorkerDiedError)
@@ -8,6 +9,7 @@ from .types import ExecutionError, ExecutionResult, InterpreterContext, OutputMe
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsyncCodeInterpreter",
     "CodeInterpreter",
     "ContextNotFoundError",
     "ExecutionError",

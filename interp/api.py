@@ -109,22 +109,22 @@ def _drive(ctx: Any, run: core.Run, callbacks: Dict[str, Optional[Callable[[Any]
     worker = ctx.worker
     poller = select.poll()
     poller.register(worker.recv_fd, select.POLLIN)
-    outgoing = memoryview(run.command)
-    os.set_blocking(worker.send_fd, False)
     poller.register(worker.send_fd, select.POLLOUT)
+    outgoing = memoryview(run.command)
     items = run.start(time.monotonic())
     while True:
-        _dispatch(ctx, run, items, callbacks)
+        for callback, payload in ctx.route(run, items, callbacks):
+            try:
+                callback(payload)
+            except BaseException as exc:
+                ctx.abort(run, exc)
         if run.finished:
             return
+        items = []
         try:
             wake = run.wakeup_at()
-            now = time.monotonic()
-            wait_ms = None if wake is None else max(0, math.ceil((wake - now) * 1000))
-            events = poller.poll(wait_ms)
-            now = time.monotonic()
-            items = []
-            for fd, _ in events:
+            wait_ms = None if wake is None else max(0, math.ceil((wake - time.monotonic()) * 1000))
+            for fd, _ in poller.poll(wait_ms):
                 if fd == worker.send_fd:
                     try:
                         outgoing = outgoing[os.write(fd, outgoing):]
@@ -135,23 +135,11 @@ def _drive(ctx: Any, run: core.Run, callbacks: Dict[str, Optional[Callable[[Any]
                     if not outgoing:
                         poller.unregister(fd)
                 else:
-                    data = os.read(fd, READ_SIZE)
-                    items += run.on_bytes(data, now) if data else run.on_eof(now, ctx.salvage())
-            items += run.on_timer(now)
+                    try:
+                        data = os.read(fd, READ_SIZE)
+                    except BlockingIOError:
+                        continue
+                    items += ctx.receive(run, data, time.monotonic())
+            items += run.on_timer(time.monotonic())
         except BaseException as exc:  # e.g. KeyboardInterrupt in the caller's thread
-            items = run.abort(exc, time.monotonic())
-
-
-def _dispatch(ctx: Any, run: core.Run, items: List[core.Item],
-              callbacks: Dict[str, Optional[Callable[[Any], Any]]]) -> None:
-    for item in items:
-        if isinstance(item, str):
-            ctx.perform(item)
-        elif run.delivering:
-            callback = callbacks.get(item[0])
-            if callback is not None:
-                try:
-                    callback(item[1])
-                except BaseException as exc:
-                    for action in run.abort(exc, time.monotonic()):
-                        ctx.perform(action)
+            ctx.abort(run, exc)

@@ -13,10 +13,11 @@ import math
 import os
 import signal
 import threading
+import time
 import uuid
 import weakref
 from collections.abc import Mapping
-from typing import Any, Callable, Dict, List, Optional, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 from . import core
 from .errors import ContextNotFoundError, InterpError, InterpTimeoutError, WorkerDiedError
@@ -155,9 +156,28 @@ class Context:
         if worker is not None:
             worker.signal_group(signal.SIGINT if action == core.INTERRUPT else signal.SIGKILL)
 
-    def salvage(self) -> Dict[str, bytes]:
-        """The channel closed: kill what is left and recover unforwarded output."""
-        return self.worker.salvage() if self.worker is not None else {}
+    def receive(self, run: core.Run, data: bytes, now: float) -> List[core.Item]:
+        """Feed what the channel gave (``b""``: it closed) to the run."""
+        if data:
+            return run.on_bytes(data, now)
+        return run.on_eof(now, self.worker.salvage() if self.worker is not None else {})
+
+    def route(self, run: core.Run, items: List[core.Item],
+              callbacks: Mapping[str, Optional[Callable[[Any], Any]]]) -> Iterator[Tuple[Callable[[Any], Any], Any]]:
+        """Perform the actions among ``items``; yield each (callback, payload)
+        still to be delivered. Stops yielding once the run is aborted."""
+        for item in items:
+            if isinstance(item, str):
+                self.perform(item)
+            elif run.delivering:
+                callback = callbacks.get(item[0])
+                if callback is not None:
+                    yield callback, item[1]
+
+    def abort(self, run: core.Run, reason: BaseException) -> None:
+        """A callback raised or the caller was interrupted: stop the run."""
+        for action in run.abort(reason, time.monotonic()):
+            self.perform(action)
 
     def finish(self, run: core.Run) -> ExecutionResult:
         """Settle the context after a run; return its result or raise.

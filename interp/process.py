@@ -171,7 +171,7 @@ class Launcher:
             raise
         for fd in (to_worker_r, from_worker_w, err_w, capture[1], capture[3]):
             os.close(fd)
-        for fd in (capture[0], capture[2]):
+        for fd in (capture[0], capture[2], to_worker_w, from_worker_r):
             os.set_blocking(fd, False)
         return WorkerProcess(popen, to_worker_w, from_worker_r, err_r,
                              {"stdout": capture[0], "stderr": capture[2]})
