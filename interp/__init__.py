@@ -2,9 +2,9 @@
 
 from .aio import AsyncCodeInterpreter
 from .api import CodeInterpreter
-from .errors import (ContextNotFoundError, InterpError, InterpTimeoutError, InvalidCwdError,
-                     WorkerDiedError)
-from .types import ExecutionError, ExecutionResult, InterpreterContext, OutputMessage
+from .errors import (ContextNotFoundError, ContextRestartedError, InterpError, InterpTimeoutError,
+                     InvalidCwdError, WorkerDiedError)
+from .types import ExecutionError, ExecutionResult, InterpreterContext, OutputMessage, Result
 
 __version__ = "0.1.0"
 
@@ -12,6 +12,7 @@ __all__ = [
     "AsyncCodeInterpreter",
     "CodeInterpreter",
     "ContextNotFoundError",
+    "ContextRestartedError",
     "ExecutionError",
     "ExecutionResult",
     "InterpError",
@@ -19,5 +20,6 @@ __all__ = [
     "InterpreterContext",
     "InvalidCwdError",
     "OutputMessage",
+    "Result",
     "WorkerDiedError",
 ]

@@ -13,6 +13,7 @@ import sys
 from typing import List, Optional
 
 from . import CodeInterpreter, InterpError, InterpTimeoutError, OutputMessage, __version__
+from .engine import run_command
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -62,9 +63,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         return EXIT_USAGE
     try:
         with CodeInterpreter(cwd=args.cwd) as interpreter:
-            result = interpreter._run(
-                code, None, {"stdout": _write(sys.stdout), "stderr": _write(sys.stderr)},
-                None, args.timeout, filename)
+            callbacks = {"stdout": _write(sys.stdout), "stderr": _write(sys.stderr)}
+            command, seconds = run_command(code, timeout=args.timeout, filename=filename)
+            result = interpreter._submit(None, command, seconds, callbacks)
     except InterpTimeoutError as exc:
         print("interp: %s" % exc, file=sys.stderr)
         return EXIT_TIMEOUT

@@ -12,18 +12,20 @@ import asyncio
 import inspect
 import os
 import time
-from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Union
+from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 from . import core
-from .engine import DEFAULT_GRACE_PERIOD, Context, ContextRef, Engine, check_run_args
+from .engine import (COMPLETION_TIMEOUT, DEFAULT_GRACE_PERIOD, Context, ContextRef, Engine,
+                     completion_command, run_command)
 from .errors import InterpError
 from .process import Launcher
-from .types import ExecutionError, ExecutionResult, InterpreterContext, OutputMessage
+from .types import ExecutionResult, InterpreterContext
 
 READ_SIZE = 256 * 1024
 
-AsyncOutputCallback = Callable[[OutputMessage], Union[Any, Awaitable[Any]]]
-AsyncErrorCallback = Callable[[ExecutionError], Union[Any, Awaitable[Any]]]
+#: A plain or coroutine function taking an OutputMessage, ExecutionError, Result
+#: or (for on_input) the prompt string.
+Callback = Callable[[Any], Union[Any, Awaitable[Any]]]
 
 
 class AsyncCodeInterpreter:
@@ -52,8 +54,7 @@ class AsyncCodeInterpreter:
         await self.close()
 
     def __repr__(self) -> str:
-        return "<AsyncCodeInterpreter cwd=%r contexts=%d%s>" % (
-            self._engine.cwd, len(self._engine._contexts), " closed" if self._engine._closed else "")
+        return "<AsyncCodeInterpreter %s>" % self._engine.describe()
 
     def _check_loop(self) -> asyncio.AbstractEventLoop:
         loop = asyncio.get_running_loop()
@@ -65,25 +66,44 @@ class AsyncCodeInterpreter:
         return loop
 
     async def run_code(self, code: str, *, context: ContextRef = None,
-                       on_stdout: Optional[AsyncOutputCallback] = None,
-                       on_stderr: Optional[AsyncOutputCallback] = None,
-                       on_error: Optional[AsyncErrorCallback] = None,
+                       on_stdout: Optional[Callback] = None,
+                       on_stderr: Optional[Callback] = None,
+                       on_error: Optional[Callback] = None,
+                       on_result: Optional[Callback] = None,
+                       on_input: Optional[Callback] = None,
+                       stdin: Optional[str] = None,
                        envs: Optional[Mapping[str, str]] = None,
                        timeout: Optional[float] = None) -> ExecutionResult:
         """Run ``code``; see :meth:`interp.CodeInterpreter.run_code`."""
         loop = self._check_loop()
-        seconds = check_run_args(code, envs, timeout)
+        callbacks = {"stdout": on_stdout, "stderr": on_stderr, "error": on_error,
+                     "result": on_result, "input": on_input}
+        command, seconds = run_command(code, envs=envs, timeout=timeout, stdin=stdin,
+                                       on_input=on_input, callbacks=callbacks)
         ctx = self._engine.resolve(context)
-        callbacks = {"stdout": on_stdout, "stderr": on_stderr, "error": on_error}
         async with ctx.run_lock:
-            run = ctx.begin(code, dict(envs) if envs is not None else None, seconds, time.monotonic())
-            try:
-                await _drive(loop, ctx, run, callbacks)
-            finally:
-                result = ctx.finish(run)
-            if run.abort_reason is not None:
-                raise run.abort_reason
-            return result
+            return (await _execute(loop, ctx, command, seconds, callbacks))[1]
+
+    async def complete(self, code: str, cursor: Optional[int] = None,
+                       context: ContextRef = None) -> List[str]:
+        """See :meth:`interp.CodeInterpreter.complete`."""
+        loop = self._check_loop()
+        command = completion_command(code, cursor)
+        ctx = self._engine.resolve(context)
+        if ctx.run_lock.locked():
+            return []
+        async with ctx.run_lock:
+            return (await _execute(loop, ctx, command, COMPLETION_TIMEOUT, {}))[0].matches
+
+    async def interrupt(self, context: ContextRef = None) -> None:
+        """See :meth:`interp.CodeInterpreter.interrupt`."""
+        self._check_loop()
+        self._engine.resolve(context).interrupt()
+
+    async def restart_context(self, context: ContextRef = None) -> InterpreterContext:
+        """See :meth:`interp.CodeInterpreter.restart_context`."""
+        self._check_loop()
+        return self._engine.resolve(context).restart()
 
     async def create_context(self, cwd: Optional[str] = None) -> InterpreterContext:
         """Start a new isolated context in ``cwd`` (default: the interpreter's cwd)."""
@@ -105,14 +125,26 @@ class AsyncCodeInterpreter:
         self._engine.close()
 
 
+async def _execute(loop: asyncio.AbstractEventLoop, ctx: Context, command: Dict[str, Any],
+                   seconds: Optional[float], callbacks: Mapping[str, Any]) -> Tuple[core.Run, ExecutionResult]:
+    """Run one request on ``ctx`` (whose run lock the caller holds)."""
+    run = ctx.begin(command, seconds, time.monotonic())
+    try:
+        await _drive(loop, ctx, run, callbacks)
+    finally:
+        result = ctx.finish(run)
+    if run.abort_reason is not None:
+        raise run.abort_reason
+    return run, result
+
+
 async def _drive(loop: asyncio.AbstractEventLoop, ctx: Context, run: core.Run,
-                 callbacks: Dict[str, Any]) -> None:
+                 callbacks: Mapping[str, Any]) -> None:
     """Pump one run from the event loop until it finishes."""
-    worker = ctx.worker
-    assert worker is not None
+    worker = run.worker
     incoming = bytearray()
     closed = False
-    outgoing = memoryview(run.command)
+    writing = False
     wake: Optional[asyncio.Future] = None
 
     def notify() -> None:
@@ -135,32 +167,32 @@ async def _drive(loop: asyncio.AbstractEventLoop, ctx: Context, run: core.Run,
         notify()
 
     def on_writable() -> None:
-        nonlocal outgoing
-        try:
-            outgoing = outgoing[os.write(worker.send_fd, outgoing):]
-        except BlockingIOError:
-            return
-        except OSError:  # the worker is gone; its EOF will follow
-            outgoing = outgoing[:0]
-        if not outgoing:
+        nonlocal writing
+        ctx.send(run)
+        if not run.wants_write:
             loop.remove_writer(worker.send_fd)
+            writing = False
 
     loop.add_reader(worker.recv_fd, on_readable)
-    loop.add_writer(worker.send_fd, on_writable)
     try:
         items = run.start(time.monotonic())
         while True:
-            for callback, payload in ctx.route(run, items, callbacks):
+            for kind, callback, payload in ctx.route(run, items, callbacks):
                 try:
                     value = callback(payload)
                     if inspect.isawaitable(value):
-                        await value
+                        value = await value
                 except BaseException as exc:
-                    ctx.abort(run, exc)
+                    ctx.settle(run, kind, exc=exc)
+                else:
+                    ctx.settle(run, kind, value)
             if run.finished:
                 return
             items = []
             try:
+                if run.wants_write and not writing:
+                    loop.add_writer(worker.send_fd, on_writable)
+                    writing = True
                 if not incoming and not closed:
                     wake = loop.create_future()
                     at = run.wakeup_at()

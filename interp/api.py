@@ -11,15 +11,18 @@ import math
 import os
 import select
 import time
-from typing import Any, Callable, Dict, List, Mapping, Optional
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from . import core
-from .engine import DEFAULT_GRACE_PERIOD, ContextRef, Engine, FifoLock, check_run_args
+from .engine import (COMPLETION_TIMEOUT, DEFAULT_GRACE_PERIOD, Context, ContextRef, Engine, FifoLock,
+                     completion_command, run_command)
 from .process import Launcher
-from .types import ExecutionError, ExecutionResult, InterpreterContext, OutputMessage
+from .types import ExecutionError, ExecutionResult, InterpreterContext, OutputMessage, Result
 
 OutputCallback = Callable[[OutputMessage], Any]
 ErrorCallback = Callable[[ExecutionError], Any]
+ResultCallback = Callable[[Result], Any]
+InputCallback = Callable[[str], str]
 
 READ_SIZE = 256 * 1024
 
@@ -48,44 +51,71 @@ class CodeInterpreter:
         self.close()
 
     def __repr__(self) -> str:
-        return "<CodeInterpreter cwd=%r contexts=%d%s>" % (
-            self._engine.cwd, len(self._engine._contexts), " closed" if self._engine._closed else "")
+        return "<CodeInterpreter %s>" % self._engine.describe()
 
     def run_code(self, code: str, *, context: ContextRef = None,
                  on_stdout: Optional[OutputCallback] = None,
                  on_stderr: Optional[OutputCallback] = None,
                  on_error: Optional[ErrorCallback] = None,
+                 on_result: Optional[ResultCallback] = None,
+                 on_input: Optional[InputCallback] = None,
+                 stdin: Optional[str] = None,
                  envs: Optional[Mapping[str, str]] = None,
                  timeout: Optional[float] = None) -> ExecutionResult:
         """Run ``code`` in ``context`` (default: the default context) and wait.
 
-        Output lines reach ``on_stdout`` / ``on_stderr`` as they are written;
+        Output lines reach ``on_stdout`` / ``on_stderr`` as they are written,
+        rich results (``display()``, the last expression) reach ``on_result``;
         an uncaught exception is returned as ``result.error`` (and passed to
-        ``on_error``). ``envs`` sets environment variables for this run only.
+        ``on_error``). ``stdin`` is text for ``input()`` and ``sys.stdin``;
+        ``on_input(prompt)`` instead answers each ``input()`` (raise EOFError
+        for EOF). ``envs`` sets environment variables for this run only.
         ``timeout`` is in seconds: None means 600, 0 means none.
 
         Raises InterpTimeoutError on timeout, WorkerDiedError if the worker
-        died, ContextNotFoundError for an unknown context, TypeError or
-        ValueError for bad arguments, and whatever a callback raised.
+        died, ContextRestartedError if the context was restarted meanwhile,
+        ContextNotFoundError for an unknown context, TypeError or ValueError
+        for bad arguments, and whatever a callback raised.
         """
-        return self._run(code, context, {"stdout": on_stdout, "stderr": on_stderr, "error": on_error},
-                         envs, timeout)
+        callbacks = {"stdout": on_stdout, "stderr": on_stderr, "error": on_error,
+                     "result": on_result, "input": on_input}
+        command, seconds = run_command(code, envs=envs, timeout=timeout, stdin=stdin,
+                                       on_input=on_input, callbacks=callbacks)
+        return self._submit(context, command, seconds, callbacks)
 
-    def _run(self, code: str, context: ContextRef, callbacks: Dict[str, Any],
-             envs: Optional[Mapping[str, str]], timeout: Optional[float],
-             filename: Optional[str] = None) -> ExecutionResult:
-        seconds = check_run_args(code, envs, timeout)
+    def _submit(self, context: ContextRef, command: Dict[str, Any], seconds: Optional[float],
+                callbacks: Mapping[str, Any]) -> ExecutionResult:
         ctx = self._engine.resolve(context)
         with ctx.run_lock:
-            run = ctx.begin(code, dict(envs) if envs is not None else None, seconds,
-                            time.monotonic(), filename)
-            try:
-                _drive(ctx, run, callbacks)
-            finally:
-                result = ctx.finish(run)
-            if run.abort_reason is not None:
-                raise run.abort_reason
-            return result
+            return _execute(ctx, command, seconds, callbacks)[1]
+
+    def complete(self, code: str, cursor: Optional[int] = None,
+                 context: ContextRef = None) -> List[str]:
+        """Completions for the name or attribute being typed at ``cursor``
+        (default: the end of ``code``), from the context's live globals and
+        builtins. Nothing is executed beyond attribute lookups. Returns []
+        at once when the context is busy running code."""
+        command = completion_command(code, cursor)
+        ctx = self._engine.resolve(context)
+        if not ctx.run_lock.acquire(blocking=False):
+            return []
+        try:
+            return _execute(ctx, command, COMPLETION_TIMEOUT, {})[0].matches
+        finally:
+            ctx.run_lock.release()
+
+    def interrupt(self, context: ContextRef = None) -> None:
+        """Raise KeyboardInterrupt in the code running in ``context`` (SIGINT
+        also reaches its child processes); its run ends with that error and
+        the state survives. Does nothing when the context is idle. May be
+        called from any thread."""
+        self._engine.resolve(context).interrupt()
+
+    def restart_context(self, context: ContextRef = None) -> InterpreterContext:
+        """Kill the context's worker and its process group and start a fresh
+        one with the same id and cwd (state is lost). A run in progress ends
+        with ContextRestartedError."""
+        return self._engine.resolve(context).restart()
 
     def create_context(self, cwd: Optional[str] = None) -> InterpreterContext:
         """Start a new isolated context in ``cwd`` (default: the interpreter's cwd)."""
@@ -104,36 +134,50 @@ class CodeInterpreter:
         self._engine.close()
 
 
-def _drive(ctx: Any, run: core.Run, callbacks: Dict[str, Optional[Callable[[Any], Any]]]) -> None:
-    """Pump one run until it finishes: send its command, read frames, keep time."""
-    worker = ctx.worker
+def _execute(ctx: Context, command: Dict[str, Any], seconds: Optional[float],
+             callbacks: Mapping[str, Any]) -> Tuple[core.Run, ExecutionResult]:
+    """Run one request on ``ctx`` (whose run lock the caller holds)."""
+    run = ctx.begin(command, seconds, time.monotonic())
+    try:
+        _drive(ctx, run, callbacks)
+    finally:
+        result = ctx.finish(run)
+    if run.abort_reason is not None:
+        raise run.abort_reason
+    return run, result
+
+
+def _drive(ctx: Context, run: core.Run, callbacks: Mapping[str, Any]) -> None:
+    """Pump one run until it finishes: send to the worker, read its frames,
+    keep time, and call the callbacks for what the core says happened."""
+    worker = run.worker
     poller = select.poll()
     poller.register(worker.recv_fd, select.POLLIN)
-    poller.register(worker.send_fd, select.POLLOUT)
-    outgoing = memoryview(run.command)
+    writing = False
     items = run.start(time.monotonic())
     while True:
-        for callback, payload in ctx.route(run, items, callbacks):
+        for kind, callback, payload in ctx.route(run, items, callbacks):
             try:
-                callback(payload)
+                value = callback(payload)
             except BaseException as exc:
-                ctx.abort(run, exc)
+                ctx.settle(run, kind, exc=exc)
+            else:
+                ctx.settle(run, kind, value)
         if run.finished:
             return
         items = []
         try:
+            if run.wants_write and not writing:
+                poller.register(worker.send_fd, select.POLLOUT)
+                writing = True
             wake = run.wakeup_at()
             wait_ms = None if wake is None else max(0, math.ceil((wake - time.monotonic()) * 1000))
             for fd, _ in poller.poll(wait_ms):
                 if fd == worker.send_fd:
-                    try:
-                        outgoing = outgoing[os.write(fd, outgoing):]
-                    except BlockingIOError:
-                        continue
-                    except OSError:  # the worker is gone; its EOF will follow
-                        outgoing = outgoing[:0]
-                    if not outgoing:
+                    ctx.send(run)
+                    if not run.wants_write:
                         poller.unregister(fd)
+                        writing = False
                 else:
                     try:
                         data = os.read(fd, READ_SIZE)
@@ -143,3 +187,4 @@ def _drive(ctx: Any, run: core.Run, callbacks: Dict[str, Optional[Callable[[Any]
             items += run.on_timer(time.monotonic())
         except BaseException as exc:  # e.g. KeyboardInterrupt in the caller's thread
             ctx.abort(run, exc)
+

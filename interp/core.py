@@ -13,17 +13,20 @@ from collections import deque
 from typing import Deque, Dict, List, Optional, Tuple, Union
 
 from . import protocol
-from .types import ExecutionError, ExecutionResult, OutputMessage
+from .types import ExecutionError, ExecutionResult, OutputMessage, Result
 
 #: A partial line (no newline yet) is delivered after waiting this long.
 PARTIAL_LINE_DELAY = 0.1
+#: Largest write to a worker's channel in one call.
+SEND_CHUNK = 256 * 1024
 
 # Actions a driver must perform.
 INTERRUPT = "interrupt"  # SIGINT to the worker's process group
 KILL = "kill"  # kill the process group; the run is over
 
-# Event = (kind, payload): ("stdout"|"stderr", OutputMessage) or ("error", ExecutionError)
-Event = Tuple[str, Union[OutputMessage, ExecutionError]]
+# Event = (kind, payload): ("stdout"|"stderr", OutputMessage), ("error", ExecutionError),
+# ("result", Result) or ("input", prompt) -- the last one wants an answer_input().
+Event = Tuple[str, Union[OutputMessage, ExecutionError, Result, str]]
 Item = Union[Event, str]
 
 # Run states.
@@ -81,13 +84,16 @@ class LineBuffer:
 
 
 class Run:
-    """One run on one worker, from its command to its end."""
+    """One request to one worker (a ``run`` or a ``complete`` command), from
+    sending it to its end."""
 
-    def __init__(self, conn: Connection, code: str, *, envs: Optional[Dict[str, str]],
-                 timeout: Optional[float], grace: float, now: float,
-                 filename: Optional[str] = None) -> None:
+    def __init__(self, conn: Connection, command: Dict[str, object], *, timeout: Optional[float],
+                 grace: float, now: float) -> None:
         self.conn = conn
-        self.command = protocol.encode({"t": "run", "code": code, "envs": envs, "filename": filename})
+        self.worker: object = None  # the driver's handle on the worker, opaque here
+        self.outgoing = bytearray(protocol.encode(command))  # bytes for the worker, from _sent on
+        self._sent = 0
+        self.is_completion = command.get("t") == "complete"
         self.deadline = now + timeout if timeout else None
         self.grace = grace
         self.kill_at: Optional[float] = None
@@ -96,6 +102,10 @@ class Run:
         self.abort_reason: Optional[BaseException] = None
         self.protocol_error: Optional[protocol.ProtocolError] = None
         self.error: Optional[ExecutionError] = None
+        self.results: List[Result] = []
+        self.execution_count = 0
+        self.matches: List[str] = []
+        self._deferred: List[dict] = []  # frames a completion leaves for the next run
         self._lines = {name: LineBuffer() for name in protocol.STREAMS}
         self._chunks: Dict[str, List[str]] = {name: [] for name in protocol.STREAMS}
 
@@ -150,8 +160,32 @@ class Run:
         if self.abort_reason is None:
             self.abort_reason = reason
         if self.state == RUNNING:
-            return [item for item in self._interrupt(now) if isinstance(item, str)]
+            return self._interrupt(now)
         return []
+
+    @property
+    def wants_write(self) -> bool:
+        return self._sent < len(self.outgoing)
+
+    def to_send(self) -> bytes:
+        """The next chunk of bytes for the worker; report progress to :meth:`sent`."""
+        return bytes(self.outgoing[self._sent:self._sent + SEND_CHUNK])
+
+    def sent(self, count: int) -> None:
+        self._sent += count
+        if self._sent >= len(self.outgoing):
+            self.outgoing.clear()
+            self._sent = 0
+
+    def cannot_send(self) -> None:
+        """The channel is broken (the worker died): drop what was left to send."""
+        self.outgoing.clear()
+        self._sent = 0
+
+    def answer_input(self, value: Optional[str]) -> None:
+        """Answer the worker's ``input`` event: a line, or None for EOF."""
+        reply = {"t": "input_reply", "eof": True} if value is None else {"t": "input_reply", "value": value}
+        self.outgoing += protocol.encode(reply)
 
     def wakeup_at(self) -> Optional[float]:
         """When the driver must call :meth:`on_timer` if no bytes come first."""
@@ -174,6 +208,8 @@ class Run:
             stdout="".join(self._chunks["stdout"]),
             stderr="".join(self._chunks["stderr"]),
             error=self.error,
+            results=list(self.results),
+            execution_count=self.execution_count,
         )
 
     # -- internals ---------------------------------------------------------
@@ -185,6 +221,9 @@ class Run:
 
     def _end(self, state: str) -> List[Item]:
         self.state = state
+        if self._deferred:
+            self.conn.pending.extendleft(reversed(self._deferred))
+            self._deferred = []
         items: List[Item] = []
         for name, buffer in self._lines.items():
             items.extend(self._lines_out(name, buffer.flush()))
@@ -200,15 +239,27 @@ class Run:
         while pending and not self.finished:
             message = pending.popleft()
             kind = message["t"]
-            if kind == "out":
+            if kind in ("out", "result") and self.is_completion:
+                self._deferred.append(message)  # output between runs belongs to the next run
+            elif kind == "out":
                 stream = message["s"]
                 items.extend(self._lines_out(stream, self._lines[stream].feed(message["d"], now)))
+            elif kind == "result":
+                result = Result.from_bundle(message["data"], message["main"])
+                self.results.append(result)
+                items.append(("result", result))
+            elif kind == "input":
+                items.append(("input", message["prompt"]))
             elif kind == "done":
+                self.execution_count = message["count"]
                 items.extend(self._end(DONE))
                 error = message["error"]
                 if error is not None:
                     self.error = ExecutionError(error["name"], error["value"], error["traceback"])
                     items.append(("error", self.error))
+            elif kind == "completions":
+                self.matches = message["matches"]
+                items.extend(self._end(DONE))
             elif kind == "ready":
                 self.conn.ready = True
         return items

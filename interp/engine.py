@@ -20,19 +20,25 @@ from collections.abc import Mapping
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 from . import core
-from .errors import ContextNotFoundError, InterpError, InterpTimeoutError, WorkerDiedError
+from .errors import (ContextNotFoundError, ContextRestartedError, InterpError, InterpTimeoutError,
+                     WorkerDiedError)
 from .process import Launcher, WorkerProcess, check_cwd
 from .types import ExecutionResult, InterpreterContext
 
 DEFAULT_TIMEOUT = 600.0
 DEFAULT_GRACE_PERIOD = 2.0
 DEFAULT_CONTEXT_ID = "default"
+#: A completion that takes longer than this (a property that blocks) gives up.
+COMPLETION_TIMEOUT = 5.0
 
 ContextRef = Union[InterpreterContext, str, None]
 
 
-def check_run_args(code: Any, envs: Any, timeout: Any) -> Optional[float]:
-    """Validate ``run_code`` arguments; return the timeout in seconds (None: none)."""
+def run_command(code: Any, *, envs: Any = None, timeout: Any = None, stdin: Any = None,
+                on_input: Any = None, filename: Optional[str] = None,
+                callbacks: Optional[Mapping[str, Any]] = None) -> Tuple[Dict[str, Any], Optional[float]]:
+    """Validate ``run_code`` arguments; return the ``run`` command and the
+    timeout in seconds (None: no limit). Raises TypeError / ValueError."""
     if not isinstance(code, str):
         raise TypeError("code must be a str, not %s" % type(code).__name__)
     if envs is not None:
@@ -43,7 +49,31 @@ def check_run_args(code: Any, envs: Any, timeout: Any) -> Optional[float]:
                 raise TypeError("envs keys and values must be str; got %r: %r" % (key, value))
             if not key or "=" in key or "\0" in key or "\0" in value:
                 raise ValueError("invalid environment variable %r=%r" % (key, value))
-    return check_seconds("timeout", timeout, DEFAULT_TIMEOUT)
+        envs = dict(envs)
+    if stdin is not None and not isinstance(stdin, str):
+        raise TypeError("stdin must be a str, not %s" % type(stdin).__name__)
+    if stdin is not None and on_input is not None:
+        raise ValueError("give stdin or on_input, not both")
+    for name, callback in dict(callbacks or {}, input=on_input).items():
+        if callback is not None and not callable(callback):
+            raise TypeError("on_%s must be callable, not %s" % (name, type(callback).__name__))
+    seconds = check_seconds("timeout", timeout, DEFAULT_TIMEOUT)
+    command = {"t": "run", "code": code, "envs": envs, "filename": filename, "stdin": stdin,
+               "input": on_input is not None}
+    return command, seconds
+
+
+def completion_command(code: Any, cursor: Any) -> Dict[str, Any]:
+    """Validate ``complete`` arguments; return the ``complete`` command."""
+    if not isinstance(code, str):
+        raise TypeError("code must be a str, not %s" % type(code).__name__)
+    if cursor is None:
+        cursor = len(code)
+    if isinstance(cursor, bool) or not isinstance(cursor, int):
+        raise TypeError("cursor must be an int, not %s" % type(cursor).__name__)
+    if not 0 <= cursor <= len(code):
+        raise ValueError("cursor %d is outside the code (0..%d)" % (cursor, len(code)))
+    return {"t": "complete", "code": code, "cursor": cursor}
 
 
 def check_seconds(name: str, value: Any, default: Optional[float]) -> Optional[float]:
@@ -77,11 +107,13 @@ class FifoLock:
         self._waiters: "list[threading.Lock]" = []
         self._locked = False
 
-    def __enter__(self) -> "FifoLock":
+    def acquire(self, blocking: bool = True) -> bool:
         with self._mutex:
             if not self._locked:
                 self._locked = True
-                return self
+                return True
+            if not blocking:
+                return False
             waiter = threading.Lock()
             waiter.acquire()
             self._waiters.append(waiter)
@@ -92,16 +124,23 @@ class FifoLock:
                 if waiter in self._waiters:
                     self._waiters.remove(waiter)
                     raise
-            self.__exit__()  # it was handed to us as we were interrupted
+            self.release()  # it was handed to us as we were interrupted
             raise
-        return self
+        return True
 
-    def __exit__(self, *exc_info: object) -> None:
+    def release(self) -> None:
         with self._mutex:
             if self._waiters:
                 self._waiters.pop(0).release()
             else:
                 self._locked = False
+
+    def __enter__(self) -> "FifoLock":
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()
 
 
 class Context:
@@ -126,8 +165,7 @@ class Context:
         self.worker = self._engine.launcher.start(self.cwd, self._engine.env)
         self.conn = core.Connection()
 
-    def begin(self, code: str, envs: Optional[Dict[str, str]], timeout: Optional[float],
-              now: float, filename: Optional[str] = None) -> core.Run:
+    def begin(self, command: Dict[str, Any], timeout: Optional[float], now: float) -> core.Run:
         """Make sure a worker is there and mark the context busy; return the Run.
 
         Raises WorkerDiedError (after starting a fresh worker) when the
@@ -147,37 +185,83 @@ class Context:
                     "a fresh worker has been started: run the code again"
                     % (self.id, describe_exit(returncode)), None, returncode)
             self.busy = True
-            return core.Run(self.conn, code, envs=envs, timeout=timeout,
-                            grace=self._engine.grace_period, now=now, filename=filename)
+            run = core.Run(self.conn, command, timeout=timeout, grace=self._engine.grace_period, now=now)
+            run.worker = self.worker
+            return run
 
-    def perform(self, action: str) -> None:
-        """Carry out a core action (INTERRUPT or KILL) on the worker."""
-        worker = self.worker
-        if worker is not None:
-            worker.signal_group(signal.SIGINT if action == core.INTERRUPT else signal.SIGKILL)
+    def perform(self, run: core.Run, action: str) -> None:
+        """Carry out a core action (INTERRUPT or KILL) on the run's worker."""
+        run.worker.signal_group(signal.SIGINT if action == core.INTERRUPT else signal.SIGKILL)
+
+    def send(self, run: core.Run) -> None:
+        """Write what the worker's channel takes now of the run's outgoing bytes."""
+        try:
+            run.sent(os.write(run.worker.send_fd, run.to_send()))
+        except BlockingIOError:
+            pass
+        except OSError:  # the worker is gone; its EOF will follow
+            run.cannot_send()
 
     def receive(self, run: core.Run, data: bytes, now: float) -> List[core.Item]:
         """Feed what the channel gave (``b""``: it closed) to the run."""
         if data:
             return run.on_bytes(data, now)
-        return run.on_eof(now, self.worker.salvage() if self.worker is not None else {})
+        return run.on_eof(now, run.worker.salvage())
 
     def route(self, run: core.Run, items: List[core.Item],
-              callbacks: Mapping[str, Optional[Callable[[Any], Any]]]) -> Iterator[Tuple[Callable[[Any], Any], Any]]:
-        """Perform the actions among ``items``; yield each (callback, payload)
-        still to be delivered. Stops yielding once the run is aborted."""
+              callbacks: Mapping[str, Any]) -> Iterator[Tuple[str, Callable[[Any], Any], Any]]:
+        """Perform the actions among ``items``; yield ``(kind, callback,
+        payload)`` for each event still to be delivered (nothing more once the
+        run is aborted). Report each callback's outcome to :meth:`settle`."""
         for item in items:
             if isinstance(item, str):
-                self.perform(item)
+                self.perform(run, item)
             elif run.delivering:
-                callback = callbacks.get(item[0])
+                kind, payload = item
+                callback = callbacks.get(kind)
                 if callback is not None:
-                    yield callback, item[1]
+                    yield kind, callback, payload
+                elif kind == "input":
+                    run.answer_input(None)
+
+    def settle(self, run: core.Run, kind: str, value: Any = None,
+               exc: Optional[BaseException] = None) -> None:
+        """A callback returned ``value`` or raised ``exc``: pass an input
+        answer on (EOFError means EOF), or abort the run if it raised."""
+        if kind == "input" and exc is None and not isinstance(value, str):
+            exc = TypeError("on_input must return a str, not %s" % type(value).__name__)
+        if kind == "input" and (exc is None or isinstance(exc, EOFError)):
+            run.answer_input(None if exc is not None else value)
+        elif exc is not None:
+            for action in run.abort(exc, time.monotonic()):
+                self.perform(run, action)
 
     def abort(self, run: core.Run, reason: BaseException) -> None:
-        """A callback raised or the caller was interrupted: stop the run."""
-        for action in run.abort(reason, time.monotonic()):
-            self.perform(action)
+        """The caller was interrupted (KeyboardInterrupt, cancellation): stop the run."""
+        self.settle(run, "abort", exc=reason)
+
+    def interrupt(self) -> None:
+        """SIGINT to the running code (and its children); no-op when idle."""
+        with self._state:
+            if self.busy and self.worker is not None:
+                self.worker.signal_group(signal.SIGINT)
+
+    def restart(self) -> InterpreterContext:
+        """Replace the worker with a fresh one (same id and cwd); state is lost.
+
+        A run in progress ends with ContextRestartedError.
+        """
+        with self._state:
+            if self.removed:
+                raise ContextNotFoundError("context %r was %s" % (self.id, self.removed))
+            old = self.worker
+            self._spawn()
+            if old is not None:
+                if self.busy:  # its driver sees EOF; finish() reaps it
+                    old.signal_group(signal.SIGKILL)
+                else:
+                    old.destroy()
+        return self.snapshot()
 
     def finish(self, run: core.Run) -> ExecutionResult:
         """Settle the context after a run; return its result or raise.
@@ -187,13 +271,16 @@ class Context:
         """
         with self._state:
             self.busy = False
-            worker = self.worker
-            assert worker is not None
-            if self.conn.ready:
+            worker = run.worker
+            if run.conn.ready:
                 worker.started()
             if self.removed:
                 worker.destroy()
                 raise ContextNotFoundError("context %r was %s during the run" % (self.id, self.removed))
+            if worker is not self.worker:
+                worker.destroy()
+                raise ContextRestartedError(
+                    "context %r was restarted during the run; its state is lost" % self.id, run.result())
             if run.state == core.DONE:
                 if run.timed_out and run.abort_reason is None:
                     raise InterpTimeoutError(
@@ -201,7 +288,7 @@ class Context:
                         "kept its state", run.result(), restarted=False)
                 return run.result()
             returncode = worker.destroy()
-            was_ready = self.conn.ready
+            was_ready = run.conn.ready
             self.worker = None
             self._spawn()
         if run.state == core.LOST:
@@ -266,6 +353,9 @@ class Engine:
         self._default: Optional[Context] = None
         self._closed = False
         _live_engines.add(self)
+
+    def describe(self) -> str:
+        return "cwd=%r contexts=%d%s" % (self.cwd, len(self._contexts), " closed" if self._closed else "")
 
     def _check_open(self) -> None:
         if self._closed:

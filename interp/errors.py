@@ -42,6 +42,17 @@ class InterpTimeoutError(InterpError, TimeoutError):
         self.restarted = restarted
 
 
+class ContextRestartedError(InterpError):
+    """``restart_context`` was called while this run was in progress.
+
+    ``result`` holds what the run produced until then.
+    """
+
+    def __init__(self, message: str, result: "ExecutionResult"):
+        super().__init__(message)
+        self.result = result
+
+
 class WorkerDiedError(InterpError):
     """A context's worker process died (``os._exit``, a crash, a kill).
 

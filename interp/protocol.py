@@ -7,12 +7,18 @@ imports only the standard library, because the worker loads it by path.
 Messages are JSON objects with a ``"t"`` (type) key:
 
 parent -> worker
-    ``{"t": "run", "code": str, "envs": {str: str} | null, "filename": str | null}``
+    ``{"t": "run", "code": str, "envs": {str: str} | null, "filename": str | null,
+    "stdin": str | null, "input": bool}``        run a cell (``input``: ask for input() lines)
+    ``{"t": "input_reply", "value": str}`` or ``{"t": "input_reply", "eof": true}``
+    ``{"t": "complete", "code": str, "cursor": int}``
 
 worker -> parent
-    ``{"t": "ready", "pid": int}``               worker is set up
+    ``{"t": "ready", "pid": int}``                      worker is set up
     ``{"t": "out", "s": "stdout"|"stderr", "d": str}``  captured output
-    ``{"t": "done", "error": null | {"name", "value", "traceback"}}``
+    ``{"t": "result", "data": {mime: data}, "main": bool}``  a rich value
+    ``{"t": "input", "prompt": str}``                   input() wants a line
+    ``{"t": "done", "error": null | {"name", "value", "traceback"}, "count": int}``
+    ``{"t": "completions", "matches": [str]}``
 """
 
 import json
@@ -22,8 +28,9 @@ HEADER = struct.Struct(">I")
 
 #: Largest frame the parent accepts from a worker. Output travels in chunks of
 #: at most 64 KiB of bytes (under 400 KiB once JSON-escaped) and error fields
-#: are clipped by the worker, so a larger frame means a broken or hostile worker.
-MAX_EVENT_FRAME = 8 * 1024 * 1024
+#: are clipped by the worker, and result bundles are cut to fit (a 20 MiB PNG
+#: still passes), so a larger frame means a broken or hostile worker.
+MAX_EVENT_FRAME = 32 * 1024 * 1024
 
 #: Error fields (exception value, traceback) are clipped to this many
 #: characters, so that even fully escaped (6 bytes a character) both fit in a frame.
@@ -96,6 +103,17 @@ def _check_str(message, key, optional=False):
         raise ProtocolError("%r message needs a string %r" % (message.get("t"), key))
 
 
+#: MIME types whose data must be a string (the rest, e.g. JSON, may be any JSON value).
+TEXT_MIMES = ("text/plain", "text/html", "text/markdown", "image/svg+xml", "image/png",
+              "image/jpeg", "text/latex", "application/javascript")
+
+
+def _check_int(message, key):
+    value = message.get(key)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ProtocolError("%r message needs an integer %r" % (message.get("t"), key))
+
+
 def validate_event(message):
     """Check a worker -> parent message against the schema; return it.
 
@@ -113,10 +131,24 @@ def validate_event(message):
                 raise ProtocolError("'done' message has a malformed error")
             for key in ("name", "value", "traceback"):
                 _check_str(error, key)
+        _check_int(message, "count")
+    elif kind == "result":
+        data = message.get("data")
+        if not isinstance(data, dict) or not isinstance(data.get("text/plain"), str):
+            raise ProtocolError("'result' message needs a bundle with text/plain")
+        for mime, value in data.items():
+            if mime in TEXT_MIMES and not isinstance(value, str):
+                raise ProtocolError("'result' data for %s must be a string" % mime)
+        if not isinstance(message.get("main"), bool):
+            raise ProtocolError("'result' message needs a boolean 'main'")
+    elif kind == "input":
+        _check_str(message, "prompt")
+    elif kind == "completions":
+        matches = message.get("matches")
+        if not isinstance(matches, list) or not all(isinstance(m, str) for m in matches):
+            raise ProtocolError("'completions' message needs a list of strings")
     elif kind == "ready":
-        pid = message.get("pid")
-        if not isinstance(pid, int) or isinstance(pid, bool):
-            raise ProtocolError("'ready' message needs an integer pid")
+        _check_int(message, "pid")
     else:
         raise ProtocolError("unknown message type %r" % (kind,))
     return message

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Optional
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
 
 
 @dataclass(frozen=True)
@@ -32,18 +32,94 @@ class ExecutionError:
     traceback: str
 
 
+#: MIME type -> Result attribute, for the formats Result names directly.
+MIME_FIELDS = {
+    "text/plain": "text",
+    "text/html": "html",
+    "text/markdown": "markdown",
+    "image/svg+xml": "svg",
+    "image/png": "png",
+    "image/jpeg": "jpeg",
+    "text/latex": "latex",
+    "application/json": "json",
+    "application/javascript": "javascript",
+}
+
+
+@dataclass(frozen=True)
+class Result:
+    """A rich value: the last expression of a run, or one ``display()`` call.
+
+    ``text`` is the ``repr``; the other fields are set where the object
+    provides them (``_repr_html_`` and friends, or ``_repr_mimebundle_``).
+    ``png`` and ``jpeg`` are base64 strings, ``json`` is the decoded value.
+    ``extra`` maps any other MIME type to its data. ``is_main_result`` is
+    True for the value of the run's last expression.
+    """
+
+    text: Optional[str] = None
+    html: Optional[str] = None
+    markdown: Optional[str] = None
+    svg: Optional[str] = None
+    png: Optional[str] = None
+    jpeg: Optional[str] = None
+    latex: Optional[str] = None
+    json: Any = None
+    javascript: Optional[str] = None
+    extra: Dict[str, Any] = field(default_factory=dict)
+    is_main_result: bool = False
+
+    @classmethod
+    def from_bundle(cls, bundle: Dict[str, Any], is_main_result: bool = False) -> "Result":
+        """Build a Result from a MIME bundle (MIME type -> data)."""
+        known = {attr: bundle[mime] for mime, attr in MIME_FIELDS.items() if mime in bundle}
+        extra = {mime: data for mime, data in bundle.items() if mime not in MIME_FIELDS}
+        return cls(**known, extra=extra, is_main_result=is_main_result)
+
+    def formats(self) -> List[str]:
+        """The names of the formats this result has (``"text"``, ``"png"``, ...),
+        then the MIME types in ``extra``."""
+        names = [attr for attr in MIME_FIELDS.values() if getattr(self, attr) is not None]
+        return names + list(self.extra)
+
+    def __repr__(self) -> str:
+        parts = ["%s=%s" % (attr, _short(getattr(self, attr)))
+                 for attr in MIME_FIELDS.values() if getattr(self, attr) is not None]
+        if self.extra:
+            parts.append("extra=%s" % _short(self.extra))
+        parts.append("is_main_result=%r" % self.is_main_result)
+        return "Result(%s)" % ", ".join(parts)
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 15] + "...<%d chars>" % len(text)
+
+
 @dataclass(frozen=True)
 class ExecutionResult:
     """What one ``run_code`` call produced.
 
     ``stdout`` and ``stderr`` are exactly the concatenation of the lines
     the ``on_stdout`` / ``on_stderr`` callbacks received; ``error`` is set
-    when the code raised.
+    when the code raised. ``results`` holds the rich values (``display()``
+    calls, then the last expression's value), ``execution_count`` numbers
+    the runs of a context from 1.
     """
 
     stdout: str = ""
     stderr: str = ""
     error: Optional[ExecutionError] = None
+    results: List[Result] = field(default_factory=list)
+    execution_count: int = 0
+
+    @property
+    def text(self) -> Optional[str]:
+        """The text of the main result (the last expression's repr), or None."""
+        for result in self.results:
+            if result.is_main_result:
+                return result.text
+        return None
 
 
 @dataclass(frozen=True)

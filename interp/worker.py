@@ -17,12 +17,17 @@ This module imports only the standard library and, besides that, only
 :mod:`protocol`, so that it can be loaded by path into any Python >= 3.9.
 """
 
+import ast
+import base64
 import builtins
 import code
 import codecs
 import io
+import json
+import keyword
 import linecache
 import os
+import re
 import select
 import signal
 import sys
@@ -108,11 +113,11 @@ class Relay(threading.Thread):
         except OSError:  # the channel broke: the parent is gone
             _orphaned()
 
-    def _pump(self, fd, drain=False):
+    def _pump(self, fd, drain=False, final=False):
         """Forward what one pipe holds; return False once it is at EOF.
 
-        Reads once, or with ``drain`` until the pipe is empty, in which case
-        an incomplete trailing UTF-8 sequence is flushed as U+FFFD.
+        Reads once, or with ``drain`` until the pipe is empty; with ``final``
+        an incomplete trailing UTF-8 sequence is then flushed as U+FFFD.
         """
         while True:
             try:
@@ -123,17 +128,21 @@ class Relay(threading.Thread):
             except OSError:  # user code closed or replaced our read end
                 data, is_open = b"", False
             idle = not data
-            text = self.decoders[fd].decode(data, final=not is_open or (drain and idle))
+            text = self.decoders[fd].decode(data, final=not is_open or (final and idle))
             if text:
                 self.channel.send_locked({"t": "out", "s": self.pipes[fd], "d": text})
             if idle or not drain:
                 return is_open
 
-    def drain(self):
-        """Send everything the pipes hold now (call with all writers flushed)."""
+    def drain(self, final=True):
+        """Send everything the pipes hold now (call with all writers flushed).
+
+        ``final`` (at the end of a run) also flushes a dangling partial
+        UTF-8 sequence instead of waiting for the rest of it.
+        """
         with self.channel.lock:
             for fd in self.pipes:
-                self._pump(fd, drain=True)
+                self._pump(fd, drain=True, final=final)
 
 
 def _orphaned():
@@ -158,14 +167,64 @@ def _describe(exc):
         return "<unprintable %s object>" % type(exc).__name__
 
 
+# ast.PyCF_ALLOW_TOP_LEVEL_AWAIT; CO_COROUTINE marks code that must be awaited.
+TOP_LEVEL_AWAIT = getattr(ast, "PyCF_ALLOW_TOP_LEVEL_AWAIT", 0x2000)
+CO_COROUTINE = 0x80
+
+_ENGINE_FILES = {os.path.normcase(os.path.abspath(__file__)),
+                 os.path.normcase(os.path.abspath(protocol.__file__))}
+
+
+def _is_engine_frame(filename, leading):
+    path = os.path.normcase(os.path.abspath(filename))
+    if path in _ENGINE_FILES:
+        return True
+    # asyncio machinery between the engine and a top-level-await cell
+    return leading and os.sep + "asyncio" + os.sep in path
+
+
+def _hide_engine_frames(report, seen):
+    """Drop the engine's frames (and the asyncio frames that lead to a
+    top-level-await cell) from a traceback report and its chain."""
+    if report is None or id(report) in seen:
+        return
+    seen.add(id(report))
+    frames = list(report.stack)
+    start = 0
+    while start < len(frames) and _is_engine_frame(frames[start].filename, True):
+        start += 1
+    report.stack = traceback.StackSummary.from_list(
+        [frame for frame in frames[start:] if not _is_engine_frame(frame.filename, False)])
+    _hide_engine_frames(report.__cause__, seen)
+    _hide_engine_frames(report.__context__, seen)
+    for sub in getattr(report, "exceptions", None) or ():
+        _hide_engine_frames(sub, seen)
+
+
+def _suppressed_by_semicolon(source, node):
+    """True if the expression statement ``node`` is followed by ``;`` (as in a notebook)."""
+    lines = source.splitlines()
+    if node.end_lineno is None or node.end_lineno > len(lines):
+        return False
+    rest = lines[node.end_lineno - 1].encode("utf-8")[node.end_col_offset:]
+    return rest.lstrip().startswith(b";")
+
+
 class Interpreter(code.InteractiveInterpreter):
-    """Runs whole cells (``exec`` mode) and records errors instead of printing them."""
+    """Runs whole cells and records errors instead of printing them.
+
+    A cell is parsed once; when its last statement is an expression it is
+    compiled in ``single`` mode, so its value goes to ``sys.displayhook``
+    (as in the REPL) and becomes the run's main result. Cells may use
+    top-level ``await``; they then run on a per-worker event loop.
+    """
 
     def __init__(self, namespace):
         super().__init__(namespace)
         self.count = 0
         self.error = None
         self.in_user_code = False
+        self._loop = None
 
     def execute(self, source, filename=None):
         """Run ``source``; return None or an error dict for the ``done`` frame."""
@@ -175,27 +234,66 @@ class Interpreter(code.InteractiveInterpreter):
         # Keep the source so tracebacks can quote it, now and in later runs.
         linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
         try:
-            compiled = compile(source, filename, "exec", dont_inherit=True)
-        except (SyntaxError, ValueError, OverflowError, MemoryError) as exc:
+            units = self._compile(source, filename)
+        except (SyntaxError, ValueError, OverflowError, MemoryError, RecursionError) as exc:
             if not isinstance(exc, SyntaxError):  # e.g. NUL bytes on older Pythons
                 exc = SyntaxError(_describe(exc))
             self._record(exc, None)
             return self.error
-        self.runcode(compiled)
+        for unit in units:
+            if not self.runcode(unit):
+                break
         return self.error
 
+    def _compile(self, source, filename):
+        flags = TOP_LEVEL_AWAIT
+        tree = compile(source, filename, "exec", ast.PyCF_ONLY_AST | flags, dont_inherit=True)
+        last = tree.body[-1] if tree.body else None
+        if not isinstance(last, ast.Expr) or _suppressed_by_semicolon(source, last):
+            return [compile(tree, filename, "exec", flags, dont_inherit=True)]
+        units = []
+        if len(tree.body) > 1:
+            head = ast.Module(body=tree.body[:-1], type_ignores=[])
+            units.append(compile(head, filename, "exec", flags, dont_inherit=True))
+        units.append(compile(ast.Interactive(body=[last]), filename, "single", flags, dont_inherit=True))
+        return units
+
     def runcode(self, compiled):
+        """Run one code object; False if it raised (the error is recorded)."""
         try:
             self.in_user_code = True
-            exec(compiled, self.locals)
+            if compiled.co_flags & CO_COROUTINE:
+                self._await(eval(compiled, self.locals))
+            else:
+                exec(compiled, self.locals)
             self.in_user_code = False
+            return True
         except SystemExit as exc:
             self.in_user_code = False
             if exc.code is not None and exc.code != 0:
-                self._record(exc, exc.__traceback__.tb_next)
+                self._record(exc, exc.__traceback__)
+            return False
         except BaseException as exc:
             self.in_user_code = False
-            self._record(exc, exc.__traceback__.tb_next)
+            self._record(exc, exc.__traceback__)
+            return False
+
+    def _await(self, coroutine):
+        import asyncio
+
+        if self._loop is None or self._loop.is_closed():
+            self._loop = asyncio.new_event_loop()
+        task = self._loop.create_task(coroutine)
+        try:
+            self._loop.run_until_complete(task)
+        except BaseException:
+            if not task.done():  # interrupted while awaiting: unwind the cell's task
+                task.cancel()
+                try:
+                    self._loop.run_until_complete(task)
+                except BaseException:
+                    pass
+            raise
 
     def _record(self, exc, tb):
         sys.last_type, sys.last_value, sys.last_traceback = type(exc), exc, tb
@@ -209,22 +307,258 @@ class Interpreter(code.InteractiveInterpreter):
         self.error = {"name": type(exc).__name__, "value": _clip(value), "traceback": _clip(text)}
 
 
-_ENGINE_FILES = {os.path.normcase(os.path.abspath(__file__)),
-                 os.path.normcase(os.path.abspath(protocol.__file__))}
+# -- rich results -------------------------------------------------------------------
+
+_REPR_METHODS = (
+    ("text/html", "_repr_html_"),
+    ("text/markdown", "_repr_markdown_"),
+    ("image/svg+xml", "_repr_svg_"),
+    ("image/png", "_repr_png_"),
+    ("image/jpeg", "_repr_jpeg_"),
+    ("text/latex", "_repr_latex_"),
+    ("application/json", "_repr_json_"),
+    ("application/javascript", "_repr_javascript_"),
+)
+_BINARY_MIMES = ("image/png", "image/jpeg")
 
 
-def _hide_engine_frames(report, seen):
-    """Drop this module's frames (e.g. the SIGINT handler) from a report and its chain."""
-    if report is None or id(report) in seen:
+def _call_repr(obj, name, *args):
+    """Call obj.<name>(*args) if it exists; None if it is missing or raises."""
+    if isinstance(obj, type):
+        return None
+    try:
+        method = getattr(obj, name, None)
+        if not callable(method):
+            return None
+        value = method(*args)
+    except BaseException as exc:  # a formatter that raises is skipped, never fatal
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise
+        return None
+    if isinstance(value, tuple) and len(value) == 2:  # (data, metadata)
+        value = value[0]
+    return value
+
+
+def _normalise(mime, value):
+    """Make ``value`` JSON-safe for ``mime``; None if it cannot be."""
+    if mime in _BINARY_MIMES or (isinstance(value, (bytes, bytearray)) and mime.startswith("image/")):
+        if isinstance(value, (bytes, bytearray)):
+            return base64.b64encode(bytes(value)).decode("ascii")
+        return value if isinstance(value, str) else None
+    if mime == "application/json" or mime.endswith("+json"):
+        try:
+            return json.loads(json.dumps(value))
+        except (TypeError, ValueError, RecursionError):
+            return None
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("utf-8", "replace")
+    return value if isinstance(value, str) else None
+
+
+def _safe_repr(obj):
+    try:
+        return repr(obj)
+    except BaseException as exc:
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise
+        return "<unrepresentable %s object>" % type(obj).__name__
+
+
+def _figure_png(figure):
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", bbox_inches="tight")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _is_figure(obj):
+    return type(obj).__module__.startswith("matplotlib") and type(obj).__name__ == "Figure"
+
+
+def mime_bundle(obj):
+    """The MIME bundle of ``obj``: its repr plus whatever its _repr_*_ methods give."""
+    data = {}
+    bundle = _call_repr(obj, "_repr_mimebundle_", None, None)
+    if isinstance(bundle, dict):
+        for mime, value in bundle.items():
+            if isinstance(mime, str):
+                value = _normalise(mime, value)
+                if value is not None:
+                    data[mime] = value
+    for mime, method in _REPR_METHODS:
+        if mime not in data:
+            value = _call_repr(obj, method)
+            value = None if value is None else _normalise(mime, value)
+            if value is not None:
+                data[mime] = value
+    if "image/png" not in data and _is_figure(obj):
+        try:
+            data["image/png"] = _figure_png(obj)
+        except Exception:
+            pass
+    if not isinstance(data.get("text/plain"), str):
+        data["text/plain"] = _safe_repr(obj)
+    return data
+
+
+def _fit_bundle(data):
+    """Drop the largest formats until the result frame fits the protocol limit."""
+    budget = protocol.MAX_EVENT_FRAME - 4096
+    sizes = {mime: len(json.dumps(value)) for mime, value in data.items()}
+    dropped = []
+    while sum(sizes.values()) > budget and len(sizes) > 1:
+        largest = max((mime for mime in sizes if mime != "text/plain"), key=sizes.get)
+        del sizes[largest], data[largest]
+        dropped.append(largest)
+    if sizes.get("text/plain", 0) > budget:
+        data["text/plain"] = _clip(data["text/plain"])
+    if dropped:
+        data["application/x-interp-dropped"] = dropped
+    return data
+
+
+# -- matplotlib: a headless backend, and figures become PNG results ---------------------
+
+class _MatplotlibHook:
+    """Import hook: select the Agg backend when matplotlib is imported and make
+    ``pyplot.show()`` emit open figures as results, without user code asking."""
+
+    def __init__(self, show):
+        self.show = show
+
+    def find_spec(self, name, path=None, target=None):
+        if name not in ("matplotlib", "matplotlib.pyplot"):
+            return None
+        import importlib.util
+
+        sys.meta_path.remove(self)
+        try:
+            spec = importlib.util.find_spec(name)
+        finally:
+            sys.meta_path.insert(0, self)
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        load = spec.loader.exec_module
+        show = self.show
+
+        def exec_module(module):
+            load(module)
+            if name == "matplotlib":
+                if not os.environ.get("MPLBACKEND"):
+                    module.use("Agg")
+            else:
+                module.show = show
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+def emit_open_figures(emit):
+    """Turn every open pyplot figure into a result and close it."""
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    if pyplot is None:
         return
-    seen.add(id(report))
-    report.stack = traceback.StackSummary.from_list(
-        [frame for frame in report.stack
-         if os.path.normcase(os.path.abspath(frame.filename)) not in _ENGINE_FILES])
-    _hide_engine_frames(report.__cause__, seen)
-    _hide_engine_frames(report.__context__, seen)
-    for sub in getattr(report, "exceptions", None) or ():
-        _hide_engine_frames(sub, seen)
+    try:
+        numbers = list(pyplot.get_fignums())
+    except Exception:
+        return
+    for number in numbers:
+        try:
+            figure = pyplot.figure(number)
+            emit(figure, False)
+            pyplot.close(figure)
+        except Exception:
+            pass
+
+
+# -- stdin for a run ------------------------------------------------------------------
+
+def _attach_stdin(text):
+    """Make fd 0 (and sys.stdin) read ``text`` then EOF, for this run."""
+    data = text.encode("utf-8", "surrogateescape")
+    read_end, write_end = os.pipe()
+    os.dup2(read_end, 0)
+    os.close(read_end)
+
+    def feed():
+        try:
+            _write_all(write_end, data)
+        except OSError:  # nobody read it all: the run ended
+            pass
+        finally:
+            os.close(write_end)
+
+    if len(data) <= 16384:  # fits the pipe buffer: no thread needed
+        feed()
+    else:
+        threading.Thread(target=feed, name="interp-stdin", daemon=True).start()
+    sys.stdin = sys.__stdin__ = _text_stream(0, "r")
+
+
+def _detach_stdin():
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    sys.stdin = sys.__stdin__ = _text_stream(0, "r")
+
+
+class _CallbackStdin(io.TextIOBase):
+    """sys.stdin for a run with an input callback: each line is asked for."""
+
+    def __init__(self, ask):
+        self._ask = ask
+        self._eof = False
+
+    def readable(self):
+        return True
+
+    def readline(self, size=-1):
+        if self._eof:
+            return ""
+        try:
+            line = self._ask("")
+        except EOFError:
+            self._eof = True
+            return ""
+        return line if line.endswith("\n") else line + "\n"
+
+    def read(self, size=-1):
+        chunks = []
+        while True:
+            line = self.readline()
+            if not line:
+                return "".join(chunks)
+            chunks.append(line)
+
+
+# -- completion -----------------------------------------------------------------------
+
+_IDENTIFIER_CHAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*\.?$|$")
+
+
+def complete(namespace, code, cursor):
+    """Names or attributes that complete the dotted name ending at ``cursor``.
+
+    Resolves the prefix with getattr only: nothing is called or evaluated.
+    """
+    text = code[:cursor]
+    match = _IDENTIFIER_CHAIN.search(text)
+    token = match.group(0) if match else ""
+    if match and match.start() > 0 and text[match.start() - 1] in "0123456789":
+        return []
+    *parents, stem = token.split(".")
+    if not parents:
+        names = set(keyword.kwlist) | set(namespace) | set(dir(builtins))
+        return sorted(n for n in names if n.startswith(stem) and (stem.startswith("_") or not n.startswith("_")))
+    try:
+        obj = namespace[parents[0]] if parents[0] in namespace else getattr(builtins, parents[0])
+        for part in parents[1:]:
+            obj = getattr(obj, part)
+        names = set(dir(obj))
+    except Exception:
+        return []
+    base = ".".join(parents)
+    return sorted("%s.%s" % (base, n) for n in names
+                  if n.startswith(stem) and (stem.startswith("_") or not n.startswith("_")))
 
 
 def _text_stream(fd, mode):
@@ -290,50 +624,135 @@ def setup_descriptors(capture=None):
     return channel, Relay(channel, pipes)
 
 
+class Worker:
+    """The worker's main loop: one command at a time from the channel."""
+
+    def __init__(self, capture=None):
+        self.channel, self.relay = setup_descriptors(capture)
+        namespace = types.ModuleType("__main__")
+        namespace.__builtins__ = builtins
+        sys.modules["__main__"] = namespace
+        sys.argv = [""]
+        self.interp = Interpreter(namespace.__dict__)
+        self.namespace = namespace.__dict__
+        self.running = False
+        self._builtin_input = builtins.input
+        builtins.display = self.display
+        sys.displayhook = self._displayhook
+        sys.meta_path.insert(0, _MatplotlibHook(self._show_figures))
+        signal.signal(signal.SIGINT, self._on_sigint)
+
+    def _on_sigint(self, signum, frame):
+        # Only user code is interruptible: a KeyboardInterrupt inside the
+        # engine could cut a frame in half.
+        if self.interp.in_user_code:
+            raise KeyboardInterrupt
+
+    def serve(self):
+        self.relay.start()
+        self.channel.send({"t": "ready", "pid": os.getpid()})
+        try:
+            while True:
+                command = self.channel.recv()
+                kind = command.get("t")
+                if kind == "run":
+                    self.channel.send(self.run(command))
+                elif kind == "complete":
+                    try:
+                        matches = complete(self.namespace, command["code"], command["cursor"])
+                    except Exception:
+                        matches = []
+                    self.channel.send({"t": "completions", "matches": matches})
+        except (EOFError, OSError):  # the channel broke: the parent is gone
+            pass
+        _orphaned()
+
+    def run(self, command):
+        """Execute one ``run`` command; return its ``done`` frame."""
+        envs = command.get("envs")
+        saved = dict(os.environ) if envs is not None else None
+        stdin = command.get("stdin")
+        self.running = True
+        try:
+            if envs:
+                os.environ.update(envs)
+            if stdin is not None:
+                _attach_stdin(stdin)
+            elif sys.stdin is None or getattr(sys.stdin, "closed", True):
+                sys.stdin = sys.__stdin__ = _text_stream(0, "r")  # e.g. exit() closed it
+            if command.get("input"):
+                builtins.input = self._input
+                sys.stdin = _CallbackStdin(self._ask)
+            error = self.interp.execute(command["code"], command.get("filename"))
+            self.interp.in_user_code = True  # figures may run user callbacks
+            try:
+                emit_open_figures(self.emit)
+            except BaseException:
+                pass
+            self.interp.in_user_code = False
+        finally:
+            self.running = False
+            builtins.input = self._builtin_input
+            if stdin is not None:
+                _detach_stdin()
+            elif isinstance(sys.stdin, _CallbackStdin):
+                sys.stdin = sys.__stdin__
+            if saved is not None:
+                _restore_environ(saved)
+        _flush_everything()
+        self.relay.drain()
+        return {"t": "done", "error": error, "count": self.interp.count}
+
+    # -- results --------------------------------------------------------------
+
+    def emit(self, obj, main):
+        """Send ``obj`` as a result frame, after the output written before it."""
+        bundle = _fit_bundle(mime_bundle(obj))
+        _flush_everything()
+        self.relay.drain(final=False)
+        self.channel.send({"t": "result", "data": bundle, "main": main})
+
+    def display(self, *objs, **kwargs):
+        """Show each object as a rich result of the current run (like IPython's display)."""
+        for obj in objs:
+            self.emit(obj, False)
+
+    def _displayhook(self, value):
+        if value is None:
+            return
+        builtins._ = None  # like sys.__displayhook__: do not keep the old value alive
+        self.emit(value, True)
+        builtins._ = value
+
+    def _show_figures(self, *args, **kwargs):
+        emit_open_figures(self.emit)
+
+    # -- input ----------------------------------------------------------------
+
+    def _ask(self, prompt):
+        """Ask the parent's on_input callback for a line; EOFError for EOF."""
+        if not self.running or threading.current_thread() is not threading.main_thread():
+            raise EOFError("EOF when reading a line (input is only served to the running cell)")
+        _flush_everything()
+        self.relay.drain(final=False)
+        self.channel.send({"t": "input", "prompt": prompt})
+        while True:
+            reply = self.channel.recv()
+            if reply.get("t") == "input_reply":
+                break
+        if reply.get("eof"):
+            raise EOFError("EOF when reading a line")
+        value = reply.get("value", "")
+        return value[:-1] if value.endswith("\n") else value
+
+    def _input(self, prompt=""):
+        return self._ask(str(prompt))
+
+
 def main(capture=None):
     """Entry point of a worker process (its stdin/stdout are the channel).
 
     ``capture``: optional capture pipes made by the launcher, see
     :func:`setup_descriptors`.
     """
-    channel, relay = setup_descriptors(capture)
-    namespace = types.ModuleType("__main__")
-    namespace.__builtins__ = builtins
-    sys.modules["__main__"] = namespace
-    sys.argv = [""]
-    interp = Interpreter(namespace.__dict__)
-
-    def on_sigint(signum, frame):
-        # Only user code is interruptible: a KeyboardInterrupt inside the
-        # engine could cut a frame in half.
-        if interp.in_user_code:
-            raise KeyboardInterrupt
-
-    signal.signal(signal.SIGINT, on_sigint)
-    relay.start()
-    channel.send({"t": "ready", "pid": os.getpid()})
-    try:
-        while True:
-            command = channel.recv()
-            if command.get("t") == "run":
-                error = _run(interp, command)
-                _flush_everything()
-                relay.drain()
-                channel.send({"t": "done", "error": error})
-    except (EOFError, OSError):  # the channel broke: the parent is gone
-        pass
-    _orphaned()
-
-
-def _run(interp, command):
-    envs = command.get("envs")
-    saved = dict(os.environ) if envs is not None else None
-    try:
-        if envs:
-            os.environ.update(envs)
-        if sys.stdin is None or sys.stdin.closed:  # e.g. after exit(), which closes it
-            sys.stdin = sys.__stdin__ = _text_stream(0, "r")
-        return interp.execute(command["code"], command.get("filename"))
-    finally:
-        if saved is not None:
-            _restore_environ(saved)
+    Worker(capture).serve()

@@ -29,7 +29,7 @@ def test_basic_state_and_errors(tmp_path):
         async with AsyncCodeInterpreter(cwd=str(tmp_path)) as ci:
             await ci.run_code("x = 21")
             result = await ci.run_code("import os\nprint(x * 2, os.getcwd())")
-            assert result == ExecutionResult(stdout="42 %s\n" % tmp_path)
+            assert result == ExecutionResult(stdout="42 %s\n" % tmp_path, execution_count=2)
             errors = []
             result = await ci.run_code("1/0", on_error=errors.append)
             assert result.error.name == "ZeroDivisionError" and errors == [result.error]

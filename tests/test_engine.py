@@ -23,7 +23,7 @@ from interp import (CodeInterpreter, ContextNotFoundError, ExecutionError, Execu
 def test_state_persists_between_runs(ci):
     ci.run_code("import math\nx = 41\ndef f(v):\n    return v + 1\nclass K:\n    n = 2")
     result = ci.run_code("print(f(x), math.floor(2.5), K.n)")
-    assert result == ExecutionResult(stdout="42 2 2\n", stderr="", error=None)
+    assert result == ExecutionResult(stdout="42 2 2\n", stderr="", error=None, execution_count=2)
 
 
 def test_default_context_is_implicit_and_not_listed(ci):
@@ -273,7 +273,7 @@ def test_keyboard_interrupt_traceback_hides_the_engine(ci):
 def test_clean_exit_ends_the_run_not_the_context(ci, code):
     ci.run_code("kept = 'yes'")
     result = ci.run_code(code + "\nprint('not reached')")
-    assert result == ExecutionResult()
+    assert (result.stdout, result.stderr, result.error) == ("", "", None)
     assert ci.run_code("print(kept)").stdout == "yes\n"
 
 
