@@ -639,7 +639,11 @@ class Worker:
         self._builtin_input = builtins.input
         builtins.display = self.display
         sys.displayhook = self._displayhook
-        sys.meta_path.insert(0, _MatplotlibHook(self._show_figures))
+        def show(*args, **kwargs):
+            """pyplot.show() in interp: every open figure becomes a PNG result."""
+            emit_open_figures(self.emit)
+
+        sys.meta_path.insert(0, _MatplotlibHook(show))
         signal.signal(signal.SIGINT, self._on_sigint)
 
     def _on_sigint(self, signum, frame):
@@ -724,8 +728,6 @@ class Worker:
         self.emit(value, True)
         builtins._ = value
 
-    def _show_figures(self, *args, **kwargs):
-        emit_open_figures(self.emit)
 
     # -- input ----------------------------------------------------------------
 

@@ -1,0 +1,407 @@
+"""Beyond the seed (issue 3): results and display, execution counts, stdin,
+interrupt and restart, top-level await, completion."""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import textwrap
+import threading
+import time
+
+import pytest
+
+from helpers import process_exists, wait_until
+from interp import (ContextNotFoundError, ContextRestartedError, ExecutionResult, InterpTimeoutError,
+                    Result)
+
+RICH = textwrap.dedent("""
+    class Rich:
+        def __repr__(self):
+            return "Rich()"
+        def _repr_html_(self):
+            return "<b>rich</b>"
+        def _repr_markdown_(self):
+            return "**rich**"
+        def _repr_svg_(self):
+            return "<svg/>"
+        def _repr_png_(self):
+            return b"\\x89PNG-bytes"
+        def _repr_jpeg_(self):
+            return b"\\xff\\xd8jpeg"
+        def _repr_latex_(self):
+            return "$x$"
+        def _repr_json_(self):
+            return {"a": [1, 2]}
+        def _repr_javascript_(self):
+            return "alert(1)"
+
+    class Broken:
+        def __repr__(self):
+            return "Broken()"
+        def _repr_html_(self):
+            raise RuntimeError("formatter bug")
+        def _repr_markdown_(self):
+            return 42  # not a string: ignored
+
+    class Bundle:
+        def _repr_mimebundle_(self, include=None, exclude=None):
+            return {"text/plain": "bundle!", "application/vnd.custom+json": {"k": 1},
+                    "text/html": "<i>b</i>"}, {}
+""")
+
+
+# -- 1. results and display ------------------------------------------------------------
+
+
+def test_last_expression_is_the_main_result(ci):
+    result = ci.run_code("2 + 2")
+    assert result.text == "4"
+    assert result.results == [Result(text="4", is_main_result=True)]
+    assert result.stdout == ""
+
+
+def test_only_the_last_statement_counts(ci):
+    assert ci.run_code("1\n2\nx = 3").results == []
+    assert ci.run_code("x\nx + 1").text == "4"
+    assert ci.run_code("None").results == []
+    assert ci.run_code("print('p')").results == []  # print returns None
+    assert ci.run_code("for i in range(3):\n    i").results == []
+
+
+def test_trailing_semicolon_suppresses(ci):
+    assert ci.run_code("5;").results == []
+    assert ci.run_code("5 ;  # comment").results == []
+    assert ci.run_code("5  # comment;").text == "5"
+    assert ci.run_code("s = 'a;'\ns").text == "'a;'"
+
+
+def test_underscore_holds_the_last_value(ci):
+    ci.run_code("21 * 2")
+    assert ci.run_code("print(_)").stdout == "42\n"
+
+
+def test_mime_bundle_from_repr_methods(ci):
+    ci.run_code(RICH)
+    result = ci.run_code("Rich()").results[0]
+    assert result.is_main_result
+    assert (result.text, result.html, result.markdown, result.svg) == ("Rich()", "<b>rich</b>", "**rich**", "<svg/>")
+    assert base64.b64decode(result.png) == b"\x89PNG-bytes"
+    assert base64.b64decode(result.jpeg) == b"\xff\xd8jpeg"
+    assert (result.latex, result.json, result.javascript) == ("$x$", {"a": [1, 2]}, "alert(1)")
+    assert result.formats() == ["text", "html", "markdown", "svg", "png", "jpeg", "latex", "json",
+                                "javascript"]
+
+
+def test_failing_formatters_are_skipped(ci):
+    ci.run_code(RICH)
+    result = ci.run_code("Broken()")
+    assert result.error is None
+    assert result.results == [Result(text="Broken()", is_main_result=True)]
+
+
+def test_repr_mimebundle_and_extra(ci):
+    ci.run_code(RICH)
+    result = ci.run_code("Bundle()").results[0]
+    assert (result.text, result.html) == ("bundle!", "<i>b</i>")
+    assert result.extra == {"application/vnd.custom+json": {"k": 1}}
+    assert result.formats() == ["text", "html", "application/vnd.custom+json"]
+
+
+def test_display_adds_results_in_order(ci):
+    ci.run_code(RICH)
+    streamed = []
+    result = ci.run_code("print('before')\ndisplay(1, 'two')\ndisplay(Rich())\n[3]",
+                         on_result=streamed.append)
+    assert [(r.text, r.is_main_result) for r in result.results] == [
+        ("1", False), ("'two'", False), ("Rich()", False), ("[3]", True)]
+    assert streamed == result.results
+    assert result.text == "[3]"
+    assert result.stdout == "before\n"
+
+
+def test_results_stream_while_running(ci):
+    seen = []
+    start = time.monotonic()
+    ci.run_code("import time\ndisplay('early')\ntime.sleep(3)",
+                on_result=lambda r: seen.append(time.monotonic() - start))
+    assert seen and seen[0] < time.monotonic() - start - 1.5
+
+
+def test_display_is_a_builtin_in_new_contexts(ci):
+    ctx = ci.create_context()
+    assert ci.run_code("display('x')", context=ctx).results == [Result(text="'x'")]
+
+
+def test_unrepresentable_value(ci):
+    result = ci.run_code("class R:\n    def __repr__(self):\n        raise ValueError\nR()")
+    assert result.error is None
+    assert result.text == "<unrepresentable R object>"
+
+
+def test_huge_bundles_are_cut_to_fit(ci):
+    code = ("class Big:\n    def _repr_html_(self):\n        return 'x' * 40_000_000\n"
+            "    def __repr__(self):\n        return 'Big()'\nBig()")
+    result = ci.run_code(code, timeout=120).results[0]
+    assert result.text == "Big()" and result.html is None
+    assert result.extra == {"application/x-interp-dropped": ["text/html"]}
+
+
+@pytest.mark.skipif(importlib.util.find_spec("matplotlib") is None, reason="matplotlib not installed")
+@pytest.mark.limit(120)
+def test_matplotlib_figures_become_png_results(ci):
+    result = ci.run_code("import matplotlib.pyplot as plt\nplt.plot([1, 2, 3])\nplt.show()\n"
+                         "print(plt.get_backend(), len(plt.get_fignums()))", timeout=120)
+    assert result.error is None
+    assert result.stdout.lower() == "agg 0\n"  # shown figures are closed
+    assert len(result.results) == 1
+    figure = result.results[0]
+    assert not figure.is_main_result and figure.text.startswith("<Figure")
+    assert base64.b64decode(figure.png).startswith(b"\x89PNG\r\n\x1a\n")
+    # figures left open at the end of a run are emitted the same way
+    result = ci.run_code("fig, ax = plt.subplots()\nax.bar([1], [2]);")
+    assert [r.formats() for r in result.results] == [["text", "png"]]
+    assert ci.run_code("len(plt.get_fignums())").text == "0"
+    assert ci.run_code("fig").results[0].png  # a Figure value renders as PNG too
+
+
+# -- 2. execution counts ---------------------------------------------------------------
+
+
+def test_execution_count(ci):
+    assert ci.run_code("1").execution_count == 1
+    assert ci.run_code("1/0").execution_count == 2
+    assert ci.run_code("syntax error here").execution_count == 3
+    ci.complete("pri")  # completion is not a run
+    assert ci.run_code("1").execution_count == 4
+    other = ci.create_context()
+    assert ci.run_code("1", context=other).execution_count == 1
+    ci.restart_context()
+    assert ci.run_code("1").execution_count == 1
+
+
+# -- 3. stdin ------------------------------------------------------------------------
+
+
+def test_stdin_text_feeds_input_and_sys_stdin(ci):
+    code = "a = input()\nb = input('prompt: ')\nimport sys\nrest = sys.stdin.read()\nprint(repr(a), repr(b), repr(rest))"
+    result = ci.run_code(code, stdin="one\ntwo\nthree\nfour\n")
+    assert result.stdout == "prompt: 'one' 'two' 'three\\nfour\\n'\n"
+    assert ci.run_code("input()", stdin="").error.name == "EOFError"
+    # the next run has no stdin again
+    assert ci.run_code("input()").error.name == "EOFError"
+
+
+def test_stdin_reaches_subprocesses_and_large_input(ci):
+    result = ci.run_code("import subprocess\nsubprocess.run(['wc', '-l'])", stdin="a\nb\nc\n")
+    assert result.stdout.strip() == "3"
+    big = "line\n" * 100_000
+    result = ci.run_code("import sys\nprint(len(sys.stdin.read()))", stdin=big)
+    assert result.stdout == "%d\n" % len(big)
+    result = ci.run_code("print(input())", stdin=big)  # most of it is never read
+    assert result.stdout == "line\n"
+
+
+def test_on_input_callback(ci):
+    prompts, threads = [], set()
+
+    def answer(prompt):
+        prompts.append(prompt)
+        threads.add(threading.get_ident())
+        return "reply %d" % len(prompts)
+
+    result = ci.run_code("a = input('first? ')\nb = input()\nprint(a, '|', b)", on_input=answer)
+    assert result.stdout == "reply 1 | reply 2\n"  # prompts are not printed
+    assert prompts == ["first? ", ""]
+    assert threads == {threading.get_ident()}
+
+
+def test_on_input_eof_and_errors(ci):
+    def eof(prompt):
+        raise EOFError
+
+    assert ci.run_code("input('x')", on_input=eof).error.name == "EOFError"
+    with pytest.raises(ValueError, match="callback"):
+        ci.run_code("input()", on_input=lambda p: (_ for _ in ()).throw(ValueError("callback broke")))
+    with pytest.raises(TypeError, match="on_input must return a str"):
+        ci.run_code("input()", on_input=lambda p: 42)
+    with pytest.raises(ValueError, match="not both"):
+        ci.run_code("input()", stdin="x", on_input=lambda p: "y")
+    with pytest.raises(TypeError):
+        ci.run_code("1", on_input="not callable")
+    assert ci.run_code("print('usable')").stdout == "usable\n"
+
+
+def test_input_from_a_thread_gets_eof(ci):
+    code = ("import threading\nout = []\n"
+            "def read():\n    try:\n        input()\n    except EOFError:\n        out.append('eof')\n"
+            "t = threading.Thread(target=read)\nt.start()\nt.join()\nprint(out)")
+    assert ci.run_code(code, on_input=lambda p: "never").stdout == "['eof']\n"
+
+
+def test_blocked_input_honours_timeout(ci):
+    ci.run_code("kept = 1")
+    # the worker waits for a line that a stdin pipe never delivers
+    with pytest.raises(InterpTimeoutError) as info:
+        ci.run_code("import os\nr, w = os.pipe()\nos.dup2(r, 0)\ninput()", timeout=0.5)
+    assert info.value.result.error.name == "KeyboardInterrupt"
+    assert ci.run_code("print(kept)").stdout == "1\n"
+
+
+# -- 4. interrupt and restart ------------------------------------------------------------
+
+
+def test_interrupt_from_another_thread(ci):
+    ci.run_code("kept = 1")
+    threading.Timer(0.5, ci.interrupt).start()
+    result = ci.run_code("import time\nprint('working')\ntime.sleep(30)")
+    assert result.error.name == "KeyboardInterrupt"
+    assert result.stdout == "working\n"
+    assert ci.run_code("print(kept)").stdout == "1\n"
+
+
+def test_interrupt_reaches_child_processes(ci):
+    ctx = ci.create_context()
+    threading.Timer(0.5, ci.interrupt, (ctx,)).start()
+    start = time.monotonic()
+    result = ci.run_code("import subprocess\nsubprocess.run(['sleep', '30'])", context=ctx)
+    assert result.error.name == "KeyboardInterrupt"
+    assert time.monotonic() - start < 20
+
+
+def test_interrupt_when_idle_is_a_no_op(ci):
+    ci.interrupt()  # default context not even started
+    ci.run_code("kept = 1")
+    ci.interrupt()
+    time.sleep(0.1)
+    assert ci.run_code("print(kept)").stdout == "1\n"
+    with pytest.raises(ContextNotFoundError):
+        ci.interrupt("nope")
+
+
+def test_restart_context(ci, tmp_path):
+    ctx = ci.create_context()
+    ci.run_code("kept = 1", context=ctx)
+    old_pid = int(ci.run_code("import os; print(os.getpid())", context=ctx).stdout)
+    child = int(ci.run_code("import subprocess\nprint(subprocess.Popen(['sleep', '1000']).pid)",
+                            context=ctx).stdout)
+    info = ci.restart_context(ctx)
+    assert (info.id, info.cwd, info.active) == (ctx.id, str(tmp_path), True)
+    assert ci.run_code("kept", context=ctx).error.name == "NameError"
+    assert not process_exists(old_pid)
+    assert wait_until(lambda: not process_exists(child))
+    assert [c.id for c in ci.list_contexts()] == [ctx.id]
+
+
+def test_restart_during_a_run(ci):
+    seen = []
+    threading.Timer(0.5, ci.restart_context).start()
+    with pytest.raises(ContextRestartedError, match="restarted") as info:
+        ci.run_code("import time\nprint('started')\ntime.sleep(30)", on_stdout=seen.append)
+    assert info.value.result.stdout == "started\n"
+    assert ci.run_code("print('fresh')").stdout == "fresh\n"
+
+
+# -- 5. top-level await ---------------------------------------------------------------
+
+
+def test_top_level_await(ci):
+    result = ci.run_code("import asyncio\nawait asyncio.sleep(0.1)\nx = 1")
+    assert result.error is None
+    assert ci.run_code("print(x)").stdout == "1\n"
+    assert ci.run_code("async def f():\n    return 7\nawait f()").text == "7"
+    code = textwrap.dedent("""
+        class Agen:
+            def __aiter__(self):
+                self.i = 0
+                return self
+            async def __anext__(self):
+                self.i += 1
+                if self.i > 3:
+                    raise StopAsyncIteration
+                return self.i
+        class Actx:
+            async def __aenter__(self):
+                return 'entered'
+            async def __aexit__(self, *a):
+                return False
+        total = 0
+        async for v in Agen():
+            total += v
+        async with Actx() as got:
+            pass
+        (total, got)
+    """)
+    assert ci.run_code(code).text == "(6, 'entered')"
+
+
+def test_asyncio_run_still_works(ci):
+    assert ci.run_code("import asyncio\nasync def g():\n    return 9\nasyncio.run(g())").text == "9"
+    ci.run_code("await asyncio.sleep(0)")
+    assert ci.run_code("asyncio.run(g())").text == "9"
+
+
+def test_await_errors_hide_the_engine(ci):
+    error = ci.run_code("import asyncio\nawait asyncio.sleep(0)\n1 / 0").error
+    assert error.name == "ZeroDivisionError"
+    assert "asyncio" not in error.traceback and "worker.py" not in error.traceback
+    assert 'line 3, in <module>' in error.traceback
+
+
+def test_timeout_and_interrupt_while_awaiting(ci):
+    ci.run_code("import asyncio\nkept = 1")
+    with pytest.raises(InterpTimeoutError) as info:
+        ci.run_code("await asyncio.sleep(30)", timeout=0.5)
+    assert info.value.restarted is False
+    threading.Timer(0.5, ci.interrupt).start()
+    assert ci.run_code("await asyncio.sleep(30)").error.name == "KeyboardInterrupt"
+    assert ci.run_code("print(kept)").stdout == "1\n"
+    assert ci.run_code("await asyncio.sleep(0.01)\n'ok'").text == "'ok'"
+
+
+# -- 6. completion --------------------------------------------------------------------
+
+
+def test_completion_of_names_and_attributes(ci):
+    ci.run_code("import os\nmy_variable = 1\nclass K:\n    attr_one = 1\n    attr_two = 2")
+    assert {"os.path", "os.pardir"} <= set(ci.complete("import os; os.pa"))
+    assert ci.complete("my_var") == ["my_variable"]
+    assert "print" in ci.complete("pri")
+    assert "while" in ci.complete("whi")
+    assert ci.complete("K.attr_") == ["K.attr_one", "K.attr_two"]
+    assert ci.complete("os.path.jo") == ["os.path.join"]
+    assert ci.complete("x = my_var + 1", cursor=10) == ["my_variable"]
+    assert ci.complete("nothing_like_this") == []
+    assert ci.complete("missing.attr") == []
+    assert "K.__init__" not in ci.complete("K.")
+    assert "K.__init__" in ci.complete("K.__")
+
+
+def test_completion_does_not_run_code(ci):
+    ci.run_code("class Trap:\n    def __getattr__(self, name):\n        raise SystemExit\ncalled = []\n"
+                "def f():\n    called.append(1)\n    return Trap()\nt = Trap()")
+    assert ci.complete("f().x") == []
+    assert ci.complete("t.x") == []
+    assert ci.run_code("print(called)").stdout == "[]\n"
+
+
+def test_completion_arguments_and_busy_context(ci):
+    with pytest.raises(TypeError):
+        ci.complete(42)
+    with pytest.raises(ValueError):
+        ci.complete("abc", cursor=10)
+    thread = threading.Thread(target=ci.run_code, args=("import time\ntime.sleep(2)",))
+    ci.run_code("import time")
+    thread.start()
+    assert wait_until(lambda: ci._engine.resolve(None).busy)
+    start = time.monotonic()
+    assert ci.complete("ti") == []
+    assert time.monotonic() - start < 1.5  # returned at once rather than after the run
+    thread.join(30)
+    assert "time" in ci.complete("ti")
+
+
+def test_results_are_backwards_compatible():
+    result = ExecutionResult("out", "err", None)
+    assert (result.stdout, result.stderr, result.error, result.results, result.text) == (
+        "out", "err", None, [], None)
