@@ -169,3 +169,37 @@ def test_callback_exception_propagates_and_context_survives():
                 await ci.run_code("import time\nprint('x')\ntime.sleep(30)", on_stdout=boom)
             assert (await ci.run_code("print(kept)")).stdout == "1\n"
     run(main())
+
+
+def test_async_has_the_whole_api():
+    async def main():
+        async with AsyncCodeInterpreter() as ci:
+            got = []
+
+            async def answer(prompt):
+                await asyncio.sleep(0.01)
+                return "async " + prompt
+
+            result = await ci.run_code("display('d')\nx = input('p')\nx", on_input=answer,
+                                       on_result=got.append)
+            assert result.text == "'async p'" and [r.text for r in got] == ["'d'", "'async p'"]
+            assert (await ci.run_code("print(input())", stdin="fed\n")).stdout == "fed\n"
+            assert result.execution_count == 1
+            assert "x" in await ci.complete("x")
+            ctx = await ci.create_context()
+            await ci.run_code("kept = 1", context=ctx)
+
+            async def interrupt_soon():
+                await asyncio.sleep(0.3)
+                await ci.interrupt(ctx)
+
+            interrupter = asyncio.ensure_future(interrupt_soon())
+            result = await ci.run_code("import time\ntime.sleep(30)", context=ctx)
+            await interrupter
+            assert result.error.name == "KeyboardInterrupt"
+            assert (await ci.run_code("print(kept)", context=ctx)).stdout == "1\n"
+            info = await ci.restart_context(ctx)
+            assert info.id == ctx.id and info.active
+            assert (await ci.run_code("kept", context=ctx)).error.name == "NameError"
+            assert (await ci.run_code("import asyncio\nawait asyncio.sleep(0.01)\n5")).text == "5"
+    run(main())
