@@ -15,7 +15,7 @@ import time
 from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 from . import core
-from .engine import (COMPLETION_TIMEOUT, DEFAULT_GRACE_PERIOD, Context, ContextRef, Engine,
+from .engine import (COMPLETION_TIMEOUT, DEFAULT_GRACE_PERIOD, AsyncFifoLock, Context, ContextRef, Engine,
                      completion_command, run_command)
 from .errors import InterpError
 from .process import Launcher
@@ -43,7 +43,7 @@ class AsyncCodeInterpreter:
 
     def __init__(self, cwd: Optional[str] = None, *, grace_period: float = DEFAULT_GRACE_PERIOD,
                  launcher: Optional[Launcher] = None) -> None:
-        self._engine = Engine(cwd, grace_period, launcher, asyncio.Lock)
+        self._engine = Engine(cwd, grace_period, launcher, AsyncFifoLock)
         self._loop: Optional[asyncio.AbstractEventLoop] = None
 
     async def __aenter__(self) -> "AsyncCodeInterpreter":

@@ -25,6 +25,7 @@ ResultCallback = Callable[[Result], Any]
 InputCallback = Callable[[str], str]
 
 READ_SIZE = 256 * 1024
+MAX_WAIT_MS = 3_600_000  # poll() takes a C int
 
 
 class CodeInterpreter:
@@ -171,7 +172,7 @@ def _drive(ctx: Context, run: core.Run, callbacks: Mapping[str, Any]) -> None:
                 poller.register(worker.send_fd, select.POLLOUT)
                 writing = True
             wake = run.wakeup_at()
-            wait_ms = None if wake is None else max(0, math.ceil((wake - time.monotonic()) * 1000))
+            wait_ms = None if wake is None else min(MAX_WAIT_MS, max(0, math.ceil((wake - time.monotonic()) * 1000)))
             for fd, _ in poller.poll(wait_ms):
                 if fd == worker.send_fd:
                     ctx.send(run)

@@ -106,6 +106,7 @@ class Run:
         self.execution_count = 0
         self.matches: List[str] = []
         self._deferred: List[dict] = []  # frames a completion leaves for the next run
+        self._interrupt_when_ready = False
         self._lines = {name: LineBuffer() for name in protocol.STREAMS}
         self._chunks: Dict[str, List[str]] = {name: [] for name in protocol.STREAMS}
 
@@ -217,6 +218,9 @@ class Run:
     def _interrupt(self, now: float) -> List[Item]:
         self.state = INTERRUPTING
         self.kill_at = now + self.grace
+        if not self.conn.ready:  # SIGINT would kill a Python still starting: wait for 'ready'
+            self._interrupt_when_ready = True
+            return []
         return [INTERRUPT]
 
     def _end(self, state: str) -> List[Item]:
@@ -262,4 +266,7 @@ class Run:
                 items.extend(self._end(DONE))
             elif kind == "ready":
                 self.conn.ready = True
+                if self._interrupt_when_ready:
+                    self._interrupt_when_ready = False
+                    items.append(INTERRUPT)
         return items

@@ -12,6 +12,7 @@ import atexit
 import math
 import os
 import signal
+import sys
 import threading
 import time
 import uuid
@@ -47,7 +48,7 @@ def run_command(code: Any, *, envs: Any = None, timeout: Any = None, stdin: Any 
         for key, value in envs.items():
             if not isinstance(key, str) or not isinstance(value, str):
                 raise TypeError("envs keys and values must be str; got %r: %r" % (key, value))
-            if not key or "=" in key or "\0" in key or "\0" in value:
+            if not key or "=" in key or "\0" in key or "\0" in value or not _encodable(key + value):
                 raise ValueError("invalid environment variable %r=%r" % (key, value))
         envs = dict(envs)
     if stdin is not None and not isinstance(stdin, str):
@@ -76,15 +77,24 @@ def completion_command(code: Any, cursor: Any) -> Dict[str, Any]:
     return {"t": "complete", "code": code, "cursor": cursor}
 
 
+def _encodable(text: str) -> bool:
+    try:
+        text.encode(sys.getfilesystemencoding(), "surrogateescape")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def check_seconds(name: str, value: Any, default: Optional[float]) -> Optional[float]:
-    """None -> default, 0 -> None (no limit); reject negatives, NaN and non-numbers."""
+    """None -> default, 0 or infinity -> None (no limit); reject negatives,
+    NaN and non-numbers."""
     if value is None:
         return default
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError("%s must be a number of seconds, not %s" % (name, type(value).__name__))
     if math.isnan(value) or value < 0:
         raise ValueError("%s must be >= 0 seconds, got %r" % (name, value))
-    return float(value) if value else None
+    return float(value) if value and not math.isinf(value) else None
 
 
 def describe_exit(returncode: Optional[int]) -> str:
@@ -100,17 +110,26 @@ def describe_exit(returncode: Optional[int]) -> str:
 
 
 class FifoLock:
-    """A mutex granted in the order it was requested (threading.Lock is not)."""
+    """A mutex granted in the order it was requested (threading.Lock is not).
+
+    Acquiring it again from the thread that holds it raises InterpError (a
+    callback that runs code on its own context), where a plain lock would
+    deadlock.
+    """
 
     def __init__(self) -> None:
         self._mutex = threading.Lock()
         self._waiters: "list[threading.Lock]" = []
         self._locked = False
+        self._owner: Optional[int] = None
 
     def acquire(self, blocking: bool = True) -> bool:
         with self._mutex:
+            if self._locked and self._owner == threading.get_ident():
+                raise InterpError(_REENTRANT)
             if not self._locked:
                 self._locked = True
+                self._owner = threading.get_ident()
                 return True
             if not blocking:
                 return False
@@ -126,10 +145,12 @@ class FifoLock:
                     raise
             self.release()  # it was handed to us as we were interrupted
             raise
+        self._owner = threading.get_ident()
         return True
 
     def release(self) -> None:
         with self._mutex:
+            self._owner = None
             if self._waiters:
                 self._waiters.pop(0).release()
             else:
@@ -141,6 +162,36 @@ class FifoLock:
 
     def __exit__(self, *exc_info: object) -> None:
         self.release()
+
+
+_REENTRANT = ("a callback tried to use the context whose run called it; that would wait "
+              "for itself forever (use another context, or act after run_code returns)")
+
+
+class AsyncFifoLock:
+    """asyncio.Lock (already FIFO) that refuses re-entry from the task holding it."""
+
+    def __init__(self) -> None:
+        import asyncio
+
+        self._lock = asyncio.Lock()
+        self._owner: Any = None
+        self._current_task = asyncio.current_task
+
+    def locked(self) -> bool:
+        return self._lock.locked()
+
+    async def __aenter__(self) -> "AsyncFifoLock":
+        task = self._current_task()
+        if self._lock.locked() and self._owner is task:
+            raise InterpError(_REENTRANT)
+        await self._lock.acquire()
+        self._owner = task
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._owner = None
+        self._lock.release()
 
 
 class Context:
@@ -343,6 +394,9 @@ class Engine:
     def __init__(self, cwd: Optional[str], grace_period: float, launcher: Optional[Launcher],
                  lock_factory: Callable[[], Any]) -> None:
         self.cwd = check_cwd(cwd) if cwd is not None else None
+        if isinstance(grace_period, (int, float)) and math.isinf(grace_period):
+            raise ValueError("grace_period must be finite: a run that ignores its interrupt "
+                             "must eventually be killed")
         grace = check_seconds("grace_period", grace_period, DEFAULT_GRACE_PERIOD)
         self.grace_period = grace if grace is not None else 0.0
         self.launcher = launcher or Launcher()

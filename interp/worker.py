@@ -22,6 +22,8 @@ import base64
 import builtins
 import code
 import codecs
+import collections
+import fcntl
 import io
 import json
 import keyword
@@ -30,7 +32,9 @@ import os
 import re
 import select
 import signal
+import struct
 import sys
+import termios
 import threading
 import traceback
 import types
@@ -41,6 +45,8 @@ except ImportError:  # loaded by path, see process.BOOTSTRAP
     import _interp_protocol as protocol
 
 CHUNK = 65536
+#: Characters of cell source kept for tracebacks (older cells are forgotten).
+LINECACHE_BUDGET = 32 * 1024 * 1024
 
 
 def _write_all(fd, data):
@@ -113,25 +119,24 @@ class Relay(threading.Thread):
         except OSError:  # the channel broke: the parent is gone
             _orphaned()
 
-    def _pump(self, fd, drain=False, final=False):
-        """Forward what one pipe holds; return False once it is at EOF.
-
-        Reads once, or with ``drain`` until the pipe is empty; with ``final``
-        an incomplete trailing UTF-8 sequence is then flushed as U+FFFD.
-        """
+    def _pump(self, fd, limit=CHUNK, final=False):
+        """Forward up to ``limit`` bytes of what one pipe holds; return False
+        once it is at EOF. With ``final``, an incomplete trailing UTF-8
+        sequence is flushed as U+FFFD once the pipe is empty."""
         while True:
             try:
-                data = os.read(fd, CHUNK)
-                is_open = bool(data)
+                data = os.read(fd, min(CHUNK, limit)) if limit > 0 else b""
+                is_open = bool(data) or limit <= 0
             except BlockingIOError:
                 data, is_open = b"", True
             except OSError:  # user code closed or replaced our read end
                 data, is_open = b"", False
-            idle = not data
-            text = self.decoders[fd].decode(data, final=not is_open or (final and idle))
+            limit -= len(data)
+            done = not data or limit <= 0
+            text = self.decoders[fd].decode(data, final=not is_open or (final and done))
             if text:
                 self.channel.send_locked({"t": "out", "s": self.pipes[fd], "d": text})
-            if idle or not drain:
+            if done:
                 return is_open
 
     def drain(self, final=True):
@@ -142,7 +147,17 @@ class Relay(threading.Thread):
         """
         with self.channel.lock:
             for fd in self.pipes:
-                self._pump(fd, drain=True, final=final)
+                # Only what is there now: a writer that never stops (a `yes`
+                # subprocess) must not keep the run from ending.
+                self._pump(fd, limit=_available(fd), final=final)
+
+
+def _available(fd):
+    """Bytes waiting in a pipe (FIONREAD), or one chunk if that is unknown."""
+    try:
+        return struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0]
+    except (OSError, struct.error):
+        return CHUNK
 
 
 def _orphaned():
@@ -153,8 +168,7 @@ def _orphaned():
     os._exit(1)
 
 
-def _clip(text):
-    limit = protocol.MAX_ERROR_CHARS
+def _clip(text, limit=protocol.MAX_ERROR_CHARS):
     if len(text) <= limit:
         return text
     return text[: limit // 2] + "\n... [%d characters clipped] ...\n" % (len(text) - limit) + text[-limit // 2:]
@@ -224,15 +238,17 @@ class Interpreter(code.InteractiveInterpreter):
         self.count = 0
         self.error = None
         self.in_user_code = False
+        self.interrupt_pending = False
         self._loop = None
+        self._cached = collections.deque()  # (filename, size) of cells kept in linecache
+        self._cached_size = 0
 
     def execute(self, source, filename=None):
         """Run ``source``; return None or an error dict for the ``done`` frame."""
         self.count += 1
         self.error = None
         filename = filename or "<cell-%d>" % self.count
-        # Keep the source so tracebacks can quote it, now and in later runs.
-        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+        self._remember_source(filename, source)
         try:
             units = self._compile(source, filename)
         except (SyntaxError, ValueError, OverflowError, MemoryError, RecursionError) as exc:
@@ -244,6 +260,17 @@ class Interpreter(code.InteractiveInterpreter):
             if not self.runcode(unit):
                 break
         return self.error
+
+    def _remember_source(self, filename, source):
+        """Keep the cell's source so tracebacks can quote it, now and in later
+        runs; forget the oldest cells beyond LINECACHE_BUDGET characters."""
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+        self._cached.append((filename, len(source)))
+        self._cached_size += len(source)
+        while self._cached_size > LINECACHE_BUDGET and len(self._cached) > 1:
+            old, size = self._cached.popleft()
+            self._cached_size -= size
+            linecache.cache.pop(old, None)
 
     def _compile(self, source, filename):
         flags = TOP_LEVEL_AWAIT
@@ -262,6 +289,9 @@ class Interpreter(code.InteractiveInterpreter):
         """Run one code object; False if it raised (the error is recorded)."""
         try:
             self.in_user_code = True
+            if self.interrupt_pending:  # SIGINT came while the run was being set up
+                self.interrupt_pending = False
+                raise KeyboardInterrupt
             if compiled.co_flags & CO_COROUTINE:
                 self._await(eval(compiled, self.locals))
             else:
@@ -270,7 +300,8 @@ class Interpreter(code.InteractiveInterpreter):
             return True
         except SystemExit as exc:
             self.in_user_code = False
-            if exc.code is not None and exc.code != 0:
+            code = exc.code
+            if not (code is None or (isinstance(code, int) and code == 0)):
                 self._record(exc, exc.__traceback__)
             return False
         except BaseException as exc:
@@ -304,7 +335,7 @@ class Interpreter(code.InteractiveInterpreter):
         except BaseException:
             text = "%s: %s\n" % (type(exc).__name__, _describe(exc))
         value = _describe(exc.code) if isinstance(exc, SystemExit) else _describe(exc)
-        self.error = {"name": type(exc).__name__, "value": _clip(value), "traceback": _clip(text)}
+        self.error = {"name": _clip(type(exc).__name__, 1000), "value": _clip(value), "traceback": _clip(text)}
 
 
 # -- rich results -------------------------------------------------------------------
@@ -645,12 +676,28 @@ class Worker:
 
         sys.meta_path.insert(0, _MatplotlibHook(show))
         signal.signal(signal.SIGINT, self._on_sigint)
+        self.pid = os.getpid()
+        os.register_at_fork(after_in_child=self._after_fork)
 
     def _on_sigint(self, signum, frame):
         # Only user code is interruptible: a KeyboardInterrupt inside the
-        # engine could cut a frame in half.
+        # engine could cut a frame in half. One that comes while a run is
+        # being set up is raised as soon as the user code starts.
         if self.interp.in_user_code:
             raise KeyboardInterrupt
+        if self.running:
+            self.interp.interrupt_pending = True
+
+    def _after_fork(self):
+        """In a process forked by user code: it must never speak the protocol
+        (nor keep the channel open, which would hide the worker's death)."""
+        if os.getpid() == self.pid:
+            return
+        for fd in (self.channel.rfd, self.channel.wfd, *self.relay.pipes):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
 
     def serve(self):
         self.relay.start()
@@ -677,6 +724,8 @@ class Worker:
         saved = dict(os.environ) if envs is not None else None
         stdin = command.get("stdin")
         self.running = True
+        self.interp.interrupt_pending = False
+        error = None
         try:
             if envs:
                 os.environ.update(envs)
@@ -688,12 +737,18 @@ class Worker:
                 builtins.input = self._input
                 sys.stdin = _CallbackStdin(self._ask)
             error = self.interp.execute(command["code"], command.get("filename"))
+            if os.getpid() != self.pid:  # a fork made by the cell reached its end
+                _flush_everything()
+                os._exit(1 if error else 0)
             self.interp.in_user_code = True  # figures may run user callbacks
             try:
                 emit_open_figures(self.emit)
             except BaseException:
                 pass
             self.interp.in_user_code = False
+        except Exception as exc:  # the run could not be set up (e.g. an unencodable env value)
+            error = {"name": type(exc).__name__, "value": _clip(_describe(exc)),
+                     "traceback": "%s: %s\n" % (type(exc).__name__, _clip(_describe(exc)))}
         finally:
             self.running = False
             builtins.input = self._builtin_input

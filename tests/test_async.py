@@ -203,3 +203,15 @@ def test_async_has_the_whole_api():
             assert (await ci.run_code("kept", context=ctx)).error.name == "NameError"
             assert (await ci.run_code("import asyncio\nawait asyncio.sleep(0.01)\n5")).text == "5"
     run(main())
+
+
+def test_async_callback_reentry_is_refused():
+    async def main():
+        async with AsyncCodeInterpreter() as ci:
+            async def on_stdout(message):
+                await ci.run_code("print('same context')")
+
+            with pytest.raises(InterpError, match="wait for itself"):
+                await ci.run_code("print('outer')", on_stdout=on_stdout)
+            assert (await ci.run_code("print('ok')", timeout=float("inf"))).stdout == "ok\n"
+    run(main())

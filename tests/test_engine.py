@@ -592,3 +592,73 @@ def test_public_types():
     assert OutputMessage("a\n") == OutputMessage("a\n")
     assert issubclass(InterpTimeoutError, TimeoutError) and issubclass(InterpTimeoutError, InterpError)
     assert issubclass(ContextNotFoundError, InterpError) and issubclass(WorkerDiedError, InterpError)
+
+
+# -- hostile code and arguments found by review -------------------------------------------
+
+
+def test_fork_in_user_code_never_speaks_the_protocol(ci):
+    code = ("import os, sys, time\npid = os.fork()\nif pid == 0:\n    print('child')\n    sys.exit(0)\n"
+            "os.waitpid(pid, 0)\nprint('parent')")
+    result = ci.run_code(code)
+    assert sorted(result.stdout.splitlines()) == ["child", "parent"]
+    pids = {ci.run_code("import os; print(os.getpid())").stdout for _ in range(5)}
+    assert len(pids) == 1
+    # a forked child that just falls off the end of the cell exits too
+    result = ci.run_code("import os\nif os.fork() == 0:\n    x = 'child'\nelse:\n    os.wait()\n    print('ok')")
+    assert result.stdout == "ok\n"
+
+
+def test_forked_descendant_does_not_hide_worker_death(ci):
+    start = time.monotonic()
+    with pytest.raises(WorkerDiedError, match="status 3"):
+        ci.run_code("import os, time\nif os.fork() == 0:\n    time.sleep(20)\n    os._exit(0)\nos._exit(3)",
+                    timeout=0)
+    assert time.monotonic() - start < 10
+
+
+def test_infinite_timeout_and_grace(ci, tmp_path):
+    assert ci.run_code("print('ok')", timeout=float("inf")).stdout == "ok\n"
+    assert ci.run_code("print('ok')", timeout=30 * 86400).stdout == "ok\n"
+    with pytest.raises(ValueError, match="finite"):
+        CodeInterpreter(cwd=str(tmp_path), grace_period=float("inf"))
+    with pytest.raises(ValueError):
+        CodeInterpreter(cwd=str(tmp_path), grace_period=-1)
+
+
+def test_callback_running_code_on_its_own_context_is_refused(ci):
+    other = ci.create_context()
+    inner = []
+
+    def on_stdout(message):
+        inner.append(ci.run_code("print('inner')", context=other).stdout)
+        ci.run_code("print('same context')")  # would deadlock
+
+    with pytest.raises(InterpError, match="wait for itself"):
+        ci.run_code("print('outer')", on_stdout=on_stdout, timeout=30)
+    assert inner == ["inner\n"]
+    assert ci.run_code("print('usable')").stdout == "usable\n"
+
+
+def test_endless_background_writer_does_not_block_the_end_of_a_run(ci):
+    result = ci.run_code("import subprocess, time\np = subprocess.Popen(['yes'])\ntime.sleep(0.2)\n"
+                         "print('started')", timeout=30)
+    assert "started\n" in result.stdout
+    ci.run_code("p.kill(); p.wait()")
+
+
+def test_timeout_shorter_than_start_up_is_a_timeout(tmp_path):
+    with CodeInterpreter(cwd=str(tmp_path)) as ci:
+        with pytest.raises(InterpTimeoutError):
+            ci.run_code("import time\ntime.sleep(5)", timeout=0.001)
+        assert ci.run_code("print('fine')").stdout == "fine\n"
+
+
+def test_unencodable_env_is_rejected_and_odd_exit_codes_are_safe(ci):
+    with pytest.raises(ValueError):
+        ci.run_code("1", envs={"K": "\ud800"})
+    ci.run_code("kept = 1")
+    code = "class Weird:\n    def __eq__(self, other):\n        raise ValueError('no')\nraise SystemExit(Weird())"
+    assert ci.run_code(code).error.name == "SystemExit"
+    assert ci.run_code("raise type('E' * 2_000_000, (Exception,), {})()").error.name.startswith("EEE")
+    assert ci.run_code("print(kept)").stdout == "1\n"
