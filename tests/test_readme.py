@@ -20,7 +20,7 @@ def test_readme_has_examples():
 
 @pytest.mark.parametrize("index", range(len(EXAMPLES)))
 def test_readme_example_runs(index, tmp_path):
-    proc = subprocess.run([sys.executable, "-c", EXAMPLES[index]], cwd=ROOT, capture_output=True,
+    proc = subprocess.run([sys.executable, "-c", EXAMPLES[index]], cwd=str(tmp_path), capture_output=True,
                           text=True, timeout=60, env={**os.environ, "PYTHONPATH": ROOT})
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
