@@ -23,7 +23,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 from . import core
 from .errors import (ContextNotFoundError, ContextRestartedError, InterpError, InterpTimeoutError,
                      WorkerDiedError)
-from .process import Launcher, WorkerProcess, check_cwd
+from .process import Launcher, WorkerProcess, check_cwd, default_launcher
 from .types import ExecutionResult, InterpreterContext
 
 DEFAULT_TIMEOUT = 600.0
@@ -399,7 +399,10 @@ class Engine:
                              "must eventually be killed")
         grace = check_seconds("grace_period", grace_period, DEFAULT_GRACE_PERIOD)
         self.grace_period = grace if grace is not None else 0.0
-        self.launcher = launcher or Launcher()
+        self.launcher = launcher or default_launcher()
+        prestart = getattr(self.launcher, "prestart", None)
+        if prestart is not None:
+            prestart()
         self.env: Optional[Mapping[str, str]] = None  # None: inherit os.environ
         self.lock_factory = lock_factory
         self._lock = threading.Lock()

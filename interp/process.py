@@ -1,28 +1,42 @@
 """Starting, signalling and killing worker processes.
 
-Everything about *how* a worker comes to life sits behind :class:`Launcher`:
-the rest of the package only sees :class:`WorkerProcess` handles. A faster
-launcher (a forking zygote, a warm pool) or a remote one (a command that
-gives a byte stream) can be slotted in here without touching the rest.
+Everything about *how* a worker comes to life sits behind a launcher's
+``start(cwd, env) -> WorkerProcess``; the rest of the package only sees
+:class:`WorkerProcess` handles. Two launchers exist:
+
+* :class:`SpawnLauncher` starts ``python -c <bootstrap>`` for every worker
+  (any interpreter, ~20-40 ms);
+* :class:`ZygoteLauncher` (the default) asks a warmed zygote process to fork
+  one (~1-2 ms), and falls back to spawning if the zygote cannot be used.
+
+Either way a worker is a session and process-group leader whose stdin and
+stdout are its channel, with capture pipes for its fds 1 and 2.
 """
 
 from __future__ import annotations
 
+import atexit
 import errno
+import json
 import os
+import select
 import signal
+import socket
 import subprocess
 import sys
-from typing import Dict, List, Mapping, Optional
+import threading
+from typing import Callable, Dict, List, Mapping, Optional, Protocol, Tuple
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 PROTOCOL_PATH = os.path.join(_HERE, "protocol.py")
 WORKER_PATH = os.path.join(_HERE, "worker.py")
+ZYGOTE_PATH = os.path.join(_HERE, "zygote.py")
 
-# Loads protocol.py and worker.py by path under private names, so the worker
-# needs no package on sys.path and user code cannot shadow it. ``-c`` leaves
-# sys.path[0] == "" (the cwd), exactly like the interactive interpreter.
-BOOTSTRAP = """\
+# Loads protocol.py and worker.py (and zygote.py) by path under private
+# names, so no package is needed on sys.path and user code cannot shadow
+# them. ``-c`` leaves sys.path[0] == "" (the cwd), like the interactive
+# interpreter.
+_LOADER = """\
 import importlib.util, sys
 def _load(name, path):
     spec = importlib.util.spec_from_file_location(name, path)
@@ -31,8 +45,10 @@ def _load(name, path):
     spec.loader.exec_module(module)
     return module
 _load("_interp_protocol", sys.argv[1])
-_load("_interp_worker", sys.argv[2]).main([int(fd) for fd in sys.argv[3:7]] or None)
+_worker = _load("_interp_worker", sys.argv[2])
 """
+BOOTSTRAP = _LOADER + "_worker.main([int(fd) for fd in sys.argv[3:7]] or None)\n"
+ZYGOTE_BOOTSTRAP = _LOADER + '_load("_interp_zygote", sys.argv[3]).serve(int(sys.argv[4]))\n'
 
 #: How much of a worker's start-up stderr is kept to explain a failed start.
 STARTUP_ERR_LIMIT = 64 * 1024
@@ -44,38 +60,44 @@ class WorkerProcess:
     """A live worker: a process-group leader and the two ends of its channel.
 
     ``send_fd`` carries commands to the worker, ``recv_fd`` brings its frames
-    back. Methods never signal a process that has already been reaped, so a
-    recycled pid is never hit.
+    back. The launcher supplies how to tell whether it exited (without
+    reaping it) and how to reap it; until it is reaped its pid, which is
+    also its process group id, cannot be reused, so signalling it is safe.
     """
 
-    def __init__(self, popen: subprocess.Popen, send_fd: int, recv_fd: int, err_fd: int,
-                 salvage_fds: Mapping[str, int]):
-        self.popen = popen
-        self.pid = popen.pid
+    def __init__(self, pid: int, send_fd: int, recv_fd: int, err_fd: int,
+                 salvage_fds: Mapping[str, int], *, exited: Callable[[], bool],
+                 reap: Callable[[], Optional[int]], release: Callable[[], None] = lambda: None):
+        self.pid = pid
         self.send_fd = send_fd
         self.recv_fd = recv_fd
         self._err_fd: Optional[int] = err_fd
         self._salvage_fds = dict(salvage_fds)
+        self._exited = exited
+        self._reap = reap
+        self._release = release
+        self.reaped = False
         self.returncode: Optional[int] = None
         self.startup_stderr = ""
 
     def alive(self) -> bool:
         """True while the worker has not exited (does not reap it)."""
-        if self.returncode is not None:
-            return False
-        try:
-            info = os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-        except ChildProcessError:
-            return False
-        return info is None
+        return not self.reaped and not self._exited()
 
     def signal_group(self, sig: int) -> None:
         """Send ``sig`` to the worker's whole process group (it and its children)."""
-        if self.returncode is not None:
+        if self.reaped:
             return
         try:
             os.killpg(self.pid, sig)
-        except (ProcessLookupError, PermissionError):
+        except ProcessLookupError:
+            # A worker forked a moment ago may not lead its group yet (setsid
+            # comes first thing in the child); then it has no children either.
+            try:
+                os.kill(self.pid, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+        except PermissionError:
             pass
 
     def salvage(self) -> Dict[str, bytes]:
@@ -91,14 +113,16 @@ class WorkerProcess:
             os.close(self._err_fd)
             self._err_fd = None
 
-    def destroy(self) -> int:
+    def destroy(self) -> Optional[int]:
         """Kill the process group, reap the worker, close the channel. Idempotent.
 
-        Returns the worker's exit status (negative: killed by that signal).
+        Returns the worker's exit status (negative: killed by that signal;
+        None if it could not be known).
         """
-        if self.returncode is None:
+        if not self.reaped:
             self.signal_group(signal.SIGKILL)
-            self.returncode = self.popen.wait()
+            self.returncode = self._reap()
+            self.reaped = True
             for fd in (self.send_fd, self.recv_fd, *self._salvage_fds.values()):
                 os.close(fd)
             if self._err_fd is not None:
@@ -106,6 +130,7 @@ class WorkerProcess:
                     "utf-8", "replace")
                 os.close(self._err_fd)
                 self._err_fd = None
+            self._release()
         return self.returncode
 
 
@@ -137,11 +162,64 @@ def check_cwd(cwd: str) -> str:
     return path
 
 
-class Launcher:
-    """Starts workers as fresh processes of ``python`` (default: sys.executable).
+class _Pipes:
+    """The seven pipe ends a new worker needs, and the parent's ends of them."""
+
+    def __init__(self) -> None:
+        fds: List[int] = []
+        try:
+            for _ in range(5):
+                fds.extend(os.pipe())
+        except BaseException:
+            for fd in fds:
+                os.close(fd)
+            raise
+        (self.to_worker_r, self.to_worker_w, self.from_worker_r, self.from_worker_w,
+         self.err_r, self.err_w, self.out_r, self.out_w, self.errp_r, self.errp_w) = fds
+        self._all = fds
+
+    def child_ends(self) -> List[int]:
+        """Channel in, channel out, start-up stderr, then stdout r/w and stderr r/w."""
+        return [self.to_worker_r, self.from_worker_w, self.err_w,
+                self.out_r, self.out_w, self.errp_r, self.errp_w]
+
+    def close_all(self) -> None:
+        for fd in self._all:
+            os.close(fd)
+
+    def handle(self, pid: int, **how: Callable) -> WorkerProcess:
+        """Close the child's ends here; wrap the parent's ends in a WorkerProcess."""
+        for fd in (self.to_worker_r, self.from_worker_w, self.err_w, self.out_w, self.errp_w):
+            os.close(fd)
+        for fd in (self.to_worker_w, self.from_worker_r, self.out_r, self.errp_r):
+            os.set_blocking(fd, False)
+        return WorkerProcess(pid, self.to_worker_w, self.from_worker_r, self.err_r,
+                             {"stdout": self.out_r, "stderr": self.errp_r}, **how)
+
+
+def _exited_by_waitid(pid: int) -> Callable[[], bool]:
+    def exited() -> bool:
+        try:
+            return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+        except ChildProcessError:
+            return True
+    return exited
+
+
+class Launcher(Protocol):
+    """What the engine needs from a launcher."""
+
+    def start(self, cwd: str, env: Optional[Mapping[str, str]] = None) -> WorkerProcess:
+        """Start a worker in ``cwd`` with environment ``env`` (None: inherit)."""
+        ...
+
+
+class SpawnLauncher:
+    """Starts each worker as a fresh ``python`` process (default: sys.executable).
 
     ``sys.executable`` is used as is: a PATH lookup could find a slow shim and
-    resolving symlinks would step out of a virtualenv.
+    resolving symlinks would step out of a virtualenv. Works with any Python
+    >= 3.9 given as ``python``.
     """
 
     def __init__(self, python: Optional[str] = None):
@@ -149,29 +227,185 @@ class Launcher:
 
     def start(self, cwd: str, env: Optional[Mapping[str, str]] = None) -> WorkerProcess:
         """Start a worker in ``cwd`` with ``env`` (None: inherit os.environ)."""
-        to_worker_r, to_worker_w = os.pipe()
-        from_worker_r, from_worker_w = os.pipe()
-        err_r, err_w = os.pipe()
-        capture = os.pipe() + os.pipe()  # stdout r/w, stderr r/w; the worker moves them to fds 1, 2
+        pipes = _Pipes()
+        capture = pipes.child_ends()[3:]
         try:
             popen = subprocess.Popen(
                 [self.python, "-c", BOOTSTRAP, PROTOCOL_PATH, WORKER_PATH, *map(str, capture)],
-                stdin=to_worker_r,
-                stdout=from_worker_w,
-                stderr=err_w,
-                cwd=cwd,
-                env=None if env is None else dict(env),
-                close_fds=True,
-                pass_fds=capture,
-                start_new_session=True,  # its own process group, for signals and kills
-            )
+                stdin=pipes.to_worker_r, stdout=pipes.from_worker_w, stderr=pipes.err_w,
+                cwd=cwd, env=None if env is None else dict(env), close_fds=True,
+                pass_fds=capture, start_new_session=True)
         except BaseException:
-            for fd in (to_worker_r, to_worker_w, from_worker_r, from_worker_w, err_r, err_w, *capture):
-                os.close(fd)
+            pipes.close_all()
             raise
-        for fd in (to_worker_r, from_worker_w, err_w, capture[1], capture[3]):
-            os.close(fd)
-        for fd in (capture[0], capture[2], to_worker_w, from_worker_r):
-            os.set_blocking(fd, False)
-        return WorkerProcess(popen, to_worker_w, from_worker_r, err_r,
-                             {"stdout": capture[0], "stderr": capture[2]})
+        return pipes.handle(popen.pid, exited=_exited_by_waitid(popen.pid), reap=popen.wait)
+
+    def close(self) -> None:
+        pass
+
+
+class ZygoteError(Exception):
+    """The zygote could not be started or stopped answering."""
+
+
+class _Zygote:
+    """The parent's end of one zygote process (see zygote.py)."""
+
+    def __init__(self, python: str) -> None:
+        parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            self.popen = subprocess.Popen(
+                [python, "-c", ZYGOTE_BOOTSTRAP, PROTOCOL_PATH, WORKER_PATH, ZYGOTE_PATH,
+                 str(child_sock.fileno())],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                close_fds=True, pass_fds=[child_sock.fileno()], start_new_session=True)
+        except BaseException:
+            parent_sock.close()
+            raise
+        finally:
+            child_sock.close()
+        self.sock = parent_sock
+        self.lock = threading.Lock()
+        self.owner_pid = os.getpid()  # a fork of the parent must not share this zygote
+        self.broken = False
+
+    def request(self, message: Dict[str, object], fds: List[int] = ()) -> Dict[str, object]:
+        with self.lock:
+            if self.broken:
+                raise ZygoteError("the zygote is not running")
+            try:
+                socket.send_fds(self.sock, [json.dumps(message).encode()], list(fds))
+                data = self.sock.recv(1 << 16)
+                if not data:
+                    raise ZygoteError("the zygote exited")
+                reply = json.loads(data)
+            except (OSError, ValueError, ZygoteError) as exc:
+                self.broken = True
+                self._stop()
+                raise ZygoteError("the zygote stopped answering: %s" % exc) from None
+        if not isinstance(reply, dict) or "error" in reply:
+            raise ZygoteError("the zygote refused: %s" % (reply.get("error") if isinstance(reply, dict) else reply))
+        return reply
+
+    def _stop(self) -> None:
+        self.sock.close()
+        if self.popen.poll() is None:
+            self.popen.kill()
+        self.popen.wait()
+
+    def close(self) -> None:
+        with self.lock:
+            if not self.broken:
+                self.broken = True
+                self._stop()
+
+
+def _pidfd_exited(pid: int) -> Tuple[Callable[[], bool], Callable[[], None]]:
+    """An exited() check for a process that is not our child, and its cleanup."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except (AttributeError, OSError):  # no pidfd (old kernel): read /proc
+        def exited_proc() -> bool:
+            try:
+                with open("/proc/%d/stat" % pid, "rb") as handle:
+                    data = handle.read()
+            except OSError:
+                return True
+            return data[data.rindex(b")") + 2:data.rindex(b")") + 3] in (b"Z", b"X")
+        return exited_proc, lambda: None
+    poller = select.poll()
+    poller.register(pidfd, select.POLLIN)
+    return (lambda: bool(poller.poll(0))), (lambda: os.close(pidfd))
+
+
+class ZygoteLauncher:
+    """Forks workers from a warmed zygote process; spawns when it cannot.
+
+    The zygote is started on first use (or by :meth:`prestart`) and shared
+    by every interpreter in this process that uses the default launcher.
+    Each worker gets the environment given (default: this process's
+    ``os.environ`` at the time of the request). ``sys.path`` is computed
+    once, when the zygote starts: an ``env`` whose ``PYTHON*`` variables
+    differ from the zygote's is started by spawning instead.
+    """
+
+    def __init__(self, python: Optional[str] = None):
+        self.python = python or sys.executable
+        self.fallback = SpawnLauncher(self.python)
+        self._zygote: Optional[_Zygote] = None
+        self._zygote_env: Dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._failures = 0
+
+    def prestart(self) -> None:
+        """Start the zygote now (it warms up while the caller does other work)."""
+        try:
+            self._get_zygote()
+        except (OSError, ZygoteError):
+            pass
+
+    def _get_zygote(self) -> _Zygote:
+        with self._lock:
+            zygote = self._zygote
+            if zygote is not None and not zygote.broken and zygote.owner_pid == os.getpid():
+                return zygote
+            if self._failures >= 3:
+                raise ZygoteError("the zygote failed %d times; spawning instead" % self._failures)
+            if zygote is not None and zygote.owner_pid == os.getpid():
+                zygote.close()
+            self._zygote_env = _python_vars(os.environ)
+            self._zygote = _Zygote(self.python)
+            return self._zygote
+
+    def start(self, cwd: str, env: Optional[Mapping[str, str]] = None) -> WorkerProcess:
+        """Start a worker in ``cwd`` with ``env`` (None: this process's os.environ)."""
+        environ = dict(os.environ if env is None else env)
+        try:
+            zygote = self._get_zygote()
+        except (OSError, ZygoteError):
+            return self.fallback.start(cwd, env)
+        if _python_vars(environ) != self._zygote_env:
+            return self.fallback.start(cwd, env)
+        pipes = _Pipes()
+        try:
+            reply = zygote.request({"t": "spawn", "cwd": cwd, "env": environ}, pipes.child_ends())
+        except ZygoteError:
+            pipes.close_all()
+            with self._lock:
+                self._failures += 1
+            return self.fallback.start(cwd, env)
+        pid = int(reply["pid"])  # type: ignore[call-overload]
+        exited, release = _pidfd_exited(pid)
+
+        def reap() -> Optional[int]:
+            try:
+                return int(zygote.request({"t": "reap", "pid": pid})["returncode"])  # type: ignore[call-overload]
+            except ZygoteError:  # the zygote died: init reaps its orphans
+                return None
+
+        return pipes.handle(pid, exited=exited, reap=reap, release=release)
+
+    def close(self) -> None:
+        """Stop the zygote (workers already forked keep running)."""
+        with self._lock:
+            if self._zygote is not None and self._zygote.owner_pid == os.getpid():
+                self._zygote.close()
+            self._zygote = None
+
+
+def _python_vars(environ: Mapping[str, str]) -> Dict[str, str]:
+    return {key: value for key, value in environ.items() if key.startswith("PYTHON")}
+
+
+_default_lock = threading.Lock()
+_default_launcher: Optional[ZygoteLauncher] = None
+
+
+def default_launcher() -> ZygoteLauncher:
+    """The process-wide zygote launcher for ``sys.executable``."""
+    global _default_launcher
+    with _default_lock:
+        if _default_launcher is None:
+            _default_launcher = ZygoteLauncher()
+            atexit.register(_default_launcher.close)
+        return _default_launcher

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Callable, List
+from typing import Callable, Dict, List
 
 
 def _stat_fields(pid: int) -> List[str]:
@@ -22,10 +22,8 @@ def process_exists(pid: int) -> bool:
         return False
 
 
-def worker_processes_of(parent: int) -> List[int]:
-    """Pids of the live (non-zombie) children of ``parent``, zombies included
-    only when unreaped ones remain (those are leaks too)."""
-    found = []
+def _children() -> Dict[int, List[int]]:
+    tree: Dict[int, List[int]] = {}
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
@@ -33,9 +31,33 @@ def worker_processes_of(parent: int) -> List[int]:
             fields = _stat_fields(int(name))
         except (FileNotFoundError, ProcessLookupError):
             continue
-        if int(fields[1]) == parent:
-            found.append(int(name))
-    return found
+        tree.setdefault(int(fields[1]), []).append(int(name))
+    return tree
+
+
+def zygote_pids() -> List[int]:
+    """The zygote of this process's default launcher, if one is running."""
+    from interp import process
+
+    launcher = process._default_launcher
+    zygote = launcher._zygote if launcher is not None else None
+    return [zygote.popen.pid] if zygote is not None and not zygote.broken else []
+
+
+def worker_processes_of(parent: int) -> List[int]:
+    """Pids of the processes (zombies included: those are leaks too) that
+    descend from ``parent``, not counting interp's zygote itself (its forked
+    workers do count)."""
+    tree = _children()
+    zygotes = zygote_pids()
+    found = []
+    stack = list(tree.get(parent, []))
+    while stack:
+        pid = stack.pop()
+        if pid not in zygotes:
+            found.append(pid)
+        stack.extend(tree.get(pid, []))
+    return sorted(found)
 
 
 def open_fds() -> int:

@@ -1,0 +1,116 @@
+"""The zygote: a warmed, single-threaded process that forks new workers.
+
+Starting Python costs tens of milliseconds; forking a process that has
+already imported the worker costs about one. The parent (``process.py``)
+starts one zygote and sends it requests over a ``SOCK_SEQPACKET`` Unix
+socket, one JSON message each, with file descriptors attached:
+
+``{"t": "spawn", "cwd": str, "env": {str: str}}`` + 7 fds
+    (the worker's channel in, channel out, start-up stderr, stdout capture
+    read/write, stderr capture read/write). The zygote forks; the child
+    becomes a session leader, puts the channel on fds 0 and 1, changes to
+    ``cwd``, takes ``env`` and runs the worker. Answer: ``{"pid": int}``
+    or ``{"error": str}``.
+``{"t": "reap", "pid": int}``
+    Wait for a worker that the parent has killed; answer
+    ``{"returncode": int}``. Workers are only reaped when the parent asks,
+    so a worker's pid (and process group id) cannot be reused while the
+    parent may still signal it.
+
+When the parent goes away the socket reaches EOF and the zygote exits;
+its workers notice their own channels closing and take their process groups
+down. Like the worker, this module imports only the standard library, plus
+``protocol`` and ``worker`` loaded by path (see ``process.ZYGOTE_BOOTSTRAP``).
+"""
+
+import gc
+import json
+import os
+import socket
+
+try:
+    from . import worker
+except ImportError:  # loaded by path
+    import _interp_worker as worker
+
+SPAWN_FDS = 7
+MAX_MESSAGE = 1 << 20
+
+
+def _warm_up():
+    """Import what workers use sooner or later, once, so every fork shares it."""
+    import ast  # noqa: F401
+    import asyncio  # noqa: F401
+    import codeop  # noqa: F401
+    import ctypes  # noqa: F401
+    import importlib.util  # noqa: F401
+    import rlcompleter  # noqa: F401
+    import traceback  # noqa: F401
+
+    # Objects that exist now are never collected: keeping the collector off
+    # them keeps their pages shared between the zygote and its workers.
+    gc.collect()
+    gc.freeze()
+
+
+def _child(request, fds):
+    """In the forked child: become a worker. Never returns."""
+    try:
+        os.setsid()
+        channel_in, channel_out, startup_err = fds[:3]
+        for fd, target in ((channel_in, 0), (channel_out, 1), (startup_err, 2)):
+            os.dup2(fd, target)
+            os.close(fd)
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        worker.main(fds[3:7])
+    except BaseException as exc:  # report to the start-up stderr the parent reads
+        try:
+            os.write(2, ("interp worker failed to start: %r\n" % (exc,)).encode("utf-8", "replace"))
+        except OSError:
+            pass
+    finally:
+        os._exit(1)
+
+
+def serve(sock_fd):
+    """The zygote's loop: answer requests until the parent closes the socket."""
+    _warm_up()
+    sock = socket.socket(fileno=sock_fd)
+    while True:
+        try:
+            data, fds, _flags, _addr = socket.recv_fds(sock, MAX_MESSAGE, SPAWN_FDS)
+        except OSError:
+            break
+        if not data:
+            break
+        try:
+            request = json.loads(data)
+            reply = _handle(request, fds, sock)
+        except Exception as exc:
+            reply = {"error": "%s: %s" % (type(exc).__name__, exc)}
+        finally:
+            for fd in fds:
+                os.close(fd)
+        try:
+            sock.send(json.dumps(reply).encode())
+        except OSError:
+            break
+    os._exit(0)
+
+
+def _handle(request, fds, sock):
+    kind = request.get("t")
+    if kind == "spawn":
+        if len(fds) != SPAWN_FDS:
+            return {"error": "spawn needs %d file descriptors, got %d" % (SPAWN_FDS, len(fds))}
+        pid = os.fork()
+        if pid == 0:
+            sock.close()
+            _child(request, fds)
+        return {"pid": pid}
+    if kind == "reap":
+        _, status = os.waitpid(request["pid"], 0)
+        return {"returncode": os.waitstatus_to_exitcode(status)}
+    return {"error": "unknown request %r" % (kind,)}
