@@ -174,6 +174,7 @@ async def _drive(loop: asyncio.AbstractEventLoop, ctx: Context, run: core.Run,
             writing = False
 
     loop.add_reader(worker.recv_fd, on_readable)
+    ctx.send(run)  # a pipe almost always takes the whole command at once
     try:
         items = run.start(time.monotonic())
         while True:
@@ -185,7 +186,8 @@ async def _drive(loop: asyncio.AbstractEventLoop, ctx: Context, run: core.Run,
                 except BaseException as exc:
                     ctx.settle(run, kind, exc=exc)
                 else:
-                    ctx.settle(run, kind, value)
+                    if kind == "input":
+                        ctx.settle(run, kind, value)
             if run.finished:
                 return
             items = []

@@ -155,6 +155,7 @@ def _drive(ctx: Context, run: core.Run, callbacks: Mapping[str, Any]) -> None:
     poller = select.poll()
     poller.register(worker.recv_fd, select.POLLIN)
     writing = False
+    ctx.send(run)  # a pipe almost always takes the whole command at once
     items = run.start(time.monotonic())
     while True:
         for kind, callback, payload in ctx.route(run, items, callbacks):
@@ -163,7 +164,8 @@ def _drive(ctx: Context, run: core.Run, callbacks: Mapping[str, Any]) -> None:
             except BaseException as exc:
                 ctx.settle(run, kind, exc=exc)
             else:
-                ctx.settle(run, kind, value)
+                if kind == "input":
+                    ctx.settle(run, kind, value)
         if run.finished:
             return
         items = []

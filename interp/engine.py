@@ -277,8 +277,8 @@ class Context:
 
     def settle(self, run: core.Run, kind: str, value: Any = None,
                exc: Optional[BaseException] = None) -> None:
-        """A callback returned ``value`` or raised ``exc``: pass an input
-        answer on (EOFError means EOF), or abort the run if it raised."""
+        """A callback raised ``exc``, or ``on_input`` returned ``value``: pass
+        an input answer on (EOFError means EOF), or abort the run if it raised."""
         if kind == "input" and exc is None and not isinstance(value, str):
             exc = TypeError("on_input must return a str, not %s" % type(value).__name__)
         if kind == "input" and (exc is None or isinstance(exc, EOFError)):

@@ -602,17 +602,26 @@ def _text_stream(fd, mode):
     return io.TextIOWrapper(raw, encoding="utf-8", errors="backslashreplace", write_through=True)
 
 
+_c_fflush = None
+
+
 def _flush_everything():
+    global _c_fflush
     for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
         try:
             stream.flush()
         except BaseException:
             pass
     # Output buffered by C code's stdio (printf in an extension module).
-    ctypes = sys.modules.get("ctypes")
-    if ctypes is not None:
+    # Only once ctypes is loaded: importing it costs more than a run.
+    if _c_fflush is None and "ctypes" in sys.modules:
         try:
-            ctypes.CDLL(None).fflush(None)
+            _c_fflush = sys.modules["ctypes"].CDLL(None).fflush
+        except BaseException:
+            _c_fflush = False
+    if _c_fflush:
+        try:
+            _c_fflush(None)
         except BaseException:
             pass
 
