@@ -15,8 +15,8 @@ import time
 from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 from . import core
-from .engine import (COMPLETION_TIMEOUT, DEFAULT_GRACE_PERIOD, AsyncFifoLock, Context, ContextRef, Engine,
-                     completion_command, run_command)
+from .engine import (COMPLETION_TIMEOUT, DEFAULT_GRACE_PERIOD, DEFAULT_MAX_OUTPUT, AsyncFifoLock, Context,
+                     ContextRef, Engine, completion_command, run_command)
 from .errors import InterpError
 from .process import Launcher
 from .types import ExecutionResult, InterpreterContext
@@ -31,7 +31,7 @@ Callback = Callable[[Any], Union[Any, Awaitable[Any]]]
 class AsyncCodeInterpreter:
     """The asyncio twin of :class:`interp.CodeInterpreter`.
 
-    Same arguments, results, exceptions and semantics; methods are
+    Same constructor options, arguments, results, exceptions and semantics; methods are
     coroutines and callbacks may be plain or coroutine functions (coroutines
     are awaited, in order, before the next message is handled). Cancelling
     a ``run_code`` task interrupts the run like a timeout and re-raises
@@ -41,9 +41,11 @@ class AsyncCodeInterpreter:
     from another loop raises InterpError.
     """
 
-    def __init__(self, cwd: Optional[str] = None, *, grace_period: float = DEFAULT_GRACE_PERIOD,
-                 launcher: Optional[Launcher] = None) -> None:
-        self._engine = Engine(cwd, grace_period, launcher, AsyncFifoLock)
+    def __init__(self, cwd: Optional[str] = None, *, env: Optional[Mapping[str, str]] = None,
+                 max_output: Optional[int] = DEFAULT_MAX_OUTPUT, memory_limit: Optional[int] = None,
+                 grace_period: float = DEFAULT_GRACE_PERIOD, launcher: Optional[Launcher] = None) -> None:
+        self._engine = Engine(AsyncFifoLock, cwd, env=env, max_output=max_output, memory_limit=memory_limit,
+                              grace_period=grace_period, launcher=launcher)
         self._loop: Optional[asyncio.AbstractEventLoop] = None
 
     async def __aenter__(self) -> "AsyncCodeInterpreter":
@@ -128,7 +130,7 @@ class AsyncCodeInterpreter:
 async def _execute(loop: asyncio.AbstractEventLoop, ctx: Context, command: Dict[str, Any],
                    seconds: Optional[float], callbacks: Mapping[str, Any]) -> Tuple[core.Run, ExecutionResult]:
     """Run one request on ``ctx`` (whose run lock the caller holds)."""
-    run = ctx.begin(command, seconds, time.monotonic())
+    run = ctx.begin(command, seconds, time.monotonic(), callbacks)
     try:
         await _drive(loop, ctx, run, callbacks)
     finally:

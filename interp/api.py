@@ -14,8 +14,8 @@ import time
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from . import core
-from .engine import (COMPLETION_TIMEOUT, DEFAULT_GRACE_PERIOD, Context, ContextRef, Engine, FifoLock,
-                     completion_command, run_command)
+from .engine import (COMPLETION_TIMEOUT, DEFAULT_GRACE_PERIOD, DEFAULT_MAX_OUTPUT, Context, ContextRef,
+                     Engine, FifoLock, completion_command, run_command)
 from .process import Launcher
 from .types import ExecutionError, ExecutionResult, InterpreterContext, OutputMessage, Result
 
@@ -32,18 +32,27 @@ class CodeInterpreter:
     """Stateful Python execution contexts, each in its own worker process.
 
     ``cwd`` is the default working directory of new contexts (default: the
-    current directory when each context is created). ``grace_period`` is how
-    long a timed-out run may take to stop after its interrupt before its
-    worker is killed and replaced. Use it as a context manager, or call
-    :meth:`close`, to kill every worker.
+    current directory when each context is created). ``env`` replaces the
+    environment workers start with (default: inherit this process's, like
+    ``subprocess``); pass a small dict to keep your own secrets away from
+    the code you run. ``max_output`` bounds the characters of each stream
+    an ExecutionResult keeps (None: no bound; callbacks always see every
+    line). ``memory_limit`` caps each worker's address space in bytes
+    (``RLIMIT_AS``), so an over-allocating run fails with MemoryError.
+    ``grace_period`` is how long a timed-out run may take to stop after its
+    interrupt before its worker is killed and replaced. ``launcher`` starts
+    workers (default: a shared zygote that forks them; see interp.process).
+    Use it as a context manager, or call :meth:`close`, to kill every worker.
 
     Thread-safe: runs on different contexts proceed in parallel from
     different threads; runs on the same context are serialised in call order.
     """
 
-    def __init__(self, cwd: Optional[str] = None, *, grace_period: float = DEFAULT_GRACE_PERIOD,
-                 launcher: Optional[Launcher] = None) -> None:
-        self._engine = Engine(cwd, grace_period, launcher, FifoLock)
+    def __init__(self, cwd: Optional[str] = None, *, env: Optional[Mapping[str, str]] = None,
+                 max_output: Optional[int] = DEFAULT_MAX_OUTPUT, memory_limit: Optional[int] = None,
+                 grace_period: float = DEFAULT_GRACE_PERIOD, launcher: Optional[Launcher] = None) -> None:
+        self._engine = Engine(FifoLock, cwd, env=env, max_output=max_output, memory_limit=memory_limit,
+                              grace_period=grace_period, launcher=launcher)
 
     def __enter__(self) -> "CodeInterpreter":
         return self
@@ -138,7 +147,7 @@ class CodeInterpreter:
 def _execute(ctx: Context, command: Dict[str, Any], seconds: Optional[float],
              callbacks: Mapping[str, Any]) -> Tuple[core.Run, ExecutionResult]:
     """Run one request on ``ctx`` (whose run lock the caller holds)."""
-    run = ctx.begin(command, seconds, time.monotonic())
+    run = ctx.begin(command, seconds, time.monotonic(), callbacks)
     try:
         _drive(ctx, run, callbacks)
     finally:

@@ -10,13 +10,18 @@ the user's callbacks for the events it returns.
 from __future__ import annotations
 
 from collections import deque
-from typing import Deque, Dict, List, Optional, Tuple, Union
+from typing import Deque, Dict, Iterable, List, Optional, Tuple, Union
 
 from . import protocol
 from .types import ExecutionError, ExecutionResult, OutputMessage, Result
 
 #: A partial line (no newline yet) is delivered after waiting this long.
 PARTIAL_LINE_DELAY = 0.1
+#: A partial line is released as it is once it grows this long.
+MAX_PARTIAL_CHARS = 1024 * 1024
+#: Appended to a stream that ``max_output`` cut.
+TRUNCATION_MARKER = ("\n[interp: output truncated: %d more characters were not kept "
+                     "(max_output=%d); callbacks received all of it]\n")
 #: Largest write to a worker's channel in one call.
 SEND_CHUNK = 256 * 1024
 
@@ -56,11 +61,16 @@ class Connection:
 
 
 class LineBuffer:
-    """Splits a stream into lines; remembers when a partial line started."""
+    """Splits a stream into lines; remembers when a partial line started.
 
-    def __init__(self) -> None:
+    A partial line longer than ``max_partial`` characters is released as it
+    is, so one endless line cannot grow the parent's memory.
+    """
+
+    def __init__(self, max_partial: int = MAX_PARTIAL_CHARS) -> None:
         self.partial = ""
         self.since: Optional[float] = None
+        self.max_partial = max_partial
 
     def feed(self, text: str, now: float) -> List[str]:
         cut = text.rfind("\n") + 1
@@ -68,13 +78,16 @@ class LineBuffer:
             if text and not self.partial:
                 self.since = now
             self.partial += text
-            return []
+            return self.flush() if len(self.partial) >= self.max_partial else []
         head = self.partial + text[:cut]
         self.partial = text[cut:]
         self.since = now if self.partial else None
         parts = head.split("\n")
         parts.pop()  # empty: head ends with "\n"
-        return [part + "\n" for part in parts]
+        lines = [part + "\n" for part in parts]
+        if len(self.partial) >= self.max_partial:
+            lines.extend(self.flush())
+        return lines
 
     def flush(self) -> List[str]:
         if not self.partial:
@@ -83,12 +96,41 @@ class LineBuffer:
         return [line]
 
 
+class Capture:
+    """What one stream of a run keeps: at most ``limit`` characters (None:
+    everything), counting what it had to drop."""
+
+    def __init__(self, limit: Optional[int]) -> None:
+        self.limit = limit
+        self.chunks: List[str] = []
+        self.kept = 0
+        self.dropped = 0
+
+    def add(self, text: str) -> None:
+        if self.limit is not None and self.kept + len(text) > self.limit:
+            room = max(0, self.limit - self.kept)
+            self.dropped += len(text) - room
+            text = text[:room]
+        if text:
+            self.chunks.append(text)
+            self.kept += len(text)
+
+    def text(self) -> str:
+        joined = "".join(self.chunks)
+        if len(self.chunks) > 1:
+            self.chunks = [joined]
+        if self.dropped:
+            joined += TRUNCATION_MARKER % (self.dropped, self.limit)
+        return joined
+
+
 class Run:
     """One request to one worker (a ``run`` or a ``complete`` command), from
     sending it to its end."""
 
     def __init__(self, conn: Connection, command: Dict[str, object], *, timeout: Optional[float],
-                 grace: float, now: float) -> None:
+                 grace: float, now: float, listen: Iterable[str] = protocol.STREAMS,
+                 max_output: Optional[int] = None) -> None:
         self.conn = conn
         self.worker: object = None  # the driver's handle on the worker, opaque here
         self.outgoing = bytearray(protocol.encode(command))  # bytes for the worker, from _sent on
@@ -107,8 +149,9 @@ class Run:
         self.matches: List[str] = []
         self._deferred: List[dict] = []  # frames a completion leaves for the next run
         self._interrupt_when_ready = False
-        self._lines = {name: LineBuffer() for name in protocol.STREAMS}
-        self._chunks: Dict[str, List[str]] = {name: [] for name in protocol.STREAMS}
+        # Line splitting only for streams someone listens to; capture for all.
+        self._lines = {name: LineBuffer() for name in protocol.STREAMS if name in listen}
+        self._capture = {name: Capture(max_output) for name in protocol.STREAMS}
 
     # -- inputs ------------------------------------------------------------
 
@@ -137,16 +180,15 @@ class Run:
         """
         items = self._process(now)
         for stream, data in (leftovers or {}).items():
-            if data and stream in self._lines:
-                text = data.decode("utf-8", "replace")
-                items.extend(self._lines_out(stream, self._lines[stream].feed(text, now)))
+            if data and stream in self._capture:
+                items.extend(self._output(stream, data.decode("utf-8", "replace"), now))
         return items + self._end(LOST)
 
     def on_timer(self, now: float) -> List[Item]:
         items: List[Item] = []
         for name, buffer in self._lines.items():
             if buffer.since is not None and now - buffer.since >= PARTIAL_LINE_DELAY:
-                items.extend(self._lines_out(name, buffer.flush()))
+                items.extend(self._deliver(name, buffer.flush()))
         if self.state == RUNNING and self.deadline is not None and now >= self.deadline:
             self.timed_out = True
             items.extend(self._interrupt(now))
@@ -206,11 +248,12 @@ class Run:
 
     def result(self) -> ExecutionResult:
         return ExecutionResult(
-            stdout="".join(self._chunks["stdout"]),
-            stderr="".join(self._chunks["stderr"]),
+            stdout=self._capture["stdout"].text(),
+            stderr=self._capture["stderr"].text(),
             error=self.error,
             results=list(self.results),
             execution_count=self.execution_count,
+            truncated=any(capture.dropped for capture in self._capture.values()),
         )
 
     # -- internals ---------------------------------------------------------
@@ -230,11 +273,16 @@ class Run:
             self._deferred = []
         items: List[Item] = []
         for name, buffer in self._lines.items():
-            items.extend(self._lines_out(name, buffer.flush()))
+            items.extend(self._deliver(name, buffer.flush()))
         return items
 
-    def _lines_out(self, name: str, lines: List[str]) -> List[Item]:
-        self._chunks[name].extend(lines)
+    def _output(self, name: str, text: str, now: float) -> List[Item]:
+        self._capture[name].add(text)
+        buffer = self._lines.get(name)
+        return self._deliver(name, buffer.feed(text, now)) if buffer is not None else []
+
+    @staticmethod
+    def _deliver(name: str, lines: List[str]) -> List[Item]:
         return [(name, OutputMessage(line)) for line in lines]
 
     def _process(self, now: float) -> List[Item]:
@@ -246,8 +294,7 @@ class Run:
             if kind in ("out", "result") and self.is_completion:
                 self._deferred.append(message)  # output between runs belongs to the next run
             elif kind == "out":
-                stream = message["s"]
-                items.extend(self._lines_out(stream, self._lines[stream].feed(message["d"], now)))
+                items.extend(self._output(message["s"], message["d"], now))
             elif kind == "result":
                 result = Result.from_bundle(message["data"], message["main"])
                 self.results.append(result)

@@ -27,6 +27,8 @@ from .process import Launcher, WorkerProcess, check_cwd, default_launcher
 from .types import ExecutionResult, InterpreterContext
 
 DEFAULT_TIMEOUT = 600.0
+#: Characters of each stream an ExecutionResult keeps (callbacks see all).
+DEFAULT_MAX_OUTPUT = 16 * 1024 * 1024
 DEFAULT_GRACE_PERIOD = 2.0
 DEFAULT_CONTEXT_ID = "default"
 #: A completion that takes longer than this (a property that blocks) gives up.
@@ -42,15 +44,7 @@ def run_command(code: Any, *, envs: Any = None, timeout: Any = None, stdin: Any 
     timeout in seconds (None: no limit). Raises TypeError / ValueError."""
     if not isinstance(code, str):
         raise TypeError("code must be a str, not %s" % type(code).__name__)
-    if envs is not None:
-        if not isinstance(envs, Mapping):
-            raise TypeError("envs must be a mapping of str to str, not %s" % type(envs).__name__)
-        for key, value in envs.items():
-            if not isinstance(key, str) or not isinstance(value, str):
-                raise TypeError("envs keys and values must be str; got %r: %r" % (key, value))
-            if not key or "=" in key or "\0" in key or "\0" in value or not _encodable(key + value):
-                raise ValueError("invalid environment variable %r=%r" % (key, value))
-        envs = dict(envs)
+    envs = check_environment("envs", envs)
     if stdin is not None and not isinstance(stdin, str):
         raise TypeError("stdin must be a str, not %s" % type(stdin).__name__)
     if stdin is not None and on_input is not None:
@@ -62,6 +56,30 @@ def run_command(code: Any, *, envs: Any = None, timeout: Any = None, stdin: Any 
     command = {"t": "run", "code": code, "envs": envs, "filename": filename, "stdin": stdin,
                "input": on_input is not None}
     return command, seconds
+
+
+def check_environment(name: str, env: Any) -> Optional[Dict[str, str]]:
+    """Validate a mapping of environment variables; return a plain dict copy."""
+    if env is None:
+        return None
+    if not isinstance(env, Mapping):
+        raise TypeError("%s must be a mapping of str to str, not %s" % (name, type(env).__name__))
+    for key, value in env.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise TypeError("%s keys and values must be str; got %r: %r" % (name, key, value))
+        if not key or "=" in key or "\0" in key or "\0" in value or not _encodable(key + value):
+            raise ValueError("invalid environment variable %r=%r" % (key, value))
+    return dict(env)
+
+
+def _check_size(name: str, value: Any) -> Optional[int]:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError("%s must be an int (or None), not %s" % (name, type(value).__name__))
+    if value <= 0:
+        raise ValueError("%s must be positive, got %d" % (name, value))
+    return value
 
 
 def completion_command(code: Any, cursor: Any) -> Dict[str, Any]:
@@ -213,10 +231,12 @@ class Context:
         return InterpreterContext(self.id, self.cwd, "python", worker is not None and worker.alive())
 
     def _spawn(self) -> None:
-        self.worker = self._engine.launcher.start(self.cwd, self._engine.env)
+        engine = self._engine
+        self.worker = engine.launcher.start(self.cwd, engine.env, memory_limit=engine.memory_limit)
         self.conn = core.Connection()
 
-    def begin(self, command: Dict[str, Any], timeout: Optional[float], now: float) -> core.Run:
+    def begin(self, command: Dict[str, Any], timeout: Optional[float], now: float,
+              callbacks: Mapping[str, Any]) -> core.Run:
         """Make sure a worker is there and mark the context busy; return the Run.
 
         Raises WorkerDiedError (after starting a fresh worker) when the
@@ -236,13 +256,18 @@ class Context:
                     "a fresh worker has been started: run the code again"
                     % (self.id, describe_exit(returncode)), None, returncode)
             self.busy = True
-            run = core.Run(self.conn, command, timeout=timeout, grace=self._engine.grace_period, now=now)
+            listen = [name for name in ("stdout", "stderr") if callbacks.get(name) is not None]
+            run = core.Run(self.conn, command, timeout=timeout, grace=self._engine.grace_period,
+                           now=now, listen=listen, max_output=self._engine.max_output)
             run.worker = self.worker
             return run
 
     def perform(self, run: core.Run, action: str) -> None:
         """Carry out a core action (INTERRUPT or KILL) on the run's worker."""
-        run.worker.signal_group(signal.SIGINT if action == core.INTERRUPT else signal.SIGKILL)
+        if action == core.INTERRUPT:
+            run.worker.signal_group(signal.SIGINT)
+        else:
+            run.worker.kill()
 
     def send(self, run: core.Run) -> None:
         """Write what the worker's channel takes now of the run's outgoing bytes."""
@@ -309,7 +334,7 @@ class Context:
             self._spawn()
             if old is not None:
                 if self.busy:  # its driver sees EOF; finish() reaps it
-                    old.signal_group(signal.SIGKILL)
+                    old.kill()
                 else:
                     old.destroy()
         return self.snapshot()
@@ -374,7 +399,7 @@ class Context:
             if worker is None:
                 return
             if self.busy:  # the running driver sees EOF and finishes the job
-                worker.signal_group(signal.SIGKILL)
+                worker.kill()
             else:
                 worker.destroy()
 
@@ -391,9 +416,16 @@ def _close_all() -> None:
 class Engine:
     """The contexts of one interpreter, shared by the sync and async APIs."""
 
-    def __init__(self, cwd: Optional[str], grace_period: float, launcher: Optional[Launcher],
-                 lock_factory: Callable[[], Any]) -> None:
+    def __init__(self, lock_factory: Callable[[], Any], cwd: Optional[str] = None, *,
+                 env: Optional[Mapping[str, str]] = None,
+                 max_output: Optional[int] = DEFAULT_MAX_OUTPUT,
+                 memory_limit: Optional[int] = None,
+                 grace_period: float = DEFAULT_GRACE_PERIOD,
+                 launcher: Optional[Launcher] = None) -> None:
         self.cwd = check_cwd(cwd) if cwd is not None else None
+        self.env: Optional[Dict[str, str]] = check_environment("env", env)  # None: inherit
+        self.max_output = _check_size("max_output", max_output)
+        self.memory_limit = _check_size("memory_limit", memory_limit)
         if isinstance(grace_period, (int, float)) and math.isinf(grace_period):
             raise ValueError("grace_period must be finite: a run that ignores its interrupt "
                              "must eventually be killed")
@@ -403,7 +435,6 @@ class Engine:
         prestart = getattr(self.launcher, "prestart", None)
         if prestart is not None:
             prestart()
-        self.env: Optional[Mapping[str, str]] = None  # None: inherit os.environ
         self.lock_factory = lock_factory
         self._lock = threading.Lock()
         self._contexts: Dict[str, Context] = {}

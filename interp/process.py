@@ -27,6 +27,8 @@ import sys
 import threading
 from typing import Callable, Dict, List, Mapping, Optional, Protocol, Tuple
 
+from .worker import kill_tree
+
 _HERE = os.path.dirname(os.path.abspath(__file__))
 PROTOCOL_PATH = os.path.join(_HERE, "protocol.py")
 WORKER_PATH = os.path.join(_HERE, "worker.py")
@@ -47,7 +49,7 @@ def _load(name, path):
 _load("_interp_protocol", sys.argv[1])
 _worker = _load("_interp_worker", sys.argv[2])
 """
-BOOTSTRAP = _LOADER + "_worker.main([int(fd) for fd in sys.argv[3:7]] or None)\n"
+BOOTSTRAP = _LOADER + "_worker.main([int(fd) for fd in sys.argv[3:7]], sys.argv[7])\n"
 ZYGOTE_BOOTSTRAP = _LOADER + '_load("_interp_zygote", sys.argv[3]).serve(int(sys.argv[4]))\n'
 
 #: How much of a worker's start-up stderr is kept to explain a failed start.
@@ -100,10 +102,19 @@ class WorkerProcess:
         except PermissionError:
             pass
 
-    def salvage(self) -> Dict[str, bytes]:
-        """After the channel closed: kill the group and return the output left
-        unforwarded in the capture pipes (bytes the worker died holding)."""
+    def kill(self) -> None:
+        """SIGKILL the worker, its process group and every descendant, also
+        daemons that left the group (the worker is their subreaper)."""
+        if self.reaped:
+            return
+        self.signal_group(signal.SIGSTOP)  # nothing in the group forks meanwhile
+        kill_tree(self.pid)
         self.signal_group(signal.SIGKILL)
+
+    def salvage(self) -> Dict[str, bytes]:
+        """After the channel closed: kill everything left and return the output
+        left unforwarded in the capture pipes (bytes the worker died holding)."""
+        self.kill()
         return {stream: _read_available(fd, SALVAGE_LIMIT)
                 for stream, fd in self._salvage_fds.items()}
 
@@ -120,7 +131,7 @@ class WorkerProcess:
         None if it could not be known).
         """
         if not self.reaped:
-            self.signal_group(signal.SIGKILL)
+            self.kill()
             self.returncode = self._reap()
             self.reaped = True
             for fd in (self.send_fd, self.recv_fd, *self._salvage_fds.values()):
@@ -209,8 +220,10 @@ def _exited_by_waitid(pid: int) -> Callable[[], bool]:
 class Launcher(Protocol):
     """What the engine needs from a launcher."""
 
-    def start(self, cwd: str, env: Optional[Mapping[str, str]] = None) -> WorkerProcess:
-        """Start a worker in ``cwd`` with environment ``env`` (None: inherit)."""
+    def start(self, cwd: str, env: Optional[Mapping[str, str]] = None, *,
+              memory_limit: Optional[int] = None) -> WorkerProcess:
+        """Start a worker in ``cwd`` with environment ``env`` (None: inherit)
+        and an address-space limit of ``memory_limit`` bytes (None: none)."""
         ...
 
 
@@ -225,13 +238,15 @@ class SpawnLauncher:
     def __init__(self, python: Optional[str] = None):
         self.python = python or sys.executable
 
-    def start(self, cwd: str, env: Optional[Mapping[str, str]] = None) -> WorkerProcess:
+    def start(self, cwd: str, env: Optional[Mapping[str, str]] = None, *,
+              memory_limit: Optional[int] = None) -> WorkerProcess:
         """Start a worker in ``cwd`` with ``env`` (None: inherit os.environ)."""
         pipes = _Pipes()
         capture = pipes.child_ends()[3:]
+        options = json.dumps({"memory_limit": memory_limit})
         try:
             popen = subprocess.Popen(
-                [self.python, "-c", BOOTSTRAP, PROTOCOL_PATH, WORKER_PATH, *map(str, capture)],
+                [self.python, "-c", BOOTSTRAP, PROTOCOL_PATH, WORKER_PATH, *map(str, capture), options],
                 stdin=pipes.to_worker_r, stdout=pipes.from_worker_w, stderr=pipes.err_w,
                 cwd=cwd, env=None if env is None else dict(env), close_fds=True,
                 pass_fds=capture, start_new_session=True)
@@ -357,23 +372,25 @@ class ZygoteLauncher:
             self._zygote = _Zygote(self.python)
             return self._zygote
 
-    def start(self, cwd: str, env: Optional[Mapping[str, str]] = None) -> WorkerProcess:
+    def start(self, cwd: str, env: Optional[Mapping[str, str]] = None, *,
+              memory_limit: Optional[int] = None) -> WorkerProcess:
         """Start a worker in ``cwd`` with ``env`` (None: this process's os.environ)."""
         environ = dict(os.environ if env is None else env)
         try:
             zygote = self._get_zygote()
         except (OSError, ZygoteError):
-            return self.fallback.start(cwd, env)
+            return self.fallback.start(cwd, env, memory_limit=memory_limit)
         if _python_vars(environ) != self._zygote_env:
-            return self.fallback.start(cwd, env)
+            return self.fallback.start(cwd, env, memory_limit=memory_limit)
         pipes = _Pipes()
+        request = {"t": "spawn", "cwd": cwd, "env": environ, "options": {"memory_limit": memory_limit}}
         try:
-            reply = zygote.request({"t": "spawn", "cwd": cwd, "env": environ}, pipes.child_ends())
+            reply = zygote.request(request, pipes.child_ends())
         except ZygoteError:
             pipes.close_all()
             with self._lock:
                 self._failures += 1
-            return self.fallback.start(cwd, env)
+            return self.fallback.start(cwd, env, memory_limit=memory_limit)
         pid = int(reply["pid"])  # type: ignore[call-overload]
         exited, release = _pidfd_exited(pid)
 

@@ -101,10 +101,13 @@ class ExecutionResult:
     """What one ``run_code`` call produced.
 
     ``stdout`` and ``stderr`` are exactly the concatenation of the lines
-    the ``on_stdout`` / ``on_stderr`` callbacks received; ``error`` is set
+    the ``on_stdout`` / ``on_stderr`` callbacks received (up to ``max_output``); ``error`` is set
     when the code raised. ``results`` holds the rich values (``display()``
     calls, then the last expression's value), ``execution_count`` numbers
-    the runs of a context from 1.
+    the runs of a context from 1. ``truncated`` is True when a stream went
+    past the interpreter's ``max_output`` and the rest of it was not kept
+    (a marker at the end of that stream says how much); callbacks still
+    received every line.
     """
 
     stdout: str = ""
@@ -112,6 +115,7 @@ class ExecutionResult:
     error: Optional[ExecutionError] = None
     results: List[Result] = field(default_factory=list)
     execution_count: int = 0
+    truncated: bool = False
 
     @property
     def text(self) -> Optional[str]:

@@ -98,6 +98,7 @@ class Relay(threading.Thread):
         self.channel = channel
         self.pipes = dict(pipes)  # read fd -> stream name
         self.decoders = {fd: codecs.getincrementaldecoder("utf-8")("replace") for fd in self.pipes}
+        self.broken = False
         for fd in self.pipes:
             os.set_blocking(fd, False)
 
@@ -131,6 +132,7 @@ class Relay(threading.Thread):
                 data, is_open = b"", True
             except OSError:  # user code closed or replaced our read end
                 data, is_open = b"", False
+                self.broken = True
             limit -= len(data)
             done = not data or limit <= 0
             text = self.decoders[fd].decode(data, final=not is_open or (final and done))
@@ -163,9 +165,77 @@ def _available(fd):
 def _orphaned():
     """The parent is gone (or closed the channel): take down this process and
     everything it started. Never returns."""
+    kill_tree(os.getpid())
     if os.getpgrp() == os.getpid():
         os.killpg(os.getpid(), signal.SIGKILL)
     os._exit(1)
+
+
+# -- process trees (also used by the parent, see process.py) ------------------------------
+
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def _become_subreaper():
+    """Make orphaned descendants (daemons that setsid and double-fork) become
+    children of this worker instead of init, so that kill_tree finds them."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except Exception:
+        pass
+
+
+def _children_of(pid):
+    try:
+        tasks = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return []
+    children = []
+    for task in tasks:
+        try:
+            with open("/proc/%d/task/%s/children" % (pid, task)) as handle:
+                children.extend(int(child) for child in handle.read().split())
+        except (OSError, ValueError):
+            pass
+    return children
+
+
+def _is_live(pid):
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return False
+    return data[data.rindex(b")") + 2:data.rindex(b")") + 3] not in (b"Z", b"X")
+
+
+def descendants(pid):
+    """The live processes below ``pid`` in the process tree (Linux /proc)."""
+    found, stack = [], [pid]
+    while stack:
+        for child in _children_of(stack.pop()):
+            if _is_live(child):
+                found.append(child)
+            stack.append(child)
+    return found
+
+
+def kill_tree(pid, rounds=10):
+    """SIGKILL every live descendant of ``pid`` (not ``pid`` itself), again
+    while new ones keep appearing (a process forking as it dies)."""
+    for _ in range(rounds):
+        victims = descendants(pid)
+        if not victims:
+            return
+        for victim in victims:
+            try:
+                os.kill(victim, signal.SIGKILL)
+            except OSError:
+                pass
 
 
 def _clip(text, limit=protocol.MAX_ERROR_CHARS):
@@ -525,13 +595,6 @@ def _attach_stdin(text):
     sys.stdin = sys.__stdin__ = _text_stream(0, "r")
 
 
-def _detach_stdin():
-    null = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(null, 0)
-    os.close(null)
-    sys.stdin = sys.__stdin__ = _text_stream(0, "r")
-
-
 class _CallbackStdin(io.TextIOBase):
     """sys.stdin for a run with an input callback: each line is asked for."""
 
@@ -657,11 +720,54 @@ def setup_descriptors(capture=None):
         os.close(write_end)
         os.set_inheritable(read_end, False)
         pipes[read_end] = name
-    sys.stdin = sys.__stdin__ = _text_stream(0, "r")
-    sys.stdout = sys.__stdout__ = _text_stream(1, "w")
-    sys.stderr = sys.__stderr__ = _text_stream(2, "w")
     channel = Channel(rfd, wfd)
     return channel, Relay(channel, pipes)
+
+
+def _identity(fd):
+    try:
+        info = os.fstat(fd)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
+
+
+class Plumbing:
+    """Fds 0, 1, 2 as set up for user code, and how to put them back.
+
+    User code may close or replace them (``os.close(1)``, ``os.dup2``) or
+    break the Python streams over them (``sys.stdout = None``,
+    ``sys.stdout.close()``); :meth:`repair`, called before each run, undoes
+    that so one bad cell does not silence every later one.
+    """
+
+    def __init__(self):
+        self.saved = {fd: os.dup(fd) for fd in (0, 1, 2)}  # private, non-inheritable copies
+        self.ids = {fd: _identity(fd) for fd in (0, 1, 2)}
+        self.reset_stdin()
+        sys.stdout = sys.__stdout__ = _text_stream(1, "w")
+        sys.stderr = sys.__stderr__ = _text_stream(2, "w")
+
+    def reset_stdin(self):
+        """fd 0 reads /dev/null again; sys.stdin is a fresh reader over it."""
+        if _identity(0) != self.ids[0]:
+            os.dup2(self.saved[0], 0)
+        sys.stdin = sys.__stdin__ = _text_stream(0, "r")
+
+    def repair(self):
+        for fd in (1, 2):
+            if _identity(fd) != self.ids[fd]:
+                os.dup2(self.saved[fd], fd)
+        if _identity(0) != self.ids[0] or _broken(sys.stdin):
+            self.reset_stdin()
+        if _broken(sys.stdout):
+            sys.stdout = sys.__stdout__ = _text_stream(1, "w")
+        if _broken(sys.stderr):
+            sys.stderr = sys.__stderr__ = _text_stream(2, "w")
+
+
+def _broken(stream):
+    return stream is None or getattr(stream, "closed", True) is True
 
 
 class Worker:
@@ -669,6 +775,7 @@ class Worker:
 
     def __init__(self, capture=None):
         self.channel, self.relay = setup_descriptors(capture)
+        self.plumbing = Plumbing()
         namespace = types.ModuleType("__main__")
         namespace.__builtins__ = builtins
         sys.modules["__main__"] = namespace
@@ -735,13 +842,15 @@ class Worker:
         self.running = True
         self.interp.interrupt_pending = False
         error = None
+        if self.relay.broken:  # user code closed the read end of a capture pipe
+            os.write(self.plumbing.saved[2], b"interp: the worker's output capture was broken\n")
+            _orphaned()
         try:
+            self.plumbing.repair()  # e.g. exit() closed sys.stdin; os.close(1)
             if envs:
                 os.environ.update(envs)
             if stdin is not None:
                 _attach_stdin(stdin)
-            elif sys.stdin is None or getattr(sys.stdin, "closed", True):
-                sys.stdin = sys.__stdin__ = _text_stream(0, "r")  # e.g. exit() closed it
             if command.get("input"):
                 builtins.input = self._input
                 sys.stdin = _CallbackStdin(self._ask)
@@ -761,10 +870,8 @@ class Worker:
         finally:
             self.running = False
             builtins.input = self._builtin_input
-            if stdin is not None:
-                _detach_stdin()
-            elif isinstance(sys.stdin, _CallbackStdin):
-                sys.stdin = sys.__stdin__
+            if stdin is not None or isinstance(sys.stdin, _CallbackStdin):
+                self.plumbing.reset_stdin()
             if saved is not None:
                 _restore_environ(saved)
         _flush_everything()
@@ -815,10 +922,19 @@ class Worker:
         return self._ask(str(prompt))
 
 
-def main(capture=None):
+def main(capture=None, options=None):
     """Entry point of a worker process (its stdin/stdout are the channel).
 
     ``capture``: optional capture pipes made by the launcher, see
-    :func:`setup_descriptors`.
+    :func:`setup_descriptors`. ``options`` (a dict, or its JSON):
+    ``memory_limit``, the address-space limit in bytes.
     """
-    Worker(capture).serve()
+    if isinstance(options, str):
+        options = json.loads(options)
+    limit = (options or {}).get("memory_limit")
+    if limit:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    _become_subreaper()
+    Worker(capture or None).serve()

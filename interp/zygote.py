@@ -5,7 +5,7 @@ already imported the worker costs about one. The parent (``process.py``)
 starts one zygote and sends it requests over a ``SOCK_SEQPACKET`` Unix
 socket, one JSON message each, with file descriptors attached:
 
-``{"t": "spawn", "cwd": str, "env": {str: str}}`` + 7 fds
+``{"t": "spawn", "cwd": str, "env": {str: str}, "options": {...}}`` + 7 fds
     (the worker's channel in, channel out, start-up stderr, stdout capture
     read/write, stderr capture read/write). The zygote forks; the child
     becomes a session leader, puts the channel on fds 0 and 1, changes to
@@ -64,7 +64,7 @@ def _child(request, fds):
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
-        worker.main(fds[3:7])
+        worker.main(fds[3:7], request.get("options"))
     except BaseException as exc:  # report to the start-up stderr the parent reads
         try:
             os.write(2, ("interp worker failed to start: %r\n" % (exc,)).encode("utf-8", "replace"))
