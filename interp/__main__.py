@@ -3,6 +3,11 @@
 Runs the code in a fresh context, streams its output to this process's
 stdout and stderr as it is produced, prints the traceback of an uncaught
 exception to stderr and exits 1 on error (124 on timeout, 130 on Ctrl-C).
+
+Without code, on a terminal, it starts the interactive shell
+(:mod:`interp.shell`). ``python -m interp mcp`` runs the MCP server
+(:mod:`interp.mcp`), ``python -m interp serve`` the HTTP server
+(:mod:`interp.server`).
 """
 
 from __future__ import annotations
@@ -24,7 +29,10 @@ EXIT_INTERRUPTED = 130
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m interp",
-        description="Run Python code in an interp worker process, streaming its output.")
+        description="Run Python code in an interp worker process, streaming its output. "
+                    "With no code on a terminal: an interactive shell.",
+        epilog="Servers: 'python -m interp mcp --help' (MCP over stdio), "
+               "'python -m interp serve --help' (HTTP).")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("-c", dest="code", metavar="CODE", help="the code to run")
     source.add_argument("file", nargs="?", metavar="FILE",
@@ -43,7 +51,18 @@ def _write(stream):
     return emit
 
 
+SUBCOMMANDS = ("mcp", "serve")
+
+
 def main(argv: Optional[List[str]] = None) -> int:
+    """Entry point of ``python -m interp``; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in SUBCOMMANDS:  # a file of that name: run it as ./mcp
+        if argv[0] == "mcp":
+            from .mcp import main as subcommand
+        else:
+            from .server import main as subcommand
+        return subcommand(argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)
     if args.code is not None:
@@ -58,9 +77,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     elif args.file == "-" or not sys.stdin.isatty():
         code, filename = sys.stdin.read(), "<stdin>"
     else:
-        parser.print_usage(sys.stderr)
-        print("give -c CODE, a FILE, or pipe code to standard input", file=sys.stderr)
-        return EXIT_USAGE
+        return _shell(parser, args)
     try:
         with CodeInterpreter(cwd=args.cwd) as interpreter:
             callbacks = {"stdout": _write(sys.stdout), "stderr": _write(sys.stderr)}
@@ -78,6 +95,19 @@ def main(argv: Optional[List[str]] = None) -> int:
         sys.stderr.write(result.error.traceback)
         return EXIT_ERROR
     return 0
+
+
+def _shell(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """The interactive shell, for no code on a terminal."""
+    from .shell import main as shell_main
+
+    if not args.timeout >= 0:
+        parser.error("--timeout must be >= 0 seconds")
+    try:
+        return shell_main(timeout=args.timeout, cwd=args.cwd)
+    except InterpError as exc:
+        print("interp: %s" % exc, file=sys.stderr)
+        return EXIT_ERROR
 
 
 if __name__ == "__main__":

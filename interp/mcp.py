@@ -1,0 +1,523 @@
+"""MCP front end: ``python -m interp mcp``.
+
+A Model Context Protocol server over stdio: newline-delimited JSON-RPC 2.0
+messages on stdin and stdout (revision 2025-06-18; 2025-03-26 and 2024-11-05
+when the client asks for them). It gives a model a stateful Python
+interpreter through six tools: ``run_code``, ``create_context``,
+``list_contexts``, ``delete_context``, ``restart_context`` and
+``interrupt``, all over one shared :class:`~interp.CodeInterpreter`.
+
+Requests are handled on their own threads (a long run in one context does
+not block a call on another); responses and notifications are written one
+JSON object per line under a lock. With a ``progressToken``, each output
+line of ``run_code`` is also sent as ``notifications/progress``;
+``notifications/cancelled`` interrupts that run (and no response is sent).
+End of input closes the interpreter (every worker is killed) and ends the
+server. Nothing else may write to the real stdout: ``main`` points fd 1 and
+``sys.stdout`` at stderr and keeps a private copy of the original for the
+protocol.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+from typing import Any, BinaryIO, Callable, Dict, List, Optional, Tuple
+
+from . import __version__
+from .api import CodeInterpreter
+from .errors import (ContextNotFoundError, ContextRestartedError, InterpError, InterpTimeoutError,
+                     WorkerDiedError)
+from .server import DEFAULT_CONTEXT, FrontEndRun, RunTurns, context_json, context_ref
+from .types import ExecutionResult, OutputMessage
+
+#: Protocol revisions this server speaks, newest first.
+PROTOCOL_VERSIONS = ("2025-06-18", "2025-03-26", "2024-11-05")
+LATEST_PROTOCOL_VERSION = PROTOCOL_VERSIONS[0]
+#: Largest message (one line) accepted, in bytes.
+MAX_MESSAGE = 64 * 1024 * 1024
+
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+METHOD_NOT_FOUND = -32601
+INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603
+
+_CONTEXT_ID = {"type": "string",
+               "description": "Id of a context from create_context; omit (or 'default') for the default context."}
+
+TOOLS: List[Dict[str, Any]] = [
+    {
+        "name": "run_code",
+        "title": "Run Python code",
+        "description": (
+            "Run Python code in a stateful interpreter context and return its output. Variables, "
+            "imports and functions persist between calls on the same context. The value of the "
+            "last expression is returned as the result (like a notebook cell); PNG images (e.g. "
+            "matplotlib figures after plt.show()) come back as images. stdout, stderr, the result "
+            "and the traceback of an uncaught exception are labelled in the output. input() gets EOF."),
+        "inputSchema": {
+            "type": "object",
+            "properties": {
+                "code": {"type": "string", "description": "The Python code to run."},
+                "context_id": _CONTEXT_ID,
+                "timeout": {"type": "number", "minimum": 0,
+                            "description": "Seconds before the run is interrupted (0: no limit; default 600)."},
+            },
+            "required": ["code"],
+            "additionalProperties": False,
+        },
+    },
+    {
+        "name": "create_context",
+        "title": "Create an interpreter context",
+        "description": "Start a new, isolated Python context (its own process and variables) and return its id.",
+        "inputSchema": {
+            "type": "object",
+            "properties": {"cwd": {"type": "string", "description": "Working directory of the context."}},
+            "additionalProperties": False,
+        },
+    },
+    {
+        "name": "list_contexts",
+        "title": "List interpreter contexts",
+        "description": "List the contexts made by create_context (the default context is not listed).",
+        "inputSchema": {"type": "object", "properties": {}, "additionalProperties": False},
+    },
+    {
+        "name": "delete_context",
+        "title": "Delete an interpreter context",
+        "description": "Stop a context's process and every process it started; its id becomes invalid.",
+        "inputSchema": {
+            "type": "object",
+            "properties": {"context_id": {"type": "string", "description": "Id of the context to delete."}},
+            "required": ["context_id"],
+            "additionalProperties": False,
+        },
+    },
+    {
+        "name": "restart_context",
+        "title": "Restart an interpreter context",
+        "description": "Replace a context's process with a fresh one (same id and directory); all its state is lost.",
+        "inputSchema": {"type": "object", "properties": {"context_id": _CONTEXT_ID},
+                        "additionalProperties": False},
+    },
+    {
+        "name": "interrupt",
+        "title": "Interrupt running code",
+        "description": "Raise KeyboardInterrupt in the code running in a context (no effect when it is idle); state is kept.",
+        "inputSchema": {"type": "object", "properties": {"context_id": _CONTEXT_ID},
+                        "additionalProperties": False},
+    },
+]
+_TOOLS_BY_NAME = {tool["name"]: tool for tool in TOOLS}
+
+
+class RPCError(Exception):
+    """A JSON-RPC error response."""
+
+    def __init__(self, code: int, message: str, data: Any = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.data = data
+
+
+class _Request:
+    """A request in flight: what cancellation needs to know."""
+
+    def __init__(self, request_id: Any) -> None:
+        self.id = request_id
+        self.cancelled = False
+        self.run: Optional[FrontEndRun] = None
+
+
+class MCPServer:
+    """An MCP server over a pair of byte streams (stdin / stdout for stdio).
+
+    ``default_timeout`` is the timeout of ``run_code`` calls that give
+    none (None: the interpreter's default, 600 s). :meth:`serve` returns at
+    end of input; the interpreter is the caller's to close.
+    """
+
+    def __init__(self, interpreter: CodeInterpreter, infile: BinaryIO, outfile: BinaryIO, *,
+                 default_timeout: Optional[float] = None) -> None:
+        self.interpreter = interpreter
+        self._in = infile
+        self._out = outfile
+        self._write_lock = threading.Lock()
+        self._requests_lock = threading.Lock()
+        self._requests: Dict[str, _Request] = {}
+        self._turns = RunTurns()
+        self.default_timeout = default_timeout
+        self.protocol_version = LATEST_PROTOCOL_VERSION
+        self.client_info: Optional[Dict[str, Any]] = None
+
+    # -- reading ---------------------------------------------------------------
+
+    def serve(self) -> None:
+        """Read and handle messages until end of input."""
+        while True:
+            line = self._in.readline(MAX_MESSAGE + 1)
+            if not line:
+                return
+            if len(line) > MAX_MESSAGE and not line.endswith(b"\n"):
+                self._discard_rest_of_line()
+                self._send_error(None, RPCError(PARSE_ERROR, "message longer than %d bytes" % MAX_MESSAGE))
+                continue
+            if not line.strip():
+                continue
+            try:
+                message = json.loads(line.decode("utf-8"))
+            except (UnicodeDecodeError, ValueError) as exc:
+                self._send_error(None, RPCError(PARSE_ERROR, "parse error: %s" % exc))
+                continue
+            if isinstance(message, list):  # a batch (2025-03-26 and older)
+                self._handle_batch(message)
+            else:
+                self._handle(message, self._send)
+
+    def _discard_rest_of_line(self) -> None:
+        while True:
+            chunk = self._in.readline(MAX_MESSAGE)
+            if not chunk or chunk.endswith(b"\n"):
+                return
+
+    def _handle_batch(self, batch: List[Any]) -> None:
+        if not batch:
+            self._send_error(None, RPCError(INVALID_REQUEST, "empty batch"))
+            return
+        replies: List[Any] = []
+        expected: List[Optional[int]] = [None]  # known once every message was handled
+        lock = threading.Lock()
+
+        def send_if_complete() -> None:  # with lock held
+            if expected[0] is not None and expected[0] == len(replies) and replies:
+                self._send(list(replies))
+
+        def collect(reply: Dict[str, Any]) -> None:
+            with lock:
+                replies.append(reply)
+                send_if_complete()
+
+        count = sum(1 for message in batch if self._handle(message, collect))
+        with lock:
+            expected[0] = count
+            send_if_complete()  # a batch of notifications gets no reply at all
+
+    def _handle(self, message: Any, reply: Callable[[Any], None]) -> bool:
+        """Handle one message; a request is answered through ``reply``, now
+        or later from another thread. Returns whether a reply comes."""
+        if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
+            reply(_error(None, RPCError(INVALID_REQUEST, "not a JSON-RPC 2.0 message")))
+            return True
+        method = message.get("method")
+        if method is None:
+            if "result" in message or "error" in message:
+                return False  # a response: this server sends no requests, ignore it
+            reply(_error(message.get("id"), RPCError(INVALID_REQUEST, "no method")))
+            return True
+        if "id" not in message:
+            self._notification(method, message.get("params"))
+            return False
+        request_id = message["id"]
+        if isinstance(request_id, bool) or not isinstance(request_id, (str, int)):
+            reply(_error(None, RPCError(INVALID_REQUEST, "the id must be a string or an integer")))
+            return True
+        try:
+            if not isinstance(method, str):
+                raise RPCError(INVALID_REQUEST, "the method must be a string")
+            params = message.get("params", {})
+            if not isinstance(params, dict):
+                raise RPCError(INVALID_PARAMS, "params must be an object")
+            if method == "tools/call":
+                self._start_tool_call(request_id, params, reply)
+                return True
+            handler = self._methods().get(method)
+            if handler is None:
+                raise RPCError(METHOD_NOT_FOUND, "method not found: %s" % method)
+            result = handler(params)
+        except RPCError as exc:
+            reply(_error(request_id, exc))
+        else:
+            reply({"jsonrpc": "2.0", "id": request_id, "result": result})
+        return True
+
+    def _methods(self) -> Dict[str, Callable[[Dict[str, Any]], Dict[str, Any]]]:
+        return {"initialize": self._initialize, "ping": lambda params: {},
+                "tools/list": self._tools_list}
+
+    def _notification(self, method: Any, params: Any) -> None:
+        if method == "notifications/cancelled" and isinstance(params, dict):
+            self._cancel(params.get("requestId"))
+        # notifications/initialized and anything unknown: nothing to do (no reply to notifications)
+
+    # -- lifecycle and listing -----------------------------------------------------
+
+    def _initialize(self, params: Dict[str, Any]) -> Dict[str, Any]:
+        requested = params.get("protocolVersion")
+        if not isinstance(requested, str):
+            raise RPCError(INVALID_PARAMS, "initialize needs a protocolVersion string")
+        self.protocol_version = requested if requested in PROTOCOL_VERSIONS else LATEST_PROTOCOL_VERSION
+        info = params.get("clientInfo")
+        self.client_info = info if isinstance(info, dict) else None
+        return {
+            "protocolVersion": self.protocol_version,
+            "capabilities": {"tools": {"listChanged": False}},
+            "serverInfo": {"name": "interp", "title": "interp Python interpreter", "version": __version__},
+            "instructions": ("Stateful Python interpreter: run_code keeps variables between calls. "
+                             "Use create_context for an isolated namespace (and a working directory)."),
+        }
+
+    def _tools_list(self, params: Dict[str, Any]) -> Dict[str, Any]:
+        if self.protocol_version >= "2025-06-18":
+            return {"tools": TOOLS}
+        return {"tools": [{k: v for k, v in tool.items() if k != "title"} for tool in TOOLS]}
+
+    # -- tools ------------------------------------------------------------------------
+
+    def _start_tool_call(self, request_id: Any, params: Dict[str, Any], reply: Callable[[Any], None]) -> None:
+        name = params.get("name")
+        if not isinstance(name, str) or name not in _TOOLS_BY_NAME:
+            raise RPCError(INVALID_PARAMS, "unknown tool: %r (tools: %s)" % (name, ", ".join(_TOOLS_BY_NAME)))
+        arguments = params.get("arguments", {})
+        if arguments is None:
+            arguments = {}
+        problem = check_schema(arguments, _TOOLS_BY_NAME[name]["inputSchema"], "arguments")
+        if problem:
+            raise RPCError(INVALID_PARAMS, "invalid arguments for %s: %s" % (name, problem))
+        meta = params.get("_meta")
+        token = meta.get("progressToken") if isinstance(meta, dict) else None
+        if isinstance(token, bool) or not isinstance(token, (str, int, type(None))):
+            raise RPCError(INVALID_PARAMS, "progressToken must be a string or an integer")
+        request = _Request(request_id)
+        key = json.dumps(request_id)
+        with self._requests_lock:
+            if key in self._requests:
+                raise RPCError(INVALID_REQUEST, "request id %s is already in use" % key)
+            self._requests[key] = request
+        if name == "run_code":  # take its place in the context's queue now, in arrival order
+            request.run = FrontEndRun(self.interpreter, self._turns, arguments.get("context_id"))
+        threading.Thread(target=self._call_tool, args=(request, name, arguments, token, reply),
+                         daemon=True, name="interp-mcp-%s" % name).start()
+
+    def _call_tool(self, request: _Request, name: str, arguments: Dict[str, Any], token: Any,
+                   reply: Callable[[Any], None]) -> None:
+        try:
+            if name == "run_code":
+                result = self._run_code(request, arguments, token)
+            else:
+                result = self._context_tool(name, arguments)
+            if self.protocol_version < "2025-06-18":  # structured content came with 2025-06-18
+                result.pop("structuredContent", None)
+            message: Dict[str, Any] = {"jsonrpc": "2.0", "id": request.id, "result": result}
+        except Exception as exc:  # a bug here must not kill the server or leave the client waiting
+            message = _error(request.id, RPCError(INTERNAL_ERROR, "%s: %s" % (type(exc).__name__, exc)))
+        with self._requests_lock:
+            self._requests.pop(json.dumps(request.id), None)
+        if not request.cancelled:
+            reply(message)
+
+    def _run_code(self, request: _Request, arguments: Dict[str, Any], token: Any) -> Dict[str, Any]:
+        assert request.run is not None
+        timeout = arguments.get("timeout", self.default_timeout)
+        progress = [0]
+        progress_lock = threading.Lock()
+
+        def stream(prefix: str) -> Callable[[OutputMessage], None]:
+            def on_line(message: OutputMessage) -> None:
+                if token is None or request.cancelled:
+                    return
+                with progress_lock:
+                    progress[0] += 1
+                    count = progress[0]
+                self._send({"jsonrpc": "2.0", "method": "notifications/progress",
+                            "params": {"progressToken": token, "progress": count,
+                                       "message": prefix + message.output.rstrip("\n")}})
+            return on_line
+
+        try:
+            result = request.run.run(arguments["code"], timeout=timeout,
+                                     on_stdout=stream(""), on_stderr=stream("[stderr] "))
+        except InterpTimeoutError as exc:
+            return run_code_result(exc.result, "[timeout]\n" + str(exc))
+        except (WorkerDiedError, ContextRestartedError) as exc:
+            return run_code_result(exc.result, "[%s]\n%s" % (type(exc).__name__, exc))
+        except (InterpError, TypeError, ValueError) as exc:
+            return tool_error("%s: %s" % (type(exc).__name__, exc))
+        if result is None:  # cancelled before it started
+            return tool_error("cancelled")
+        return run_code_result(result)
+
+    def _context_tool(self, name: str, arguments: Dict[str, Any]) -> Dict[str, Any]:
+        interpreter = self.interpreter
+        try:
+            if name == "create_context":
+                context = interpreter.create_context(cwd=arguments.get("cwd"))
+                return json_result({"context": context_json(context)})
+            if name == "list_contexts":
+                return json_result({"contexts": [context_json(c) for c in interpreter.list_contexts()]})
+            context_id = arguments.get("context_id")
+            if name == "delete_context":
+                if context_ref(context_id) is None:
+                    return tool_error("the default context cannot be deleted (use restart_context)")
+                interpreter.delete_context(context_id)
+                return json_result({"deleted": context_id})
+            if name == "restart_context":
+                context = interpreter.restart_context(context_ref(context_id))
+                return json_result({"context": context_json(context)})
+            interpreter.interrupt(context_ref(context_id))
+            return json_result({"interrupted": context_id or DEFAULT_CONTEXT})
+        except (InterpError, OSError, TypeError, ValueError) as exc:
+            return tool_error("%s: %s" % (type(exc).__name__, exc))
+
+    def _cancel(self, request_id: Any) -> None:
+        with self._requests_lock:
+            request = self._requests.get(json.dumps(request_id))
+            if request is None:
+                return  # finished already, or never seen: nothing to do
+            request.cancelled = True
+        if request.run is not None:
+            request.run.abandon()
+
+    # -- writing ------------------------------------------------------------------------
+
+    def _send(self, message: Any) -> None:
+        data = json.dumps(message, separators=(",", ":")).encode("utf-8") + b"\n"
+        with self._write_lock:
+            try:
+                self._out.write(data)
+                self._out.flush()
+            except (OSError, ValueError):  # the client went away; end of input follows
+                pass
+
+    def _send_error(self, request_id: Any, error: RPCError) -> None:
+        self._send(_error(request_id, error))
+
+
+def _error(request_id: Any, error: RPCError) -> Dict[str, Any]:
+    body: Dict[str, Any] = {"code": error.code, "message": error.message}
+    if error.data is not None:
+        body["data"] = error.data
+    return {"jsonrpc": "2.0", "id": request_id, "error": body}
+
+
+def tool_error(text: str) -> Dict[str, Any]:
+    """A tool result that reports a failure to the model."""
+    return {"content": [{"type": "text", "text": text}], "isError": True}
+
+
+def json_result(value: Dict[str, Any]) -> Dict[str, Any]:
+    """A tool result carrying ``value`` as JSON text and as structured content."""
+    return {"content": [{"type": "text", "text": json.dumps(value, indent=2)}], "structuredContent": value,
+            "isError": False}
+
+
+def run_code_result(result: Optional[ExecutionResult], failure: Optional[str] = None) -> Dict[str, Any]:
+    """The run_code tool result: one text item with labelled sections
+    ([stdout], [stderr], [display], [result], [error], then ``failure``),
+    one image item per PNG result; ``isError`` when the code raised or the
+    run failed."""
+    sections: List[str] = []
+    images: List[Dict[str, Any]] = []
+    if result is not None:
+        if result.stdout:
+            sections.append("[stdout]\n" + result.stdout.rstrip("\n"))
+        if result.stderr:
+            sections.append("[stderr]\n" + result.stderr.rstrip("\n"))
+        for item in result.results:
+            if item.png is not None:
+                images.append({"type": "image", "data": item.png, "mimeType": "image/png"})
+            elif item.text is not None:
+                sections.append(("[result]\n" if item.is_main_result else "[display]\n") + item.text)
+        if result.error is not None:
+            sections.append("[error]\n" + result.error.traceback.rstrip("\n"))
+    if failure:
+        sections.append(failure)
+    if not sections and not images:
+        sections.append("[no output]")
+    content: List[Dict[str, Any]] = [{"type": "text", "text": "\n\n".join(sections)}] if sections else []
+    structured: Dict[str, Any] = {
+        "stdout": result.stdout if result else "",
+        "stderr": result.stderr if result else "",
+        "error": None if result is None or result.error is None else
+        {"name": result.error.name, "value": result.error.value, "traceback": result.error.traceback},
+        "execution_count": result.execution_count if result else 0,
+    }
+    return {"content": content + images, "structuredContent": structured,
+            "isError": bool(failure) or (result is not None and result.error is not None)}
+
+
+_JSON_TYPES: Dict[str, Tuple[type, ...]] = {"string": (str,), "number": (int, float), "integer": (int,),
+                                            "object": (dict,), "array": (list,), "boolean": (bool,)}
+
+
+def check_schema(value: Any, schema: Dict[str, Any], where: str) -> Optional[str]:
+    """Check ``value`` against the subset of JSON Schema the tool schemas
+    use (type, properties, required, additionalProperties, minimum); return
+    what is wrong, or None."""
+    kind = schema.get("type")
+    if kind is not None:
+        ok = isinstance(value, _JSON_TYPES[kind]) and (kind == "boolean" or not isinstance(value, bool))
+        if not ok:
+            return "%s must be %s %s" % (where, "an" if kind[0] in "aeiou" else "a", kind)
+    if "minimum" in schema and value < schema["minimum"]:
+        return "%s must be >= %s" % (where, schema["minimum"])
+    if kind == "object":
+        properties = schema.get("properties", {})
+        for name in schema.get("required", ()):
+            if name not in value:
+                return "%s.%s is required" % (where, name)
+        for name, item in value.items():
+            if name in properties:
+                problem = check_schema(item, properties[name], "%s.%s" % (where, name))
+                if problem:
+                    return problem
+            elif schema.get("additionalProperties") is False:
+                return "%s has an unknown property %r (allowed: %s)" % (where, name, ", ".join(properties))
+    return None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m interp mcp",
+        description="Serve a stateful Python interpreter to an MCP host over stdio.")
+    parser.add_argument("--cwd", metavar="DIR", help="working directory of the contexts")
+    parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                        help="timeout of run_code calls that give none (default 600; 0: no limit)")
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Entry point of ``python -m interp mcp``; returns the exit status."""
+    args = _parser().parse_args(argv)
+    if args.timeout is not None and not args.timeout >= 0:
+        print("interp mcp: --timeout must be >= 0", file=sys.stderr)
+        return 2
+    # The protocol owns the real stdout: keep a private copy and send fd 1
+    # (and sys.stdout) to stderr so that nothing else can corrupt it.
+    sys.stdout.flush()
+    protocol_out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    try:
+        interpreter = CodeInterpreter(cwd=args.cwd)
+    except InterpError as exc:
+        print("interp mcp: %s" % exc, file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+    try:
+        MCPServer(interpreter, sys.stdin.buffer, protocol_out, default_timeout=args.timeout).serve()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        interpreter.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,241 @@
+"""Interactive shell: ``python -m interp`` on a terminal.
+
+A read-eval-print loop whose code runs in the default context of a
+:class:`~interp.CodeInterpreter` (a worker process), not in the shell's
+own process. Like the standard REPL it reads multi-line blocks until
+``codeop`` says they are complete, shows expression values and tracebacks,
+and edits lines with ``readline`` (with tab completion from the worker's
+namespace) when it is available.
+
+Ctrl-C at the prompt clears the line. Ctrl-C while code runs interrupts
+that code (KeyboardInterrupt in the worker; its state survives); if the
+code ignores two of them, a third stops the run by force, restarting the
+context if it must. Ctrl-D at the prompt leaves, and the caller closes the
+interpreter (killing the worker). ``input()`` in the code reads from the
+terminal.
+"""
+
+from __future__ import annotations
+
+import ast
+import codeop
+import os
+import signal
+import sys
+import threading
+import traceback
+import warnings
+from typing import Any, List, Optional, TextIO
+
+from . import __version__
+from .api import CodeInterpreter
+from .errors import ContextRestartedError, InterpError, InterpTimeoutError, WorkerDiedError
+from .types import ExecutionError, OutputMessage, Result
+
+PS1 = ">>> "
+PS2 = "... "
+#: Ctrl-C presses during one run before the run is stopped by force.
+FORCE_AFTER = 3
+
+
+class Shell:
+    """A REPL over ``interpreter``'s default context.
+
+    ``timeout`` bounds each input's run in seconds (0: no limit). Output
+    goes to ``stdout`` / ``stderr`` (default: ``sys.stdout`` / ``sys.stderr``);
+    lines are read with ``input()``, so from ``sys.stdin`` with readline.
+    Call :meth:`interact` from the main thread (it handles SIGINT).
+    """
+
+    def __init__(self, interpreter: CodeInterpreter, *, timeout: float = 0,
+                 stdout: Optional[TextIO] = None, stderr: Optional[TextIO] = None) -> None:
+        self.interpreter = interpreter
+        self.timeout = timeout
+        self.stdout = stdout or sys.stdout
+        self.stderr = stderr or sys.stderr
+        self._compiler = codeop.CommandCompiler()
+        self._compiler.compiler.flags |= ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+        self._presses = 0
+        self._reading_input = False
+        self._matches: List[str] = []
+        self._wake_r, self._wake_w = os.pipe()
+
+    # -- the loop ------------------------------------------------------------------
+
+    def interact(self, banner: Optional[str] = None) -> int:
+        """Read, run and print until end of input (Ctrl-D); return 0."""
+        if banner is None:
+            banner = ("interp %s shell: Python %s in a worker process. Ctrl-C interrupts, "
+                      "Ctrl-D exits." % (__version__, sys.version.split()[0]))
+        if banner:
+            self._err(banner + "\n")
+        interrupter = threading.Thread(target=self._interrupter, daemon=True, name="interp-shell-interrupt")
+        # The thread inherits a mask that blocks SIGINT, so the kernel always
+        # delivers Ctrl-C to the main thread: a SIGINT taken by a thread
+        # blocked in read() would wake neither readline nor run_code's poll.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            interrupter.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        restore_readline = self._setup_readline()
+        try:
+            self._loop()
+        finally:
+            restore_readline()
+            os.close(self._wake_w)  # ends the interrupter thread
+            interrupter.join(5)
+            os.close(self._wake_r)
+        return 0
+
+    def _loop(self) -> None:
+        lines: List[str] = []
+        while True:
+            try:
+                try:
+                    line = input(PS2 if lines else PS1)
+                except EOFError:
+                    self._out("\n")
+                    return
+                lines.append(line)
+                source = "\n".join(lines)
+                if not self._is_complete(source):
+                    continue
+                lines = []
+                if source.strip():
+                    self.run(source + "\n")
+            except KeyboardInterrupt:  # Ctrl-C at the prompt: drop the line (or block)
+                self._err("\nKeyboardInterrupt\n")
+                lines = []
+
+    def _is_complete(self, source: str) -> bool:
+        """False while ``source`` is the start of a statement that needs
+        more lines; True when it is complete or a syntax error (which the
+        worker then reports)."""
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return self._compiler(source, "<stdin>", "single") is not None
+        except (SyntaxError, ValueError, OverflowError):
+            return True
+
+    # -- one run ---------------------------------------------------------------------
+
+    def run(self, source: str) -> None:
+        """Run ``source`` in the default context, printing its output,
+        results and traceback as they come; report timeouts and deaths."""
+        self._presses = 0
+        previous = signal.signal(signal.SIGINT, self._on_sigint)
+        try:
+            self.interpreter.run_code(
+                source, on_stdout=self._on_stdout, on_stderr=self._on_stderr,
+                on_result=self._on_result, on_error=self._on_error, on_input=self._read_input,
+                timeout=self.timeout)
+        except InterpTimeoutError as exc:
+            self._err("interp: %s\n" % exc)
+        except (WorkerDiedError, ContextRestartedError) as exc:
+            self._err("interp: %s\n" % exc)
+        except KeyboardInterrupt as exc:  # from input(), or the forced stop
+            self._err("KeyboardInterrupt\n")
+            for note in getattr(exc, "__notes__", ()):
+                self._err(note + "\n")
+        except InterpError as exc:
+            self._err("interp: %s\n" % exc)
+        except Exception:  # a bug in interp itself: report it, keep the session
+            self._err("interp: internal error (please report it):\n" + traceback.format_exc())
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    def _on_sigint(self, signum: int, frame: Any) -> None:
+        """Ctrl-C during a run: interrupt the worker's code, without raising
+        here, so the run ends normally with the code's KeyboardInterrupt
+        traceback. While input() reads, or after FORCE_AFTER presses, raise
+        instead: run_code then stops the run itself (killing it if needed)."""
+        if self._reading_input:
+            raise KeyboardInterrupt
+        self._presses += 1
+        if self._presses >= FORCE_AFTER:
+            raise KeyboardInterrupt
+        try:
+            os.write(self._wake_w, b"!")  # a signal handler must not take locks: let a thread call interrupt()
+        except OSError:
+            pass
+
+    def _interrupter(self) -> None:
+        while True:
+            try:
+                data = os.read(self._wake_r, 64)
+            except OSError:
+                return
+            if not data:
+                return
+            try:
+                self.interpreter.interrupt()
+            except InterpError:
+                pass
+
+    def _on_stdout(self, message: OutputMessage) -> None:
+        self._out(message.output)
+
+    def _on_stderr(self, message: OutputMessage) -> None:
+        self._err(message.output)
+
+    def _on_result(self, result: Result) -> None:
+        if result.text is not None:
+            self._out(result.text + "\n")
+        else:
+            self._out("<%s>\n" % ", ".join(result.formats()))
+
+    def _on_error(self, error: ExecutionError) -> None:
+        self._err(error.traceback if error.traceback.endswith("\n") else error.traceback + "\n")
+
+    def _read_input(self, prompt: str) -> str:
+        self._reading_input = True
+        try:
+            return input(prompt)
+        finally:
+            self._reading_input = False
+
+    def _out(self, text: str) -> None:
+        self.stdout.write(text)
+        self.stdout.flush()
+
+    def _err(self, text: str) -> None:
+        self.stdout.flush()
+        self.stderr.write(text)
+        self.stderr.flush()
+
+    # -- readline ----------------------------------------------------------------------
+
+    def _setup_readline(self) -> Any:
+        """Tab completion from the worker's namespace, when readline is there.
+        Returns a function that restores the previous completer."""
+        try:
+            import readline
+        except ImportError:
+            return lambda: None
+        previous = readline.get_completer()
+        readline.set_completer(self._complete)
+        if "libedit" in (readline.__doc__ or ""):
+            readline.parse_and_bind("bind ^I rl_complete")
+        else:
+            readline.parse_and_bind("tab: complete")
+        return lambda: readline.set_completer(previous)
+
+    def _complete(self, text: str, state: int) -> Optional[str]:
+        if state == 0:
+            if not text.strip():
+                self._matches = ["\t"]  # indent, like the standard REPL
+            else:
+                try:
+                    self._matches = self.interpreter.complete(text)
+                except Exception:
+                    self._matches = []
+        return self._matches[state] if state < len(self._matches) else None
+
+
+def main(timeout: float = 0, cwd: Optional[str] = None) -> int:
+    """Run the shell on this process's terminal until Ctrl-D; the worker is
+    killed on the way out. Returns the exit status."""
+    with CodeInterpreter(cwd=cwd) as interpreter:
+        return Shell(interpreter, timeout=timeout).interact()
