@@ -3,7 +3,7 @@
 from .aio import AsyncCodeInterpreter
 from .api import CodeInterpreter
 from .errors import (ContextNotFoundError, ContextRestartedError, InterpError, InterpTimeoutError,
-                     InvalidCwdError, WorkerDiedError)
+                     InvalidCwdError, RunCancelledError, WorkerDiedError)
 from .types import ExecutionError, ExecutionResult, InterpreterContext, OutputMessage, Result
 
 __version__ = "0.1.0"
@@ -21,5 +21,6 @@ __all__ = [
     "InvalidCwdError",
     "OutputMessage",
     "Result",
+    "RunCancelledError",
     "WorkerDiedError",
 ]

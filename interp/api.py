@@ -10,12 +10,14 @@ from __future__ import annotations
 import math
 import os
 import select
+import threading
 import time
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from . import core
-from .engine import (COMPLETION_TIMEOUT, DEFAULT_GRACE_PERIOD, DEFAULT_MAX_OUTPUT, Context, ContextRef,
-                     Engine, FifoLock, completion_command, run_command)
+from .engine import (CANCEL_POLL, COMPLETION_TIMEOUT, DEFAULT_GRACE_PERIOD, DEFAULT_MAX_OUTPUT, Context,
+                     ContextRef, Engine, FifoLock, completion_command, run_command)
+from .errors import RunCancelledError
 from .process import Launcher
 from .types import ExecutionError, ExecutionResult, InterpreterContext, OutputMessage, Result
 
@@ -26,6 +28,7 @@ InputCallback = Callable[[str], str]
 
 READ_SIZE = 256 * 1024
 MAX_WAIT_MS = 3_600_000  # poll() takes a C int
+CANCEL_POLL_MS = int(CANCEL_POLL * 1000)
 
 
 class CodeInterpreter:
@@ -71,7 +74,8 @@ class CodeInterpreter:
                  on_input: Optional[InputCallback] = None,
                  stdin: Optional[str] = None,
                  envs: Optional[Mapping[str, str]] = None,
-                 timeout: Optional[float] = None) -> ExecutionResult:
+                 timeout: Optional[float] = None,
+                 cancel: Optional[threading.Event] = None) -> ExecutionResult:
         """Run ``code`` in ``context`` (default: the default context) and wait.
 
         Output lines reach ``on_stdout`` / ``on_stderr`` as they are written,
@@ -80,9 +84,11 @@ class CodeInterpreter:
         ``on_error``). ``stdin`` is text for ``input()`` and ``sys.stdin``;
         ``on_input(prompt)`` instead answers each ``input()`` (raise EOFError
         for EOF). ``envs`` sets environment variables for this run only.
-        ``timeout`` is in seconds: None means 600, 0 means none.
+        ``timeout`` is in seconds: None means 600, 0 means none. Setting the
+        ``cancel`` event (from any thread) stops this run like a timeout, or
+        drops it if it is still waiting for its turn on the context.
 
-        Raises InterpTimeoutError on timeout, WorkerDiedError if the worker
+        Raises InterpTimeoutError on timeout, RunCancelledError on cancel, WorkerDiedError if the worker
         died, ContextRestartedError if the context was restarted meanwhile,
         ContextNotFoundError for an unknown context, TypeError or ValueError
         for bad arguments, and whatever a callback raised.
@@ -91,13 +97,18 @@ class CodeInterpreter:
                      "result": on_result, "input": on_input}
         command, seconds = run_command(code, envs=envs, timeout=timeout, stdin=stdin,
                                        on_input=on_input, callbacks=callbacks)
-        return self._submit(context, command, seconds, callbacks)
+        return self._submit(context, command, seconds, callbacks, cancel)
 
     def _submit(self, context: ContextRef, command: Dict[str, Any], seconds: Optional[float],
-                callbacks: Mapping[str, Any]) -> ExecutionResult:
+                callbacks: Mapping[str, Any], cancel: Optional[threading.Event] = None) -> ExecutionResult:
+        if cancel is not None and not hasattr(cancel, "is_set"):
+            raise TypeError("cancel must be a threading.Event, not %s" % type(cancel).__name__)
         ctx = self._engine.resolve(context)
-        with ctx.run_lock:
-            return _execute(ctx, command, seconds, callbacks)[1]
+        ctx.run_lock.acquire(cancel=cancel)
+        try:
+            return _execute(ctx, command, seconds, callbacks, cancel)[1]
+        finally:
+            ctx.run_lock.release()
 
     def complete(self, code: str, cursor: Optional[int] = None,
                  context: ContextRef = None) -> List[str]:
@@ -145,19 +156,25 @@ class CodeInterpreter:
 
 
 def _execute(ctx: Context, command: Dict[str, Any], seconds: Optional[float],
-             callbacks: Mapping[str, Any]) -> Tuple[core.Run, ExecutionResult]:
+             callbacks: Mapping[str, Any],
+             cancel: Optional[threading.Event] = None) -> Tuple[core.Run, ExecutionResult]:
     """Run one request on ``ctx`` (whose run lock the caller holds)."""
+    if cancel is not None and cancel.is_set():
+        raise RunCancelledError("the run was cancelled before it started")
     run = ctx.begin(command, seconds, time.monotonic(), callbacks)
     try:
-        _drive(ctx, run, callbacks)
+        _drive(ctx, run, callbacks, cancel)
     finally:
         result = ctx.finish(run)
     if run.abort_reason is not None:
+        if isinstance(run.abort_reason, RunCancelledError):
+            run.abort_reason.result = result
         raise run.abort_reason
     return run, result
 
 
-def _drive(ctx: Context, run: core.Run, callbacks: Mapping[str, Any]) -> None:
+def _drive(ctx: Context, run: core.Run, callbacks: Mapping[str, Any],
+           cancel: Optional[threading.Event] = None) -> None:
     """Pump one run until it finishes: send to the worker, read its frames,
     keep time, and call the callbacks for what the core says happened."""
     worker = run.worker
@@ -182,8 +199,11 @@ def _drive(ctx: Context, run: core.Run, callbacks: Mapping[str, Any]) -> None:
             if run.wants_write and not writing:
                 poller.register(worker.send_fd, select.POLLOUT)
                 writing = True
+            if cancel is not None and cancel.is_set() and run.abort_reason is None:
+                ctx.abort(run, RunCancelledError("the run was cancelled"))
             wake = run.wakeup_at()
-            wait_ms = None if wake is None else min(MAX_WAIT_MS, max(0, math.ceil((wake - time.monotonic()) * 1000)))
+            limit = MAX_WAIT_MS if cancel is None else CANCEL_POLL_MS
+            wait_ms = limit if wake is None else min(limit, max(0, math.ceil((wake - time.monotonic()) * 1000)))
             for fd, _ in poller.poll(wait_ms):
                 if fd == worker.send_fd:
                     ctx.send(run)

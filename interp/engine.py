@@ -22,7 +22,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 from . import core
 from .errors import (ContextNotFoundError, ContextRestartedError, InterpError, InterpTimeoutError,
-                     WorkerDiedError)
+                     RunCancelledError, WorkerDiedError)
 from .process import Launcher, WorkerProcess, check_cwd, default_launcher
 from .types import ExecutionResult, InterpreterContext
 
@@ -31,6 +31,8 @@ DEFAULT_TIMEOUT = 600.0
 DEFAULT_MAX_OUTPUT = 16 * 1024 * 1024
 DEFAULT_GRACE_PERIOD = 2.0
 DEFAULT_CONTEXT_ID = "default"
+#: How often a run with a ``cancel`` event checks it (seconds).
+CANCEL_POLL = 0.05
 #: A completion that takes longer than this (a property that blocks) gives up.
 COMPLETION_TIMEOUT = 5.0
 
@@ -141,7 +143,9 @@ class FifoLock:
         self._locked = False
         self._owner: Optional[int] = None
 
-    def acquire(self, blocking: bool = True) -> bool:
+    def acquire(self, blocking: bool = True, cancel: Optional[threading.Event] = None) -> bool:
+        """Take the lock (False at once if ``blocking`` is false and it is
+        taken). Raises RunCancelledError if ``cancel`` is set while waiting."""
         with self._mutex:
             if self._locked and self._owner == threading.get_ident():
                 raise InterpError(_REENTRANT)
@@ -155,7 +159,10 @@ class FifoLock:
             waiter.acquire()
             self._waiters.append(waiter)
         try:
-            waiter.acquire()  # release() hands the lock over by releasing this
+            # release() hands the lock over by releasing ``waiter``
+            while not waiter.acquire(timeout=CANCEL_POLL if cancel is not None else -1):
+                if cancel is not None and cancel.is_set():
+                    raise RunCancelledError("the run was cancelled before it started")
         except BaseException:
             with self._mutex:
                 if waiter in self._waiters:

@@ -53,6 +53,20 @@ class ContextRestartedError(InterpError):
         self.result = result
 
 
+class RunCancelledError(InterpError):
+    """The ``cancel`` event given to ``run_code`` was set.
+
+    A run that had started was stopped like a timed-out one (interrupted,
+    killed after the grace period if it would not stop); ``result`` holds
+    what it produced. A run still waiting for its turn never started and
+    ``result`` is None.
+    """
+
+    def __init__(self, message: str, result: Optional["ExecutionResult"] = None):
+        super().__init__(message)
+        self.result = result
+
+
 class WorkerDiedError(InterpError):
     """A context's worker process died (``os._exit``, a crash, a kill).
 

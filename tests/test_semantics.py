@@ -12,7 +12,7 @@ import time
 import pytest
 
 from helpers import process_exists, wait_until
-from interp import (ContextNotFoundError, ContextRestartedError, ExecutionResult, InterpTimeoutError,
+from interp import (ContextNotFoundError, ContextRestartedError, ExecutionResult, InterpTimeoutError, RunCancelledError,
                     Result)
 
 RICH = textwrap.dedent("""
@@ -405,3 +405,48 @@ def test_results_are_backwards_compatible():
     result = ExecutionResult("out", "err", None)
     assert (result.stdout, result.stderr, result.error, result.results, result.text) == (
         "out", "err", None, [], None)
+
+
+# -- per-call cancellation (sync API; asyncio uses task cancellation) -------------------------
+
+
+def test_cancel_event_stops_a_running_run(ci):
+    ci.run_code("kept = 1")
+    cancel = threading.Event()
+    threading.Timer(0.4, cancel.set).start()
+    with pytest.raises(RunCancelledError) as info:
+        ci.run_code("import time\nprint('started')\ntime.sleep(30)", cancel=cancel)
+    assert info.value.result.stdout == "started\n"
+    assert ci.run_code("print(kept)").stdout == "1\n"  # interrupted, state kept
+
+
+def test_cancel_event_drops_a_queued_run(ci):
+    ctx = ci.create_context()
+    ci.run_code("ran = []", context=ctx)
+    blocker = threading.Thread(target=ci.run_code, args=("import time\ntime.sleep(1)",),
+                               kwargs={"context": ctx})
+    blocker.start()
+    assert wait_until(lambda: ci._engine._contexts[ctx.id].busy)
+    cancel = threading.Event()
+    errors = []
+
+    def queued():
+        try:
+            ci.run_code("ran.append(1)", context=ctx, cancel=cancel)
+        except RunCancelledError as exc:
+            errors.append(exc)
+
+    waiter = threading.Thread(target=queued)
+    waiter.start()
+    assert wait_until(lambda: len(ci._engine._contexts[ctx.id].run_lock._waiters) == 1)
+    cancel.set()
+    waiter.join(10)
+    blocker.join(10)
+    assert len(errors) == 1 and errors[0].result is None
+    assert ci.run_code("print(ran)", context=ctx).stdout == "[]\n"
+    already = threading.Event()
+    already.set()
+    with pytest.raises(RunCancelledError):
+        ci.run_code("ran.append(2)", context=ctx, cancel=already)
+    with pytest.raises(TypeError):
+        ci.run_code("1", cancel=True)
