@@ -11,7 +11,9 @@ Requests are handled on their own threads (a long run in one context does
 not block a call on another); responses and notifications are written one
 JSON object per line under a lock. With a ``progressToken``, each output
 line of ``run_code`` is also sent as ``notifications/progress``;
-``notifications/cancelled`` interrupts that run (and no response is sent).
+``notifications/cancelled`` cancels that run (``run_code(cancel=...)``: it
+is interrupted, or dropped if it is still waiting for its turn on the
+context) and no response is sent.
 End of input closes the interpreter (every worker is killed) and ends the
 server. Nothing else may write to the real stdout: ``main`` points fd 1 and
 ``sys.stdout`` at stderr and keeps a private copy of the original for the
@@ -21,6 +23,7 @@ protocol.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import signal
@@ -30,9 +33,8 @@ from typing import Any, BinaryIO, Callable, Dict, List, Optional, Tuple
 
 from . import __version__
 from .api import CodeInterpreter
-from .errors import (ContextNotFoundError, ContextRestartedError, InterpError, InterpTimeoutError,
-                     WorkerDiedError)
-from .server import DEFAULT_CONTEXT, FrontEndRun, RunTurns, context_json, context_ref
+from .errors import ContextRestartedError, InterpError, InterpTimeoutError, WorkerDiedError
+from .frontend import DEFAULT_CONTEXT, context_json, context_ref
 from .types import ExecutionResult, OutputMessage
 
 #: Protocol revisions this server speaks, newest first.
@@ -128,12 +130,16 @@ class RPCError(Exception):
 
 
 class _Request:
-    """A request in flight: what cancellation needs to know."""
+    """A tool call in flight; setting ``cancel`` (notifications/cancelled)
+    stops its run and its response."""
 
     def __init__(self, request_id: Any) -> None:
         self.id = request_id
-        self.cancelled = False
-        self.run: Optional[FrontEndRun] = None
+        self.cancel = threading.Event()
+        #: Set as a run_code call enters the interpreter (which serialises
+        #: runs on a context in call order); the reader waits for it before
+        #: taking the next message, so runs queue in arrival order.
+        self.started = threading.Event()
 
 
 class MCPServer:
@@ -152,7 +158,6 @@ class MCPServer:
         self._write_lock = threading.Lock()
         self._requests_lock = threading.Lock()
         self._requests: Dict[str, _Request] = {}
-        self._turns = RunTurns()
         self.default_timeout = default_timeout
         self.protocol_version = LATEST_PROTOCOL_VERSION
         self.client_info: Optional[Dict[str, Any]] = None
@@ -300,10 +305,10 @@ class MCPServer:
             if key in self._requests:
                 raise RPCError(INVALID_REQUEST, "request id %s is already in use" % key)
             self._requests[key] = request
-        if name == "run_code":  # take its place in the context's queue now, in arrival order
-            request.run = FrontEndRun(self.interpreter, self._turns, arguments.get("context_id"))
         threading.Thread(target=self._call_tool, args=(request, name, arguments, token, reply),
                          daemon=True, name="interp-mcp-%s" % name).start()
+        if name == "run_code":
+            request.started.wait()
 
     def _call_tool(self, request: _Request, name: str, arguments: Dict[str, Any], token: Any,
                    reply: Callable[[Any], None]) -> None:
@@ -317,40 +322,36 @@ class MCPServer:
             message: Dict[str, Any] = {"jsonrpc": "2.0", "id": request.id, "result": result}
         except Exception as exc:  # a bug here must not kill the server or leave the client waiting
             message = _error(request.id, RPCError(INTERNAL_ERROR, "%s: %s" % (type(exc).__name__, exc)))
+        finally:
+            request.started.set()
         with self._requests_lock:
             self._requests.pop(json.dumps(request.id), None)
-        if not request.cancelled:
+        if not request.cancel.is_set():
             reply(message)
 
     def _run_code(self, request: _Request, arguments: Dict[str, Any], token: Any) -> Dict[str, Any]:
-        assert request.run is not None
-        timeout = arguments.get("timeout", self.default_timeout)
-        progress = [0]
-        progress_lock = threading.Lock()
+        progress = itertools.count(1)  # callbacks run in order on this thread
 
-        def stream(prefix: str) -> Callable[[OutputMessage], None]:
+        def stream(prefix: str) -> Optional[Callable[[OutputMessage], None]]:
             def on_line(message: OutputMessage) -> None:
-                if token is None or request.cancelled:
-                    return
-                with progress_lock:
-                    progress[0] += 1
-                    count = progress[0]
-                self._send({"jsonrpc": "2.0", "method": "notifications/progress",
-                            "params": {"progressToken": token, "progress": count,
-                                       "message": prefix + message.output.rstrip("\n")}})
-            return on_line
+                if not request.cancel.is_set():
+                    self._send({"jsonrpc": "2.0", "method": "notifications/progress",
+                                "params": {"progressToken": token, "progress": next(progress),
+                                           "message": prefix + message.output.rstrip("\n")}})
+            return None if token is None else on_line
 
+        request.started.set()
         try:
-            result = request.run.run(arguments["code"], timeout=timeout,
-                                     on_stdout=stream(""), on_stderr=stream("[stderr] "))
+            result = self.interpreter.run_code(
+                arguments["code"], context=context_ref(arguments.get("context_id")),
+                timeout=arguments.get("timeout", self.default_timeout), cancel=request.cancel,
+                on_stdout=stream(""), on_stderr=stream("[stderr] "))
         except InterpTimeoutError as exc:
             return run_code_result(exc.result, "[timeout]\n" + str(exc))
         except (WorkerDiedError, ContextRestartedError) as exc:
             return run_code_result(exc.result, "[%s]\n%s" % (type(exc).__name__, exc))
         except (InterpError, TypeError, ValueError) as exc:
-            return tool_error("%s: %s" % (type(exc).__name__, exc))
-        if result is None:  # cancelled before it started
-            return tool_error("cancelled")
+            return tool_error("%s: %s" % (type(exc).__name__, exc))  # RunCancelledError: not sent
         return run_code_result(result)
 
     def _context_tool(self, name: str, arguments: Dict[str, Any]) -> Dict[str, Any]:
@@ -378,11 +379,8 @@ class MCPServer:
     def _cancel(self, request_id: Any) -> None:
         with self._requests_lock:
             request = self._requests.get(json.dumps(request_id))
-            if request is None:
-                return  # finished already, or never seen: nothing to do
-            request.cancelled = True
-        if request.run is not None:
-            request.run.abandon()
+            if request is not None:  # else finished already, or never seen: nothing to do
+                request.cancel.set()  # under the lock: the response is then surely not sent
 
     # -- writing ------------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ import sys
 import threading
 from typing import Callable, Dict, List, Mapping, Optional, Protocol, Tuple
 
+from . import protocol
 from .worker import kill_tree
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -337,27 +338,41 @@ class ZygoteLauncher:
     """Forks workers from a warmed zygote process; spawns when it cannot.
 
     The zygote is started on first use (or by :meth:`prestart`) and shared
-    by every interpreter in this process that uses the default launcher.
-    Each worker gets the environment given (default: this process's
-    ``os.environ`` at the time of the request). ``sys.path`` is computed
-    once, when the zygote starts: an ``env`` whose ``PYTHON*`` variables
-    differ from the zygote's is started by spawning instead.
+    by every interpreter in this process that uses the default launcher. It
+    forks workers ahead of need: ``pool_size`` of them wait, fully started,
+    and :meth:`start` hands one out with a ``setup`` command (cwd,
+    environment, limits) and forks its replacement, so a new context does
+    not wait for a worker to start. Each worker gets the environment given
+    (default: this process's ``os.environ`` at the time of the request).
+    ``sys.path`` is computed once, when the zygote starts: an ``env`` whose
+    ``PYTHON*`` variables differ from the zygote's is started by spawning.
     """
 
-    def __init__(self, python: Optional[str] = None):
+    def __init__(self, python: Optional[str] = None, pool_size: int = 1):
         self.python = python or sys.executable
+        self.pool_size = pool_size
         self.fallback = SpawnLauncher(self.python)
         self._zygote: Optional[_Zygote] = None
         self._zygote_env: Dict[str, str] = {}
+        self._pool: List[WorkerProcess] = []
         self._lock = threading.Lock()
         self._failures = 0
 
     def prestart(self) -> None:
-        """Start the zygote now (it warms up while the caller does other work)."""
+        """Start the zygote and its pool now (they warm up while the caller
+        does other work)."""
         try:
-            self._get_zygote()
+            self._refill(self._get_zygote())
         except (OSError, ZygoteError):
             pass
+
+    def helper_pids(self) -> List[int]:
+        """The zygote's pid and those of the idle pooled workers."""
+        with self._lock:
+            zygote = self._zygote
+            if zygote is None or zygote.broken or zygote.owner_pid != os.getpid():
+                return []
+            return [zygote.popen.pid] + [worker.pid for worker in self._pool]
 
     def _get_zygote(self) -> _Zygote:
         with self._lock:
@@ -367,7 +382,9 @@ class ZygoteLauncher:
             if self._failures >= 3:
                 raise ZygoteError("the zygote failed %d times; spawning instead" % self._failures)
             if zygote is not None and zygote.owner_pid == os.getpid():
-                zygote.close()
+                self._stop_locked()
+            else:
+                self._pool = []  # inherited through a fork of this process: not ours to touch
             self._zygote_env = _python_vars(os.environ)
             self._zygote = _Zygote(self.python)
             return self._zygote
@@ -378,19 +395,31 @@ class ZygoteLauncher:
         environ = dict(os.environ if env is None else env)
         try:
             zygote = self._get_zygote()
+            if _python_vars(environ) != self._zygote_env:
+                raise ZygoteError("the environment changes PYTHON* variables")
+            with self._lock:
+                worker = self._pool.pop(0) if self._pool else None
+            if worker is None or not worker.alive():
+                if worker is not None:
+                    worker.destroy()
+                worker = self._fork(zygote)
+            setup = {"t": "setup", "cwd": cwd, "env": environ, "options": {"memory_limit": memory_limit}}
+            _write_frame(worker.send_fd, protocol.encode(setup))
         except (OSError, ZygoteError):
             return self.fallback.start(cwd, env, memory_limit=memory_limit)
-        if _python_vars(environ) != self._zygote_env:
-            return self.fallback.start(cwd, env, memory_limit=memory_limit)
+        self._refill(zygote)
+        return worker
+
+    def _fork(self, zygote: _Zygote) -> WorkerProcess:
+        """Ask the zygote for a fresh worker (which waits for its setup)."""
         pipes = _Pipes()
-        request = {"t": "spawn", "cwd": cwd, "env": environ, "options": {"memory_limit": memory_limit}}
         try:
-            reply = zygote.request(request, pipes.child_ends())
+            reply = zygote.request({"t": "spawn"}, pipes.child_ends())
         except ZygoteError:
             pipes.close_all()
             with self._lock:
                 self._failures += 1
-            return self.fallback.start(cwd, env, memory_limit=memory_limit)
+            raise
         pid = int(reply["pid"])  # type: ignore[call-overload]
         exited, release = _pidfd_exited(pid)
 
@@ -402,12 +431,49 @@ class ZygoteLauncher:
 
         return pipes.handle(pid, exited=exited, reap=reap, release=release)
 
+    def _refill(self, zygote: _Zygote) -> None:
+        """Fork workers until the pool is full again (best effort)."""
+        while True:
+            with self._lock:
+                if len(self._pool) >= self.pool_size or self._zygote is not zygote:
+                    return
+            try:
+                worker = self._fork(zygote)
+            except (OSError, ZygoteError):
+                return
+            with self._lock:
+                if self._zygote is zygote and len(self._pool) < self.pool_size:
+                    self._pool.append(worker)
+                    worker = None
+            if worker is not None:
+                worker.destroy()
+
     def close(self) -> None:
-        """Stop the zygote (workers already forked keep running)."""
+        """Stop the zygote and its idle pool (workers handed out keep running)."""
         with self._lock:
-            if self._zygote is not None and self._zygote.owner_pid == os.getpid():
-                self._zygote.close()
-            self._zygote = None
+            self._stop_locked()
+
+    def _stop_locked(self) -> None:
+        zygote, pool = self._zygote, self._pool
+        self._zygote, self._pool = None, []
+        if zygote is not None and zygote.owner_pid == os.getpid():
+            for worker in pool:
+                worker.destroy()
+            zygote.close()
+
+
+def _write_frame(fd: int, data: bytes, timeout: float = 5.0) -> None:
+    """Write all of ``data`` to a non-blocking pipe, waiting for room if needed."""
+    view = memoryview(data)
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    while view:
+        if not poller.poll(timeout * 1000):
+            raise OSError(errno.ETIMEDOUT, "the worker does not read its channel")
+        try:
+            view = view[os.write(fd, view):]
+        except BlockingIOError:
+            pass
 
 
 def _python_vars(environ: Mapping[str, str]) -> Dict[str, str]:

@@ -9,6 +9,8 @@ Messages are JSON objects with a ``"t"`` (type) key:
 parent -> worker
     ``{"t": "run", "code": str, "envs": {str: str} | null, "filename": str | null,
     "stdin": str | null, "input": bool}``        run a cell (``input``: ask for input() lines)
+    ``{"t": "setup", "cwd": str, "env": {str: str}, "options": {...}}``  first, for a
+    worker forked ahead of need
     ``{"t": "input_reply", "value": str}`` or ``{"t": "input_reply", "eof": true}``
     ``{"t": "complete", "code": str, "cursor": int}``
 

@@ -18,16 +18,15 @@ chunk as it happens: ``stdout`` / ``stderr`` (``text``: one line),
 ``error`` (``name``, ``value``, ``traceback``), then exactly one final event:
 ``end`` (``execution_count``), ``timeout`` (``message``, ``restarted``) or
 ``interp_error`` (``name``, ``message``: the worker died, the context was
-restarted or deleted during the run). A client that disconnects during a run
-interrupts it (KeyboardInterrupt in the code; the context keeps its state).
+restarted or deleted during the run). A client that disconnects cancels its
+run (``run_code(cancel=...)``): a queued run is dropped; a running one gets
+KeyboardInterrupt and its context keeps its state, unless the code ignores
+the interrupt for the grace period and is killed, as after a timeout.
 
 The context id ``default`` names the default context. Every request needs
 ``Authorization: Bearer <token>`` when a token is set; without one the
 server only binds loopback addresses. Errors are JSON:
 ``{"error": "Not Found", "message": "..."}``.
-
-This module also holds :class:`RunTurns` and :class:`FrontEndRun`, the
-per-context run queue shared with the MCP server.
 """
 
 from __future__ import annotations
@@ -44,36 +43,20 @@ import sys
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 from urllib.parse import unquote, urlsplit
 
 from . import __version__
 from .api import CodeInterpreter
+from .engine import run_command
 from .errors import ContextNotFoundError, InterpError, InterpTimeoutError, InvalidCwdError
-from .types import ExecutionResult, InterpreterContext, Result
+from .frontend import context_json, context_ref
+from .types import Result
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 DEFAULT_MAX_BODY = 10 * 1024 * 1024
 TOKEN_ENV = "INTERP_TOKEN"
-#: The id front ends accept for the default context (``context=None``).
-DEFAULT_CONTEXT = "default"
-#: How often an abandoned run that has not stopped is interrupted again.
-REINTERRUPT_INTERVAL = 1.0
-
-
-# -- shared by the HTTP and MCP front ends ---------------------------------
-
-def context_ref(context_id: Optional[str]) -> Optional[str]:
-    """The ``context`` argument for a front end's context id: None and
-    ``"default"`` mean the default context."""
-    return None if context_id in (None, DEFAULT_CONTEXT) else context_id
-
-
-def context_json(context: InterpreterContext) -> Dict[str, Any]:
-    """An InterpreterContext as a JSON object."""
-    return {"id": context.id, "cwd": context.cwd, "language": context.language,
-            "active": context.active}
 
 
 def result_json(result: Result) -> Dict[str, Any]:
@@ -88,134 +71,6 @@ def result_json(result: Result) -> Dict[str, Any]:
 
 
 _RESULT_FIELDS = ("text", "html", "markdown", "svg", "png", "jpeg", "latex", "json", "javascript")
-
-
-class RunTurns:
-    """Serialises the runs a front end starts on each context, in the order
-    their requests arrived.
-
-    A request takes a ticket when it arrives (:meth:`take`), waits for its
-    turn (:meth:`wait`), runs, and ends its turn (:meth:`done`). As every run
-    of the front end goes through here, a context runs nothing but the code
-    of the request whose turn it is, so interrupting the context while that
-    request runs interrupts exactly its code, never a queued neighbour's.
-    A request abandoned while waiting gives up its turn.
-    """
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._issued: Dict[Optional[str], int] = {}
-        self._serving: Dict[Optional[str], int] = {}
-        self._skipped: Dict[Optional[str], Set[int]] = {}
-
-    def take(self, key: Optional[str]) -> int:
-        """A ticket for the next run on context ``key``."""
-        with self._cond:
-            ticket = self._issued.get(key, 0)
-            self._issued[key] = ticket + 1
-            return ticket
-
-    def wait(self, key: Optional[str], ticket: int, abandoned: Callable[[], bool]) -> bool:
-        """Block until it is ``ticket``'s turn (True), or until ``abandoned()``
-        becomes true first (False: the turn is skipped). Call :meth:`wake`
-        after making ``abandoned()`` true."""
-        with self._cond:
-            while self._serving.get(key, 0) != ticket:
-                if abandoned():
-                    self._skipped.setdefault(key, set()).add(ticket)
-                    return False
-                self._cond.wait()
-            return True
-
-    def done(self, key: Optional[str], ticket: int) -> None:
-        """End ``ticket``'s turn; the next waiting ticket goes."""
-        with self._cond:
-            serving = ticket + 1
-            skipped = self._skipped.get(key, set())
-            while serving in skipped:
-                skipped.discard(serving)
-                serving += 1
-            if serving >= self._issued.get(key, 0):  # nobody waits: forget the context
-                self._issued.pop(key, None)
-                self._serving.pop(key, None)
-                self._skipped.pop(key, None)
-            else:
-                self._serving[key] = serving
-            self._cond.notify_all()
-
-    def wake(self) -> None:
-        """Let waiters re-check whether they were abandoned."""
-        with self._cond:
-            self._cond.notify_all()
-
-
-class FrontEndRun:
-    """One run requested through a front end, which can be abandoned (the
-    HTTP client went away, the MCP request was cancelled) from any thread.
-
-    Create it when the request arrives (that fixes its place in the
-    context's queue), then call :meth:`run` on the request's thread.
-    """
-
-    def __init__(self, interpreter: CodeInterpreter, turns: RunTurns, context_id: Optional[str]) -> None:
-        self.interpreter = interpreter
-        self.context = context_ref(context_id)
-        self._turns = turns
-        self._ticket = turns.take(self.context)
-        self._lock = threading.Lock()
-        self._running = False
-        self._finished = threading.Event()
-        self.abandoned = False
-
-    def run(self, code: str, **options: Any) -> Optional[ExecutionResult]:
-        """Wait for this request's turn on the context, then ``run_code``.
-
-        Returns None if the run was abandoned before it started; otherwise
-        what ``run_code`` returns or raises.
-        """
-        if not self._turns.wait(self.context, self._ticket, lambda: self.abandoned):
-            self._finished.set()
-            return None
-        try:
-            with self._lock:
-                if self.abandoned:
-                    return None
-                self._running = True
-            return self.interpreter.run_code(code, context=self.context, **options)
-        finally:
-            with self._lock:
-                self._running = False
-                self._finished.set()
-            self._turns.done(self.context, self._ticket)
-
-    def abandon(self) -> None:
-        """Nobody wants this run any more: skip it if it has not started,
-        else interrupt it (again every second until it ends, in case the
-        first interrupt came before the worker was running the code or the
-        code swallowed it). Idempotent; callable from any thread."""
-        with self._lock:
-            if self.abandoned or self._finished.is_set():
-                return
-            self.abandoned = True
-            running = self._running
-            if running:
-                self._interrupt()
-        self._turns.wake()
-        if running:
-            threading.Thread(target=self._keep_interrupting, daemon=True,
-                             name="interp-abandoned-run").start()
-
-    def _interrupt(self) -> None:  # with self._lock held, so the run cannot end meanwhile
-        try:
-            self.interpreter.interrupt(self.context)
-        except InterpError:  # deleted, or the interpreter is closed: nothing runs
-            pass
-
-    def _keep_interrupting(self) -> None:
-        while not self._finished.wait(REINTERRUPT_INTERVAL):
-            with self._lock:
-                if self._running:
-                    self._interrupt()
 
 
 # -- the HTTP server --------------------------------------------------------
@@ -253,7 +108,6 @@ class InterpHTTPServer(ThreadingHTTPServer):
         self.token = token
         self.max_body = max_body
         self.log = log
-        self.turns = RunTurns()
         super().__init__(address, RequestHandler)
 
     @property
@@ -428,19 +282,16 @@ class RequestHandler(BaseHTTPRequestHandler):
         fields = _json_object(body, {"code": (str,), "context_id": (str, type(None)),
                                      "envs": (dict, type(None)), "timeout": (int, float, type(None))},
                               ("code",))
-        envs = fields.get("envs")
-        if envs is not None and not all(isinstance(value, str) for value in envs.values()):
-            raise HTTPError(400, "'envs' must map names to strings")
-        timeout = fields.get("timeout")
-        if isinstance(timeout, bool) or (timeout is not None and not timeout >= 0):
-            raise HTTPError(400, "'timeout' must be a number of seconds >= 0 (0: no limit)")
         context_id = fields.get("context_id")
+        try:  # the engine's own argument checks, while an error can still be a 400
+            run_command(fields["code"], envs=fields.get("envs"), timeout=fields.get("timeout"))
+        except (TypeError, ValueError) as exc:
+            raise HTTPError(400, str(exc)) from None
         interpreter = self.server.interpreter
         if context_ref(context_id) is not None and context_id not in {c.id for c in interpreter.list_contexts()}:
             raise HTTPError(404, "no context with id %r" % context_id)
 
-        run = FrontEndRun(interpreter, self.server.turns, context_id)
-        stream = _EventStream(self, run)
+        stream = _EventStream(self)
         self.send_response(200)
         self.send_header("Content-Type", "application/x-ndjson")
         self.send_header("Transfer-Encoding", "chunked")
@@ -451,35 +302,34 @@ class RequestHandler(BaseHTTPRequestHandler):
                                    daemon=True, name="interp-http-watch")
         watcher.start()
         try:
-            result = run.run(
-                fields["code"], envs=envs, timeout=timeout,
+            result = interpreter.run_code(
+                fields["code"], context=context_ref(context_id), envs=fields.get("envs"),
+                timeout=fields.get("timeout"), cancel=stream.gone,
                 on_stdout=lambda m: stream.send({"type": "stdout", "text": m.output}),
                 on_stderr=lambda m: stream.send({"type": "stderr", "text": m.output}),
                 on_result=lambda r: stream.send({"type": "result", **result_json(r)}),
                 on_error=lambda e: stream.send({"type": "error", "name": e.name, "value": e.value,
                                                 "traceback": e.traceback}))
-            if result is not None:
-                stream.send({"type": "end", "execution_count": result.execution_count})
+            stream.send({"type": "end", "execution_count": result.execution_count})
         except InterpTimeoutError as exc:
             stream.send({"type": "timeout", "message": str(exc), "restarted": exc.restarted})
-        except (InterpError, TypeError, ValueError) as exc:
+        except (InterpError, TypeError, ValueError) as exc:  # RunCancelledError: nobody reads it
             stream.send({"type": "interp_error", "name": type(exc).__name__, "message": str(exc)})
         finally:
             stream.close()
-        if stream.gone:
+        if stream.gone.is_set():
             self.close_connection = True
 
 
 class _EventStream:
-    """Writes NDJSON events as HTTP chunks; notices a client that went away
-    (a failed write, or the watcher seeing the socket close) and abandons
-    the run then."""
+    """Writes NDJSON events as HTTP chunks. ``gone`` is set when the client
+    went away (a failed write, or the watcher seeing the socket close); it
+    is the run's ``cancel`` event, so that stops the run."""
 
-    def __init__(self, handler: RequestHandler, run: FrontEndRun) -> None:
+    def __init__(self, handler: RequestHandler) -> None:
         self._handler = handler
-        self._run = run
         self._lock = threading.Lock()
-        self.gone = False
+        self.gone = threading.Event()
         self.closed = False
 
     def send(self, event: Dict[str, Any]) -> None:
@@ -493,23 +343,19 @@ class _EventStream:
 
     def _write(self, data: bytes) -> None:
         with self._lock:
-            if self.gone:
+            if self.gone.is_set():
                 return
             try:
                 self._handler.wfile.write(data)
                 self._handler.wfile.flush()
-                return
             except OSError:  # BrokenPipeError, ConnectionResetError, a timeout
-                self.gone = True
-        self._run.abandon()
+                self.gone.set()
 
     def disconnected(self) -> None:
         """The watcher saw the client close the connection."""
         with self._lock:
-            if self.closed:
-                return
-            self.gone = True
-        self._run.abandon()
+            if not self.closed:
+                self.gone.set()
 
 
 def _watch_disconnect(sock: socket.socket, stream: _EventStream) -> None:
@@ -517,7 +363,7 @@ def _watch_disconnect(sock: socket.socket, stream: _EventStream) -> None:
     closing it: a run that prints nothing would otherwise never notice."""
     poller = select.poll()
     poller.register(sock.fileno(), select.POLLIN | select.POLLRDHUP | select.POLLHUP | select.POLLERR)
-    while not stream.closed and not stream.gone:
+    while not stream.closed and not stream.gone.is_set():
         try:
             events = poller.poll(200)
         except (OSError, ValueError):

@@ -29,7 +29,7 @@ from typing import Any, List, Optional, TextIO
 
 from . import __version__
 from .api import CodeInterpreter
-from .errors import ContextRestartedError, InterpError, InterpTimeoutError, WorkerDiedError
+from .errors import InterpError
 from .types import ExecutionError, OutputMessage, Result
 
 PS1 = ">>> "
@@ -131,15 +131,11 @@ class Shell:
                 source, on_stdout=self._on_stdout, on_stderr=self._on_stderr,
                 on_result=self._on_result, on_error=self._on_error, on_input=self._read_input,
                 timeout=self.timeout)
-        except InterpTimeoutError as exc:
-            self._err("interp: %s\n" % exc)
-        except (WorkerDiedError, ContextRestartedError) as exc:
-            self._err("interp: %s\n" % exc)
         except KeyboardInterrupt as exc:  # from input(), or the forced stop
             self._err("KeyboardInterrupt\n")
             for note in getattr(exc, "__notes__", ()):
                 self._err(note + "\n")
-        except InterpError as exc:
+        except InterpError as exc:  # a timeout, the worker died, the context was restarted
             self._err("interp: %s\n" % exc)
         except Exception:  # a bug in interp itself: report it, keep the session
             self._err("interp: internal error (please report it):\n" + traceback.format_exc())

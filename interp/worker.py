@@ -36,6 +36,7 @@ import struct
 import sys
 import termios
 import threading
+import _thread
 import traceback
 import types
 
@@ -84,7 +85,7 @@ class Channel:
         return self._inbox.pop(0)
 
 
-class Relay(threading.Thread):
+class Relay:
     """Forwards the capture pipes to the channel; watches for parent death.
 
     Reading a pipe and sending its frame happen under the channel lock, so
@@ -94,13 +95,17 @@ class Relay(threading.Thread):
     """
 
     def __init__(self, channel, pipes):
-        super().__init__(name="interp-relay", daemon=True)
         self.channel = channel
         self.pipes = dict(pipes)  # read fd -> stream name
         self.decoders = {fd: codecs.getincrementaldecoder("utf-8")("replace") for fd in self.pipes}
         self.broken = False
         for fd in self.pipes:
             os.set_blocking(fd, False)
+
+    def start(self):
+        # A bare thread: threading.Thread.start would wait for it to be
+        # scheduled, which costs a fresh worker a millisecond under load.
+        _thread.start_new_thread(self.run, ())
 
     def run(self):
         poller = select.poll()
@@ -176,17 +181,31 @@ def _orphaned():
 PR_SET_CHILD_SUBREAPER = 36
 
 
+_libc = {}  # name -> C function, resolved once (in the zygote, before it forks)
+
+
+def load_native():
+    """Resolve the C functions the worker calls (prctl, fflush) via ctypes."""
+    if _libc:
+        return _libc
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        _libc.update(prctl=libc.prctl, fflush=libc.fflush)
+    except Exception:
+        _libc["unavailable"] = True
+    return _libc
+
+
 def _become_subreaper():
     """Make orphaned descendants (daemons that setsid and double-fork) become
     children of this worker instead of init, so that kill_tree finds them."""
     if not sys.platform.startswith("linux"):
         return
-    try:
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-    except Exception:
-        pass
+    prctl = load_native().get("prctl")
+    if prctl is not None:
+        prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
 
 def _children_of(pid):
@@ -665,26 +684,17 @@ def _text_stream(fd, mode):
     return io.TextIOWrapper(raw, encoding="utf-8", errors="backslashreplace", write_through=True)
 
 
-_c_fflush = None
-
-
 def _flush_everything():
-    global _c_fflush
     for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
         try:
             stream.flush()
         except BaseException:
             pass
     # Output buffered by C code's stdio (printf in an extension module).
-    # Only once ctypes is loaded: importing it costs more than a run.
-    if _c_fflush is None and "ctypes" in sys.modules:
+    fflush = _libc.get("fflush")
+    if fflush is not None:
         try:
-            _c_fflush = sys.modules["ctypes"].CDLL(None).fflush
-        except BaseException:
-            _c_fflush = False
-    if _c_fflush:
-        try:
-            _c_fflush(None)
+            fflush(None)
         except BaseException:
             pass
 
@@ -824,6 +834,8 @@ class Worker:
                 kind = command.get("t")
                 if kind == "run":
                     self.channel.send(self.run(command))
+                elif kind == "setup":
+                    self.setup(command)
                 elif kind == "complete":
                     try:
                         matches = complete(self.namespace, command["code"], command["cursor"])
@@ -833,6 +845,21 @@ class Worker:
         except (EOFError, OSError):  # the channel broke: the parent is gone
             pass
         _orphaned()
+
+    def setup(self, command):
+        """Make a worker forked ahead of need (by the zygote) the worker of
+        one context: its cwd, its environment, its limits. A worker that
+        cannot take them must not run code anywhere else: it ends."""
+        try:
+            os.chdir(command["cwd"])
+            os.environ.clear()
+            os.environ.update(command["env"])
+            _apply_options(command.get("options"))
+        except Exception as exc:
+            self.channel.send({"t": "out", "s": "stderr",
+                               "d": "interp: the context could not be set up: %s\n" % (exc,)})
+            _flush_everything()
+            _orphaned()
 
     def run(self, command):
         """Execute one ``run`` command; return its ``done`` frame."""
@@ -931,10 +958,14 @@ def main(capture=None, options=None):
     """
     if isinstance(options, str):
         options = json.loads(options)
+    _apply_options(options)
+    _become_subreaper()
+    Worker(capture or None).serve()
+
+
+def _apply_options(options):
     limit = (options or {}).get("memory_limit")
     if limit:
         import resource
 
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    _become_subreaper()
-    Worker(capture or None).serve()

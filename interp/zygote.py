@@ -5,12 +5,12 @@ already imported the worker costs about one. The parent (``process.py``)
 starts one zygote and sends it requests over a ``SOCK_SEQPACKET`` Unix
 socket, one JSON message each, with file descriptors attached:
 
-``{"t": "spawn", "cwd": str, "env": {str: str}, "options": {...}}`` + 7 fds
+``{"t": "spawn"}`` + 7 fds
     (the worker's channel in, channel out, start-up stderr, stdout capture
     read/write, stderr capture read/write). The zygote forks; the child
-    becomes a session leader, puts the channel on fds 0 and 1, changes to
-    ``cwd``, takes ``env`` and runs the worker. Answer: ``{"pid": int}``
-    or ``{"error": str}``.
+    becomes a session leader, puts the channel on fds 0 and 1 and runs the
+    worker, which waits for a ``setup`` command (cwd, environment, limits)
+    before its first run. Answer: ``{"pid": int}`` or ``{"error": str}``.
 ``{"t": "reap", "pid": int}``
     Wait for a worker that the parent has killed; answer
     ``{"returncode": int}``. Workers are only reaped when the parent asks,
@@ -47,6 +47,7 @@ def _warm_up():
     import rlcompleter  # noqa: F401
     import traceback  # noqa: F401
 
+    worker.load_native()
     # Objects that exist now are never collected: keeping the collector off
     # them keeps their pages shared between the zygote and its workers.
     gc.collect()
@@ -61,10 +62,7 @@ def _child(request, fds):
         for fd, target in ((channel_in, 0), (channel_out, 1), (startup_err, 2)):
             os.dup2(fd, target)
             os.close(fd)
-        os.chdir(request["cwd"])
-        os.environ.clear()
-        os.environ.update(request["env"])
-        worker.main(fds[3:7], request.get("options"))
+        worker.main(fds[3:7])
     except BaseException as exc:  # report to the start-up stderr the parent reads
         try:
             os.write(2, ("interp worker failed to start: %r\n" % (exc,)).encode("utf-8", "replace"))

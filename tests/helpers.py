@@ -36,12 +36,12 @@ def _children() -> Dict[int, List[int]]:
 
 
 def zygote_pids() -> List[int]:
-    """The zygote of this process's default launcher, if one is running."""
+    """The zygote of this process's default launcher and its idle pooled
+    workers: shared helpers that outlive any one interpreter."""
     from interp import process
 
     launcher = process._default_launcher
-    zygote = launcher._zygote if launcher is not None else None
-    return [zygote.popen.pid] if zygote is not None and not zygote.broken else []
+    return launcher.helper_pids() if launcher is not None else []
 
 
 def worker_processes_of(parent: int) -> List[int]:

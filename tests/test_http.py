@@ -12,25 +12,10 @@ import threading
 import time
 
 import pytest
+from helpers import process_exists as pid_alive
+from helpers import wait_until
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        with open("/proc/%d/stat" % pid) as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def wait_until(predicate, timeout: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 class Server:
@@ -42,7 +27,7 @@ class Server:
             self.proc = subprocess.Popen([sys.executable, "-m", "interp", "serve", "--port", "0", "--quiet", *args],
                                          cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env)
         self.port = None
-        assert wait_until(self._started), "server did not start: %s" % self.log.read_text()
+        assert wait_until(self._started, 15), "server did not start: %s" % self.log.read_text()
 
     def _started(self) -> bool:
         assert self.proc.poll() is None, self.log.read_text()
@@ -187,6 +172,26 @@ def test_client_disconnect_interrupts_the_run(server, tmp_path):
     conn.close()  # the code prints nothing more: the server must notice the socket closing
     assert wait_until(marker.exists), "the run was not interrupted"
     assert run(server, code="print(kept)", context_id=ctx)[0] == {"type": "stdout", "text": "state\n"}
+    server.request("DELETE", "/contexts/%s" % ctx)
+
+
+def test_disconnect_while_queued_drops_the_run(server, tmp_path):
+    ctx = server.request("POST", "/contexts", {})[1]["id"]
+    flag, marker = str(tmp_path / "go"), str(tmp_path / "ran")
+    busy_conn, busy = server.stream(context_id=ctx, code=(
+        "import os, time\nprint('busy', flush=True)\ndeadline = time.time() + 20\n"
+        "while not os.path.exists(%r) and time.time() < deadline:\n    time.sleep(0.02)" % flag))
+    try:
+        assert read_event(busy) == {"type": "stdout", "text": "busy\n"}
+        queued_conn, _ = server.stream(context_id=ctx, code="open(%r, 'w').close()" % marker)
+        queued_conn.close()  # gives up while waiting for its turn
+        time.sleep(1.0)  # the server notices at once (its watcher polls the socket)
+        open(flag, "w").close()
+        assert read_event(busy)["type"] == "end"
+    finally:
+        busy_conn.close()
+    # a later run waits for every earlier one on the context: the dropped run never ran
+    assert run(server, code="import os\nos.path.exists(%r)" % marker, context_id=ctx)[0]["text"] == "False"
     server.request("DELETE", "/contexts/%s" % ctx)
 
 

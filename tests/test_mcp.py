@@ -13,26 +13,11 @@ import threading
 import time
 
 import pytest
+from helpers import process_exists as pid_alive
+from helpers import wait_until
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WAIT = 30.0
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        with open("/proc/%d/stat" % pid) as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def wait_gone(pid: int, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not pid_alive(pid):
-            return True
-        time.sleep(0.05)
-    return not pid_alive(pid)
 
 
 class MCPClient:
@@ -245,6 +230,36 @@ def test_cancellation_interrupts_the_run_and_keeps_state(mcp):
     assert not any(m.get("id") == running for m in mcp.seen)  # no response for a cancelled request
 
 
+def test_cancelling_a_queued_run_drops_it(mcp, tmp_path):
+    ctx = mcp.tool("create_context")["structuredContent"]["context"]["id"]
+    flag, marker = str(tmp_path / "go"), str(tmp_path / "ran")
+    busy = mcp.request("tools/call", {"name": "run_code", "arguments": {"context_id": ctx, "code": (
+        "import os, time\nprint('busy', flush=True)\ndeadline = time.time() + 20\n"
+        "while not os.path.exists(%r) and time.time() < deadline:\n    time.sleep(0.02)" % flag)},
+        "_meta": {"progressToken": "busy"}})
+    mcp.wait_for(lambda m: m.get("method") == "notifications/progress")
+    queued = mcp.request("tools/call", {"name": "run_code", "arguments": {
+        "code": "open(%r, 'w').close()" % marker, "context_id": ctx}})
+    mcp.send({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": queued}})
+    mcp.call("ping")  # messages are handled in order: the cancellation has been seen
+    open(flag, "w").close()
+    assert mcp.response(busy)["result"]["isError"] is False
+    # a later run waits for every earlier one on the context: the dropped run never ran
+    after = mcp.tool("run_code", {"code": "import os\nos.path.exists(%r)" % marker, "context_id": ctx})
+    assert "[result]\nFalse" in text_of(after)
+    assert not any(m.get("id") == queued for m in mcp.seen)
+
+
+def test_runs_on_one_context_go_in_arrival_order(mcp):
+    ctx = mcp.tool("create_context")["structuredContent"]["context"]["id"]
+    codes = ["import time\ntime.sleep(0.2)\norder = []"] + ["order.append(%d)" % i for i in range(1, 8)]
+    ids = [mcp.request("tools/call", {"name": "run_code", "arguments": {"code": code, "context_id": ctx}})
+           for code in codes]  # sent without waiting for any response
+    for request_id in ids:
+        assert mcp.response(request_id)["result"]["isError"] is False
+    assert "[result]\n[1, 2, 3, 4, 5, 6, 7]" in text_of(mcp.tool("run_code", {"code": "order", "context_id": ctx}))
+
+
 def test_runs_on_different_contexts_proceed_concurrently(mcp, tmp_path):
     a = mcp.tool("create_context")["structuredContent"]["context"]["id"]
     b = mcp.tool("create_context")["structuredContent"]["context"]["id"]
@@ -302,7 +317,7 @@ def test_end_of_input_shuts_down_and_kills_workers():
         client.request("tools/call", {"name": "run_code", "arguments": {"code": "import time\ntime.sleep(60)"}})
         assert pid_alive(pid) and pid_alive(other)
         assert client.close() == 0
-        assert wait_gone(pid) and wait_gone(other)
+        assert wait_until(lambda: not pid_alive(pid) and not pid_alive(other))
     finally:
         if client.proc.poll() is None:
             client.proc.send_signal(signal.SIGKILL)

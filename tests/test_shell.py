@@ -13,6 +13,7 @@ import sys
 import time
 
 import pytest
+from helpers import process_exists as pid_alive
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WAIT = 20.0
@@ -22,14 +23,6 @@ ANSI = re.compile(rb"\x1b(\[[0-?]*[ -/]*[@-~]|[@-Z\\-_])")
 # that ^C typed into the pty sends SIGINT to it), then runs the shell.
 LAUNCH = ("import fcntl, os, sys, termios; fcntl.ioctl(0, termios.TIOCSCTTY, 0); "
           "os.execv(sys.executable, [sys.executable, '-m', 'interp'] + sys.argv[1:])")
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        with open("/proc/%d/stat" % pid) as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 class Terminal:
