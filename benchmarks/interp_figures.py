@@ -16,7 +16,8 @@ import resource
 import time
 from typing import Callable, List
 
-from interp import AsyncCodeInterpreter, CodeInterpreter, InterpTimeoutError
+
+from interp import AsyncCodeInterpreter, CodeInterpreter, InterpTimeoutError, process
 
 from . import floors
 from .common import (Figure, Results, Settings, Target, chunks, descendants, group_exists, human_count,
@@ -353,17 +354,15 @@ def scale(results: Results, settings: Settings, peer) -> None:
     deleted: wall times, peak memory, threads, leftover processes and fds."""
     n = settings.count(1000, 200, minimum=2)
     _raise_fd_limit()
+    # The shared launcher (a zygote and its pool of pre-forked workers) is
+    # stopped before and after, so the leftover counts cover it too.
+    launcher = process.default_launcher()
+    launcher.close()
+    threads_one = thread_count()
+    fds_before = set(open_fds())
+    procs_before = set(descendants())
     ci = CodeInterpreter()
     try:
-        # One context first, so that what the launcher keeps for good (a
-        # zygote, its socket) is part of the baseline, not a leftover.
-        first = ci.create_context()
-        _check(ci.run_code("x=1", context=first), "x=1")
-        ci.delete_context(first)
-        threads_one = thread_count()
-        fds_before = set(open_fds())
-        procs_before = set(descendants())
-
         start = time.perf_counter()
         contexts = [ci.create_context() for _ in range(n)]
         pids = [_worker_pid(ci, ctx) for ctx in contexts]
@@ -378,11 +377,12 @@ def scale(results: Results, settings: Settings, peer) -> None:
         for ctx in contexts:
             ci.delete_context(ctx)
         deleted = time.perf_counter()
-        leftover_procs = sorted({pid for pid in pids if process_exists(pid) or group_exists(pid)}
-                                | (set(descendants()) - procs_before))
-        leftover_fds = sorted(set(open_fds()) - fds_before)
     finally:
         ci.close()
+        launcher.close()
+    leftover_procs = sorted({pid for pid in pids if process_exists(pid) or group_exists(pid)}
+                            | (set(descendants()) - procs_before))
+    leftover_fds = sorted(set(open_fds()) - fds_before)
     if leftover_procs:
         time.sleep(1.0)
         still = [pid for pid in leftover_procs if process_exists(pid)]

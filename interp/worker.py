@@ -10,8 +10,12 @@ standard descriptors for user code:
   frames, so ``print``, ``os.write(1, ...)``, ``os.system`` and subprocesses
   are all captured, in the order their bytes were written.
 
-The main thread reads one ``run`` command at a time, executes it in one
-``__main__`` namespace that persists between runs, and answers ``done``.
+The main thread reads one command at a time: ``setup`` (cwd, environment
+and limits, for a worker the zygote forked ahead of need), ``run`` (execute
+a cell in the ``__main__`` namespace that persists between runs; answer
+``done``) or ``complete``. Sections below: the channel and the relay,
+process trees, the interpreter, rich results, matplotlib, stdin,
+completion, fds and streams, the main loop.
 
 This module imports only the standard library and, besides that, only
 :mod:`protocol`, so that it can be loaded by path into any Python >= 3.9.
@@ -42,7 +46,7 @@ import types
 
 try:
     from . import protocol
-except ImportError:  # loaded by path, see process.BOOTSTRAP
+except ImportError:  # loaded by path, see process._LOADER
     import _interp_protocol as protocol
 
 CHUNK = 65536
