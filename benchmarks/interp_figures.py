@@ -16,7 +16,6 @@ import resource
 import time
 from typing import Callable, List
 
-
 from interp import AsyncCodeInterpreter, CodeInterpreter, InterpTimeoutError, process
 
 from . import floors
