@@ -1,0 +1,106 @@
+"""Both ways of starting workers keep the engine's guarantees: the zygote
+(default, with its pool of pre-forked workers) and plain spawning (any
+Python interpreter)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+
+import pytest
+
+from helpers import process_exists, wait_until, worker_processes_of
+from interp import CodeInterpreter, WorkerDiedError
+from interp.process import SpawnLauncher, ZygoteLauncher, default_launcher
+
+
+@pytest.fixture(params=["zygote", "spawn"])
+def launcher(request):
+    if request.param == "spawn":
+        yield SpawnLauncher(sys.executable)
+    else:
+        yield default_launcher()
+
+
+def test_guarantees_hold_for_each_launcher(launcher, tmp_path):
+    (tmp_path / "sub").mkdir()
+    with CodeInterpreter(cwd=str(tmp_path), launcher=launcher, env={"ONLY": "this", "PATH": os.environ["PATH"]},
+                         memory_limit=2 << 30) as ci:
+        ctx = ci.create_context(cwd=str(tmp_path / "sub"))
+        code = ("import os, sys, resource\nprint(os.getcwd())\nprint(sorted(k for k in os.environ if k != 'PWD'))\n"
+                "print(os.getpgrp() == os.getpid(), os.getsid(0) == os.getpid())\n"
+                "print(resource.getrlimit(resource.RLIMIT_AS)[0])\nprint(sys.path[0] == '')")
+        lines = ci.run_code(code, context=ctx).stdout.splitlines()
+        assert lines[0] == str(tmp_path / "sub")
+        assert lines[1] in ("['ONLY', 'PATH']", "['LC_CTYPE', 'ONLY', 'PATH']")  # Python may add LC_CTYPE
+        assert lines[2:] == ["True True", str(2 << 30), "True"]
+        assert ci.run_code("import os; print(os.environ.get('X'))", context=ctx, envs={"X": "1"}).stdout == "1\n"
+        ci.run_code("kept = 1", context=ctx)
+        pid = int(ci.run_code("import os; print(os.getpid())", context=ctx).stdout)
+        os.kill(pid, signal.SIGKILL)
+        assert wait_until(lambda: not process_exists(pid))
+        with pytest.raises(WorkerDiedError):
+            ci.run_code("1", context=ctx)
+        assert ci.run_code("kept", context=ctx).error.name == "NameError"
+        assert ci.run_code("import os; print(os.getcwd())", context=ctx).stdout == "%s\n" % (tmp_path / "sub")
+    assert worker_processes_of(os.getpid()) == []
+
+
+def test_zygote_death_is_survived(tmp_path):
+    launcher = ZygoteLauncher()
+    try:
+        with CodeInterpreter(cwd=str(tmp_path), launcher=launcher) as ci:
+            before = ci.create_context()
+            ci.run_code("kept = 'still here'", context=before)
+            zygote = launcher.helper_pids()[0]
+            os.kill(zygote, signal.SIGKILL)
+            assert wait_until(lambda: not process_exists(zygote))
+            after = ci.create_context()  # a new zygote (or a spawned worker) serves it
+            assert ci.run_code("print('new')", context=after).stdout == "new\n"
+            assert ci.run_code("print(kept)", context=before).stdout == "still here\n"
+            ci.delete_context(before)
+        assert zygote not in launcher.helper_pids()
+    finally:
+        launcher.close()
+    assert wait_until(lambda: worker_processes_of(os.getpid()) == [])
+
+
+def test_python_variables_in_env_fall_back_to_spawning(tmp_path):
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    (extra / "only_here.py").write_text("VALUE = 'from PYTHONPATH'\n")
+    env = dict(os.environ, PYTHONPATH=str(extra))
+    with CodeInterpreter(cwd=str(tmp_path), env=env) as ci:
+        assert ci.run_code("import only_here; print(only_here.VALUE)").stdout == "from PYTHONPATH\n"
+
+
+def test_pool_hands_out_configured_workers_quickly(tmp_path):
+    launcher = default_launcher()
+    with CodeInterpreter(cwd=str(tmp_path)) as ci:
+        ci.run_code("1")
+        assert len(launcher.helper_pids()) == 2  # the zygote and one pre-forked worker
+        pooled = launcher.helper_pids()[1]
+        ctx = ci.create_context()
+        assert int(ci.run_code("import os; print(os.getpid())", context=ctx).stdout) == pooled
+        assert pooled not in launcher.helper_pids() and len(launcher.helper_pids()) == 2
+        start = time.monotonic()
+        assert ci.run_code("import os; print(os.getcwd())", context=ctx).stdout == "%s\n" % tmp_path
+        assert time.monotonic() - start < 5
+
+
+def test_setup_failure_is_reported(tmp_path):
+    doomed = tmp_path / "doomed"
+    doomed.mkdir()
+    with CodeInterpreter(cwd=str(tmp_path)) as ci:
+        ci.run_code("1")
+        ctx = ci.create_context(cwd=str(doomed))  # pooled worker: its setup is already on its way...
+        doomed.rmdir()
+        try:
+            result = ci.run_code("import os; print(os.getcwd())", context=ctx)
+        except WorkerDiedError as exc:  # ...and fails when the directory is gone by then
+            assert "could not be set up" in exc.result.stderr
+        else:  # the worker entered the directory before it was removed, like a shell would
+            assert result.error.name == "FileNotFoundError"
+        assert ci.run_code("print('the interpreter is fine')").stdout == "the interpreter is fine\n"
