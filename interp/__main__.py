@@ -91,10 +91,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     except (InterpError, ValueError) as exc:
         print("interp: %s" % exc, file=sys.stderr)
         return EXIT_ERROR
-    if result.error is not None:
-        sys.stderr.write(result.error.traceback)
-        return EXIT_ERROR
-    return 0
+    if result.error is None:
+        return 0
+    if result.error.name == "SystemExit":  # like python: sys.exit(3) exits 3, quietly
+        try:
+            return int(result.error.value) & 0xFF
+        except ValueError:
+            print(result.error.value, file=sys.stderr)
+            return EXIT_ERROR
+    sys.stderr.write(result.error.traceback)
+    return EXIT_ERROR
 
 
 def _shell(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:

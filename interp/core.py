@@ -147,6 +147,7 @@ class Run:
         self.results: List[Result] = []
         self.execution_count = 0
         self.matches: List[str] = []
+        self.fatal: Optional[str] = None  # why the worker said it must exit
         self._deferred: List[dict] = []  # frames a completion leaves for the next run
         self._interrupt_when_ready = False
         # Line splitting only for streams someone listens to; capture for all.
@@ -311,6 +312,8 @@ class Run:
             elif kind == "completions":
                 self.matches = message["matches"]
                 items.extend(self._end(DONE))
+            elif kind == "fatal":
+                self.fatal = message["message"]
             elif kind == "ready":
                 self.conn.ready = True
                 if self._interrupt_when_ready:

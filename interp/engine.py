@@ -229,17 +229,25 @@ class Context:
         self.worker: Optional[WorkerProcess] = None
         self.conn = core.Connection()
         self.run_lock: Any = engine.lock_factory()  # serialises runs in call order
-        self._state = threading.Lock()  # guards worker, busy, removed
+        self._state = threading.Lock()  # guards worker, busy, removed, _running
         self.busy = False
         self.removed: Optional[str] = None  # why the context went away
+        self._running: Optional[WorkerProcess] = None  # the worker a driver is using
 
     def snapshot(self) -> InterpreterContext:
         worker = self.worker
         return InterpreterContext(self.id, self.cwd, "python", worker is not None and worker.alive())
 
     def _spawn(self) -> None:
+        """Start this context's worker (with ``_state`` held)."""
+        if self.removed:
+            raise ContextNotFoundError("context %r was %s" % (self.id, self.removed))
         engine = self._engine
-        self.worker = engine.launcher.start(self.cwd, engine.env, memory_limit=engine.memory_limit)
+        try:
+            self.worker = engine.launcher.start(self.cwd, engine.env, memory_limit=engine.memory_limit)
+        except OSError as exc:
+            check_cwd(self.cwd)  # InvalidCwdError if the directory went away
+            raise InterpError("could not start a worker for context %r: %s" % (self.id, exc)) from exc
         self.conn = core.Connection()
 
     def begin(self, command: Dict[str, Any], timeout: Optional[float], now: float,
@@ -266,7 +274,7 @@ class Context:
             listen = [name for name in ("stdout", "stderr") if callbacks.get(name) is not None]
             run = core.Run(self.conn, command, timeout=timeout, grace=self._engine.grace_period,
                            now=now, listen=listen, max_output=self._engine.max_output)
-            run.worker = self.worker
+            run.worker = self._running = self.worker
             return run
 
     def perform(self, run: core.Run, action: str) -> None:
@@ -340,11 +348,16 @@ class Context:
             old = self.worker
             self._spawn()
             if old is not None:
-                if self.busy:  # its driver sees EOF; finish() reaps it
-                    old.kill()
-                else:
-                    old.destroy()
+                self._retire(old)
         return self.snapshot()
+
+    def _retire(self, worker: WorkerProcess) -> None:
+        """Kill a worker this context no longer uses. The one a driver is
+        using is only killed: the driver sees EOF and finish() reaps it."""
+        if worker is self._running:
+            worker.kill()
+        else:
+            worker.destroy()
 
     def finish(self, run: core.Run) -> ExecutionResult:
         """Settle the context after a run; return its result or raise.
@@ -354,6 +367,7 @@ class Context:
         """
         with self._state:
             self.busy = False
+            self._running = None
             worker = run.worker
             if run.conn.ready:
                 worker.started()
@@ -377,6 +391,8 @@ class Context:
         if run.state == core.LOST:
             if run.protocol_error is not None:
                 why = "sent an invalid frame (%s) and was killed" % run.protocol_error
+            elif run.fatal is not None:
+                why = "stopped: %s" % run.fatal
             elif not was_ready:
                 startup_stderr = worker.startup_stderr
                 why = "failed to start (%s)" % describe_exit(returncode)
@@ -402,13 +418,15 @@ class Context:
         """Take the context away for good: kill its worker and every child."""
         with self._state:
             self.removed = reason
-            worker = self.worker
-            if worker is None:
-                return
-            if self.busy:  # the running driver sees EOF and finishes the job
-                worker.kill()
-            else:
-                worker.destroy()
+            for worker in {self.worker, self._running} - {None}:
+                self._retire(worker)
+
+    def abandon(self) -> None:
+        """In a forked copy of the parent: let go of the worker without
+        touching it (it belongs to the original process)."""
+        self.removed = "left to the parent process"
+        for worker in {self.worker, self._running} - {None}:
+            worker.abandon()
 
 
 _live_engines: "weakref.WeakSet[Engine]" = weakref.WeakSet()
@@ -417,7 +435,21 @@ _live_engines: "weakref.WeakSet[Engine]" = weakref.WeakSet()
 @atexit.register
 def _close_all() -> None:
     for engine in list(_live_engines):
-        engine.close()
+        if engine.owner_pid == os.getpid():
+            engine.close()
+
+
+def _forget_inherited() -> None:
+    """After os.fork() in the application: the child must neither kill the
+    parent's workers nor keep their channels open (which would keep them
+    alive after the parent dies). Its interpreters become closed."""
+    for engine in list(_live_engines):
+        if engine.owner_pid != os.getpid():
+            engine.abandon()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_inherited)
 
 
 class Engine:
@@ -447,6 +479,7 @@ class Engine:
         self._contexts: Dict[str, Context] = {}
         self._default: Optional[Context] = None
         self._closed = False
+        self.owner_pid = os.getpid()
         _live_engines.add(self)
 
     def describe(self) -> str:
@@ -454,7 +487,19 @@ class Engine:
 
     def _check_open(self) -> None:
         if self._closed:
+            if self.owner_pid != os.getpid():
+                raise InterpError("this interpreter belongs to the process that created it, not "
+                                  "to this fork of it; create a new one here")
             raise InterpError("this interpreter is closed; create a new one")
+
+    def abandon(self) -> None:
+        """Forget every context without touching its worker (see _forget_inherited)."""
+        self._closed = True
+        self._lock = threading.Lock()  # it may have been held by another thread at fork time
+        contexts = list(self._contexts.values()) + ([self._default] if self._default else [])
+        self._contexts.clear()
+        for context in contexts:
+            context.abandon()
 
     def create(self, cwd: Optional[str]) -> Context:
         path = check_cwd(cwd if cwd is not None else (self.cwd or os.getcwd()))

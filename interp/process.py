@@ -25,6 +25,7 @@ import socket
 import subprocess
 import sys
 import threading
+import weakref
 from typing import Callable, Dict, List, Mapping, Optional, Protocol, Tuple
 
 from . import protocol
@@ -53,6 +54,9 @@ _worker = _load("_interp_worker", sys.argv[2])
 BOOTSTRAP = _LOADER + "_worker.main([int(fd) for fd in sys.argv[3:7]], sys.argv[7])\n"
 ZYGOTE_BOOTSTRAP = _LOADER + '_load("_interp_zygote", sys.argv[3]).serve(int(sys.argv[4]))\n'
 
+#: A zygote that does not answer a request within this many seconds is
+#: abandoned (killed); workers are then spawned until a new one is up.
+ZYGOTE_TIMEOUT = 10.0
 #: How much of a worker's start-up stderr is kept to explain a failed start.
 STARTUP_ERR_LIMIT = 64 * 1024
 #: How much output is recovered from each capture pipe after a worker died.
@@ -124,6 +128,23 @@ class WorkerProcess:
         if self._err_fd is not None:
             os.close(self._err_fd)
             self._err_fd = None
+
+    def abandon(self) -> None:
+        """Close this handle's fds without signalling or reaping the worker
+        (in a forked copy of the process that owns it)."""
+        if not self.reaped:
+            self.reaped = True
+            for fd in (self.send_fd, self.recv_fd, *self._salvage_fds.values(), self._err_fd):
+                if fd is not None:
+                    try:
+                        os.close(fd)
+                    except OSError:
+                        pass
+            self._err_fd = None
+            try:
+                self._release()
+            except OSError:
+                pass
 
     def destroy(self) -> Optional[int]:
         """Kill the process group, reap the worker, close the channel. Idempotent.
@@ -281,6 +302,7 @@ class _Zygote:
         finally:
             child_sock.close()
         self.sock = parent_sock
+        self.sock.settimeout(ZYGOTE_TIMEOUT)  # a stopped or wedged zygote must not hang callers
         self.lock = threading.Lock()
         self.owner_pid = os.getpid()  # a fork of the parent must not share this zygote
         self.broken = False
@@ -344,8 +366,9 @@ class ZygoteLauncher:
     environment, limits) and forks its replacement, so a new context does
     not wait for a worker to start. Each worker gets the environment given
     (default: this process's ``os.environ`` at the time of the request).
-    ``sys.path`` is computed once, when the zygote starts: an ``env`` whose
-    ``PYTHON*`` variables differ from the zygote's is started by spawning.
+    What Python reads only at start-up (``sys.path``, the locale, hashing;
+    see STARTUP_VARIABLES) is the zygote's: an ``env`` that changes any of
+    those variables is started by spawning instead.
     """
 
     def __init__(self, python: Optional[str] = None, pool_size: int = 1):
@@ -357,6 +380,18 @@ class ZygoteLauncher:
         self._pool: List[WorkerProcess] = []
         self._lock = threading.Lock()
         self._failures = 0
+        _launchers.add(self)
+
+    def _forget_inherited(self) -> None:
+        """In a forked copy of the owning process: drop the zygote and the
+        pool without touching them, and close our copies of their fds."""
+        self._lock = threading.Lock()
+        zygote, pool = self._zygote, self._pool
+        self._zygote, self._pool = None, []
+        if zygote is not None:
+            zygote.sock.close()
+        for worker in pool:
+            worker.abandon()
 
     def prestart(self) -> None:
         """Start the zygote and its pool now (they warm up while the caller
@@ -396,7 +431,7 @@ class ZygoteLauncher:
         try:
             zygote = self._get_zygote()
             if _python_vars(environ) != self._zygote_env:
-                raise ZygoteError("the environment changes PYTHON* variables")
+                raise ZygoteError("the environment changes variables read at start-up")
             with self._lock:
                 worker = self._pool.pop(0) if self._pool else None
             if worker is None or not worker.alive():
@@ -421,6 +456,7 @@ class ZygoteLauncher:
                 self._failures += 1
             raise
         pid = int(reply["pid"])  # type: ignore[call-overload]
+        self._failures = 0
         exited, release = _pidfd_exited(pid)
 
         def reap() -> Optional[int]:
@@ -476,12 +512,35 @@ def _write_frame(fd: int, data: bytes, timeout: float = 5.0) -> None:
             pass
 
 
+#: Variables Python reads once, at start-up (sys.path, hashing, I/O, warnings):
+#: a worker forked from the zygote keeps the zygote's reading of them.
+STARTUP_VARIABLES = frozenset((
+    "PYTHONPATH", "PYTHONHOME", "PYTHONSAFEPATH", "PYTHONNOUSERSITE", "PYTHONUSERBASE",
+    "PYTHONPLATLIBDIR", "PYTHONHASHSEED", "PYTHONUTF8", "PYTHONIOENCODING", "PYTHONWARNINGS",
+    "PYTHONDEVMODE", "PYTHONOPTIMIZE", "PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX",
+    "PYTHONMALLOC", "PYTHONFAULTHANDLER", "PYTHONTRACEMALLOC", "PYTHONINTMAXSTRDIGITS",
+    "PYTHONCOERCECLOCALE", "PYTHONLEGACYWINDOWSFSENCODING", "LC_ALL", "LC_CTYPE", "LANG",
+))
+
+
 def _python_vars(environ: Mapping[str, str]) -> Dict[str, str]:
-    return {key: value for key, value in environ.items() if key.startswith("PYTHON")}
+    return {key: value for key, value in environ.items() if key in STARTUP_VARIABLES}
 
 
+_launchers: "weakref.WeakSet[ZygoteLauncher]" = weakref.WeakSet()
 _default_lock = threading.Lock()
 _default_launcher: Optional[ZygoteLauncher] = None
+
+
+def _after_fork_in_child() -> None:
+    global _default_lock
+    _default_lock = threading.Lock()
+    for launcher in list(_launchers):
+        launcher._forget_inherited()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def default_launcher() -> ZygoteLauncher:

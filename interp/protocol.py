@@ -21,6 +21,7 @@ worker -> parent
     ``{"t": "input", "prompt": str}``                   input() wants a line
     ``{"t": "done", "error": null | {"name", "value", "traceback"}, "count": int}``
     ``{"t": "completions", "matches": [str]}``
+    ``{"t": "fatal", "message": str}``                  why the worker is about to exit
 """
 
 import json
@@ -145,6 +146,8 @@ def validate_event(message):
             raise ProtocolError("'result' message needs a boolean 'main'")
     elif kind == "input":
         _check_str(message, "prompt")
+    elif kind == "fatal":
+        _check_str(message, "message")
     elif kind == "completions":
         matches = message.get("matches")
         if not isinstance(matches, list) or not all(isinstance(m, str) for m in matches):

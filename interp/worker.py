@@ -39,6 +39,7 @@ import signal
 import struct
 import sys
 import termios
+import time
 import threading
 import _thread
 import traceback
@@ -858,11 +859,11 @@ class Worker:
             os.chdir(command["cwd"])
             os.environ.clear()
             os.environ.update(command["env"])
+            if hasattr(time, "tzset"):
+                time.tzset()  # TZ may differ from the zygote's
             _apply_options(command.get("options"))
         except Exception as exc:
-            self.channel.send({"t": "out", "s": "stderr",
-                               "d": "interp: the context could not be set up: %s\n" % (exc,)})
-            _flush_everything()
+            self.channel.send({"t": "fatal", "message": "the context could not be set up: %s" % (exc,)})
             _orphaned()
 
     def run(self, command):
@@ -874,7 +875,7 @@ class Worker:
         self.interp.interrupt_pending = False
         error = None
         if self.relay.broken:  # user code closed the read end of a capture pipe
-            os.write(self.plumbing.saved[2], b"interp: the worker's output capture was broken\n")
+            self.channel.send({"t": "fatal", "message": "user code broke the worker's output capture"})
             _orphaned()
         try:
             self.plumbing.repair()  # e.g. exit() closed sys.stdin; os.close(1)
@@ -972,4 +973,19 @@ def _apply_options(options):
     if limit:
         import resource
 
+        in_use = _address_space()
+        if in_use and limit < in_use + (64 << 20):
+            raise MemoryError("memory_limit=%d leaves no room: the worker already maps %d bytes "
+                              "of address space; allow at least %d more" % (limit, in_use, 64 << 20))
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def _address_space():
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0

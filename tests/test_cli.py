@@ -64,4 +64,6 @@ def test_sys_exit_status_is_an_error():
     proc = run_cli("-c", "import sys; sys.exit(0)")
     assert proc.returncode == 0
     proc = run_cli("-c", "import sys; sys.exit(4)")
-    assert proc.returncode == 1 and "SystemExit: 4" in proc.stderr
+    assert (proc.returncode, proc.stderr) == (4, "")
+    proc = run_cli("-c", "import sys; sys.exit('bye')")
+    assert (proc.returncode, proc.stderr) == (1, "bye\n")
