@@ -114,8 +114,9 @@ class CodeInterpreter:
                  context: ContextRef = None) -> List[str]:
         """Completions for the name or attribute being typed at ``cursor``
         (default: the end of ``code``), from the context's live globals and
-        builtins. Nothing is executed beyond attribute lookups. Returns []
-        at once when the context is busy running code."""
+        builtins. Nothing is executed beyond attribute lookups (which may run
+        properties); lookups still going after 5 s are interrupted. Returns
+        [] at once when the context is busy running code."""
         command = completion_command(code, cursor)
         ctx = self._engine.resolve(context)
         if not ctx.run_lock.acquire(blocking=False):

@@ -27,6 +27,7 @@ SEND_CHUNK = 256 * 1024
 
 # Actions a driver must perform.
 INTERRUPT = "interrupt"  # SIGINT to the worker's process group
+LAST_LOOK = "last_look"  # read what the channel holds now, then call give_up() if not done
 KILL = "kill"  # kill the process group; the run is over
 
 # Event = (kind, payload): ("stdout"|"stderr", OutputMessage), ("error", ExecutionError),
@@ -194,9 +195,17 @@ class Run:
             self.timed_out = True
             items.extend(self._interrupt(now))
         elif self.state == INTERRUPTING and self.kill_at is not None and now >= self.kill_at:
-            items.extend(self._end(KILLED))
-            items.append(KILL)
+            # The worker may well have answered while the caller was busy in
+            # callbacks: look at what is waiting before deciding to kill.
+            self.kill_at = None
+            items.append(LAST_LOOK)
         return items
+
+    def give_up(self) -> List[Item]:
+        """After the last look found no answer: the run is killed."""
+        if self.finished:
+            return []
+        return self._end(KILLED) + [KILL]
 
     def abort(self, reason: BaseException, now: float) -> List[Item]:
         """Stop the run because the caller failed (a callback raised, a

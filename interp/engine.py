@@ -68,9 +68,12 @@ def check_environment(name: str, env: Any) -> Optional[Dict[str, str]]:
         raise TypeError("%s must be a mapping of str to str, not %s" % (name, type(env).__name__))
     for key, value in env.items():
         if not isinstance(key, str) or not isinstance(value, str):
-            raise TypeError("%s keys and values must be str; got %r: %r" % (name, key, value))
+            raise TypeError("%s keys and values must be str; got a %s key and a %s value (key %r)"
+                            % (name, type(key).__name__, type(value).__name__, key))
         if not key or "=" in key or "\0" in key or "\0" in value or not _encodable(key + value):
-            raise ValueError("invalid environment variable %r=%r" % (key, value))
+            # the value is not shown: it may be a secret
+            raise ValueError("%s: invalid environment variable %r (empty, '=' or NUL in the name, "
+                             "or a NUL or unencodable character)" % (name, key))
     return dict(env)
 
 
@@ -243,10 +246,10 @@ class Context:
         if self.removed:
             raise ContextNotFoundError("context %r was %s" % (self.id, self.removed))
         engine = self._engine
+        check_cwd(self.cwd)  # InvalidCwdError if the directory went away since
         try:
             self.worker = engine.launcher.start(self.cwd, engine.env, memory_limit=engine.memory_limit)
         except OSError as exc:
-            check_cwd(self.cwd)  # InvalidCwdError if the directory went away
             raise InterpError("could not start a worker for context %r: %s" % (self.id, exc)) from exc
         self.conn = core.Connection()
 
@@ -278,11 +281,33 @@ class Context:
             return run
 
     def perform(self, run: core.Run, action: str) -> None:
-        """Carry out a core action (INTERRUPT or KILL) on the run's worker."""
+        """Carry out a core action (INTERRUPT, LAST_LOOK or KILL) on the run's worker."""
         if action == core.INTERRUPT:
             run.worker.signal_group(signal.SIGINT)
+        elif action == core.LAST_LOOK:
+            self._last_look(run)
         else:
             run.worker.kill()
+
+    def _last_look(self, run: core.Run) -> None:
+        """The grace period is over: read everything the channel holds right
+        now (the answer may be there, behind output the caller's callbacks
+        were slow to take), without calling callbacks; kill if it is not."""
+        fd = run.worker.recv_fd
+        while not run.finished:
+            try:
+                data = os.read(fd, 1 << 20)
+            except BlockingIOError:
+                break
+            except OSError:
+                data = b""
+            for item in self.receive(run, data, time.monotonic()):
+                if isinstance(item, str):
+                    self.perform(run, item)
+            if not data:
+                break
+        for action in run.give_up():
+            self.perform(run, action)
 
     def send(self, run: core.Run) -> None:
         """Write what the worker's channel takes now of the run's outgoing bytes."""
@@ -379,7 +404,7 @@ class Context:
                 raise ContextRestartedError(
                     "context %r was restarted during the run; its state is lost" % self.id, run.result())
             if run.state == core.DONE:
-                if run.timed_out and run.abort_reason is None:
+                if run.timed_out and run.abort_reason is None and not run.is_completion:
                     raise InterpTimeoutError(
                         "the run exceeded its timeout and was interrupted; the context "
                         "kept its state", run.result(), restarted=False)
@@ -517,23 +542,26 @@ class Engine:
         return context
 
     def resolve(self, ref: ContextRef) -> Context:
-        """The context for a run: None is the default one, started on first use."""
+        """The context for a run: None (or the id ``"default"``) is the default
+        one, started on first use."""
         with self._lock:
             self._check_open()
-            if ref is None:
-                if self._default is None:
-                    self._default = Context(DEFAULT_CONTEXT_ID, self.cwd or os.getcwd(), self)
-                return self._default
             return self._lookup(ref)
 
     def _lookup(self, ref: ContextRef) -> Context:
-        if isinstance(ref, InterpreterContext):
+        if ref is None:
+            key = DEFAULT_CONTEXT_ID
+        elif isinstance(ref, InterpreterContext):
             key = ref.id
         elif isinstance(ref, str):
             key = ref
         else:
             raise TypeError("context must be an InterpreterContext or its id, not %s"
                             % type(ref).__name__)
+        if key == DEFAULT_CONTEXT_ID:
+            if self._default is None:
+                self._default = Context(DEFAULT_CONTEXT_ID, self.cwd or os.getcwd(), self)
+            return self._default
         context = self._contexts.get(key)
         if context is None:
             raise ContextNotFoundError("no context with id %r (deleted, or never created)" % key)
@@ -546,10 +574,15 @@ class Engine:
         return [context.snapshot() for context in contexts]
 
     def delete(self, ref: ContextRef) -> None:
+        if ref is None:
+            raise TypeError("delete_context needs a context (or its id)")
         with self._lock:
             self._check_open()
             context = self._lookup(ref)
-            del self._contexts[context.id]
+            if context is self._default:
+                self._default = None  # the next run on the default context starts a new one
+            else:
+                del self._contexts[context.id]
         context.remove("deleted")
 
     def close(self) -> None:

@@ -307,7 +307,7 @@ class _Zygote:
         self.owner_pid = os.getpid()  # a fork of the parent must not share this zygote
         self.broken = False
 
-    def request(self, message: Dict[str, object], fds: List[int] = ()) -> Dict[str, object]:
+    def request(self, message: Dict[str, object], fds: Tuple[int, ...] = ()) -> Dict[str, object]:
         with self.lock:
             if self.broken:
                 raise ZygoteError("the zygote is not running")
@@ -363,8 +363,9 @@ class ZygoteLauncher:
     by every interpreter in this process that uses the default launcher. It
     forks workers ahead of need: ``pool_size`` of them wait, fully started,
     and :meth:`start` hands one out with a ``setup`` command (cwd,
-    environment, limits) and forks its replacement, so a new context does
-    not wait for a worker to start. Each worker gets the environment given
+    environment, limits), then forks its replacement (one zygote round
+    trip, about a millisecond), so a new context's first run does not wait
+    for a Python to start. Each worker gets the environment given
     (default: this process's ``os.environ`` at the time of the request).
     What Python reads only at start-up (``sys.path``, the locale, hashing;
     see STARTUP_VARIABLES) is the zygote's: an ``env`` that changes any of
@@ -439,7 +440,11 @@ class ZygoteLauncher:
                     worker.destroy()
                 worker = self._fork(zygote)
             setup = {"t": "setup", "cwd": cwd, "env": environ, "options": {"memory_limit": memory_limit}}
-            _write_frame(worker.send_fd, protocol.encode(setup))
+            try:
+                _write_frame(worker.send_fd, protocol.encode(setup))
+            except OSError:
+                worker.destroy()
+                raise
         except (OSError, ZygoteError):
             return self.fallback.start(cwd, env, memory_limit=memory_limit)
         self._refill(zygote)
@@ -449,7 +454,7 @@ class ZygoteLauncher:
         """Ask the zygote for a fresh worker (which waits for its setup)."""
         pipes = _Pipes()
         try:
-            reply = zygote.request({"t": "spawn"}, pipes.child_ends())
+            reply = zygote.request({"t": "spawn"}, tuple(pipes.child_ends()))
         except ZygoteError:
             pipes.close_all()
             with self._lock:

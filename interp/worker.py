@@ -842,14 +842,27 @@ class Worker:
                 elif kind == "setup":
                     self.setup(command)
                 elif kind == "complete":
-                    try:
-                        matches = complete(self.namespace, command["code"], command["cursor"])
-                    except Exception:
-                        matches = []
-                    self.channel.send({"t": "completions", "matches": matches})
+                    self.channel.send({"t": "completions", "matches": self.complete(command)})
         except (EOFError, OSError):  # the channel broke: the parent is gone
             pass
         _orphaned()
+
+    def complete(self, command):
+        """Completions for a ``complete`` command. Attribute lookups can run
+        user code (properties, __dir__), so this is interruptible like a run;
+        an interrupted or failing completion offers nothing."""
+        self.running = True
+        self.interp.interrupt_pending = False
+        try:
+            self.interp.in_user_code = True
+            matches = complete(self.namespace, command["code"], command["cursor"])
+            self.interp.in_user_code = False
+            return matches
+        except BaseException:
+            self.interp.in_user_code = False
+            return []
+        finally:
+            self.running = False
 
     def setup(self, command):
         """Make a worker forked ahead of need (by the zygote) the worker of
@@ -916,8 +929,24 @@ class Worker:
         """Send ``obj`` as a result frame, after the output written before it."""
         bundle = _fit_bundle(mime_bundle(obj))
         _flush_everything()
-        self.relay.drain(final=False)
-        self.channel.send({"t": "result", "data": bundle, "main": main})
+        self.send_from_user_code({"t": "result", "data": bundle, "main": main}, drain=True)
+
+    def send_from_user_code(self, message, drain=False):
+        """Send a frame while user code runs (display, input). A SIGINT that
+        comes meanwhile must not cut the frame in half: it is held, and
+        raised once the frame is out."""
+        interp = self.interp
+        was_user = interp.in_user_code
+        interp.in_user_code = False
+        try:
+            if drain:
+                self.relay.drain(final=False)
+            self.channel.send(message)
+        finally:
+            interp.in_user_code = was_user
+            if was_user and interp.interrupt_pending:
+                interp.interrupt_pending = False
+                raise KeyboardInterrupt
 
     def display(self, *objs, **kwargs):
         """Show each object as a rich result of the current run (like IPython's display)."""
@@ -939,8 +968,7 @@ class Worker:
         if not self.running or threading.current_thread() is not threading.main_thread():
             raise EOFError("EOF when reading a line (input is only served to the running cell)")
         _flush_everything()
-        self.relay.drain(final=False)
-        self.channel.send({"t": "input", "prompt": prompt})
+        self.send_from_user_code({"t": "input", "prompt": prompt}, drain=True)
         while True:
             reply = self.channel.recv()
             if reply.get("t") == "input_reply":

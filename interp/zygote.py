@@ -54,7 +54,7 @@ def _warm_up():
     gc.freeze()
 
 
-def _child(request, fds):
+def _child(fds):
     """In the forked child: become a worker. Never returns."""
     try:
         os.setsid()
@@ -106,7 +106,7 @@ def _handle(request, fds, sock):
         pid = os.fork()
         if pid == 0:
             sock.close()
-            _child(request, fds)
+            _child(fds)
         return {"pid": pid}
     if kind == "reap":
         _, status = os.waitpid(request["pid"], 0)

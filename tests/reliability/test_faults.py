@@ -16,7 +16,8 @@ import time
 import pytest
 
 from helpers import open_fds, process_exists, wait_until, worker_processes_of, zygote_pids
-from interp import (CodeInterpreter, InterpError, InterpTimeoutError, OutputMessage, WorkerDiedError)
+from interp import (CodeInterpreter, InterpError, InterpTimeoutError, InvalidCwdError, OutputMessage,
+                    WorkerDiedError)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -392,3 +393,107 @@ def test_interp_error_for_closed_interpreter_during_run(world):
     threading.Timer(0.3, world.ci.close).start()
     with pytest.raises(InterpError):
         world.run("time.sleep(30)")
+
+
+# -- found in review: interrupts, slow callers, forks of the application ----------------------
+
+
+def test_interrupt_never_cuts_a_result_frame(world):
+    world.run("class Big:\n    def _repr_html_(self):\n        return 'h' * (8 << 20)\n"
+              "    def __repr__(self):\n        return 'Big()'\nkept = 1")
+    with pytest.raises(InterpTimeoutError) as info:
+        world.run("while True:\n    display(Big())", timeout=1)
+    assert info.value.restarted is False
+    assert world.run("print(kept)").stdout == "1\n"
+    world.assert_healthy()
+
+
+def test_slow_callbacks_do_not_eat_the_grace_period(world):
+    world.run("kept = 1")
+    with pytest.raises(InterpTimeoutError) as info:
+        world.run("i = 0\nwhile True:\n    i += 1\n    print(i)", timeout=1,
+                  on_stdout=lambda m: time.sleep(0.001))
+    assert info.value.restarted is False  # the worker had answered; the parent was just behind
+    assert world.run("print(kept)").stdout == "1\n"
+    world.assert_healthy()
+
+
+@pytest.mark.limit(60)
+def test_slow_completion_is_interrupted_not_fatal(world):
+    world.run("class Slow:\n    @property\n    def slow(self):\n        time.sleep(60)\no = Slow()\nkept = 1")
+    start = time.monotonic()
+    assert world.ci.complete("o.slow.", context=world.victim) == []
+    assert time.monotonic() - start < 30
+    assert world.run("print(kept)").stdout == "1\n"
+    world.assert_healthy()
+
+
+def test_restarting_a_busy_context_repeatedly_leaks_nothing(world):
+    fds = open_fds()
+    for _ in range(3):
+        runner = threading.Thread(target=lambda: pytest.raises(InterpError, world.run, "import time; time.sleep(5)"))
+        runner.start()
+        time.sleep(0.3)
+        for _ in range(3):
+            world.ci.restart_context(world.victim)
+        runner.join(20)
+    world.run("import os, sys, time, signal, subprocess, threading")  # the fresh worker's first run
+    assert open_fds() == fds
+    world.assert_healthy()
+
+
+def test_a_fork_of_the_application_leaves_its_contexts_alone(world):
+    pid = os.fork()
+    if pid == 0:  # the child never uses interp and exits as Python would (atexit handlers run)
+        try:
+            import atexit
+            atexit._run_exitfuncs()
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    world.assert_healthy()
+
+
+@pytest.mark.limit(60)
+def test_parent_killed_while_its_fork_lives_still_takes_workers_down(tmp_path):
+    script = textwrap.dedent("""
+        import os, sys, time
+        sys.path.insert(0, {root!r})
+        from interp import CodeInterpreter
+        ci = CodeInterpreter()
+        pid = ci.run_code("import os; print(os.getpid())").stdout.strip()
+        if os.fork() == 0:
+            time.sleep(30)
+            os._exit(0)
+        print(pid, flush=True)
+        time.sleep(1000)
+    """).format(root=ROOT)
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                              start_new_session=True)
+    try:
+        worker = int(parent.stdout.readline())
+        parent.kill()
+        parent.wait()
+        assert wait_until(lambda: not process_exists(worker), timeout=5)
+    finally:
+        os.killpg(parent.pid, signal.SIGKILL)  # the sleeping fork
+
+
+def test_default_context_snapshot_and_id_are_accepted(world):
+    snapshot = world.ci.restart_context()
+    assert snapshot.id == "default"
+    world.ci.run_code("here = 1", context=snapshot)
+    assert world.ci.run_code("print(here)", context="default").stdout == "1\n"
+    world.ci.delete_context("default")
+    assert world.ci.run_code("here").error.name == "NameError"  # a new default context
+
+
+def test_restart_after_the_cwd_vanished(tmp_path):
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    with CodeInterpreter(cwd=str(tmp_path)) as ci:
+        ctx = ci.create_context(cwd=str(gone))
+        ci.run_code("1", context=ctx)
+        gone.rmdir()
+        with pytest.raises(InvalidCwdError):
+            ci.restart_context(ctx)
