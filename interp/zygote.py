@@ -19,13 +19,16 @@ socket, one JSON message each, with file descriptors attached:
 
 When the parent goes away the socket reaches EOF and the zygote exits;
 its workers notice their own channels closing and take their process groups
-down. Like the worker, this module imports only the standard library, plus
+down. The zygote is also the subreaper of its workers' descendants: daemons
+left by a worker that died abruptly become its children, and it kills them
+when that worker is reaped (or when it exits). Like the worker, this module imports only the standard library, plus
 ``protocol`` and ``worker`` loaded by path (see ``process.ZYGOTE_BOOTSTRAP``).
 """
 
 import gc
 import json
 import os
+import signal
 import socket
 
 try:
@@ -75,6 +78,10 @@ def _child(fds):
 def serve(sock_fd):
     """The zygote's loop: answer requests until the parent closes the socket."""
     _warm_up()
+    # Daemons started by a worker that then died abruptly (a segfault, the
+    # OOM killer) are re-parented here instead of to init; _sweep ends them.
+    worker._become_subreaper()
+    workers = set()
     sock = socket.socket(fileno=sock_fd)
     while True:
         try:
@@ -85,7 +92,7 @@ def serve(sock_fd):
             break
         try:
             request = json.loads(data)
-            reply = _handle(request, fds, sock)
+            reply = _handle(request, fds, sock, workers)
         except Exception as exc:
             reply = {"error": "%s: %s" % (type(exc).__name__, exc)}
         finally:
@@ -95,10 +102,25 @@ def serve(sock_fd):
             sock.send(json.dumps(reply).encode())
         except OSError:
             break
+    _sweep(workers)
     os._exit(0)
 
 
-def _handle(request, fds, sock):
+def _sweep(workers):
+    """Kill and reap every child that is not one of our workers: orphans of
+    workers that died, adopted by the zygote as their subreaper."""
+    for child in worker._children_of(os.getpid()):
+        if child in workers:
+            continue
+        worker.kill_tree(child)
+        try:
+            os.kill(child, signal.SIGKILL)
+            os.waitpid(child, 0)
+        except (OSError, ChildProcessError):
+            pass
+
+
+def _handle(request, fds, sock, workers):
     kind = request.get("t")
     if kind == "spawn":
         if len(fds) != SPAWN_FDS:
@@ -107,8 +129,11 @@ def _handle(request, fds, sock):
         if pid == 0:
             sock.close()
             _child(fds)
+        workers.add(pid)
         return {"pid": pid}
     if kind == "reap":
         _, status = os.waitpid(request["pid"], 0)
+        workers.discard(request["pid"])
+        _sweep(workers)
         return {"returncode": os.waitstatus_to_exitcode(status)}
     return {"error": "unknown request %r" % (kind,)}

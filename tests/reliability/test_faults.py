@@ -497,3 +497,13 @@ def test_restart_after_the_cwd_vanished(tmp_path):
         gone.rmdir()
         with pytest.raises(InvalidCwdError):
             ci.restart_context(ctx)
+
+
+def test_daemons_of_a_worker_that_died_abruptly_are_killed(world):
+    pids = _spawn_children(world)
+    daemon = pids[-1]
+    with pytest.raises(WorkerDiedError):
+        world.run("os.kill(os.getpid(), signal.SIGKILL)")
+    assert wait_until(lambda: not any(process_exists(p) for p in pids), timeout=5)
+    assert not process_exists(daemon)
+    world.assert_healthy()
