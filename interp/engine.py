@@ -268,7 +268,10 @@ class Context:
             elif not self.worker.alive():
                 returncode = self.worker.destroy()
                 self.worker = None
-                self._spawn()
+                try:
+                    self._spawn()
+                except (InterpError, OSError):
+                    pass  # the next run reports why
                 raise WorkerDiedError(
                     "the worker of context %r died while idle (%s); its state is lost and "
                     "a fresh worker has been started: run the code again"
@@ -412,7 +415,10 @@ class Context:
             returncode = worker.destroy()
             was_ready = run.conn.ready
             self.worker = None
-            self._spawn()
+            try:
+                self._spawn()
+            except (InterpError, OSError):
+                pass  # e.g. the cwd is gone: the next run reports it
         if run.state == core.LOST:
             if run.protocol_error is not None:
                 why = "sent an invalid frame (%s) and was killed" % run.protocol_error
