@@ -21,7 +21,6 @@ from .errors import InterpError
 from .process import Launcher
 from .types import ExecutionResult, InterpreterContext
 
-READ_SIZE = 256 * 1024
 
 #: A plain or coroutine function taking an OutputMessage, ExecutionError, Result
 #: or (for on_input) the prompt string.
@@ -156,7 +155,7 @@ async def _drive(loop: asyncio.AbstractEventLoop, ctx: Context, run: core.Run,
     def on_readable() -> None:
         nonlocal closed
         try:
-            data = os.read(worker.recv_fd, READ_SIZE)
+            data = os.read(worker.recv_fd, core.READ_SIZE)
         except BlockingIOError:
             return
         except OSError:

@@ -26,7 +26,6 @@ ErrorCallback = Callable[[ExecutionError], Any]
 ResultCallback = Callable[[Result], Any]
 InputCallback = Callable[[str], str]
 
-READ_SIZE = 256 * 1024
 MAX_WAIT_MS = 3_600_000  # poll() takes a C int
 CANCEL_POLL_MS = int(CANCEL_POLL * 1000)
 
@@ -213,7 +212,7 @@ def _drive(ctx: Context, run: core.Run, callbacks: Mapping[str, Any],
                         writing = False
                 else:
                     try:
-                        data = os.read(fd, READ_SIZE)
+                        data = os.read(fd, core.READ_SIZE)
                     except BlockingIOError:
                         continue
                     items += ctx.receive(run, data, time.monotonic())

@@ -22,6 +22,8 @@ MAX_PARTIAL_CHARS = 1024 * 1024
 #: Appended to a stream that ``max_output`` cut.
 TRUNCATION_MARKER = ("\n[interp: output truncated: %d more characters were not kept "
                      "(max_output=%d); callbacks received all of it]\n")
+#: Largest read of a worker's channel in one call (both drivers).
+READ_SIZE = 256 * 1024
 #: Largest write to a worker's channel in one call.
 SEND_CHUNK = 256 * 1024
 

@@ -7,14 +7,11 @@ from typing import Any, Dict, Optional
 from .engine import DEFAULT_CONTEXT_ID
 from .types import InterpreterContext
 
-#: The id front ends accept for the default context (``context=None``).
-DEFAULT_CONTEXT = DEFAULT_CONTEXT_ID
-
 
 def context_ref(context_id: Optional[str]) -> Optional[str]:
     """The ``context`` argument for a front end's context id: None and
     ``"default"`` mean the default context."""
-    return None if context_id in (None, DEFAULT_CONTEXT) else context_id
+    return None if context_id in (None, DEFAULT_CONTEXT_ID) else context_id
 
 
 def context_json(context: InterpreterContext) -> Dict[str, Any]:

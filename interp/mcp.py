@@ -34,7 +34,8 @@ from typing import Any, BinaryIO, Callable, Dict, List, Optional, Tuple
 from . import __version__
 from .api import CodeInterpreter
 from .errors import ContextRestartedError, InterpError, InterpTimeoutError, WorkerDiedError
-from .frontend import DEFAULT_CONTEXT, context_json, context_ref
+from .engine import DEFAULT_CONTEXT_ID
+from .frontend import context_json, context_ref
 from .types import ExecutionResult, OutputMessage
 
 #: Protocol revisions this server speaks, newest first.
@@ -372,7 +373,7 @@ class MCPServer:
                 context = interpreter.restart_context(context_ref(context_id))
                 return json_result({"context": context_json(context)})
             interpreter.interrupt(context_ref(context_id))
-            return json_result({"interrupted": context_id or DEFAULT_CONTEXT})
+            return json_result({"interrupted": context_id or DEFAULT_CONTEXT_ID})
         except (InterpError, OSError, TypeError, ValueError) as exc:
             return tool_error("%s: %s" % (type(exc).__name__, exc))
 

@@ -106,9 +106,22 @@ def _check_str(message, key, optional=False):
         raise ProtocolError("%r message needs a string %r" % (message.get("t"), key))
 
 
-#: MIME types whose data must be a string (the rest, e.g. JSON, may be any JSON value).
-TEXT_MIMES = ("text/plain", "text/html", "text/markdown", "image/svg+xml", "image/png",
-              "image/jpeg", "text/latex", "application/javascript")
+#: The rich formats a result names directly: (MIME type, Result attribute,
+#: the method objects provide it with). PNG and JPEG travel as base64 text.
+RESULT_FORMATS = (
+    ("text/plain", "text", None),
+    ("text/html", "html", "_repr_html_"),
+    ("text/markdown", "markdown", "_repr_markdown_"),
+    ("image/svg+xml", "svg", "_repr_svg_"),
+    ("image/png", "png", "_repr_png_"),
+    ("image/jpeg", "jpeg", "_repr_jpeg_"),
+    ("text/latex", "latex", "_repr_latex_"),
+    ("application/json", "json", "_repr_json_"),
+    ("application/javascript", "javascript", "_repr_javascript_"),
+)
+
+#: MIME types whose data must be a string (JSON may be any JSON value).
+TEXT_MIMES = tuple(mime for mime, _, _ in RESULT_FORMATS if mime != "application/json")
 
 
 def _check_int(message, key):

@@ -51,7 +51,7 @@ from .api import CodeInterpreter
 from .engine import run_command
 from .errors import ContextNotFoundError, InterpError, InterpTimeoutError, InvalidCwdError
 from .frontend import context_json, context_ref
-from .types import Result
+from .types import MIME_FIELDS, Result
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
@@ -62,15 +62,12 @@ TOKEN_ENV = "INTERP_TOKEN"
 def result_json(result: Result) -> Dict[str, Any]:
     """A Result as a JSON object: the formats that are set, ``extra`` when
     not empty, and ``is_main_result``."""
-    data: Dict[str, Any] = {name: getattr(result, name) for name in result.formats()
-                            if name in _RESULT_FIELDS}
+    data: Dict[str, Any] = {attr: getattr(result, attr) for attr in MIME_FIELDS.values()
+                            if getattr(result, attr) is not None}
     if result.extra:
         data["extra"] = result.extra
     data["is_main_result"] = result.is_main_result
     return data
-
-
-_RESULT_FIELDS = ("text", "html", "markdown", "svg", "png", "jpeg", "latex", "json", "javascript")
 
 
 # -- the HTTP server --------------------------------------------------------

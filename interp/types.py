@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
+from .protocol import RESULT_FORMATS
+
 
 @dataclass(frozen=True)
 class OutputMessage:
@@ -33,17 +35,7 @@ class ExecutionError:
 
 
 #: MIME type -> Result attribute, for the formats Result names directly.
-MIME_FIELDS = {
-    "text/plain": "text",
-    "text/html": "html",
-    "text/markdown": "markdown",
-    "image/svg+xml": "svg",
-    "image/png": "png",
-    "image/jpeg": "jpeg",
-    "text/latex": "latex",
-    "application/json": "json",
-    "application/javascript": "javascript",
-}
+MIME_FIELDS = {mime: attr for mime, attr, _ in RESULT_FORMATS}
 
 
 @dataclass(frozen=True)

@@ -434,16 +434,7 @@ class Interpreter(code.InteractiveInterpreter):
 
 # -- rich results -------------------------------------------------------------------
 
-_REPR_METHODS = (
-    ("text/html", "_repr_html_"),
-    ("text/markdown", "_repr_markdown_"),
-    ("image/svg+xml", "_repr_svg_"),
-    ("image/png", "_repr_png_"),
-    ("image/jpeg", "_repr_jpeg_"),
-    ("text/latex", "_repr_latex_"),
-    ("application/json", "_repr_json_"),
-    ("application/javascript", "_repr_javascript_"),
-)
+_REPR_METHODS = tuple((mime, method) for mime, _, method in protocol.RESULT_FORMATS if method)
 _BINARY_MIMES = ("image/png", "image/jpeg")
 
 
