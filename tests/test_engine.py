@@ -642,8 +642,10 @@ def test_callback_running_code_on_its_own_context_is_refused(ci):
 
 def test_endless_background_writer_does_not_block_the_end_of_a_run(ci):
     seen = []
-    ci.run_code("import subprocess, time\np = subprocess.Popen(['yes'])\ntime.sleep(0.2)\n"
-                "print('started')", timeout=30, on_stdout=lambda m: m.output == "started\n" and seen.append(1))
+    # one write: print() makes two, and `yes` may write between them
+    ci.run_code("import os, subprocess, time\np = subprocess.Popen(['yes'])\ntime.sleep(0.2)\n"
+                "os.write(1, b'started\\n')", timeout=30,
+                on_stdout=lambda m: m.output == "started\n" and seen.append(1))
     assert seen == [1]
     ci.run_code("p.kill(); p.wait()")
 
