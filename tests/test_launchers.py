@@ -104,3 +104,27 @@ def test_setup_failure_is_reported(tmp_path):
         else:  # the worker entered the directory before it was removed, like a shell would
             assert result.error.name == "FileNotFoundError"
         assert ci.run_code("print('the interpreter is fine')").stdout == "the interpreter is fine\n"
+
+
+def _other_pythons():
+    import glob
+    import shutil
+    found = []
+    for version in ("3.9", "3.12", "3.13"):
+        candidates = sorted(glob.glob("/root/.pyenv/versions/%s*/bin/python%s" % (version, version)))
+        candidates += [path for path in [shutil.which("python%s" % version)] if path]
+        for path in candidates:
+            if os.path.realpath(path) != os.path.realpath(sys.executable) and os.access(path, os.X_OK):
+                found.append(path)
+                break
+    return found
+
+
+@pytest.mark.parametrize("python", _other_pythons() or [pytest.param(None, marks=pytest.mark.skip(
+    reason="no other Python 3.9+ found"))])
+def test_worker_runs_under_another_python(python, tmp_path):
+    with CodeInterpreter(cwd=str(tmp_path), launcher=SpawnLauncher(python)) as ci:
+        result = ci.run_code("import sys\nprint(sys.version_info[:2] >= (3, 9))\nx = 2 + 2\nx")
+        assert (result.stdout, result.text, result.error) == ("True\n", "4", None)
+        assert ci.run_code("import asyncio\nawait asyncio.sleep(0)\n1 / 0").error.name == "ZeroDivisionError"
+        assert ci.run_code("print(input())", stdin="fed\n").stdout == "fed\n"
