@@ -23,7 +23,7 @@ from typing import List
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from interp import CodeInterpreter  # noqa: E402
+from interp import CodeInterpreter, process  # noqa: E402
 
 
 def _fds() -> int:
@@ -100,17 +100,17 @@ def main(argv: List[str] = None) -> int:
         last_runs, last_time = runs, now
     total = sum(counts)
     ci.close()
+    process.default_launcher().close()  # the shared zygote and its pool too: nothing may remain
     leftover = _children()
-    # the shared zygote stays for later interpreters; it is the only child allowed
-    from interp import process
-    zygote = process._default_launcher._zygote if process._default_launcher else None
-    leftover = [pid for pid in leftover if zygote is None or pid != zygote.popen.pid]
     elapsed = time.monotonic() - start
     print("\n%d runs (%d lines checked) in %.1f s: %.0f runs/s across %d threads x %d contexts"
           % (total, total * (args.lines + 1), elapsed, total / elapsed, args.threads, args.contexts))
-    print("parent fds %d -> %d after close (the shared zygote keeps one socket), threads %d -> %d, leftover processes %s"
-          % (fds0, _fds(), threads0, threading.active_count(), leftover or "none"))
+    fds1 = _fds()
+    print("parent fds %d -> %d after close, threads %d -> %d, leftover processes %s"
+          % (fds0, fds1, threads0, threading.active_count(), leftover or "none"))
     problems = failures[:5]
+    if fds1 > fds0:
+        problems.append("%d fds left open" % (fds1 - fds0))
     if leftover:
         problems.append("leftover processes: %s" % leftover)
     if threading.active_count() > threads0:
