@@ -76,6 +76,7 @@ class LineBuffer:
         self.max_partial = max_partial
 
     def feed(self, text: str, now: float) -> List[str]:
+        """Add ``text``; return the lines it completes (and an overlong partial one)."""
         cut = text.rfind("\n") + 1
         if not cut:
             if text and not self.partial:
@@ -93,6 +94,7 @@ class LineBuffer:
         return lines
 
     def flush(self) -> List[str]:
+        """Release the partial line, if any."""
         if not self.partial:
             return []
         line, self.partial, self.since = self.partial, "", None
@@ -110,6 +112,7 @@ class Capture:
         self.dropped = 0
 
     def add(self, text: str) -> None:
+        """Keep ``text``, or as much of it as the limit allows."""
         if self.limit is not None and self.kept + len(text) > self.limit:
             room = max(0, self.limit - self.kept)
             self.dropped += len(text) - room
@@ -119,6 +122,7 @@ class Capture:
             self.kept += len(text)
 
     def text(self) -> str:
+        """Everything kept, with the truncation marker if something was dropped."""
         joined = "".join(self.chunks)
         if len(self.chunks) > 1:
             self.chunks = [joined]
@@ -161,6 +165,7 @@ class Run:
 
     @property
     def finished(self) -> bool:
+        """The run is over: answered, killed, or its worker is gone."""
         return self.state in (DONE, KILLED, LOST)
 
     def start(self, now: float) -> List[Item]:
@@ -168,6 +173,7 @@ class Run:
         return self._process(now)
 
     def on_bytes(self, data: bytes, now: float) -> List[Item]:
+        """Bytes from the worker's channel; garbage ends the run (LOST, KILL)."""
         try:
             self.conn.receive(data)
         except protocol.ProtocolError as exc:
@@ -189,6 +195,8 @@ class Run:
         return items + self._end(LOST)
 
     def on_timer(self, now: float) -> List[Item]:
+        """Time passed: release waiting partial lines, interrupt at the deadline,
+        take a last look (then kill) when the grace period is over."""
         items: List[Item] = []
         for name, buffer in self._lines.items():
             if buffer.since is not None and now - buffer.since >= PARTIAL_LINE_DELAY:
@@ -259,6 +267,7 @@ class Run:
         return self.abort_reason is None
 
     def result(self) -> ExecutionResult:
+        """What the run produced so far, as an ExecutionResult."""
         return ExecutionResult(
             stdout=self._capture["stdout"].text(),
             stderr=self._capture["stderr"].text(),

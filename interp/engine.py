@@ -121,6 +121,7 @@ def check_seconds(name: str, value: Any, default: Optional[float]) -> Optional[f
 
 
 def describe_exit(returncode: Optional[int]) -> str:
+    """Say how a process ended, from its return code (negative: a signal)."""
     if returncode is None:
         return "with an unknown status"
     if returncode < 0:
@@ -238,6 +239,7 @@ class Context:
         self._running: Optional[WorkerProcess] = None  # the worker a driver is using
 
     def snapshot(self) -> InterpreterContext:
+        """The public view of this context, with ``active`` read now."""
         worker = self.worker
         return InterpreterContext(self.id, self.cwd, "python", worker is not None and worker.alive())
 
@@ -514,6 +516,7 @@ class Engine:
         _live_engines.add(self)
 
     def describe(self) -> str:
+        """A short text for the interpreters' reprs."""
         return "cwd=%r contexts=%d%s" % (self.cwd, len(self._contexts), " closed" if self._closed else "")
 
     def _check_open(self) -> None:
