@@ -230,45 +230,40 @@ def latency(results: Results, settings: Settings, peer) -> None:
 
 # -- 4. timeout recovery ----------------------------------------------------------
 
+def _recovery_times(ci: CodeInterpreter, code: str, n: int, floor, floor_samples: List[float],
+                    restarted: bool) -> List[float]:
+    """Time from the deadline of ``code`` (which must time out, restarting the
+    context or not as ``restarted`` says) to the next run done; measure the
+    floor's ``once()`` beside each."""
+    _check(ci.run_code("x=1"), "x=1")
+    samples = []
+    for _ in range(n):
+        floor_samples.append(floor.once())
+        start = time.perf_counter()
+        try:
+            ci.run_code(code, timeout=RUN_TIMEOUT)
+        except InterpTimeoutError as exc:
+            if exc.restarted != restarted:
+                raise RuntimeError("%r timed out with restarted=%s, expected %s"
+                                   % (code, exc.restarted, restarted))
+        else:
+            raise RuntimeError("%r returned without InterpTimeoutError" % code)
+        _check(ci.run_code("x=1"), "x=1")
+        samples.append(time.perf_counter() - start - RUN_TIMEOUT)
+    return samples
+
+
 def timeout(results: Results, settings: Settings, peer) -> None:
     """From the deadline to the next run done: interrupted (time.sleep), and
     killed + respawned (code that swallows KeyboardInterrupt), the latter
     measured after the grace period."""
-    n_int = settings.count(50, 10)
     sig_s: List[float] = []
-    int_s: List[float] = []
     with floors.SigintChild() as sig, CodeInterpreter() as ci:
-        _check(ci.run_code("x=1"), "x=1")
-        for _ in range(n_int):
-            sig_s.append(sig.once())
-            start = time.perf_counter()
-            try:
-                ci.run_code(SLEEP_CODE, timeout=RUN_TIMEOUT)
-            except InterpTimeoutError as exc:
-                if exc.restarted:
-                    raise RuntimeError("time.sleep did not stop on interrupt; the context was restarted")
-            else:
-                raise RuntimeError("time.sleep(60) with a timeout returned without InterpTimeoutError")
-            _check(ci.run_code("x=1"), "x=1")
-            int_s.append(time.perf_counter() - start - RUN_TIMEOUT)
-
-    n_kill = settings.count(30, 5)
+        int_s = _recovery_times(ci, SLEEP_CODE, settings.count(50, 10), sig, sig_s, restarted=False)
     fork_s: List[float] = []
-    kill_s: List[float] = []
     with floors.ForkServer() as fork, CodeInterpreter(grace_period=GRACE_PERIOD) as ci:
-        _check(ci.run_code("x=1"), "x=1")
-        for _ in range(n_kill):
-            fork_s.append(fork.once())
-            start = time.perf_counter()
-            try:
-                ci.run_code(SWALLOW_CODE, timeout=RUN_TIMEOUT)
-            except InterpTimeoutError as exc:
-                if not exc.restarted:
-                    raise RuntimeError("code swallowing KeyboardInterrupt stopped without a kill")
-            else:
-                raise RuntimeError("a run that never ends returned without InterpTimeoutError")
-            _check(ci.run_code("x=1"), "x=1")
-            kill_s.append(time.perf_counter() - start - RUN_TIMEOUT - GRACE_PERIOD)
+        kill_s = [t - GRACE_PERIOD for t in
+                  _recovery_times(ci, SWALLOW_CODE, settings.count(30, 5), fork, fork_s, restarted=True)]
 
     results.add_floor("floor.sigint", "SIGINT a sleeping child until it answers", "sigint", sig_s)
     results.add_floor("floor.fork", "fork a warmed process until it answers", "fork", fork_s)

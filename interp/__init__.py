@@ -1,12 +1,24 @@
 """interp: stateful, isolated Python execution contexts in worker processes."""
 
-from .aio import AsyncCodeInterpreter
+from typing import TYPE_CHECKING, Any
+
 from .api import CodeInterpreter
 from .errors import (ContextNotFoundError, ContextRestartedError, InterpError, InterpTimeoutError,
                      InvalidCwdError, RunCancelledError, WorkerDiedError)
 from .types import ExecutionError, ExecutionResult, InterpreterContext, OutputMessage, Result
 
+if TYPE_CHECKING:
+    from .aio import AsyncCodeInterpreter
+
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    # asyncio takes longer to import than the rest of interp: only for users of the async API
+    if name == "AsyncCodeInterpreter":
+        from .aio import AsyncCodeInterpreter
+        return AsyncCodeInterpreter
+    raise AttributeError("module 'interp' has no attribute %r" % name)
 
 __all__ = [
     "AsyncCodeInterpreter",

@@ -133,9 +133,7 @@ async def _execute(loop: asyncio.AbstractEventLoop, ctx: Context, command: Dict[
     try:
         await _drive(loop, ctx, run, callbacks)
     finally:
-        result = ctx.finish(run)
-    if run.abort_reason is not None:
-        raise run.abort_reason
+        result = ctx.conclude(run)
     return run, result
 
 

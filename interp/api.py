@@ -165,11 +165,7 @@ def _execute(ctx: Context, command: Dict[str, Any], seconds: Optional[float],
     try:
         _drive(ctx, run, callbacks, cancel)
     finally:
-        result = ctx.finish(run)
-    if run.abort_reason is not None:
-        if isinstance(run.abort_reason, RunCancelledError):
-            run.abort_reason.result = result
-        raise run.abort_reason
+        result = ctx.conclude(run)
     return run, result
 
 

@@ -447,6 +447,17 @@ class Context:
                 "and its state is lost" % self.id)
         return run.result()
 
+    def conclude(self, run: core.Run) -> ExecutionResult:
+        """After a driver's loop: settle the context (finish) and raise what
+        stopped the run from the caller's side, if anything did."""
+        result = self.finish(run)
+        reason = run.abort_reason
+        if reason is not None:
+            if isinstance(reason, RunCancelledError):
+                reason.result = result
+            raise reason
+        return result
+
     def remove(self, reason: str) -> None:
         """Take the context away for good: kill its worker and every child."""
         with self._state:

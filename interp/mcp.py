@@ -35,7 +35,7 @@ from . import __version__
 from .api import CodeInterpreter
 from .errors import ContextRestartedError, InterpError, InterpTimeoutError, WorkerDiedError
 from .engine import DEFAULT_CONTEXT_ID
-from .frontend import context_json, context_ref
+from .frontend import context_json
 from .types import ExecutionResult, OutputMessage
 
 #: Protocol revisions this server speaks, newest first.
@@ -344,7 +344,7 @@ class MCPServer:
         request.started.set()
         try:
             result = self.interpreter.run_code(
-                arguments["code"], context=context_ref(arguments.get("context_id")),
+                arguments["code"], context=arguments.get("context_id"),
                 timeout=arguments.get("timeout", self.default_timeout), cancel=request.cancel,
                 on_stdout=stream(""), on_stderr=stream("[stderr] "))
         except InterpTimeoutError as exc:
@@ -365,14 +365,14 @@ class MCPServer:
                 return json_result({"contexts": [context_json(c) for c in interpreter.list_contexts()]})
             context_id = arguments.get("context_id")
             if name == "delete_context":
-                if context_ref(context_id) is None:
+                if context_id in (None, DEFAULT_CONTEXT_ID):
                     return tool_error("the default context cannot be deleted (use restart_context)")
                 interpreter.delete_context(context_id)
                 return json_result({"deleted": context_id})
             if name == "restart_context":
-                context = interpreter.restart_context(context_ref(context_id))
+                context = interpreter.restart_context(context_id)
                 return json_result({"context": context_json(context)})
-            interpreter.interrupt(context_ref(context_id))
+            interpreter.interrupt(context_id)
             return json_result({"interrupted": context_id or DEFAULT_CONTEXT_ID})
         except (InterpError, OSError, TypeError, ValueError) as exc:
             return tool_error("%s: %s" % (type(exc).__name__, exc))

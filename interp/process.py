@@ -29,7 +29,7 @@ import weakref
 from typing import Callable, Dict, List, Mapping, Optional, Protocol, Tuple
 
 from . import protocol
-from .worker import kill_tree
+from .worker import is_live, kill_tree
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 PROTOCOL_PATH = os.path.join(_HERE, "protocol.py")
@@ -343,14 +343,7 @@ def _pidfd_exited(pid: int) -> Tuple[Callable[[], bool], Callable[[], None]]:
     try:
         pidfd = os.pidfd_open(pid)
     except (AttributeError, OSError):  # no pidfd (old kernel): read /proc
-        def exited_proc() -> bool:
-            try:
-                with open("/proc/%d/stat" % pid, "rb") as handle:
-                    data = handle.read()
-            except OSError:
-                return True
-            return data[data.rindex(b")") + 2:data.rindex(b")") + 3] in (b"Z", b"X")
-        return exited_proc, lambda: None
+        return (lambda: not is_live(pid)), (lambda: None)
     poller = select.poll()
     poller.register(pidfd, select.POLLIN)
     return (lambda: bool(poller.poll(0))), (lambda: os.close(pidfd))
@@ -395,10 +388,10 @@ class ZygoteLauncher:
             worker.abandon()
 
     def prestart(self) -> None:
-        """Start the zygote and its pool now (they warm up while the caller
-        does other work)."""
+        """Start the zygote process now without waiting for it: it warms up
+        while the caller does other work (the first start() fills the pool)."""
         try:
-            self._refill(self._get_zygote())
+            self._get_zygote()
         except (OSError, ZygoteError):
             pass
 

@@ -48,9 +48,9 @@ from urllib.parse import unquote, urlsplit
 
 from . import __version__
 from .api import CodeInterpreter
-from .engine import run_command
+from .engine import DEFAULT_CONTEXT_ID, run_command
 from .errors import ContextNotFoundError, InterpError, InterpTimeoutError, InvalidCwdError
-from .frontend import context_json, context_ref
+from .frontend import context_json
 from .types import MIME_FIELDS, Result
 
 DEFAULT_HOST = "127.0.0.1"
@@ -253,7 +253,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         self._send_json(201, context_json(context))
 
     def _delete_context(self, body: bytes, context_id: str) -> None:
-        if context_ref(context_id) is None:
+        if context_id in (None, DEFAULT_CONTEXT_ID):
             raise HTTPError(400, "the default context cannot be deleted")
         try:
             self.server.interpreter.delete_context(context_id)
@@ -263,14 +263,14 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     def _restart_context(self, body: bytes, context_id: str) -> None:
         try:
-            context = self.server.interpreter.restart_context(context_ref(context_id))
+            context = self.server.interpreter.restart_context(context_id)
         except ContextNotFoundError as exc:
             raise HTTPError(404, str(exc)) from None
         self._send_json(200, context_json(context))
 
     def _interrupt_context(self, body: bytes, context_id: str) -> None:
         try:
-            self.server.interpreter.interrupt(context_ref(context_id))
+            self.server.interpreter.interrupt(context_id)
         except ContextNotFoundError as exc:
             raise HTTPError(404, str(exc)) from None
         self._send_json(204, None)
@@ -285,7 +285,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         except (TypeError, ValueError) as exc:
             raise HTTPError(400, str(exc)) from None
         interpreter = self.server.interpreter
-        if context_ref(context_id) is not None and context_id not in {c.id for c in interpreter.list_contexts()}:
+        if context_id is not None and context_id not in {c.id for c in interpreter.list_contexts()}:
             raise HTTPError(404, "no context with id %r" % context_id)
 
         stream = _EventStream(self)
@@ -300,7 +300,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         watcher.start()
         try:
             result = interpreter.run_code(
-                fields["code"], context=context_ref(context_id), envs=fields.get("envs"),
+                fields["code"], context=context_id, envs=fields.get("envs"),
                 timeout=fields.get("timeout"), cancel=stream.gone,
                 on_stdout=lambda m: stream.send({"type": "stdout", "text": m.output}),
                 on_stderr=lambda m: stream.send({"type": "stderr", "text": m.output}),

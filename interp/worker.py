@@ -228,7 +228,8 @@ def _children_of(pid):
     return children
 
 
-def _is_live(pid):
+def is_live(pid):
+    """True if ``pid`` runs (not gone, not a zombie)."""
     try:
         with open("/proc/%d/stat" % pid, "rb") as handle:
             data = handle.read()
@@ -242,7 +243,7 @@ def descendants(pid):
     found, stack = [], [pid]
     while stack:
         for child in _children_of(stack.pop()):
-            if _is_live(child):
+            if is_live(child):
                 found.append(child)
             stack.append(child)
     return found

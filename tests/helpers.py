@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from typing import Callable, Dict, List
 
@@ -71,3 +73,19 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, interval: f
             return True
         time.sleep(interval)
     return predicate()
+
+
+def kill_parent_after_report(script: str, before_kill: Callable[[List[int]], None] = lambda pids: None,
+                             **popen_args) -> List[int]:
+    """Run ``script`` as a parent process with interp; read the pids it
+    prints on its first line, run ``before_kill(pids)``, SIGKILL the parent
+    and reap it. Returns the pids."""
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                              **popen_args)
+    try:
+        pids = [int(p) for p in parent.stdout.readline().split()]
+        before_kill(pids)
+    finally:
+        parent.kill()
+        parent.wait()
+    return pids

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import textwrap
 import threading
@@ -12,7 +11,7 @@ import time
 
 import pytest
 
-from helpers import open_fds, process_exists, wait_until, worker_processes_of
+from helpers import kill_parent_after_report, open_fds, process_exists, wait_until, worker_processes_of
 from interp import (CodeInterpreter, ContextNotFoundError, ExecutionError, ExecutionResult,
                     InterpError, InterpreterContext, InterpTimeoutError, InvalidCwdError,
                     OutputMessage, WorkerDiedError)
@@ -542,13 +541,10 @@ def test_parent_death_leaves_no_orphans(tmp_path):
         print(" ".join(pids), flush=True)
         time.sleep(1000)
     """).format(root=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
-    try:
-        pids = [int(p) for p in parent.stdout.readline().split()]
+    def check(pids):
         assert len(pids) == 4 and all(process_exists(p) for p in pids)
-    finally:
-        parent.kill()
-        parent.wait()
+
+    pids = kill_parent_after_report(script, check)
     assert wait_until(lambda: not any(process_exists(p) for p in pids), timeout=5)
 
 

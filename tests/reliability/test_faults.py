@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from helpers import open_fds, process_exists, wait_until, worker_processes_of, zygote_pids
+from helpers import kill_parent_after_report, open_fds, process_exists, wait_until, worker_processes_of, zygote_pids
 from interp import (CodeInterpreter, InterpError, InterpTimeoutError, InvalidCwdError, OutputMessage,
                     WorkerDiedError)
 
@@ -323,12 +323,7 @@ def test_parent_sigkill_leaves_nothing(tmp_path):
         print(" ".join(pids), flush=True)
         time.sleep(1000)
     """).format(root=ROOT, spawn=SPAWN_CHILDREN)
-    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
-    try:
-        pids = [int(p) for p in parent.stdout.readline().split()]
-    finally:
-        parent.kill()
-        parent.wait()
+    pids = kill_parent_after_report(script)
     assert len(pids) >= 2 * 53 + 2  # and the zygote with its pooled worker
     start = time.monotonic()
     assert wait_until(lambda: not any(process_exists(p) for p in pids), timeout=10)
