@@ -9,6 +9,7 @@ the user's callbacks for the events it returns.
 
 from __future__ import annotations
 
+import codecs
 from collections import deque
 from typing import Deque, Dict, Iterable, List, Optional, Tuple, Union
 
@@ -48,19 +49,50 @@ LOST = "lost"  # the worker closed the channel or sent garbage
 class Connection:
     """Per-worker decoding state that outlives single runs.
 
-    Frames that arrive after a run's ``done`` (output of a background thread,
-    say) stay queued here for the next run.
+    Output arrives as raw bytes and is decoded here (UTF-8, invalid bytes
+    replaced), so that a character split between frames, or between a frame
+    and what is salvaged after a crash, comes out whole. Frames that arrive
+    after a run's ``done`` (output of a background thread, say) stay queued
+    here for the next run.
     """
 
     def __init__(self) -> None:
         self.decoder = protocol.FrameDecoder(protocol.MAX_EVENT_FRAME)
         self.pending: Deque[dict] = deque()
         self.ready = False
+        self._text = {name: codecs.getincrementaldecoder("utf-8")("replace")
+                      for name in protocol.STREAMS}
 
     def receive(self, data: bytes) -> None:
         """Decode and validate ``data``; raise ProtocolError on garbage."""
         for message in self.decoder.feed(data):
-            self.pending.append(protocol.validate_event(message))
+            protocol.validate_event(message)
+            if message["t"] == "out":
+                self._output(message["s"], message["b"])
+                continue
+            if message["t"] == "done":
+                self._finish_text()  # a run's end does not wait for the rest of a character
+            self.pending.append(message)
+
+    def close(self, leftovers: Optional[Dict[str, bytes]] = None) -> None:
+        """The channel reached its end: queue the output cut short in its
+        last frame, then ``leftovers`` (what the worker never forwarded)."""
+        cut = self.decoder.incomplete_output()
+        if cut is not None:
+            self._output(*cut)
+        for name, data in (leftovers or {}).items():
+            if name in self._text:
+                self._output(name, data)
+        self._finish_text()
+
+    def _output(self, name: str, data: bytes, final: bool = False) -> None:
+        text = self._text[name].decode(data, final)
+        if text:
+            self.pending.append({"t": "out", "s": name, "d": text})
+
+    def _finish_text(self) -> None:
+        for name in self._text:
+            self._output(name, b"", final=True)
 
 
 class LineBuffer:
@@ -188,11 +220,8 @@ class Run:
         ``leftovers`` is output the worker wrote but did not forward before
         it died (see WorkerProcess.salvage); it is delivered as usual.
         """
-        items = self._process(now)
-        for stream, data in (leftovers or {}).items():
-            if data and stream in self._capture:
-                items.extend(self._output(stream, data.decode("utf-8", "replace"), now))
-        return items + self._end(LOST)
+        self.conn.close(leftovers)
+        return self._process(now) + self._end(LOST)
 
     def on_timer(self, now: float) -> List[Item]:
         """Time passed: release waiting partial lines, interrupt at the deadline,

@@ -1,8 +1,13 @@
 """Framing and message schema shared by the parent and the worker.
 
-A frame is a 4-byte big-endian length followed by that many bytes of UTF-8
-JSON encoding one object. Both directions use the same framing. This module
-imports only the standard library, because the worker loads it by path.
+A frame is a 4-byte big-endian length followed by that many bytes of body.
+A body is either UTF-8 JSON encoding one object (it starts with ``{``) or,
+from the worker only, captured output: one stream byte (``\x01`` stdout,
+``\x02`` stderr) followed by the raw bytes the program wrote. Output stays
+raw so that the worker can move it from a capture pipe into the channel
+inside the kernel (``splice``), never holding it in its own memory, where a
+crash would lose it; the parent decodes it. This module imports only the
+standard library, because the worker loads it by path.
 
 Messages are JSON objects with a ``"t"`` (type) key:
 
@@ -16,7 +21,7 @@ parent -> worker
 
 worker -> parent
     ``{"t": "ready", "pid": int}``                      worker is set up
-    ``{"t": "out", "s": "stdout"|"stderr", "d": str}``  captured output
+    an output frame, decoded as ``{"t": "out", "s": "stdout"|"stderr", "b": bytes}``
     ``{"t": "result", "data": {mime: data}, "main": bool}``  a rich value
     ``{"t": "input", "prompt": str}``                   input() wants a line
     ``{"t": "done", "error": null | {"name", "value", "traceback"}, "count": int}``
@@ -30,7 +35,7 @@ import struct
 HEADER = struct.Struct(">I")
 
 #: Largest frame the parent accepts from a worker. Output travels in chunks of
-#: at most 64 KiB of bytes (under 400 KiB once JSON-escaped) and error fields
+#: at most 64 KiB and error fields
 #: are clipped by the worker, and result bundles are cut to fit (a 20 MiB PNG
 #: still passes), so a larger frame means a broken or hostile worker.
 MAX_EVENT_FRAME = 32 * 1024 * 1024
@@ -40,6 +45,9 @@ MAX_EVENT_FRAME = 32 * 1024 * 1024
 MAX_ERROR_CHARS = 256 * 1024
 
 STREAMS = ("stdout", "stderr")
+#: The first body byte of an output frame, by stream (JSON bodies start with "{").
+STREAM_CODES = {"stdout": 1, "stderr": 2}
+_STREAM_BY_CODE = {code: stream for stream, code in STREAM_CODES.items()}
 
 
 class ProtocolError(Exception):
@@ -52,12 +60,23 @@ def encode(message):
     return HEADER.pack(len(body)) + body
 
 
+def output_header(stream, size):
+    """The first bytes of an output frame whose ``size`` bytes of data follow."""
+    return HEADER.pack(size + 1) + bytes((STREAM_CODES[stream],))
+
+
+def output_frame(stream, data):
+    """A whole output frame carrying ``data`` (bytes) for ``stream``."""
+    return output_header(stream, len(data)) + data
+
+
 class FrameDecoder:
     """Incremental frame decoder: feed it bytes, get back decoded objects.
 
     Never executes anything it reads; rejects frames larger than
-    ``max_frame`` before buffering them and anything that is not a JSON
-    object, by raising :class:`ProtocolError`.
+    ``max_frame`` before buffering them and any body that is neither a JSON
+    object nor output, by raising :class:`ProtocolError`. Output frames
+    become ``{"t": "out", "s": stream, "b": bytes}``.
     """
 
     def __init__(self, max_frame=MAX_EVENT_FRAME):
@@ -79,8 +98,12 @@ class FrameDecoder:
             end = pos + size + length
             if len(buf) < end:
                 break
-            body = bytes(buf[pos + size:end])
+            stream = _STREAM_BY_CODE.get(buf[pos + size]) if length else None
+            body = bytes(buf[pos + size + (stream is not None):end])
             pos = end
+            if stream is not None:
+                messages.append({"t": "out", "s": stream, "b": body})
+                continue
             try:
                 message = json.loads(body.decode("utf-8"))
             except (UnicodeDecodeError, ValueError) as exc:
@@ -91,6 +114,14 @@ class FrameDecoder:
         if pos:
             del buf[:pos]
         return messages
+
+    def incomplete_output(self):
+        """``(stream, bytes)`` of an output frame cut short (the sender died
+        while sending it), or None. Only meaningful once the input ended."""
+        buf = self._buf
+        if len(buf) > HEADER.size and buf[HEADER.size] in _STREAM_BY_CODE:
+            return _STREAM_BY_CODE[buf[HEADER.size]], bytes(buf[HEADER.size + 1:])
+        return None
 
     @property
     def pending(self):
@@ -137,9 +168,9 @@ def validate_event(message):
     """
     kind = message.get("t")
     if kind == "out":
-        if message.get("s") not in STREAMS:
-            raise ProtocolError("'out' message has an unknown stream %r" % (message.get("s"),))
-        _check_str(message, "d")
+        if message.get("s") not in STREAMS or not isinstance(message.get("b"), bytes):
+            # Only output frames decode to this; a JSON 'out' cannot carry bytes.
+            raise ProtocolError("'out' message must be an output frame")
     elif kind == "done":
         error = message.get("error")
         if error is not None:

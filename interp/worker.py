@@ -25,7 +25,6 @@ import ast
 import base64
 import builtins
 import code
-import codecs
 import collections
 import fcntl
 import io
@@ -93,16 +92,23 @@ class Channel:
 class Relay:
     """Forwards the capture pipes to the channel; watches for parent death.
 
-    Reading a pipe and sending its frame happen under the channel lock, so
-    :meth:`drain` (called by the main thread at the end of a run) can be
-    sure that every byte written before it was called has been sent before
-    the ``done`` frame that follows it.
+    Output is never held in this process's memory: it moves from a capture
+    pipe into the channel inside the kernel (``splice``), after the header
+    of its output frame. A worker that dies at any point therefore leaves
+    each byte either in the channel (a frame the parent may find cut short)
+    or still in the capture pipe, whose read end the parent keeps too.
+    Without ``os.splice`` (Python 3.9, not Linux) bytes are read and sent
+    in one write, and a crash in between loses them.
+
+    Forwarding happens under the channel lock, so :meth:`drain` (called by
+    the main thread at the end of a run) can be sure that every byte written
+    before it was called has been sent before the ``done`` frame that
+    follows it.
     """
 
     def __init__(self, channel, pipes):
         self.channel = channel
         self.pipes = dict(pipes)  # read fd -> stream name
-        self.decoders = {fd: codecs.getincrementaldecoder("utf-8")("replace") for fd in self.pipes}
         self.broken = False
         for fd in self.pipes:
             os.set_blocking(fd, False)
@@ -125,51 +131,72 @@ class Relay:
                     if fd == self.channel.rfd:
                         _orphaned()
                     with self.channel.lock:
-                        if not self._pump(fd):
-                            poller.unregister(fd)
+                        if not self._pump(fd, CHUNK) and not events & select.POLLIN:
+                            poller.unregister(fd)  # no writer is left, or the fd is not ours
         except OSError:  # the channel broke: the parent is gone
             _orphaned()
 
-    def _pump(self, fd, limit=CHUNK, final=False):
-        """Forward up to ``limit`` bytes of what one pipe holds; return False
-        once it is at EOF. With ``final``, an incomplete trailing UTF-8
-        sequence is flushed as U+FFFD once the pipe is empty."""
-        while True:
-            try:
-                data = os.read(fd, min(CHUNK, limit)) if limit > 0 else b""
-                is_open = bool(data) or limit <= 0
-            except BlockingIOError:
-                data, is_open = b"", True
-            except OSError:  # user code closed or replaced our read end
-                data, is_open = b"", False
-                self.broken = True
-            limit -= len(data)
-            done = not data or limit <= 0
-            text = self.decoders[fd].decode(data, final=not is_open or (final and done))
-            if text:
-                self.channel.send_locked({"t": "out", "s": self.pipes[fd], "d": text})
-            if done:
-                return is_open
+    def _pump(self, fd, limit):
+        """Forward up to ``limit`` bytes of what one pipe holds now, in frames
+        of at most CHUNK bytes; return how many. Call with the lock held."""
+        size = min(_waiting(fd), limit)
+        if size < 0:  # user code closed or replaced our read end
+            self.broken = True
+            return 0
+        for start in range(0, size, CHUNK):
+            self._forward(fd, min(CHUNK, size - start))
+        return size
 
-    def drain(self, final=True):
+    def _forward(self, fd, size):
+        """Send one output frame of ``size`` bytes that the pipe ``fd`` holds."""
+        stream, wfd = self.pipes[fd], self.channel.wfd
+        if _splice is None:
+            try:
+                data = os.read(fd, size)
+            except OSError:
+                data = b""
+            self.broken |= len(data) < size
+            _write_all(wfd, protocol.output_frame(stream, data))
+            return
+        _write_all(wfd, protocol.output_header(stream, size))
+        while size:
+            try:
+                moved = _splice(fd, wfd, size)
+            except BlockingIOError:  # the channel is full, or the pipe empty
+                moved = 0
+            except OSError:  # our read end was closed or replaced
+                moved = None
+            if moved == 0 and _waiting(fd) > 0:
+                select.select((), (wfd,), ())  # the channel is full: wait for the parent
+                continue
+            if not moved:
+                # User code took the bytes this frame promised: complete it
+                # and report the capture broken at the next run.
+                self.broken = True
+                _write_all(wfd, b"?" * size)
+                return
+            size -= moved
+
+    def drain(self):
         """Send everything the pipes hold now (call with all writers flushed).
 
-        ``final`` (at the end of a run) also flushes a dangling partial
-        UTF-8 sequence instead of waiting for the rest of it.
+        Only what is there now: a writer that never stops (a ``yes``
+        subprocess) must not keep the run from ending.
         """
         with self.channel.lock:
             for fd in self.pipes:
-                # Only what is there now: a writer that never stops (a `yes`
-                # subprocess) must not keep the run from ending.
-                self._pump(fd, limit=_available(fd), final=final)
+                self._pump(fd, _waiting(fd))
 
 
-def _available(fd):
-    """Bytes waiting in a pipe (FIONREAD), or one chunk if that is unknown."""
+_splice = getattr(os, "splice", None) if sys.platform.startswith("linux") else None
+
+
+def _waiting(fd):
+    """Bytes waiting in a pipe (FIONREAD), or -1 if ``fd`` is not a pipe of ours any more."""
     try:
         return struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0]
     except (OSError, struct.error):
-        return CHUNK
+        return -1
 
 
 def _orphaned():
@@ -932,7 +959,7 @@ class Worker:
         interp.in_user_code = False
         try:
             if drain:
-                self.relay.drain(final=False)
+                self.relay.drain()
             self.channel.send(message)
         finally:
             interp.in_user_code = was_user

@@ -1,7 +1,8 @@
-"""Process inspection helpers for tests (Linux /proc)."""
+"""Helpers for tests: process inspection (Linux /proc), protocol checks."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -89,3 +90,16 @@ def kill_parent_after_report(script: str, before_kill: Callable[[List[int]], Non
         parent.kill()
         parent.wait()
     return pids
+
+
+def assert_decoded(conn) -> None:
+    """What a core.Connection queues is valid: output as non-empty text, the
+    rest per the protocol's schema, all of it JSON-serialisable."""
+    from interp.protocol import STREAMS, validate_event
+
+    for message in conn.pending:
+        if message["t"] == "out":
+            assert message["s"] in STREAMS and isinstance(message["d"], str) and message["d"]
+        else:
+            assert validate_event(message) is message
+    json.dumps(list(conn.pending))

@@ -11,13 +11,16 @@ import pytest
 
 from interp import protocol
 from interp.core import Connection, LineBuffer
-from interp.protocol import FrameDecoder, ProtocolError, encode, validate_event
+from interp.protocol import FrameDecoder, ProtocolError, encode, output_frame, validate_event
+
+from helpers import assert_decoded
 
 
 def test_round_trip_in_any_split():
-    messages = [{"t": "out", "s": "stdout", "d": "h\u00e9llo\n\ud800"}, {"t": "done", "error": None},
-                {"t": "ready", "pid": 12}]
-    data = b"".join(encode(m) for m in messages)
+    messages = [{"t": "result", "data": {"text/plain": "h\u00e9llo\n\ud800"}, "main": True},
+                {"t": "out", "s": "stdout", "b": b"\xc3\xa9\xff\n"}, {"t": "done", "error": None},
+                {"t": "out", "s": "stderr", "b": b""}, {"t": "ready", "pid": 12}]
+    data = b"".join(output_frame(m["s"], m["b"]) if m["t"] == "out" else encode(m) for m in messages)
     for step in (1, 2, 3, 7, len(data)):
         decoder = FrameDecoder()
         got = []
@@ -40,7 +43,7 @@ def test_bad_bodies_are_rejected(body):
 
 
 @pytest.mark.parametrize("message", [
-    {}, {"t": "nope"}, {"t": "out", "s": "stdin", "d": "x"}, {"t": "out", "s": "stdout", "d": 3},
+    {}, {"t": "nope"}, {"t": "out", "s": "stdin", "b": b"x"}, {"t": "out", "s": "stdout", "d": "x"},
     {"t": "done", "error": "boom"}, {"t": "done", "error": {"name": "E", "value": "v"}},
     {"t": "done", "error": {"name": 1, "value": "v", "traceback": "t"}}, {"t": "ready", "pid": "1"},
     {"t": "ready", "pid": True},
@@ -52,7 +55,7 @@ def test_schema_violations_are_rejected(message):
 
 def test_fuzzed_frames_never_escape_as_other_errors():
     rng = random.Random(20261126)
-    valid = [encode({"t": "out", "s": "stderr", "d": "x" * rng.randrange(50)}),
+    valid = [output_frame("stderr", b"x" * rng.randrange(50)),
              encode({"t": "done", "error": {"name": "E", "value": "v", "traceback": "t"}})]
     for _ in range(3000):
         data = bytearray(rng.choice(valid) * rng.randrange(1, 4))
@@ -70,9 +73,38 @@ def test_fuzzed_frames_never_escape_as_other_errors():
             conn.receive(bytes(data))
         except ProtocolError:
             continue
-        for message in conn.pending:
-            assert validate_event(message) is message
-        json.dumps(list(conn.pending))
+        assert_decoded(conn)
+
+
+def test_json_output_is_refused():
+    """Output only travels raw; a JSON 'out' frame is a protocol violation."""
+    with pytest.raises(ProtocolError, match="output frame"):
+        Connection().receive(encode({"t": "out", "s": "stdout", "d": "x"}))
+
+
+def test_connection_decodes_output_across_frames_and_runs():
+    conn = Connection()
+    euro = "\u20ac".encode()
+    conn.receive(output_frame("stdout", b"a" + euro[:1]) + output_frame("stderr", b"e\n"))
+    conn.receive(output_frame("stdout", euro[1:] + b"\n" + euro[:2]))
+    conn.receive(encode({"t": "done", "error": None, "count": 1}))  # the run's end flushes a dangling byte
+    conn.receive(output_frame("stdout", euro[2:]))
+    assert [(m["t"], m.get("s"), m.get("d")) for m in conn.pending] == [
+        ("out", "stdout", "a"), ("out", "stderr", "e\n"), ("out", "stdout", "\u20ac\n"),
+        ("out", "stdout", "\ufffd"), ("done", None, None), ("out", "stdout", "\ufffd")]
+
+
+def test_connection_close_recovers_a_cut_frame_then_the_salvage():
+    """A worker that died mid-frame: the frame's bytes, then what was left in
+    the capture pipe, come out in order, a character split between them whole."""
+    conn = Connection()
+    euro = "\u20ac".encode()
+    frame = output_frame("stdout", b"before " + euro + b" and after\n")
+    conn.receive(frame[:-len(b" and after\n") - 2])  # cut inside the euro sign
+    conn.close({"stdout": euro[1:] + b" and after\n", "stderr": b"err\xff"})
+    assert [(m["s"], m["d"]) for m in conn.pending] == [
+        ("stdout", "before "), ("stdout", "\u20ac and after\n"), ("stderr", "err\ufffd")]
+    assert_decoded(conn)
 
 
 def test_line_buffer_splits_on_newlines_only():

@@ -10,7 +10,8 @@ import pytest
 
 from interp import CodeInterpreter
 from interp.core import Connection
-from interp.protocol import ProtocolError, encode, validate_event
+from interp.protocol import ProtocolError, encode, output_frame
+from helpers import assert_decoded
 
 
 def test_env_replaces_the_inherited_environment(tmp_path, monkeypatch):
@@ -30,7 +31,7 @@ def test_env_replaces_the_inherited_environment(tmp_path, monkeypatch):
 
 def test_decoder_fuzz_random_and_truncated_frames():
     rng = random.Random(5)
-    frames = [encode({"t": "out", "s": "stdout", "d": "line %d\n" % i}) for i in range(5)]
+    frames = [output_frame("stdout", b"line %d\n" % i) for i in range(5)]
     frames.append(encode({"t": "done", "error": None, "count": 3}))
     frames.append(encode({"t": "result", "data": {"text/plain": "4"}, "main": True}))
     stream = b"".join(frames)
@@ -48,6 +49,5 @@ def test_decoder_fuzz_random_and_truncated_frames():
             outcomes["error"] += 1
             continue
         outcomes["ok"] += 1
-        for message in conn.pending:
-            assert validate_event(message) is message
+        assert_decoded(conn)
     assert outcomes["ok"] > 100 and outcomes["error"] > 100
