@@ -99,11 +99,14 @@ class CodeInterpreter:
         return self._submit(context, command, seconds, callbacks, cancel)
 
     def _submit(self, context: ContextRef, command: Dict[str, Any], seconds: Optional[float],
-                callbacks: Mapping[str, Any], cancel: Optional[threading.Event] = None) -> ExecutionResult:
+                callbacks: Mapping[str, Any], cancel: Optional[threading.Event] = None,
+                queued: Optional[Callable[[], None]] = None) -> ExecutionResult:
+        """Run a validated command (see engine.run_command); for the front ends.
+        ``queued`` is called once the run has its place in the context's line."""
         if cancel is not None and not hasattr(cancel, "is_set"):
             raise TypeError("cancel must be a threading.Event, not %s" % type(cancel).__name__)
         ctx = self._engine.resolve(context)
-        ctx.run_lock.acquire(cancel=cancel)
+        ctx.run_lock.acquire(cancel=cancel, queued=queued)
         try:
             return _execute(ctx, command, seconds, callbacks, cancel)[1]
         finally:

@@ -147,21 +147,29 @@ class FifoLock:
         self._locked = False
         self._owner: Optional[int] = None
 
-    def acquire(self, blocking: bool = True, cancel: Optional[threading.Event] = None) -> bool:
+    def acquire(self, blocking: bool = True, cancel: Optional[threading.Event] = None,
+                queued: Optional[Callable[[], None]] = None) -> bool:
         """Take the lock (False at once if ``blocking`` is false and it is
-        taken). Raises RunCancelledError if ``cancel`` is set while waiting."""
+        taken). Raises RunCancelledError if ``cancel`` is set while waiting.
+        ``queued`` is called once the caller has its place in line (before
+        waiting), so that a front end can hand work over in arrival order."""
         with self._mutex:
             if self._locked and self._owner == threading.get_ident():
                 raise InterpError(_REENTRANT)
             if not self._locked:
                 self._locked = True
                 self._owner = threading.get_ident()
-                return True
-            if not blocking:
+                waiter = None
+            elif not blocking:
                 return False
-            waiter = threading.Lock()
-            waiter.acquire()
-            self._waiters.append(waiter)
+            else:
+                waiter = threading.Lock()
+                waiter.acquire()
+                self._waiters.append(waiter)
+        if queued is not None:
+            queued()
+        if waiter is None:
+            return True
         try:
             # release() hands the lock over by releasing ``waiter``
             while not waiter.acquire(timeout=CANCEL_POLL if cancel is not None else -1):

@@ -34,7 +34,7 @@ from typing import Any, BinaryIO, Callable, Dict, List, Optional, Tuple
 from . import __version__
 from .api import CodeInterpreter
 from .errors import ContextRestartedError, InterpError, InterpTimeoutError, WorkerDiedError
-from .engine import DEFAULT_CONTEXT_ID
+from .engine import DEFAULT_CONTEXT_ID, run_command
 from .frontend import context_json
 from .types import ExecutionResult, OutputMessage
 
@@ -137,9 +137,9 @@ class _Request:
     def __init__(self, request_id: Any) -> None:
         self.id = request_id
         self.cancel = threading.Event()
-        #: Set as a run_code call enters the interpreter (which serialises
-        #: runs on a context in call order); the reader waits for it before
-        #: taking the next message, so runs queue in arrival order.
+        #: Set once a run_code call has its place in its context's line (or
+        #: failed before); the reader waits for it before taking the next
+        #: message, so runs on a context go in arrival order.
         self.started = threading.Event()
 
 
@@ -341,12 +341,14 @@ class MCPServer:
                                            "message": prefix + message.output.rstrip("\n")}})
             return None if token is None else on_line
 
-        request.started.set()
+        callbacks = {"stdout": stream(""), "stderr": stream("[stderr] ")}
         try:
-            result = self.interpreter.run_code(
-                arguments["code"], context=arguments.get("context_id"),
-                timeout=arguments.get("timeout", self.default_timeout), cancel=request.cancel,
-                on_stdout=stream(""), on_stderr=stream("[stderr] "))
+            command, seconds = run_command(arguments["code"], callbacks=callbacks,
+                                           timeout=arguments.get("timeout", self.default_timeout))
+            # The reader takes the next message once this run has its place in
+            # the context's line: runs on a context go in arrival order.
+            result = self.interpreter._submit(arguments.get("context_id"), command, seconds, callbacks,
+                                              request.cancel, queued=request.started.set)
         except InterpTimeoutError as exc:
             return run_code_result(exc.result, "[timeout]\n" + str(exc))
         except (WorkerDiedError, ContextRestartedError) as exc:

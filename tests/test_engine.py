@@ -15,6 +15,7 @@ from helpers import kill_parent_after_report, open_fds, process_exists, wait_unt
 from interp import (CodeInterpreter, ContextNotFoundError, ExecutionError, ExecutionResult,
                     InterpError, InterpreterContext, InterpTimeoutError, InvalidCwdError,
                     OutputMessage, WorkerDiedError)
+from interp.engine import FifoLock
 
 # -- 1. state -----------------------------------------------------------------
 
@@ -470,6 +471,21 @@ def test_runs_on_one_context_are_serialised_in_call_order(ci):
         t.join(30)
     assert ci.run_code("print(order)", context=ctx).stdout == "[0, 1, 2, 3, 4]\n"
 
+
+def test_fifo_lock_reports_a_place_in_line_before_waiting():
+    """The hook the MCP server uses to hand runs over in arrival order: it
+    fires as the caller joins the line, while the lock is still held."""
+    lock = FifoLock()
+    events = []
+    lock.acquire(queued=lambda: events.append("first queued"))
+    waiter = threading.Thread(target=lambda: (lock.acquire(queued=lambda: events.append("second queued")),
+                                              events.append("second holds"), lock.release()))
+    waiter.start()
+    assert wait_until(lambda: "second queued" in events)
+    assert events == ["first queued", "second queued"] and len(lock._waiters) == 1
+    lock.release()
+    waiter.join(10)
+    assert events[-1] == "second holds" and not lock._locked
 
 def test_many_threads_many_contexts(ci):
     contexts = [ci.create_context() for _ in range(4)]
