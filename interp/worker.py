@@ -545,6 +545,22 @@ def mime_bundle(obj):
     return data
 
 
+def raw_bundle(data):
+    """A bundle given to ``display(..., raw=True)``, made JSON-safe; TypeError
+    if it is not a dict of MIME type to data."""
+    if not isinstance(data, dict) or not all(isinstance(mime, str) for mime in data):
+        raise TypeError("display(raw=True) takes MIME bundles (dicts of MIME type to data), "
+                        "not %s" % type(data).__name__)
+    bundle = {}
+    for mime, value in data.items():
+        value = _normalise(mime, value)
+        if value is not None:
+            bundle[mime] = value
+    if not isinstance(bundle.get("text/plain"), str):
+        bundle["text/plain"] = ""
+    return bundle
+
+
 def _fit_bundle(data):
     """Drop the largest formats until the result frame fits the protocol limit."""
     budget = protocol.MAX_EVENT_FRAME - 4096
@@ -944,9 +960,10 @@ class Worker:
 
     # -- results --------------------------------------------------------------
 
-    def emit(self, obj, main):
-        """Send ``obj`` as a result frame, after the output written before it."""
-        bundle = _fit_bundle(mime_bundle(obj))
+    def emit(self, obj, main, bundle=None):
+        """Send ``obj`` (or a ready ``bundle``) as a result frame, after the
+        output written before it."""
+        bundle = _fit_bundle(mime_bundle(obj) if bundle is None else bundle)
         _flush_everything()
         self.send_from_user_code({"t": "result", "data": bundle, "main": main}, drain=True)
 
@@ -967,10 +984,20 @@ class Worker:
                 interp.interrupt_pending = False
                 raise KeyboardInterrupt
 
-    def display(self, *objs, **kwargs):
-        """Show each object as a rich result of the current run (like IPython's display)."""
-        for obj in objs:
-            self.emit(obj, False)
+    def display(self, *objs, raw=False, include=None, exclude=None, **ignored):
+        """Show each object as a rich result of the current run, like
+        IPython's ``display``: ``raw=True`` takes each object as a ready MIME
+        bundle (a dict of MIME type to data); ``include`` / ``exclude`` keep or
+        drop MIME types (text/plain always stays). IPython's other keywords
+        (``metadata``, ``display_id``, ...) are accepted and ignored."""
+        bundles = [raw_bundle(obj) if raw else None for obj in objs]  # check all first
+        for obj, bundle in zip(objs, bundles):
+            bundle = mime_bundle(obj) if bundle is None else bundle
+            for mime in list(bundle):
+                if mime != "text/plain" and ((include is not None and mime not in include)
+                                             or (exclude is not None and mime in exclude)):
+                    del bundle[mime]
+            self.emit(obj, False, bundle)
 
     def _displayhook(self, value):
         if value is None:

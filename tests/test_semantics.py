@@ -120,6 +120,22 @@ def test_display_adds_results_in_order(ci):
     assert result.stdout == "before\n"
 
 
+def test_display_takes_ipython_keywords(ci):
+    ci.run_code(RICH)
+    result = ci.run_code(
+        "display({'text/html': '<b>raw</b>', 'image/png': b'\\x89P', 'text/plain': 'raw'}, raw=True)\n"
+        "display({'text/markdown': '*md*'}, raw=True, metadata={'x': 1})\n"
+        "display(Rich(), include=['text/html'])\n"
+        "display(Rich(), exclude=['image/png', 'image/svg+xml', 'image/jpeg'])")
+    raw, markdown_only, included, excluded = result.results
+    assert (raw.text, raw.html, raw.png) == ("raw", "<b>raw</b>", "iVA=")  # bytes became base64
+    assert (markdown_only.text, markdown_only.markdown) == ("", "*md*")
+    assert included.formats() == ["text", "html"]
+    assert {"png", "svg", "jpeg"}.isdisjoint(excluded.formats()) and "html" in excluded.formats()
+    error = ci.run_code("display('not a bundle', raw=True)").error
+    assert error.name == "TypeError" and "MIME bundles" in error.value
+
+
 def test_results_stream_while_running(ci):
     seen = []
     start = time.monotonic()
