@@ -12,7 +12,8 @@ that code (KeyboardInterrupt in the worker; its state survives); if the
 code ignores two of them, a third stops the run by force, restarting the
 context if it must. Ctrl-D at the prompt leaves, and the caller closes the
 interpreter (killing the worker). ``input()`` in the code reads from the
-terminal.
+terminal. Lines typed are kept in ``$INTERP_HISTORY`` (default
+``~/.interp_history``; set it empty to keep none) for the next session.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import sys
 import threading
 import traceback
 import warnings
-from typing import Any, List, Optional, TextIO
+from typing import Any, Callable, List, Optional, TextIO
 
 from . import __version__
 from .api import CodeInterpreter
@@ -36,6 +37,8 @@ PS1 = ">>> "
 PS2 = "... "
 #: Ctrl-C presses during one run before the run is stopped by force.
 FORCE_AFTER = 3
+#: Lines kept in the history file.
+HISTORY_LENGTH = 1000
 
 
 class Shell:
@@ -44,13 +47,16 @@ class Shell:
     ``timeout`` bounds each input's run in seconds (0: no limit). Output
     goes to ``stdout`` / ``stderr`` (default: ``sys.stdout`` / ``sys.stderr``);
     lines are read with ``input()``, so from ``sys.stdin`` with readline.
-    Call :meth:`interact` from the main thread (it handles SIGINT).
+    ``history`` is a file readline loads its history from and saves it to
+    (None: none). Call :meth:`interact` from the main thread (it handles SIGINT).
     """
 
     def __init__(self, interpreter: CodeInterpreter, *, timeout: float = 0,
-                 stdout: Optional[TextIO] = None, stderr: Optional[TextIO] = None) -> None:
+                 stdout: Optional[TextIO] = None, stderr: Optional[TextIO] = None,
+                 history: Optional[str] = None) -> None:
         self.interpreter = interpreter
         self.timeout = timeout
+        self.history = history
         self.stdout = stdout or sys.stdout
         self.stderr = stderr or sys.stderr
         self._compiler = codeop.CommandCompiler()
@@ -203,9 +209,10 @@ class Shell:
 
     # -- readline ----------------------------------------------------------------------
 
-    def _setup_readline(self) -> Any:
-        """Tab completion from the worker's namespace, when readline is there.
-        Returns a function that restores the previous completer."""
+    def _setup_readline(self) -> Callable[[], None]:
+        """Tab completion from the worker's namespace and the history file,
+        when readline is there. Returns a function that saves the history
+        and restores the previous completer."""
         try:
             import readline
         except ImportError:
@@ -216,7 +223,21 @@ class Shell:
             readline.parse_and_bind("bind ^I rl_complete")
         else:
             readline.parse_and_bind("tab: complete")
-        return lambda: readline.set_completer(previous)
+        if self.history:
+            readline.set_history_length(HISTORY_LENGTH)
+            try:
+                readline.read_history_file(self.history)
+            except OSError:  # none yet, or unreadable: start empty
+                pass
+
+        def restore() -> None:
+            readline.set_completer(previous)
+            if self.history:
+                try:
+                    readline.write_history_file(self.history)
+                except OSError as exc:
+                    self._err("interp: history not saved to %s: %s\n" % (self.history, exc.strerror))
+        return restore
 
     def _complete(self, text: str, state: int) -> Optional[str]:
         if state == 0:
@@ -234,4 +255,12 @@ def main(timeout: float = 0, cwd: Optional[str] = None) -> int:
     """Run the shell on this process's terminal until Ctrl-D; the worker is
     killed on the way out. Returns the exit status."""
     with CodeInterpreter(cwd=cwd) as interpreter:
-        return Shell(interpreter, timeout=timeout).interact()
+        return Shell(interpreter, timeout=timeout, history=history_file()).interact()
+
+
+def history_file() -> Optional[str]:
+    """``$INTERP_HISTORY``, or ``~/.interp_history``; None when the variable is empty."""
+    path = os.environ.get("INTERP_HISTORY")
+    if path is None:
+        path = os.path.join(os.path.expanduser("~"), ".interp_history")
+    return path or None

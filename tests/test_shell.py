@@ -28,9 +28,10 @@ LAUNCH = ("import fcntl, os, sys, termios; fcntl.ioctl(0, termios.TIOCSCTTY, 0);
 class Terminal:
     """``python -m interp`` on the slave side of a pty."""
 
-    def __init__(self, *args: str, cwd: str = ROOT) -> None:
+    def __init__(self, *args: str, cwd: str = ROOT, history: str = "") -> None:
         self.master, slave = os.openpty()
-        env = dict(os.environ, TERM="dumb", PYTHONPATH=ROOT)
+        # No history file unless a test asks for one: never the developer's ~/.interp_history.
+        env = dict(os.environ, TERM="dumb", PYTHONPATH=ROOT, INTERP_HISTORY=history)
         try:
             self.proc = subprocess.Popen([sys.executable, "-c", LAUNCH, *args], cwd=cwd, env=env,
                                          stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
@@ -195,3 +196,25 @@ def test_timeout_and_cwd_options(tmp_path):
         assert terminal.finish() == 0
     finally:
         terminal.close()
+
+
+def test_history_is_kept_between_sessions(tmp_path):
+    history = str(tmp_path / "history")
+    first = Terminal(history=history)
+    try:
+        first.expect(">>> ")
+        first.line("print('from', 'history')")
+        first.expect(r"\nfrom history\n>>> ")
+        assert first.finish() == 0
+    finally:
+        first.close()
+    with open(history) as saved:
+        assert "print('from', 'history')" in saved.read()
+    second = Terminal(history=history)
+    try:
+        second.expect(">>> ")
+        second.send("\x10\n")  # Ctrl-P: the previous line, from the last session
+        second.expect(r"\nfrom history\n>>> ")
+        assert second.finish() == 0
+    finally:
+        second.close()
