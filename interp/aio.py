@@ -141,8 +141,13 @@ async def _drive(loop: asyncio.AbstractEventLoop, ctx: Context, run: core.Run,
                  callbacks: Mapping[str, Any]) -> None:
     """Pump one run from the event loop until it finishes."""
     worker = run.worker
-    incoming = bytearray()
+    # Frames are decoded as they are read, so that the bytes of the channel
+    # always reach the run in order (a last look reads the fd directly);
+    # their events wait here for the loop below.
+    arrived: List[core.Item] = []
+    backlog = 0  # bytes behind ``arrived``; reading pauses past READ_SIZE, so the worker blocks
     closed = False
+    reading = True
     writing = False
     wake: Optional[asyncio.Future] = None
 
@@ -151,7 +156,7 @@ async def _drive(loop: asyncio.AbstractEventLoop, ctx: Context, run: core.Run,
             wake.set_result(None)
 
     def on_readable() -> None:
-        nonlocal closed
+        nonlocal closed, reading, backlog
         try:
             data = os.read(worker.recv_fd, core.READ_SIZE)
         except BlockingIOError:
@@ -159,10 +164,13 @@ async def _drive(loop: asyncio.AbstractEventLoop, ctx: Context, run: core.Run,
         except OSError:
             data = b""
         if data:
-            incoming.extend(data)
+            arrived.extend(ctx.receive(run, data, time.monotonic()))
+            backlog += len(data)
         else:
             closed = True
+        if closed or backlog >= core.READ_SIZE:
             loop.remove_reader(worker.recv_fd)
+            reading = False
         notify()
 
     def on_writable() -> None:
@@ -194,7 +202,7 @@ async def _drive(loop: asyncio.AbstractEventLoop, ctx: Context, run: core.Run,
                 if run.wants_write and not writing:
                     loop.add_writer(worker.send_fd, on_writable)
                     writing = True
-                if not incoming and not closed:
+                if not arrived and not closed and not run.finished:
                     wake = loop.create_future()
                     at = run.wakeup_at()
                     timer = None if at is None else loop.call_later(max(0.0, at - time.monotonic()), notify)
@@ -203,10 +211,12 @@ async def _drive(loop: asyncio.AbstractEventLoop, ctx: Context, run: core.Run,
                     finally:
                         if timer is not None:
                             timer.cancel()
-                if incoming:
-                    data = bytes(incoming)
-                    incoming.clear()
-                    items += ctx.receive(run, data, time.monotonic())
+                items += arrived
+                arrived.clear()
+                backlog = 0
+                if not reading and not closed:
+                    loop.add_reader(worker.recv_fd, on_readable)
+                    reading = True
                 if closed and not run.finished:
                     items += ctx.receive(run, b"", time.monotonic())
                 items += run.on_timer(time.monotonic())

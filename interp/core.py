@@ -178,6 +178,7 @@ class Run:
         self.deadline = now + timeout if timeout else None
         self.grace = grace
         self.kill_at: Optional[float] = None
+        self.overdue = False  # a timeout's grace period ran out (see on_timer)
         self.state = RUNNING
         self.timed_out = False
         self.abort_reason: Optional[BaseException] = None
@@ -233,11 +234,15 @@ class Run:
         if self.state == RUNNING and self.deadline is not None and now >= self.deadline:
             self.timed_out = True
             items.extend(self._interrupt(now))
-        elif self.state == INTERRUPTING and self.kill_at is not None and now >= self.kill_at:
-            # The worker may well have answered while the caller was busy in
-            # callbacks: look at what is waiting before deciding to kill.
+        elif self.kill_at is not None and now >= self.kill_at:
+            # The grace period is over. Callbacks that fell behind get nothing
+            # more (it is all in the result): the caller must not wait for them.
             self.kill_at = None
-            items.append(LAST_LOOK)
+            self.overdue = True
+            if self.state == INTERRUPTING:
+                # The worker may well have answered while the caller was busy
+                # in callbacks: look at what is waiting before deciding to kill.
+                items.append(LAST_LOOK)
         return items
 
     def give_up(self) -> List[Item]:
@@ -292,8 +297,9 @@ class Run:
 
     @property
     def delivering(self) -> bool:
-        """Whether events should still reach the user's callbacks."""
-        return self.abort_reason is None
+        """Whether events should still reach the user's callbacks: not after
+        the caller aborted, nor once a timeout's grace period is over."""
+        return self.abort_reason is None and not self.overdue
 
     def result(self) -> ExecutionResult:
         """What the run produced so far, as an ExecutionResult."""

@@ -11,12 +11,14 @@ from __future__ import annotations
 import atexit
 import math
 import os
+import select
 import signal
 import sys
 import threading
 import time
 import uuid
 import weakref
+from collections import deque
 from collections.abc import Mapping
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
@@ -27,6 +29,10 @@ from .process import Launcher, WorkerProcess, check_cwd, default_launcher
 from .types import ExecutionResult, InterpreterContext
 
 DEFAULT_TIMEOUT = 600.0
+#: A last look (see Context._last_look) reads for at most this many seconds,
+#: and stops once the worker has sent nothing for LAST_LOOK_PAUSE_MS.
+LAST_LOOK_LIMIT = 0.5
+LAST_LOOK_PAUSE_MS = 50
 #: Characters of each stream an ExecutionResult keeps (callbacks see all).
 DEFAULT_MAX_OUTPUT = 16 * 1024 * 1024
 DEFAULT_GRACE_PERIOD = 2.0
@@ -276,6 +282,7 @@ class Context:
             if self.worker is None:
                 self._spawn()
             elif not self.worker.alive():
+                remains = self._remains(now)
                 returncode = self.worker.destroy()
                 self.worker = None
                 try:
@@ -285,13 +292,22 @@ class Context:
                 raise WorkerDiedError(
                     "the worker of context %r died while idle (%s); its state is lost and "
                     "a fresh worker has been started: run the code again"
-                    % (self.id, describe_exit(returncode)), None, returncode)
+                    % (self.id, describe_exit(returncode)), remains, returncode)
             self.busy = True
             listen = [name for name in ("stdout", "stderr") if callbacks.get(name) is not None]
             run = core.Run(self.conn, command, timeout=timeout, grace=self._engine.grace_period,
                            now=now, listen=listen, max_output=self._engine.max_output)
             run.worker = self._running = self.worker
             return run
+
+    def _remains(self, now: float) -> ExecutionResult:
+        """What a worker that died while idle wrote since its last run (a
+        background thread's output, its last words), read from its channel
+        and capture pipes."""
+        run = core.Run(self.conn, {"t": "run"}, timeout=None, grace=0.0, now=now)
+        run.on_bytes(self.worker.read_channel(), now)
+        run.on_eof(now, self.worker.salvage())
+        return run.result()
 
     def perform(self, run: core.Run, action: str) -> None:
         """Carry out a core action (INTERRUPT, LAST_LOOK or KILL) on the run's worker."""
@@ -303,15 +319,23 @@ class Context:
             run.worker.kill()
 
     def _last_look(self, run: core.Run) -> None:
-        """The grace period is over: read everything the channel holds right
-        now (the answer may be there, behind output the caller's callbacks
-        were slow to take), without calling callbacks; kill if it is not."""
+        """The grace period is over: read what the channel holds (the answer
+        may be there, behind output the caller's callbacks were slow to take),
+        without calling callbacks; kill if it is not. A worker that obeyed
+        the interrupt but was blocked on a full channel needs a moment to send
+        the rest, so while bytes keep coming reading goes on, for at most
+        LAST_LOOK_LIMIT seconds (this blocks an event loop as long)."""
         fd = run.worker.recv_fd
-        while not run.finished:
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        give_up_at = time.monotonic() + LAST_LOOK_LIMIT
+        pause = 0  # a silent worker is killed at once; one that is sending gets a moment
+        while not run.finished and poller.poll(pause) and time.monotonic() < give_up_at:
+            pause = LAST_LOOK_PAUSE_MS
             try:
                 data = os.read(fd, 1 << 20)
             except BlockingIOError:
-                break
+                continue
             except OSError:
                 data = b""
             for item in self.receive(run, data, time.monotonic()):
@@ -341,8 +365,14 @@ class Context:
               callbacks: Mapping[str, Any]) -> Iterator[Tuple[str, Callable[[Any], Any], Any]]:
         """Perform the actions among ``items``; yield ``(kind, callback,
         payload)`` for each event still to be delivered (nothing more once the
-        run is aborted). Report each callback's outcome to :meth:`settle`."""
-        for item in items:
+        run is aborted). Report each callback's outcome to :meth:`settle`.
+
+        The clock is checked after each callback, so slow callbacks with a
+        backlog of lines delay neither the deadline's interrupt nor the end
+        of the grace period."""
+        queue = deque(items)
+        while queue:
+            item = queue.popleft()
             if isinstance(item, str):
                 self.perform(run, item)
             elif run.delivering:
@@ -350,6 +380,7 @@ class Context:
                 callback = callbacks.get(kind)
                 if callback is not None:
                     yield kind, callback, payload
+                    queue.extend(run.on_timer(time.monotonic()))
                 elif kind == "input":
                     run.answer_input(None)
 

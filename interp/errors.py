@@ -71,9 +71,10 @@ class WorkerDiedError(InterpError):
     """A context's worker process died (``os._exit``, a crash, a kill).
 
     The context's state is lost; its next run starts a fresh worker.
-    ``result`` holds what the run produced before the death (None when the
-    worker was found dead before the run started), ``returncode`` is the
-    worker's exit status (negative: the signal that killed it).
+    ``result`` holds what the run produced before the death (when the
+    worker was found dead before the run started: what it wrote since its
+    last run), ``returncode`` is the worker's exit status (negative: the
+    signal that killed it).
     """
 
     def __init__(self, message: str, result: Optional["ExecutionResult"], returncode: Optional[int]):

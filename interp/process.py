@@ -116,6 +116,10 @@ class WorkerProcess:
         kill_tree(self.pid)
         self.signal_group(signal.SIGKILL)
 
+    def read_channel(self) -> bytes:
+        """What the channel holds now (at most SALVAGE_LIMIT bytes), without waiting."""
+        return _read_available(self.recv_fd, SALVAGE_LIMIT)
+
     def salvage(self) -> Dict[str, bytes]:
         """After the channel closed: kill everything left and return the output
         left unforwarded in the capture pipes (bytes the worker died holding)."""

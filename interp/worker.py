@@ -109,9 +109,15 @@ class Relay:
     def __init__(self, channel, pipes):
         self.channel = channel
         self.pipes = dict(pipes)  # read fd -> stream name
+        self.ids = {fd: _identity(fd) for fd in self.pipes}
         self.broken = False
         for fd in self.pipes:
             os.set_blocking(fd, False)
+
+    def intact(self):
+        """False once user code closed, replaced or stole from a capture pipe's read end."""
+        self.broken = self.broken or any(_identity(fd) != self.ids[fd] for fd in self.pipes)
+        return not self.broken
 
     def start(self):
         # A bare thread: threading.Thread.start would wait for it to be
@@ -131,10 +137,13 @@ class Relay:
                     if fd == self.channel.rfd:
                         _orphaned()
                     with self.channel.lock:
-                        if not self._pump(fd, CHUNK) and not events & select.POLLIN:
-                            poller.unregister(fd)  # no writer is left, or the fd is not ours
-        except OSError:  # the channel broke: the parent is gone
-            _orphaned()
+                        moved = self._pump(fd, CHUNK)
+                    # Nothing to read though poll says so: no writer is left
+                    # (POLLHUP), or user code closed or replaced the fd.
+                    if not moved and (not events & select.POLLIN or not self.intact()):
+                        poller.unregister(fd)
+        except BaseException:  # the channel broke (the parent is gone), or a bug:
+            _orphaned()  # never live on without a relay; the parent salvages the output
 
     def _pump(self, fd, limit):
         """Forward up to ``limit`` bytes of what one pipe holds now, in frames
@@ -346,6 +355,69 @@ def _suppressed_by_semicolon(source, node):
     return rest.lstrip().startswith(b";")
 
 
+class SignalGate:
+    """Python signal handlers that user code installs run only while user
+    code runs.
+
+    A handler that raised while the worker's own code ran (writing a frame,
+    waiting for the next command) would cut a frame in half or end the
+    worker. So ``signal.signal`` is wrapped: a signal that comes at such a
+    moment is held, and its handler runs as soon as user code runs again
+    (when ``display()`` returns, or as the next run starts), where an
+    exception it raises is the user code's. ``signal.getsignal`` still
+    returns the handler the user gave.
+    """
+
+    def __init__(self, is_open):
+        self.is_open = is_open
+        self.held = collections.deque()  # (handler, signum, frame)
+        self._signal = signal.signal
+        self._getsignal = signal.getsignal
+
+    def install(self):
+        """Route user code's ``signal.signal`` / ``signal.getsignal`` through this gate."""
+        signal.signal = self.signal
+        signal.getsignal = self.getsignal
+
+    def signal(self, signalnum, handler):
+        """signal.signal, whose handler runs only while user code runs."""
+        if callable(handler):
+            handler = _GatedHandler(self, handler)
+        return _ungated(self._signal(signalnum, handler))
+
+    def getsignal(self, signalnum):
+        """signal.getsignal: the handler as user code gave it."""
+        return _ungated(self._getsignal(signalnum))
+
+    def release(self):
+        """Run the handlers of signals held meanwhile (call in user code)."""
+        while self.held:
+            handler, signum, frame = self.held.popleft()
+            handler(signum, frame)
+
+    def forget(self, signum):
+        """Drop held ``signum`` signals (an interrupt meant for a run that ended)."""
+        self.held = collections.deque(item for item in self.held if item[1] != signum)
+
+
+class _GatedHandler:
+    __slots__ = ("gate", "handler")
+
+    def __init__(self, gate, handler):
+        self.gate = gate
+        self.handler = handler
+
+    def __call__(self, signum, frame):
+        if self.gate.is_open():
+            return self.handler(signum, frame)
+        self.gate.held.append((self.handler, signum, frame))
+        return None
+
+
+def _ungated(handler):
+    return handler.handler if isinstance(handler, _GatedHandler) else handler
+
+
 class Interpreter(code.InteractiveInterpreter):
     """Runs whole cells and records errors instead of printing them.
 
@@ -361,6 +433,7 @@ class Interpreter(code.InteractiveInterpreter):
         self.error = None
         self.in_user_code = False
         self.interrupt_pending = False
+        self.signals = SignalGate(lambda: self.in_user_code)
         self._loop = None
         self._cached = collections.deque()  # (filename, size) of cells kept in linecache
         self._cached_size = 0
@@ -410,10 +483,7 @@ class Interpreter(code.InteractiveInterpreter):
     def runcode(self, compiled):
         """Run one code object; False if it raised (the error is recorded)."""
         try:
-            self.in_user_code = True
-            if self.interrupt_pending:  # SIGINT came while the run was being set up
-                self.interrupt_pending = False
-                raise KeyboardInterrupt
+            self.enter_user_code()
             if compiled.co_flags & CO_COROUTINE:
                 self._await(eval(compiled, self.locals))
             else:
@@ -430,6 +500,15 @@ class Interpreter(code.InteractiveInterpreter):
             self.in_user_code = False
             self._record(exc, exc.__traceback__)
             return False
+
+    def enter_user_code(self):
+        """User code runs (again) from here: deliver what was held while it
+        did not, a SIGINT (as KeyboardInterrupt) first, then other signals."""
+        self.in_user_code = True
+        if self.interrupt_pending:
+            self.interrupt_pending = False
+            raise KeyboardInterrupt
+        self.signals.release()
 
     def _await(self, coroutine):
         import asyncio
@@ -842,6 +921,7 @@ class Worker:
 
         sys.meta_path.insert(0, _MatplotlibHook(show))
         signal.signal(signal.SIGINT, self._on_sigint)
+        self.interp.signals.install()
         self.pid = os.getpid()
         os.register_at_fork(after_in_child=self._after_fork)
 
@@ -921,8 +1001,9 @@ class Worker:
         stdin = command.get("stdin")
         self.running = True
         self.interp.interrupt_pending = False
+        self.interp.signals.forget(signal.SIGINT)  # interrupts are for the run they came in
         error = None
-        if self.relay.broken:  # user code closed the read end of a capture pipe
+        if not self.relay.intact():  # user code closed or replaced the read end of a capture pipe
             self.channel.send({"t": "fatal", "message": "user code broke the worker's output capture"})
             _orphaned()
         try:
@@ -968,9 +1049,9 @@ class Worker:
         self.send_from_user_code({"t": "result", "data": bundle, "main": main}, drain=True)
 
     def send_from_user_code(self, message, drain=False):
-        """Send a frame while user code runs (display, input). A SIGINT that
+        """Send a frame while user code runs (display, input). A signal that
         comes meanwhile must not cut the frame in half: it is held, and
-        raised once the frame is out."""
+        handled once the frame is out."""
         interp = self.interp
         was_user = interp.in_user_code
         interp.in_user_code = False
@@ -979,10 +1060,8 @@ class Worker:
                 self.relay.drain()
             self.channel.send(message)
         finally:
-            interp.in_user_code = was_user
-            if was_user and interp.interrupt_pending:
-                interp.interrupt_pending = False
-                raise KeyboardInterrupt
+            if was_user:
+                interp.enter_user_code()
 
     def display(self, *objs, raw=False, include=None, exclude=None, **ignored):
         """Show each object as a rich result of the current run, like

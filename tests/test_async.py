@@ -108,6 +108,27 @@ def test_timeout_and_worker_death():
     run(main())
 
 
+def test_slow_callbacks_neither_delay_a_timeout_nor_grow_memory():
+    """A flood outruns an async callback: reading pauses (the worker blocks)
+    and the timeout still ends the run within its grace period."""
+    async def main():
+        async with AsyncCodeInterpreter(grace_period=1) as ci:
+            seen = []
+
+            async def slow(message):
+                seen.append(message)
+                await asyncio.sleep(0.001)
+            start = time.monotonic()
+            with pytest.raises(InterpTimeoutError) as info:
+                await ci.run_code("import sys\nwhile True:\n    sys.stdout.write('x\\n')",
+                                  timeout=0.5, on_stdout=slow)
+            assert time.monotonic() - start < 10  # 1.5 s nominally; it took minutes before
+            assert info.value.restarted is False  # the worker had obeyed; the parent was behind
+            # Only what the parent read ahead of the callbacks was captured (bounded), not the flood.
+            assert len(info.value.result.stdout) < 64 << 20 and seen
+    run(main())
+
+
 @pytest.mark.limit(120)
 def test_many_concurrent_runs_and_the_loop_stays_responsive():
     async def main():

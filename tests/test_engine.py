@@ -411,6 +411,20 @@ def test_output_before_a_crash_is_never_lost(ci):
         assert info.value.result.stdout == want and info.value.result.stderr == "tail\u20ac"
 
 
+def test_output_of_a_worker_that_died_while_idle_is_kept(ci):
+    """A background thread writes and ends the worker after the run: the next
+    run reports the death, with that output in its result."""
+    ci.run_code("import os, sys, threading, time\n"
+                "def later():\n    time.sleep(0.2)\n    print('last words')\n"
+                "    sys.stderr.write('on stderr\\n')\n    os._exit(7)\n"
+                "threading.Thread(target=later).start()")
+    time.sleep(1)
+    with pytest.raises(WorkerDiedError, match="died while idle") as info:
+        ci.run_code("print('not run')")
+    assert info.value.returncode == 7
+    assert (info.value.result.stdout, info.value.result.stderr) == ("last words\n", "on stderr\n")
+
+
 def test_outside_kill_during_run(ci):
     pid = int(ci.run_code("import os; print(os.getpid())").stdout)
     threading.Timer(0.3, os.kill, (pid, signal.SIGKILL)).start()

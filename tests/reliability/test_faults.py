@@ -194,6 +194,15 @@ def test_closing_the_capture_read_end_ends_the_context(world):
     world.assert_healthy()
 
 
+def test_replacing_the_capture_read_end_ends_the_context(world):
+    """dup2 over the relay's read end: reported at the next run, no busy loop."""
+    world.run("import gc\nrelay = [o for o in gc.get_objects() if type(o).__name__ == 'Relay'][0]\n"
+              "zero = os.open('/dev/zero', os.O_RDONLY)\nfor fd in list(relay.pipes):\n    os.dup2(zero, fd)")
+    with pytest.raises(WorkerDiedError, match="output capture"):
+        world.run("print('after')")
+    world.assert_healthy()
+
+
 # -- 4. child processes -----------------------------------------------------------------------
 
 SPAWN_CHILDREN = textwrap.dedent("""
@@ -403,11 +412,51 @@ def test_interrupt_never_cuts_a_result_frame(world):
     world.assert_healthy()
 
 
+@pytest.mark.parametrize("install, period", [
+    ("signal.signal(signal.SIGALRM, lambda *a: 1 / 0)", 0.05),
+    ("signal.signal(signal.SIGINT, signal.default_int_handler)", 0),  # raised by our timeout's SIGINT
+])
+def test_raising_signal_handlers_never_cut_a_frame(world, install, period):
+    """User handlers run only in user code: one that raises while the worker
+    writes a frame (here, while display() waits for a slow parent) is held
+    until the frame is out, and the run ends cleanly."""
+    world.run(install + "\nkept = 1")
+    code = ("signal.setitimer(signal.ITIMER_REAL, %s, %s)\ntry:\n"
+            "    while True:\n        os.write(1, b'y' * 30000 + b'\\n')\n        display(1)\n"
+            "finally:\n    signal.setitimer(signal.ITIMER_REAL, 0)" % (period, period))
+    for _ in range(6):
+        try:
+            result = world.run(code, on_stdout=lambda m: time.sleep(0.005), timeout=1)
+        except InterpTimeoutError as exc:  # the SIGINT variant: our own timeout's KeyboardInterrupt
+            assert exc.restarted is False
+        else:
+            assert result.error.name == "ZeroDivisionError"
+    assert world.run("print(kept)").stdout == "1\n"
+    world.assert_healthy()
+
+
+def test_a_signal_between_runs_is_handled_when_the_next_run_starts(world):
+    """A handler that raises while the worker waits for a command must not
+    end the worker: it runs as the next run starts, and that run reports it."""
+    world.run("kept = 1\ndef on_alarm(*a):\n    raise TimeoutError('alarm between runs')\n"
+              "signal.signal(signal.SIGALRM, on_alarm)\nsignal.setitimer(signal.ITIMER_REAL, 0.05)")
+    time.sleep(0.3)
+    error = world.run("print('not reached')").error
+    assert (error.name, error.value) == ("TimeoutError", "alarm between runs")
+    assert world.run("signal.getsignal(signal.SIGALRM) is on_alarm").text == "True"  # not our wrapper
+    assert world.run("print(kept)").stdout == "1\n"
+    world.assert_healthy()
+
+
 def test_slow_callbacks_do_not_eat_the_grace_period(world):
     world.run("kept = 1")
+    start = time.monotonic()
     with pytest.raises(InterpTimeoutError) as info:
         world.run("i = 0\nwhile True:\n    i += 1\n    print(i)", timeout=1,
                   on_stdout=lambda m: time.sleep(0.001))
+    # The clock is checked between callbacks: 1 s + the 2 s grace period,
+    # not the minute the backlog of lines would take to deliver.
+    assert time.monotonic() - start < 15
     assert info.value.restarted is False  # the worker had answered; the parent was just behind
     assert world.run("print(kept)").stdout == "1\n"
     world.assert_healthy()
