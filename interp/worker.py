@@ -75,10 +75,6 @@ class Channel:
         with self.lock:
             _write_all(self.wfd, protocol.encode(message))
 
-    def send_locked(self, message):
-        """Send while the caller already holds ``lock``."""
-        _write_all(self.wfd, protocol.encode(message))
-
     def recv(self):
         """Block for the next command; raise EOFError when the parent is gone."""
         while not self._inbox:
