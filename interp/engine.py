@@ -289,10 +289,11 @@ class Context:
                     self._spawn()
                 except (InterpError, OSError):
                     pass  # the next run reports why
+                why = describe_exit(returncode) if remains.fatal is None else remains.fatal
                 raise WorkerDiedError(
                     "the worker of context %r died while idle (%s); its state is lost and "
                     "a fresh worker has been started: run the code again"
-                    % (self.id, describe_exit(returncode)), remains, returncode)
+                    % (self.id, why), remains.result(), returncode)
             self.busy = True
             listen = [name for name in ("stdout", "stderr") if callbacks.get(name) is not None]
             run = core.Run(self.conn, command, timeout=timeout, grace=self._engine.grace_period,
@@ -300,14 +301,14 @@ class Context:
             run.worker = self._running = self.worker
             return run
 
-    def _remains(self, now: float) -> ExecutionResult:
-        """What a worker that died while idle wrote since its last run (a
-        background thread's output, its last words), read from its channel
-        and capture pipes."""
+    def _remains(self, now: float) -> core.Run:
+        """What a worker that died while idle sent since its last run (a
+        background thread's output, why it stopped), read from its channel
+        and capture pipes into a Run that never ran."""
         run = core.Run(self.conn, {"t": "run"}, timeout=None, grace=0.0, now=now)
         run.on_bytes(self.worker.read_channel(), now)
         run.on_eof(now, self.worker.salvage())
-        return run.result()
+        return run
 
     def perform(self, run: core.Run, action: str) -> None:
         """Carry out a core action (INTERRUPT, LAST_LOOK or KILL) on the run's worker."""
@@ -343,8 +344,9 @@ class Context:
                     self.perform(run, item)
             if not data:
                 break
-        for action in run.give_up():
-            self.perform(run, action)
+        for item in run.give_up():
+            if isinstance(item, str):  # the rest is lines for callbacks, which are over (overdue)
+                self.perform(run, item)
 
     def send(self, run: core.Run) -> None:
         """Write what the worker's channel takes now of the run's outgoing bytes."""
@@ -363,26 +365,34 @@ class Context:
 
     def route(self, run: core.Run, items: List[core.Item],
               callbacks: Mapping[str, Any]) -> Iterator[Tuple[str, Callable[[Any], Any], Any]]:
-        """Perform the actions among ``items``; yield ``(kind, callback,
+        """Perform the actions among ``items`` (first); yield ``(kind, callback,
         payload)`` for each event still to be delivered (nothing more once the
         run is aborted). Report each callback's outcome to :meth:`settle`.
 
         The clock is checked after each callback, so slow callbacks with a
         backlog of lines delay neither the deadline's interrupt nor the end
         of the grace period."""
-        queue = deque(items)
+        queue = deque(self._act(run, items))
         while queue:
-            item = queue.popleft()
-            if isinstance(item, str):
-                self.perform(run, item)
-            elif run.delivering:
-                kind, payload = item
+            kind, payload = queue.popleft()
+            if run.delivering:
                 callback = callbacks.get(kind)
                 if callback is not None:
                     yield kind, callback, payload
-                    queue.extend(run.on_timer(time.monotonic()))
+                    queue.extend(self._act(run, run.on_timer(time.monotonic())))
                 elif kind == "input":
                     run.answer_input(None)
+
+    def _act(self, run: core.Run, items: List[core.Item]) -> List[core.Event]:
+        """Perform the actions among ``items`` at once (an interrupt must not
+        wait behind a backlog of lines); return the events, in order."""
+        events = []
+        for item in items:
+            if isinstance(item, str):
+                self.perform(run, item)
+            else:
+                events.append(item)
+        return events
 
     def settle(self, run: core.Run, kind: str, value: Any = None,
                exc: Optional[BaseException] = None) -> None:

@@ -348,9 +348,12 @@ def _pidfd_exited(pid: int) -> Tuple[Callable[[], bool], Callable[[], None]]:
         pidfd = os.pidfd_open(pid)
     except (AttributeError, OSError):  # no pidfd (old kernel): read /proc
         return (lambda: not is_live(pid)), (lambda: None)
-    poller = select.poll()
-    poller.register(pidfd, select.POLLIN)
-    return (lambda: bool(poller.poll(0))), (lambda: os.close(pidfd))
+
+    def exited() -> bool:
+        poller = select.poll()  # one per call: threads may ask at once, and poll() refuses that
+        poller.register(pidfd, select.POLLIN)
+        return bool(poller.poll(0))
+    return exited, (lambda: os.close(pidfd))
 
 
 class ZygoteLauncher:

@@ -486,6 +486,27 @@ def test_runs_on_one_context_are_serialised_in_call_order(ci):
     assert ci.run_code("print(order)", context=ctx).stdout == "[0, 1, 2, 3, 4]\n"
 
 
+def test_liveness_checks_from_many_threads_at_once(ci):
+    """list_contexts() checks each worker; threads doing it together once hit
+    'concurrent poll() invocation' (a shared poll object per worker)."""
+    for _ in range(3):
+        ci.create_context()
+    failures = []
+
+    def check():
+        try:
+            for _ in range(300):
+                assert len(ci.list_contexts()) == 3
+        except BaseException as exc:
+            failures.append(exc)
+    threads = [threading.Thread(target=check) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert failures == []
+
+
 def test_fifo_lock_reports_a_place_in_line_before_waiting():
     """The hook the MCP server uses to hand runs over in arrival order: it
     fires as the caller joins the line, while the lock is still held."""
