@@ -35,9 +35,9 @@ import struct
 HEADER = struct.Struct(">I")
 
 #: Largest frame the parent accepts from a worker. Output travels in chunks of
-#: at most 64 KiB and error fields
-#: are clipped by the worker, and result bundles are cut to fit (a 20 MiB PNG
-#: still passes), so a larger frame means a broken or hostile worker.
+#: at most 64 KiB, error fields are clipped by the worker and result bundles
+#: are cut to fit (a 20 MiB PNG still passes), so a larger frame means a
+#: broken or hostile worker.
 MAX_EVENT_FRAME = 32 * 1024 * 1024
 
 #: Error fields (exception value, traceback) are clipped to this many
