@@ -195,7 +195,7 @@ async def _drive(loop: asyncio.AbstractEventLoop, ctx: Context, run: core.Run,
                 else:
                     if kind == "input":
                         ctx.settle(run, kind, value)
-            if run.finished:
+            if run.finished and not arrived:  # events read during the callbacks come first
                 return
             items = []
             try:

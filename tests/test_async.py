@@ -67,6 +67,25 @@ def test_coroutine_callbacks_are_awaited_in_order():
     run(main())
 
 
+def test_events_that_arrive_while_a_callback_awaits_are_delivered():
+    """The run ends (its 'done' is read) while a slow coroutine callback
+    awaits: the lines, results and error read meanwhile still reach their
+    callbacks."""
+    async def main():
+        seen, errors, results = [], [], []
+
+        async def slow(message):
+            await asyncio.sleep(0.05)
+            seen.append(message.output)
+        async with AsyncCodeInterpreter() as ci:
+            await ci.run_code("for i in range(5):\n    print(i)\ndisplay('shown')\n1 / 0",
+                              on_stdout=slow, on_error=errors.append, on_result=results.append)
+        assert seen == ["%d\n" % i for i in range(5)]
+        assert [r.text for r in results] == ["'shown'"]
+        assert [e.name for e in errors] == ["ZeroDivisionError"]
+    run(main())
+
+
 def test_cancel_interrupts_and_keeps_the_context():
     async def main():
         async with AsyncCodeInterpreter() as ci:
