@@ -283,12 +283,7 @@ class Context:
                 self._spawn()
             elif not self.worker.alive():
                 remains = self._remains(now)
-                returncode = self.worker.destroy()
-                self.worker = None
-                try:
-                    self._spawn()
-                except (InterpError, OSError):
-                    pass  # the next run reports why
+                returncode = self._replace(self.worker)
                 why = describe_exit(returncode) if remains.fatal is None else remains.fatal
                 raise WorkerDiedError(
                     "the worker of context %r died while idle (%s); its state is lost and "
@@ -300,6 +295,18 @@ class Context:
                            now=now, listen=listen, max_output=self._engine.max_output)
             run.worker = self._running = self.worker
             return run
+
+    def _replace(self, worker: WorkerProcess) -> Optional[int]:
+        """Reap a dead or killed worker and start a fresh one (with ``_state``
+        held); return the old one's exit status. A fresh worker that cannot
+        start (the cwd is gone, say) is left for the next run to report."""
+        returncode = worker.destroy()
+        self.worker = None
+        try:
+            self._spawn()
+        except (InterpError, OSError):
+            pass
+        return returncode
 
     def _remains(self, now: float) -> core.Run:
         """What a worker that died while idle sent since its last run (a
@@ -463,13 +470,8 @@ class Context:
                         "the run exceeded its timeout and was interrupted; the context "
                         "kept its state", run.result(), restarted=False)
                 return run.result()
-            returncode = worker.destroy()
             was_ready = run.conn.ready
-            self.worker = None
-            try:
-                self._spawn()
-            except (InterpError, OSError):
-                pass  # e.g. the cwd is gone: the next run reports it
+            returncode = self._replace(worker)
         if run.state == core.LOST:
             if run.protocol_error is not None:
                 why = "sent an invalid frame (%s) and was killed" % run.protocol_error

@@ -6,8 +6,8 @@ start-up it moves that channel to private descriptors and rebuilds the
 standard descriptors for user code:
 
 * fd 0 reads ``/dev/null``: user code sees EOF and can never read the protocol;
-* fd 1 and fd 2 are pipes that a relay thread reads and forwards as ``out``
-  frames, so ``print``, ``os.write(1, ...)``, ``os.system`` and subprocesses
+* fd 1 and fd 2 are pipes that a relay thread forwards as output frames
+  (raw bytes, spliced into the channel), so ``print``, ``os.write(1, ...)``, ``os.system`` and subprocesses
   are all captured, in the order their bytes were written.
 
 The main thread reads one command at a time: ``setup`` (cwd, environment
@@ -575,6 +575,17 @@ def _normalise(mime, value):
     return value if isinstance(value, str) else None
 
 
+def _normalised(bundle):
+    """The JSON-safe entries of a MIME bundle (str keys, data that can be made safe)."""
+    data = {}
+    for mime, value in bundle.items():
+        if isinstance(mime, str):
+            value = _normalise(mime, value)
+            if value is not None:
+                data[mime] = value
+    return data
+
+
 def _safe_repr(obj):
     try:
         return repr(obj)
@@ -596,14 +607,8 @@ def _is_figure(obj):
 
 def mime_bundle(obj):
     """The MIME bundle of ``obj``: its repr plus whatever its _repr_*_ methods give."""
-    data = {}
     bundle = _call_repr(obj, "_repr_mimebundle_", None, None)
-    if isinstance(bundle, dict):
-        for mime, value in bundle.items():
-            if isinstance(mime, str):
-                value = _normalise(mime, value)
-                if value is not None:
-                    data[mime] = value
+    data = _normalised(bundle) if isinstance(bundle, dict) else {}
     for mime, method in _REPR_METHODS:
         if mime not in data:
             value = _call_repr(obj, method)
@@ -626,11 +631,7 @@ def raw_bundle(data):
     if not isinstance(data, dict) or not all(isinstance(mime, str) for mime in data):
         raise TypeError("display(raw=True) takes MIME bundles (dicts of MIME type to data), "
                         "not %s" % type(data).__name__)
-    bundle = {}
-    for mime, value in data.items():
-        value = _normalise(mime, value)
-        if value is not None:
-            bundle[mime] = value
+    bundle = _normalised(data)
     if not isinstance(bundle.get("text/plain"), str):
         bundle["text/plain"] = ""
     return bundle
