@@ -393,7 +393,8 @@ class SignalGate:
 
     def forget(self, signum):
         """Drop held ``signum`` signals (an interrupt meant for a run that ended)."""
-        self.held = collections.deque(item for item in self.held if item[1] != signum)
+        if self.held:  # called before every run: nothing to build in the usual case
+            self.held = collections.deque(item for item in self.held if item[1] != signum)
 
 
 class _GatedHandler:
