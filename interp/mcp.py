@@ -14,22 +14,33 @@ line of ``run_code`` is also sent as ``notifications/progress``;
 ``notifications/cancelled`` cancels that run (``run_code(cancel=...)``: it
 is interrupted, or dropped if it is still waiting for its turn on the
 context) and no response is sent.
-End of input closes the interpreter (every worker is killed) and ends the
-server. Nothing else may write to the real stdout: ``main`` points fd 1 and
-``sys.stdout`` at stderr and keeps a private copy of the original for the
-protocol.
+At end of input the requests already read are answered (each run within its
+own timeout), then the server ends and closes the interpreter (every worker
+is killed); SIGTERM ends it at once. Nothing else may write to the real
+stdout: ``main`` points fd 1 and ``sys.stdout`` at stderr and keeps a
+private copy of the original for the protocol.
+
+No input can stop the server from answering: a line longer than
+:data:`MAX_MESSAGE` bytes, invalid UTF-8, invalid JSON or JSON nested deeper
+than Python's recursion limit gets error -32700 and the next line is read.
+One thread writes every message, so a client that is slow to read never
+holds up a run (its timeout holds); while more than :data:`MAX_BACKLOG`
+bytes wait for such a client, progress notifications are dropped and no
+further message is read. At most :data:`MAX_IN_FLIGHT` tool calls are
+handled at once; more get error -32000 at once.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import itertools
 import json
 import os
 import signal
 import sys
 import threading
-from typing import Any, BinaryIO, Callable, Dict, List, Optional, Tuple
+from typing import Any, BinaryIO, Callable, Deque, Dict, List, Optional, Tuple
 
 from . import __version__
 from .api import CodeInterpreter
@@ -41,14 +52,21 @@ from .types import ExecutionResult, OutputMessage
 #: Protocol revisions this server speaks, newest first.
 PROTOCOL_VERSIONS = ("2025-06-18", "2025-03-26", "2024-11-05")
 LATEST_PROTOCOL_VERSION = PROTOCOL_VERSIONS[0]
-#: Largest message (one line) accepted, in bytes.
-MAX_MESSAGE = 64 * 1024 * 1024
+#: Largest message (one line) accepted, in bytes; a longer line gets -32700
+#: and is skipped up to its end.
+MAX_MESSAGE = 16 * 1024 * 1024
+#: Tool calls handled at once; a call beyond this gets SERVER_BUSY at once.
+MAX_IN_FLIGHT = 256
+#: Bytes of messages that may wait for a client slow to read its stdout;
+#: beyond this, progress notifications are dropped and reading pauses.
+MAX_BACKLOG = 32 * 1024 * 1024
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
 METHOD_NOT_FOUND = -32601
 INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
+SERVER_BUSY = -32000
 
 _CONTEXT_ID = {"type": "string",
                "description": "Id of a context from create_context; omit (or 'default') for the default context."}
@@ -143,12 +161,86 @@ class _Request:
         self.started = threading.Event()
 
 
+class _Outbox:
+    """The messages for the client, written in order by one thread, so that
+    no caller ever waits for a client that is slow to read.
+
+    ``out`` must be a blocking stream; a partial write (a raw stream) is
+    completed. Once a write fails (the client closed its end), everything
+    is dropped.
+    """
+
+    def __init__(self, out: BinaryIO, limit: int) -> None:
+        self._out = out
+        self._limit = limit
+        self._queue: Deque[bytes] = collections.deque()
+        self._backlog = 0  # bytes queued or being written
+        self._gone = False
+        self._closing = False
+        self._changed = threading.Condition()
+        self._thread = threading.Thread(target=self._write_queued, daemon=True, name="interp-mcp-writer")
+        self._thread.start()
+
+    def put(self, data: bytes, optional: bool = False) -> None:
+        """Queue ``data`` for writing; never blocks. An ``optional`` message
+        (a progress notification) is dropped while the backlog is over the limit."""
+        with self._changed:
+            if self._gone or (optional and self._backlog >= self._limit):
+                return
+            self._queue.append(data)
+            self._backlog += len(data)
+            self._changed.notify_all()
+
+    def wait_for_room(self) -> None:
+        """Return once the backlog is under the limit (or the client is gone)."""
+        with self._changed:
+            while self._backlog >= self._limit and not self._gone:
+                self._changed.wait()
+
+    def close(self) -> None:
+        """Write everything queued, then stop the writer (``out`` stays open).
+        Waits as long as the client takes to read it."""
+        with self._changed:
+            self._closing = True
+            self._changed.notify_all()
+        self._thread.join()
+
+    def _write_queued(self) -> None:
+        while True:
+            with self._changed:
+                while not self._queue and not self._closing:
+                    self._changed.wait()
+                if not self._queue:
+                    return
+                data = b"".join(self._queue)  # one write for a burst of small messages
+                self._queue.clear()
+            try:
+                view = memoryview(data)
+                while view:
+                    written = self._out.write(view)
+                    view = view[len(view) if written is None else written:]
+                self._out.flush()
+            except (OSError, ValueError):  # the client closed its end: nobody will read
+                with self._changed:
+                    self._gone = True
+                    self._queue.clear()
+                    self._backlog = 0
+                    self._changed.notify_all()
+                return
+            with self._changed:
+                self._backlog -= len(data)
+                self._changed.notify_all()
+
+
 class MCPServer:
     """An MCP server over a pair of byte streams (stdin / stdout for stdio).
 
     ``default_timeout`` is the timeout of ``run_code`` calls that give
-    none (None: the interpreter's default, 600 s). :meth:`serve` returns at
-    end of input; the interpreter is the caller's to close.
+    none (None: the interpreter's default, 600 s). ``outfile`` must be
+    blocking; an unbuffered one (``buffering=0``) is best, so that a writer
+    blocked on a client that does not read holds no lock at exit.
+    :meth:`serve` returns after end of input once every request read has
+    been answered; the interpreter is the caller's to close.
     """
 
     def __init__(self, interpreter: CodeInterpreter, infile: BinaryIO, outfile: BinaryIO, *,
@@ -156,9 +248,11 @@ class MCPServer:
         self.interpreter = interpreter
         self._in = infile
         self._out = outfile
-        self._write_lock = threading.Lock()
+        self._outbox: Optional[_Outbox] = None
         self._requests_lock = threading.Lock()
         self._requests: Dict[str, _Request] = {}
+        self._in_flight = 0  # tool calls not yet answered (cancelled ones until they end)
+        self._settled = threading.Condition(self._requests_lock)
         self.default_timeout = default_timeout
         self.protocol_version = LATEST_PROTOCOL_VERSION
         self.client_info: Optional[Dict[str, Any]] = None
@@ -166,26 +260,45 @@ class MCPServer:
     # -- reading ---------------------------------------------------------------
 
     def serve(self) -> None:
-        """Read and handle messages until end of input."""
+        """Read and handle messages until end of input, then wait until
+        every request read has been answered (each run within its own
+        timeout) and written, and return."""
+        self._outbox = _Outbox(self._out, MAX_BACKLOG)
         while True:
+            self._outbox.wait_for_room()
             line = self._in.readline(MAX_MESSAGE + 1)
             if not line:
-                return
+                break
             if len(line) > MAX_MESSAGE and not line.endswith(b"\n"):
                 self._discard_rest_of_line()
-                self._send_error(None, RPCError(PARSE_ERROR, "message longer than %d bytes" % MAX_MESSAGE))
-                continue
-            if not line.strip():
+                self._send_error(None, RPCError(PARSE_ERROR, "message longer than %d bytes (the limit); "
+                                                "it was skipped" % MAX_MESSAGE))
                 continue
             try:
-                message = json.loads(line.decode("utf-8"))
-            except (UnicodeDecodeError, ValueError) as exc:
-                self._send_error(None, RPCError(PARSE_ERROR, "parse error: %s" % exc))
-                continue
-            if isinstance(message, list):  # a batch (2025-03-26 and older)
-                self._handle_batch(message)
-            else:
-                self._handle(message, self._send)
+                self._receive(line)
+            except Exception as exc:  # a bug must not stop the server
+                self._send_error(None, RPCError(INTERNAL_ERROR, "%s: %s" % (type(exc).__name__, exc)))
+        with self._settled:
+            while self._in_flight:
+                self._settled.wait()
+        self._outbox.close()
+
+    def _receive(self, line: bytes) -> None:
+        """Parse and handle one line."""
+        if not line.strip():
+            return
+        try:
+            message = json.loads(line.decode("utf-8"), parse_constant=_not_json)
+        except (UnicodeDecodeError, ValueError) as exc:
+            self._send_error(None, RPCError(PARSE_ERROR, "parse error: %s" % exc))
+            return
+        except RecursionError:
+            self._send_error(None, RPCError(PARSE_ERROR, "parse error: JSON nested too deeply"))
+            return
+        if isinstance(message, list):  # a batch (2025-03-26 and older)
+            self._handle_batch(message)
+        else:
+            self._handle(message, self._send)
 
     def _discard_rest_of_line(self) -> None:
         while True:
@@ -305,11 +418,27 @@ class MCPServer:
         with self._requests_lock:
             if key in self._requests:
                 raise RPCError(INVALID_REQUEST, "request id %s is already in use" % key)
+            if self._in_flight >= MAX_IN_FLIGHT:
+                raise RPCError(SERVER_BUSY, "server busy: %d tool calls are in progress (the limit); "
+                                            "retry when some have been answered" % MAX_IN_FLIGHT)
             self._requests[key] = request
-        threading.Thread(target=self._call_tool, args=(request, name, arguments, token, reply),
-                         daemon=True, name="interp-mcp-%s" % name).start()
+            self._in_flight += 1
+        try:
+            threading.Thread(target=self._call_tool, args=(request, name, arguments, token, reply),
+                             daemon=True, name="interp-mcp-%s" % name).start()
+        except RuntimeError as exc:  # "can't start new thread"
+            with self._requests_lock:
+                self._requests.pop(key, None)
+            self._settle()
+            raise RPCError(SERVER_BUSY, "server busy: %s" % exc) from None
         if name == "run_code":
             request.started.wait()
+
+    def _settle(self) -> None:
+        """A tool call ended (answered, or not when it was cancelled)."""
+        with self._settled:
+            self._in_flight -= 1
+            self._settled.notify_all()
 
     def _call_tool(self, request: _Request, name: str, arguments: Dict[str, Any], token: Any,
                    reply: Callable[[Any], None]) -> None:
@@ -327,8 +456,11 @@ class MCPServer:
             request.started.set()
         with self._requests_lock:
             self._requests.pop(json.dumps(request.id), None)
-        if not request.cancel.is_set():
-            reply(message)
+        try:
+            if not request.cancel.is_set():
+                reply(message)
+        finally:
+            self._settle()
 
     def _run_code(self, request: _Request, arguments: Dict[str, Any], token: Any) -> Dict[str, Any]:
         progress = itertools.count(1)  # callbacks run in order on this thread
@@ -338,7 +470,8 @@ class MCPServer:
                 if not request.cancel.is_set():
                     self._send({"jsonrpc": "2.0", "method": "notifications/progress",
                                 "params": {"progressToken": token, "progress": next(progress),
-                                           "message": prefix + message.output.rstrip("\n")}})
+                                           "message": prefix + message.output.rstrip("\n")}},
+                               optional=True)
             return None if token is None else on_line
 
         callbacks = {"stdout": stream(""), "stderr": stream("[stderr] ")}
@@ -387,17 +520,26 @@ class MCPServer:
 
     # -- writing ------------------------------------------------------------------------
 
-    def _send(self, message: Any) -> None:
-        data = json.dumps(message, separators=(",", ":")).encode("utf-8") + b"\n"
-        with self._write_lock:
-            try:
-                self._out.write(data)
-                self._out.flush()
-            except (OSError, ValueError):  # the client went away; end of input follows
-                pass
+    def _send(self, message: Any, optional: bool = False) -> None:
+        """Queue one message for the client; never waits for it. An
+        ``optional`` one (a progress notification) is dropped while a slow
+        client has more than MAX_BACKLOG bytes to read."""
+        try:
+            data = json.dumps(message, separators=(",", ":")).encode("ascii")
+        except (TypeError, ValueError, RecursionError) as exc:  # a bug: still answer the request
+            request_id = message.get("id") if isinstance(message, dict) else None
+            error = RPCError(INTERNAL_ERROR, "the reply could not be encoded: %s" % exc)
+            data = json.dumps(_error(request_id, error), separators=(",", ":")).encode("ascii")
+        if self._outbox is not None:
+            self._outbox.put(data + b"\n", optional)
 
     def _send_error(self, request_id: Any, error: RPCError) -> None:
         self._send(_error(request_id, error))
+
+
+def _not_json(constant: str) -> Any:
+    """json.loads hook: NaN and Infinity are not JSON."""
+    raise ValueError("%s is not valid JSON" % constant)
 
 
 def _error(request_id: Any, error: RPCError) -> Dict[str, Any]:
@@ -500,23 +642,25 @@ def main(argv: Optional[List[str]] = None) -> int:
         print("interp mcp: --timeout must be >= 0", file=sys.stderr)
         return 2
     # The protocol owns the real stdout: keep a private copy and send fd 1
-    # (and sys.stdout) to stderr so that nothing else can corrupt it.
+    # (and sys.stdout) to stderr so that nothing else can corrupt it. The
+    # copy is unbuffered: a write blocked on a client that does not read
+    # then holds no lock that exit would wait for.
     sys.stdout.flush()
-    protocol_out = os.fdopen(os.dup(1), "wb")
-    os.dup2(2, 1)
-    sys.stdout = sys.stderr
-    try:
-        interpreter = CodeInterpreter(cwd=args.cwd)
-    except InterpError as exc:
-        print("interp mcp: %s" % exc, file=sys.stderr)
-        return 2
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
-    try:
-        MCPServer(interpreter, sys.stdin.buffer, protocol_out, default_timeout=args.timeout).serve()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        interpreter.close()
+    with os.fdopen(os.dup(1), "wb", buffering=0) as protocol_out:
+        os.dup2(2, 1)
+        sys.stdout = sys.stderr
+        try:
+            interpreter = CodeInterpreter(cwd=args.cwd)
+        except InterpError as exc:
+            print("interp mcp: %s" % exc, file=sys.stderr)
+            return 2
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+        try:
+            MCPServer(interpreter, sys.stdin.buffer, protocol_out, default_timeout=args.timeout).serve()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            interpreter.close()
     return 0
 
 
