@@ -18,45 +18,91 @@ chunk as it happens: ``stdout`` / ``stderr`` (``text``: one line),
 ``error`` (``name``, ``value``, ``traceback``), then exactly one final event:
 ``end`` (``execution_count``), ``timeout`` (``message``, ``restarted``) or
 ``interp_error`` (``name``, ``message``: the worker died, the context was
-restarted or deleted during the run). A client that disconnects cancels its
-run (``run_code(cancel=...)``): a queued run is dropped; a running one gets
-KeyboardInterrupt and its context keeps its state, unless the code ignores
-the interrupt for the grace period and is killed, as after a timeout.
+restarted or deleted during the run). A client that disconnects, or stops
+reading its stream, cancels its run (``run_code(cancel=...)``): a queued run
+is dropped; a running one gets KeyboardInterrupt and its context keeps its
+state, unless the code ignores the interrupt for the grace period and is
+killed, as after a timeout. The run's callbacks never wait for the client.
 
 The context id ``default`` names the default context. Every request needs
 ``Authorization: Bearer <token>`` when a token is set; without one the
-server only binds loopback addresses. Errors are JSON:
+server only binds loopback addresses. Browsers are kept out: a request whose
+``Origin`` is not the server's own gets 403, a ``Host`` that is neither the
+bound address nor a loopback name gets 403 (DNS rebinding), and bodies must
+be ``Content-Type: application/json`` (415), which a page cannot send to
+another origin without CORS. Slow clients are bounded: a request's head must
+arrive within ``header_timeout`` seconds, its body within ``io_timeout``, at
+most ``max_connections`` are served at once (more wait in the listen
+backlog). Every error, whatever its cause, is a JSON response:
 ``{"error": "Not Found", "message": "..."}``.
 """
 
 from __future__ import annotations
 
 import argparse
+import array
+import errno
 import hmac
+import http.client
+import io
 import ipaddress
+import itertools
 import json
+import math
 import os
+import re
 import select
 import signal
 import socket
 import sys
 import threading
+import time
+import traceback
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Optional, Tuple
 from urllib.parse import unquote, urlsplit
 
 from . import __version__
 from .api import CodeInterpreter
 from .engine import DEFAULT_CONTEXT_ID, run_command
-from .errors import ContextNotFoundError, InterpError, InterpTimeoutError, InvalidCwdError
+from .errors import (ContextNotFoundError, InterpError, InterpTimeoutError, InvalidCwdError,
+                     RunCancelledError)
 from .frontend import context_json
 from .types import MIME_FIELDS, Result
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 DEFAULT_MAX_BODY = 10 * 1024 * 1024
+#: Seconds a connection may take to deliver a request's line and headers,
+#: counted from when the server starts waiting for it (so also the longest
+#: a keep-alive connection may stay idle).
+DEFAULT_HEADER_TIMEOUT = 10.0
+#: Seconds the server waits for a request body, or for a client to accept
+#: any byte of a response, before it treats the client as gone.
+DEFAULT_IO_TIMEOUT = 30.0
+#: Connections served at once; more wait in the listen backlog.
+DEFAULT_MAX_CONNECTIONS = 64
+#: Connections the kernel queues for the accept loop (capped by somaxconn).
+LISTEN_BACKLOG = 1024
+#: Bytes of a request line plus headers (431 beyond).
+MAX_HEAD = 64 * 1024
+#: Nesting of arrays and objects a request body may have (the API needs 2).
+MAX_JSON_DEPTH = 32
+#: Digits an integer in a request body may have.
+MAX_INT_DIGITS = 30
+#: The largest ``timeout`` of /execute, in seconds (0 means no limit).
+MAX_TIMEOUT = 365 * 24 * 3600
+#: Bytes of events an /execute client may fall behind by before it counts as
+#: gone (beyond what the kernel's socket buffers hold).
+STREAM_BUFFER = 8 * 1024 * 1024
+#: Pause of the accept loop when the process is out of file descriptors.
+ACCEPT_BACKOFF = 0.1
 TOKEN_ENV = "INTERP_TOKEN"
+
+_TIMEOUTS = (TimeoutError, socket.timeout)  # distinct classes before Python 3.10
+#: accept() / os.pipe() / thread start failures that mean "out of resources, try later"
+_EXHAUSTED = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM, errno.EAGAIN})
 
 
 def result_json(result: Result) -> Dict[str, Any]:
@@ -89,15 +135,35 @@ class InterpHTTPServer(ThreadingHTTPServer):
 
     ``token`` (when not None) is required as ``Authorization: Bearer`` on
     every request; ``max_body`` bounds request bodies (413 beyond it).
-    Closing the server does not close the interpreter.
+    ``header_timeout`` and ``io_timeout`` bound how long a client may take
+    (see DEFAULT_HEADER_TIMEOUT and DEFAULT_IO_TIMEOUT); at most
+    ``max_connections`` are served at once. ``allowed_hosts`` are Host
+    names accepted besides the bound address and loopback names (``*``:
+    any); they need a token. Raises ValueError for bad options. Closing the
+    server does not close the interpreter.
     """
 
     daemon_threads = True
+    block_on_close = False  # server_close() must not wait for runs; closing the interpreter ends them
     allow_reuse_address = True
+    request_queue_size = LISTEN_BACKLOG
 
     def __init__(self, address: Tuple[str, int], interpreter: CodeInterpreter, *,
                  token: Optional[str] = None, max_body: int = DEFAULT_MAX_BODY,
-                 log: bool = True) -> None:
+                 log: bool = True, header_timeout: float = DEFAULT_HEADER_TIMEOUT,
+                 io_timeout: float = DEFAULT_IO_TIMEOUT,
+                 max_connections: int = DEFAULT_MAX_CONNECTIONS,
+                 allowed_hosts: Iterable[str] = ()) -> None:
+        self.header_timeout = _positive("header_timeout", header_timeout)
+        self.io_timeout = _positive("io_timeout", io_timeout)
+        if isinstance(max_connections, bool) or not isinstance(max_connections, int) or max_connections < 1:
+            raise ValueError("max_connections must be a positive int, got %r" % (max_connections,))
+        if isinstance(max_body, bool) or not isinstance(max_body, int) or max_body < 0:
+            raise ValueError("max_body must be an int >= 0, got %r" % (max_body,))
+        extra_hosts = frozenset(name.strip().lower() for name in allowed_hosts)
+        if extra_hosts and not token:
+            raise ValueError("allowing other Host names needs a token: without one, any web page "
+                             "could reach the server by DNS rebinding")
         host = address[0]
         if ":" in host:
             self.address_family = socket.AF_INET6
@@ -105,20 +171,162 @@ class InterpHTTPServer(ThreadingHTTPServer):
         self.token = token
         self.max_body = max_body
         self.log = log
+        self.max_connections = max_connections
+        self._slots = threading.BoundedSemaphore(max_connections)
+        self._stopping = threading.Event()
+        self._stopped = threading.Event()
+        self._stopped.set()
+        self._out_of_fds = False
         super().__init__(address, RequestHandler)
+        self.hosts: FrozenSet[str] = extra_hosts | {
+            name for name in (host.strip("[]").lower(), str(self.server_address[0]).lower())
+            if not _is_unspecified(name)}
 
     @property
     def port(self) -> int:
         """The port the server listens on (useful after binding port 0)."""
         return self.server_address[1]
 
+    def host_allowed(self, name: str) -> bool:
+        """True if a request may name ``name`` (lowercase, no port) in its Host header."""
+        if "*" in self.hosts or name in self.hosts or name in ("localhost", "localhost."):
+            return True
+        try:
+            return ipaddress.ip_address(name).is_loopback
+        except ValueError:
+            return False
+
+    # -- accepting: bounded, and never spinning ----------------------------------
+
+    def serve_forever(self, poll_interval: float = 0.5) -> None:
+        """Accept connections until :meth:`shutdown` (after which the server
+        does not serve again). At most ``max_connections`` are served at once;
+        the others wait in the listen backlog. Out of file descriptors, the
+        loop pauses instead of spinning."""
+        self._stopped.clear()
+        try:
+            self.socket.setblocking(False)
+            poller = select.poll()
+            poller.register(self.socket, select.POLLIN)
+            while not self._stopping.is_set():
+                if not self._slots.acquire(timeout=poll_interval):
+                    continue  # every slot is taken: leave new connections in the backlog
+                if not self._accept_one(poller, poll_interval):
+                    self._slots.release()
+        finally:
+            self._stopped.set()
+
+    def _accept_one(self, poller: "select.poll", poll_interval: float) -> bool:
+        """Wait for one connection and hand it to a thread, which then owns
+        the slot the caller took; False if there was none (or it failed)."""
+        if not poller.poll(int(poll_interval * 1000)) or self._stopping.is_set():
+            return False
+        try:
+            request, client_address = self.socket.accept()
+        except BlockingIOError:
+            return False
+        except OSError as exc:
+            if exc.errno in _EXHAUSTED:
+                self._exhausted("accepting connections", exc)
+            return False
+        try:
+            self.process_request(request, client_address)
+        except Exception as exc:  # RuntimeError: can't start new thread
+            self.shutdown_request(request)
+            self._exhausted("starting a thread for a connection", exc)
+            return False
+        if self._out_of_fds:
+            self._out_of_fds = False
+            sys.stderr.write("interp serve: accepting connections again\n")
+        return True
+
+    def _exhausted(self, doing: str, exc: BaseException) -> None:
+        """Out of file descriptors or threads: say so once, and pause."""
+        if not self._out_of_fds:
+            self._out_of_fds = True
+            sys.stderr.write("interp serve: out of resources %s (%s); new connections wait in "
+                             "the backlog\n" % (doing, exc))
+        self._stopping.wait(ACCEPT_BACKOFF)
+
+    def shutdown(self) -> None:
+        """Stop :meth:`serve_forever` (from another thread) and wait until it returned."""
+        self._stopping.set()
+        self._stopped.wait()
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Last resort for an exception that escaped a handler (none should):
+        one log entry, and none at all for a client that went away."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError,) + _TIMEOUTS):
+            return
+        sys.stderr.write("interp serve: error serving %s:\n%s" % (client_address, traceback.format_exc()))
+
+
+class _SocketReader(io.RawIOBase):
+    """The raw reading side of a connection, with a deadline the handler
+    sets for each request head and body (TimeoutError once it passes, however
+    slowly the bytes trickle in)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        super().__init__()
+        self._sock = sock
+        self.deadline: Optional[float] = None
+        self.received = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self.deadline is not None:
+            remaining = self.deadline - time.monotonic()
+            if remaining <= 0 or not _wait(self._sock, select.POLLIN, remaining):
+                raise TimeoutError("the client did not send its request in time")
+        count = self._sock.recv_into(buffer)
+        self.received += count
+        return count
+
+
+class _HeadTooLarge(http.client.HTTPException):
+    """The request line and headers are over MAX_HEAD bytes."""
+
+
+class _RequestReader(io.BufferedReader):
+    """The connection's ``rfile``: counts what a request head reads, so that
+    many long header lines cannot pile up (``head_left``: None outside heads)."""
+
+    head_left: Optional[int] = None
+
+    def readline(self, size: Optional[int] = -1) -> bytes:
+        line = super().readline(size)
+        if self.head_left is not None:
+            self.head_left -= len(line)
+            if self.head_left < 0:
+                raise _HeadTooLarge("the request line and headers exceed %d bytes" % MAX_HEAD)
+        return line
+
 
 class RequestHandler(BaseHTTPRequestHandler):
     """Routes one HTTP/1.1 request (keep-alive) to the shared interpreter."""
 
     protocol_version = "HTTP/1.1"
+    default_request_version = "HTTP/1.0"  # so that errors about a bad request line get a status line
     server_version = "interp/" + __version__
+    disable_nagle_algorithm = True  # stream lines as they come
     server: InterpHTTPServer
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.settimeout(self.server.io_timeout)  # bounds writes to a client that reads nothing
+        self.rfile.close()
+        self._raw = _SocketReader(self.connection)
+        self.rfile = _RequestReader(self._raw)
+        self._responded = False
 
     # every method goes through _dispatch, so a known path with the wrong method gets 405
     def do_GET(self) -> None:
@@ -137,42 +345,125 @@ class RequestHandler(BaseHTTPRequestHandler):
         self._dispatch("PATCH")
 
     def log_message(self, format: str, *args: Any) -> None:
+        """Request lines; ``--quiet`` turns them off."""
         if self.server.log:
             super().log_message(format, *args)
+
+    def log_error(self, format: str, *args: Any) -> None:
+        """Server faults; logged even with ``--quiet``."""
+        super().log_message(format, *args)
 
     def send_error(self, code: int, message: Optional[str] = None, explain: Optional[str] = None) -> None:
         """http.server's own errors (malformed request line, unsupported
         method, oversized headers) as JSON too; the connection is closed."""
         self.close_connection = True
+        if self._responded:
+            return
         try:
             self._send_json(code, _error_body(code, explain or message or HTTPStatus(code).phrase), close=True)
         except OSError:
             pass
 
-    # -- plumbing ------------------------------------------------------------
+    # -- one request, start to end -------------------------------------------------
+
+    def handle_one_request(self) -> None:
+        """Read one request and answer it. Nothing escapes: a client that went
+        away or stalled is dropped quietly (408 when it had begun a request),
+        anything else unexpected is a 500 with a message, logged once."""
+        self.command, self.requestline, self.request_version = "", "", self.default_request_version
+        self._responded = False
+        self._raw.deadline = time.monotonic() + self.server.header_timeout
+        self.rfile.head_left = MAX_HEAD
+        received = self._raw.received
+        try:
+            try:
+                line = self.rfile.readline(65537)
+                while line in (b"\r\n", b"\n"):  # blank lines before a request are allowed
+                    line = self.rfile.readline(65537)
+                self.raw_requestline = line
+                if len(line) > 65536:
+                    self.send_error(414, "the request line exceeds 65536 bytes")
+                    return
+                if not line:
+                    self.close_connection = True
+                    return
+                if not self.parse_request():
+                    return
+            except _TIMEOUTS:
+                self.close_connection = True
+                if self._raw.received != received:  # not merely an idle keep-alive connection
+                    self.send_error(408, "the request line and headers did not arrive within %g s"
+                                    % self.server.header_timeout)
+                return
+            except _HeadTooLarge as exc:
+                self.send_error(431, str(exc))
+                return
+            self.rfile.head_left = None
+            if len(self.requestline.split()) != 3:
+                self.send_error(400, "the request line must be 'METHOD /path HTTP/1.1'")
+                return
+            method = getattr(self, "do_" + self.command, None)
+            if method is None:
+                self.send_error(501, "unsupported method %r" % self.command)
+                return
+            method()
+        except (ConnectionError,) + _TIMEOUTS:  # the client went away, or stopped reading
+            self.close_connection = True
+        except Exception as exc:  # a bug: say so to the client and the log, once
+            self._internal_error(exc)
+
+    def _internal_error(self, exc: BaseException) -> None:
+        self.log_error("internal error on %r:\n%s", self.requestline, traceback.format_exc())
+        self.send_error(500, "internal server error: %s: %s" % (type(exc).__name__, exc))
 
     def _dispatch(self, method: str) -> None:
+        body_read = False
         try:
-            self._check_auth()
+            self._check_caller()
             body = self._read_body()
+            body_read = True
             handler, args = self._route(method, urlsplit(self.path).path)
             handler(body, *args)
-        except HTTPError as exc:
-            if exc.close:
+        except (ConnectionError,) + _TIMEOUTS:
+            raise
+        except Exception as exc:
+            error = _http_error(exc)
+            if self._responded:  # a streamed response had begun: all we can do is end it
                 self.close_connection = True
-            self._send_json(exc.status, _error_body(exc.status, exc.message), close=exc.close,
-                            headers=exc.headers)
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True
+                if error is None:
+                    self.log_error("internal error on %r:\n%s", self.requestline, traceback.format_exc())
+                return
+            if error is None:
+                self._internal_error(exc)
+                return
+            close = error.close or not body_read  # an unread body would be taken for the next request
+            if close:
+                self.close_connection = True
+            self._send_json(error.status, _error_body(error.status, error.message), close=close,
+                            headers=error.headers)
 
-    def _check_auth(self) -> None:
+    def _check_caller(self) -> None:
+        """Who may ask: a Host naming this server (DNS rebinding), no foreign
+        Origin (a web page), then the token."""
+        hosts = self.headers.get_all("Host") or []
+        if len(hosts) != 1:
+            raise HTTPError(400, "a request needs exactly one Host header")
+        name = _host_name(hosts[0])
+        if name is None or not self.server.host_allowed(name):
+            raise HTTPError(403, "Host %r is neither this server's address nor a loopback name (with a "
+                                 "token, the operator can allow it with --allow-host)" % hosts[0])
+        origin = self.headers.get("Origin")
+        if origin is not None:
+            host = hosts[0].strip().lower()
+            if origin.strip().lower() not in ("http://" + host, "https://" + host):
+                raise HTTPError(403, "cross-origin requests are refused (Origin %r)" % origin)
         token = self.server.token
         if token is None:
             return
-        given = self.headers.get("Authorization", "")
-        expected = "Bearer " + token
-        if not hmac.compare_digest(given.encode("utf-8", "surrogateescape"),
-                                   expected.encode("utf-8", "surrogateescape")):
+        # header values arrive decoded as Latin-1: compare the bytes that were sent
+        given = self.headers.get("Authorization", "").encode("latin-1", "replace")
+        expected = ("Bearer " + token).encode("utf-8", "surrogateescape")
+        if not hmac.compare_digest(given, expected):
             raise HTTPError(401, "missing or wrong 'Authorization: Bearer <token>' header",
                             close=True, headers={"WWW-Authenticate": 'Bearer realm="interp"'})
 
@@ -180,19 +471,29 @@ class RequestHandler(BaseHTTPRequestHandler):
         if self.headers.get("Transfer-Encoding") is not None:
             raise HTTPError(411, "chunked request bodies are not supported; send Content-Length",
                             close=True)
-        raw = self.headers.get("Content-Length")
-        if raw is None:
-            return b""
-        try:
-            length = int(raw)
-            if length < 0:
-                raise ValueError
-        except ValueError:
-            raise HTTPError(400, "invalid Content-Length %r" % raw, close=True) from None
+        lengths = self.headers.get_all("Content-Length") or []
+        if len(lengths) > 1:
+            raise HTTPError(400, "a request may have one Content-Length header, not %d" % len(lengths),
+                            close=True)
+        raw = lengths[0].strip() if lengths else "0"
+        if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
+            raise HTTPError(400, "invalid Content-Length %r" % raw, close=True)
+        length = int(raw)
         if length > self.server.max_body:
             raise HTTPError(413, "request body of %d bytes exceeds the limit of %d bytes"
                             % (length, self.server.max_body), close=True)
-        data = self.rfile.read(length)
+        content_type = self.headers.get("Content-Type")
+        if (length or content_type is not None) and not _is_json_type(content_type):
+            raise HTTPError(415, "request bodies must be JSON, sent with 'Content-Type: application/json'"
+                            " (got %r)" % content_type, close=True)
+        if not length:
+            return b""
+        self._raw.deadline = time.monotonic() + self.server.io_timeout
+        try:
+            data = self.rfile.read(length)
+        except _TIMEOUTS:
+            raise HTTPError(408, "the request body did not arrive within %g s" % self.server.io_timeout,
+                            close=True) from None
         if len(data) != length:
             raise HTTPError(400, "request body ended early", close=True)
         return data
@@ -223,6 +524,7 @@ class RequestHandler(BaseHTTPRequestHandler):
     def _send_json(self, status: int, payload: Any, *, close: bool = False,
                    headers: Optional[Dict[str, str]] = None) -> None:
         data = b"" if payload is None else json.dumps(payload).encode("utf-8") + b"\n"
+        self._responded = True
         self.send_response(status)
         if payload is not None:
             self.send_header("Content-Type", "application/json")
@@ -236,6 +538,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             self.wfile.write(data)
 
     # -- endpoints -------------------------------------------------------------
+    # InterpError subclasses propagate to _dispatch, which maps them (_http_error)
 
     def _health(self, body: bytes) -> None:
         self._send_json(200, {"status": "ok", "version": __version__})
@@ -246,140 +549,260 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     def _create_context(self, body: bytes) -> None:
         fields = _json_object(body, {"cwd": (str, type(None))}, ())
-        try:
-            context = self.server.interpreter.create_context(cwd=fields.get("cwd"))
-        except InvalidCwdError as exc:
-            raise HTTPError(400, str(exc)) from None
+        context = self.server.interpreter.create_context(cwd=fields.get("cwd"))
         self._send_json(201, context_json(context))
 
     def _delete_context(self, body: bytes, context_id: str) -> None:
-        if context_id in (None, DEFAULT_CONTEXT_ID):
+        if context_id == DEFAULT_CONTEXT_ID:
             raise HTTPError(400, "the default context cannot be deleted")
-        try:
-            self.server.interpreter.delete_context(context_id)
-        except ContextNotFoundError as exc:
-            raise HTTPError(404, str(exc)) from None
+        self.server.interpreter.delete_context(context_id)
         self._send_json(204, None)
 
     def _restart_context(self, body: bytes, context_id: str) -> None:
-        try:
-            context = self.server.interpreter.restart_context(context_id)
-        except ContextNotFoundError as exc:
-            raise HTTPError(404, str(exc)) from None
+        context = self.server.interpreter.restart_context(context_id)
         self._send_json(200, context_json(context))
 
     def _interrupt_context(self, body: bytes, context_id: str) -> None:
-        try:
-            self.server.interpreter.interrupt(context_id)
-        except ContextNotFoundError as exc:
-            raise HTTPError(404, str(exc)) from None
+        self.server.interpreter.interrupt(context_id)
         self._send_json(204, None)
 
     def _execute(self, body: bytes) -> None:
         fields = _json_object(body, {"code": (str,), "context_id": (str, type(None)),
                                      "envs": (dict, type(None)), "timeout": (int, float, type(None))},
                               ("code",))
-        context_id = fields.get("context_id")
+        timeout = fields.get("timeout")
+        if timeout is not None and not 0 <= timeout <= MAX_TIMEOUT:
+            raise HTTPError(400, "the field 'timeout' must be from 0 (no limit) to %d seconds, got %r"
+                            % (MAX_TIMEOUT, timeout))
         try:  # the engine's own argument checks, while an error can still be a 400
-            run_command(fields["code"], envs=fields.get("envs"), timeout=fields.get("timeout"))
+            command, seconds = run_command(fields["code"], envs=fields.get("envs"), timeout=timeout)
         except (TypeError, ValueError) as exc:
             raise HTTPError(400, str(exc)) from None
-        interpreter = self.server.interpreter
-        if context_id is not None and context_id not in {c.id for c in interpreter.list_contexts()}:
-            raise HTTPError(404, "no context with id %r" % context_id)
-
-        stream = _EventStream(self)
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-ndjson")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.send_header("Cache-Control", "no-store")
-        self.send_header("X-Accel-Buffering", "no")
-        self.end_headers()
-        watcher = threading.Thread(target=_watch_disconnect, args=(self.connection, stream),
-                                   daemon=True, name="interp-http-watch")
-        watcher.start()
+        stream = _EventStream(self.connection, self.server.io_timeout)
+        callbacks: Dict[str, Callable[[Any], None]] = {
+            "stdout": lambda m: stream.send({"type": "stdout", "text": m.output}),
+            "stderr": lambda m: stream.send({"type": "stderr", "text": m.output}),
+            "result": lambda r: stream.send({"type": "result", **result_json(r)}),
+            "error": lambda e: stream.send({"type": "error", "name": e.name, "value": e.value,
+                                            "traceback": e.traceback}),
+        }
         try:
-            result = interpreter.run_code(
-                fields["code"], context=context_id, envs=fields.get("envs"),
-                timeout=fields.get("timeout"), cancel=stream.gone,
-                on_stdout=lambda m: stream.send({"type": "stdout", "text": m.output}),
-                on_stderr=lambda m: stream.send({"type": "stderr", "text": m.output}),
-                on_result=lambda r: stream.send({"type": "result", **result_json(r)}),
-                on_error=lambda e: stream.send({"type": "error", "name": e.name, "value": e.value,
-                                                "traceback": e.traceback}))
-            stream.send({"type": "end", "execution_count": result.execution_count})
-        except InterpTimeoutError as exc:
-            stream.send({"type": "timeout", "message": str(exc), "restarted": exc.restarted})
-        except (InterpError, TypeError, ValueError) as exc:  # RunCancelledError: nobody reads it
-            stream.send({"type": "interp_error", "name": type(exc).__name__, "message": str(exc)})
+            self.connection.setblocking(False)  # the stream's pump owns the socket until finish()
+            final = self._run(stream, fields.get("context_id"), command, seconds, callbacks)
+            if final is not None:
+                stream.send(final)
         finally:
-            stream.close()
-        if stream.gone.is_set():
+            delivered = stream.finish()
+            self.connection.settimeout(self.server.io_timeout)
+        if not delivered:
             self.close_connection = True
+
+    def _run(self, stream: "_EventStream", context_id: Optional[str], command: Dict[str, Any],
+             seconds: Optional[float], callbacks: Dict[str, Callable[[Any], None]]) -> Optional[Dict[str, Any]]:
+        """Run the command, streaming its events; return the final event (None
+        when the client is gone). Before the stream has begun (an unknown
+        context, say), errors propagate to become plain JSON error responses."""
+        def begin() -> None:  # the run has its place in line: the 200 goes out now
+            self._responded = True
+            self.log_request(200)
+            stream.begin(self._stream_head())
+
+        try:
+            result = self.server.interpreter._submit(context_id, command, seconds, callbacks,
+                                                     cancel=stream.gone, queued=begin)
+        except InterpTimeoutError as exc:
+            return {"type": "timeout", "message": str(exc), "restarted": exc.restarted}
+        except RunCancelledError:
+            return None  # nobody reads it
+        except Exception as exc:
+            if not stream.begun:
+                raise
+            if not isinstance(exc, InterpError):
+                self.log_error("internal error on %r:\n%s", self.requestline, traceback.format_exc())
+            return {"type": "interp_error", "name": type(exc).__name__, "message": str(exc)}
+        return {"type": "end", "execution_count": result.execution_count}
+
+    def _stream_head(self) -> bytes:
+        return ("HTTP/1.1 200 OK\r\nServer: %s\r\nDate: %s\r\nContent-Type: application/x-ndjson\r\n"
+                "Transfer-Encoding: chunked\r\nCache-Control: no-store\r\nX-Accel-Buffering: no\r\n\r\n"
+                % (self.version_string(), self.date_time_string())).encode("latin-1")
 
 
 class _EventStream:
-    """Writes NDJSON events as HTTP chunks. ``gone`` is set when the client
-    went away (a failed write, or the watcher seeing the socket close); it
-    is the run's ``cancel`` event, so that stops the run."""
+    """The body of one /execute response: NDJSON events as HTTP chunks.
 
-    def __init__(self, handler: RequestHandler) -> None:
-        self._handler = handler
+    The run's callbacks never wait for the client: :meth:`send` writes what
+    the (non-blocking) socket takes at once and keeps the rest in a buffer,
+    which a pump thread writes out; the pump also watches the socket for the
+    client going away. ``gone`` (the run's ``cancel`` event) is set when the
+    client disconnects, falls more than STREAM_BUFFER bytes behind, or
+    accepts no byte for ``stall`` seconds while there is something to send.
+    """
+
+    def __init__(self, sock: socket.socket, stall: float) -> None:
+        self._sock = sock
+        self._stall = stall
         self._lock = threading.Lock()
+        self._buffer = bytearray()
+        self._ended = False
+        self.begun = False
         self.gone = threading.Event()
-        self.closed = False
+        self._wake_r, self._wake_w = os.pipe()
+        try:
+            os.set_blocking(self._wake_r, False)
+            os.set_blocking(self._wake_w, False)
+            self._pump_thread = threading.Thread(target=self._pump, daemon=True, name="interp-http-stream")
+            self._pump_thread.start()
+        except BaseException:
+            self._close_pipe()
+            raise
+
+    def begin(self, head: bytes) -> None:
+        """Send the response head; from now on the response is this stream."""
+        self.begun = True
+        self._put(head)
 
     def send(self, event: Dict[str, Any]) -> None:
         data = json.dumps(event).encode("utf-8") + b"\n"
-        self._write(b"%X\r\n%s\r\n" % (len(data), data))
+        self._put(b"%X\r\n%s\r\n" % (len(data), data))
 
-    def close(self) -> None:
-        self._write(b"0\r\n\r\n")
+    def finish(self) -> bool:
+        """End the body (if it began) and wait until the pump wrote it all, or
+        the client went away or stalled; True if everything was delivered."""
+        if self.begun:
+            self._put(b"0\r\n\r\n")
         with self._lock:
-            self.closed = True
+            self._ended = True
+        self._wake()
+        self._pump_thread.join()
+        self._close_pipe()
+        with self._lock:
+            return self.begun and not self.gone.is_set() and not self._buffer
 
-    def _write(self, data: bytes) -> None:
+    def _put(self, data: bytes) -> None:
         with self._lock:
-            if self.gone.is_set():
+            if self.gone.is_set() or self._ended:
+                return
+            if self._buffer:
+                if len(self._buffer) + len(data) > STREAM_BUFFER:
+                    self.gone.set()  # the client does not keep up: as if it had left
+                    self._wake()
+                    return
+                self._buffer += data
                 return
             try:
-                self._handler.wfile.write(data)
-                self._handler.wfile.flush()
-            except OSError:  # BrokenPipeError, ConnectionResetError, a timeout
-                self.gone.set()
-
-    def disconnected(self) -> None:
-        """The watcher saw the client close the connection."""
-        with self._lock:
-            if not self.closed:
-                self.gone.set()
-
-
-def _watch_disconnect(sock: socket.socket, stream: _EventStream) -> None:
-    """Until the response ends, watch the request's socket for the client
-    closing it: a run that prints nothing would otherwise never notice."""
-    poller = select.poll()
-    poller.register(sock.fileno(), select.POLLIN | select.POLLRDHUP | select.POLLHUP | select.POLLERR)
-    while not stream.closed and not stream.gone.is_set():
-        try:
-            events = poller.poll(200)
-        except (OSError, ValueError):
-            return
-        for _fd, flags in events:
-            if flags & (select.POLLHUP | select.POLLERR):
-                stream.disconnected()
-                return
-            try:
-                data = sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+                sent = self._sock.send(data)
             except BlockingIOError:
-                continue
+                sent = 0
             except OSError:
-                stream.disconnected()
+                self.gone.set()
+                self._wake()
                 return
-            if not data:
-                stream.disconnected()
+            if sent == len(data):
                 return
-            return  # the client sent its next request already: stop watching, do not spin
+            self._buffer += data[sent:]
+        self._wake()  # the pump now has something to write
+
+    def _wake(self) -> None:
+        try:
+            os.write(self._wake_w, b"\0")
+        except OSError:  # full (a wake-up is pending anyway) or closed
+            pass
+
+    def _close_pipe(self) -> None:
+        for fd in (self._wake_r, self._wake_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def _pump(self) -> None:
+        try:
+            self._pump_loop()
+        finally:
+            with self._lock:
+                if not (self._ended and not self._buffer):  # it left, stalled or broke: cancel the run
+                    self.gone.set()
+
+    def _pump_loop(self) -> None:
+        sock = self._sock
+        poller = select.poll()
+        poller.register(self._wake_r, select.POLLIN)
+        watch = select.POLLIN | select.POLLRDHUP  # until the client sends its next request
+        since: Optional[float] = None  # when the buffer last made progress (None: empty)
+        while True:
+            with self._lock:
+                if self.gone.is_set() or (self._ended and not self._buffer):
+                    return
+                pending = bool(self._buffer)
+            now = time.monotonic()
+            if not pending:
+                since = None
+                wait_ms: Optional[int] = None
+            else:
+                since = now if since is None else since
+                left = since + self._stall - now
+                if left <= 0:
+                    return  # stalled: the finally marks the client gone
+                wait_ms = max(1, math.ceil(left * 1000))
+            poller.register(sock.fileno(), watch | (select.POLLOUT if pending else 0))
+            for fd, flags in poller.poll(wait_ms):
+                if fd == self._wake_r:
+                    _drain(fd)
+                    continue
+                if flags & (select.POLLHUP | select.POLLERR | select.POLLNVAL):
+                    return
+                if flags & watch:
+                    try:
+                        peeked = sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+                    except BlockingIOError:
+                        peeked = None
+                    except OSError:
+                        return
+                    if peeked == b"":
+                        return  # the client closed the connection
+                    if peeked:
+                        watch = 0  # a pipelined next request: stop watching, do not spin
+                if flags & select.POLLOUT:
+                    with self._lock:
+                        try:
+                            sent = sock.send(self._buffer[:65536])
+                        except BlockingIOError:
+                            sent = 0
+                        except OSError:
+                            return
+                        del self._buffer[:sent]
+                    if sent:
+                        since = time.monotonic()
+
+
+def _drain(fd: int) -> None:
+    try:
+        while os.read(fd, 4096):
+            pass
+    except OSError:  # BlockingIOError: empty
+        pass
+
+
+def _wait(sock: socket.socket, events: int, seconds: float) -> bool:
+    """True once ``sock`` has ``events`` (or an error or hang-up) within ``seconds``."""
+    poller = select.poll()
+    poller.register(sock.fileno(), events)
+    return bool(poller.poll(max(0, math.ceil(seconds * 1000))))
+
+
+def _http_error(exc: BaseException) -> Optional[HTTPError]:
+    """The error response for an exception of a request's handling; None for
+    a bug (a 500). One place maps every InterpError to its status."""
+    if isinstance(exc, HTTPError):
+        return exc
+    if isinstance(exc, ContextNotFoundError):
+        return HTTPError(404, str(exc))
+    if isinstance(exc, InvalidCwdError):
+        return HTTPError(400, str(exc))
+    if isinstance(exc, InterpError) or (isinstance(exc, OSError) and exc.errno in _EXHAUSTED):
+        return HTTPError(503, str(exc))  # e.g. no worker could start: out of fds or memory
+    return None
 
 
 def _error_body(status: int, message: str) -> Dict[str, str]:
@@ -390,16 +813,94 @@ def _error_body(status: int, message: str) -> Dict[str, str]:
     return {"error": phrase, "message": message}
 
 
+def _is_json_type(value: Optional[str]) -> bool:
+    return value is not None and value.split(";")[0].strip().lower() == "application/json"
+
+
+def _host_name(value: str) -> Optional[str]:
+    """The host of a Host header (lowercase, without port or IPv6 brackets);
+    None if it is malformed."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        host, bracket, rest = value[1:].partition("]")
+        if not bracket:
+            return None
+    else:
+        host, colon, port = value.partition(":")
+        rest = colon + port
+    if rest and not (rest[0] == ":" and rest[1:].isascii() and rest[1:].isdigit()):
+        return None
+    if not host or any(char in host for char in " \t/\\@?#"):
+        return None
+    return host
+
+
+def _is_unspecified(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        return False
+
+
+def _positive(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+        raise ValueError("%s must be a positive number of seconds, got %r" % (name, value))
+    return float(value)
+
+
+# -- request bodies: JSON that cannot recurse too deep or hold odd numbers --------
+
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
+_DEPTH_STEPS = str.maketrans({"[": "\x01", "{": "\x01", "]": "\xff", "}": "\xff"})
+
+
+def _too_deep(text: str) -> bool:
+    """True if arrays and objects nest more than MAX_JSON_DEPTH deep in the
+    JSON ``text``; found without recursion, in time linear in its length
+    (strings are skipped; invalid JSON may count as too deep)."""
+    if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
+        return False
+    brackets = _NOT_BRACKETS.sub("", _JSON_STRING.sub("", text))
+    steps = array.array("b", brackets.translate(_DEPTH_STEPS).encode("latin-1"))
+    return max(itertools.accumulate(steps), default=0) > MAX_JSON_DEPTH
+
+
+def _json_number(kind: type) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        if kind is int and len(text.lstrip("-")) > MAX_INT_DIGITS:
+            raise ValueError("an integer of more than %d digits" % MAX_INT_DIGITS)
+        value = kind(text)
+        if not math.isfinite(value):
+            raise ValueError("a number out of range: %s" % text)
+        return value
+    return parse
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError("%s is not JSON" % name)
+
+
+def _parse_json(body: bytes) -> Any:
+    """The JSON value of ``body``, with bounded nesting and only finite,
+    bounded numbers (no NaN or Infinity). Raises a 400."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise HTTPError(400, "the body is not UTF-8: %s" % exc) from None
+    if _too_deep(text):
+        raise HTTPError(400, "the body nests arrays or objects more than %d deep" % MAX_JSON_DEPTH)
+    try:
+        return json.loads(text, parse_int=_json_number(int), parse_float=_json_number(float),
+                          parse_constant=_no_constant)
+    except ValueError as exc:
+        raise HTTPError(400, "the body is not valid JSON: %s" % exc) from None
+
+
 def _json_object(body: bytes, fields: Dict[str, Tuple[type, ...]], required: Tuple[str, ...]) -> Dict[str, Any]:
     """Parse ``body`` as a JSON object with only ``fields`` (name -> allowed
     types) and the ``required`` ones; an empty body is ``{}``. Raises a 400."""
-    if not body.strip():
-        value: Any = {}
-    else:
-        try:
-            value = json.loads(body.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise HTTPError(400, "the body is not valid JSON: %s" % exc) from None
+    value = _parse_json(body) if body.strip() else {}
     if not isinstance(value, dict):
         raise HTTPError(400, "the body must be a JSON object, not %s" % type(value).__name__)
     unknown = sorted(set(value) - set(fields))
@@ -408,7 +909,7 @@ def _json_object(body: bytes, fields: Dict[str, Tuple[type, ...]], required: Tup
     for name in required:
         if name not in value:
             raise HTTPError(400, "the field %r is required" % name)
-    names = {str: "a string", dict: "an object", int: "a number", type(None): "null"}
+    names = {str: "a string", dict: "an object", int: "a number", float: "a number", type(None): "null"}
     for name, item in value.items():
         kinds = fields[name]
         if not isinstance(item, kinds) or (isinstance(item, bool) and bool not in kinds):
@@ -431,17 +932,22 @@ def is_loopback(host: str) -> bool:
 
 
 def make_server(interpreter: CodeInterpreter, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *,
-                token: Optional[str] = None, max_body: int = DEFAULT_MAX_BODY,
-                log: bool = True) -> InterpHTTPServer:
+                token: Optional[str] = None, max_body: int = DEFAULT_MAX_BODY, log: bool = True,
+                header_timeout: float = DEFAULT_HEADER_TIMEOUT, io_timeout: float = DEFAULT_IO_TIMEOUT,
+                max_connections: int = DEFAULT_MAX_CONNECTIONS,
+                allowed_hosts: Iterable[str] = ()) -> InterpHTTPServer:
     """Bind an :class:`InterpHTTPServer` (call ``serve_forever()`` on it).
 
-    Raises ValueError for a non-loopback ``host`` without a ``token``, and
-    OSError if the address cannot be bound.
+    Raises ValueError for a non-loopback ``host`` without a ``token``, for
+    ``allowed_hosts`` without a token, and for bad options; OSError if the
+    address cannot be bound.
     """
     if not token and not is_loopback(host):
         raise ValueError("refusing to listen on %r without a token: anyone who can reach it could "
                          "run code as you; set --token or %s, or bind 127.0.0.1" % (host, TOKEN_ENV))
-    return InterpHTTPServer((host, port), interpreter, token=token or None, max_body=max_body, log=log)
+    return InterpHTTPServer((host, port), interpreter, token=token or None, max_body=max_body, log=log,
+                            header_timeout=header_timeout, io_timeout=io_timeout,
+                            max_connections=max_connections, allowed_hosts=allowed_hosts)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -454,9 +960,20 @@ def _parser() -> argparse.ArgumentParser:
                         help="port (default %(default)s; 0: any free port)")
     parser.add_argument("--token", default=None,
                         help="require 'Authorization: Bearer TOKEN' (default: $%s)" % TOKEN_ENV)
+    parser.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                        help="also accept requests whose Host header names NAME ('*': any); needs a "
+                             "token (default: only the bound address and loopback names)")
     parser.add_argument("--cwd", metavar="DIR", help="default working directory of contexts")
     parser.add_argument("--max-body", type=int, default=DEFAULT_MAX_BODY, metavar="BYTES",
                         help="largest request body (default %(default)s)")
+    parser.add_argument("--max-connections", type=int, default=DEFAULT_MAX_CONNECTIONS, metavar="N",
+                        help="connections served at once; more wait (default %(default)s)")
+    parser.add_argument("--header-timeout", type=float, default=DEFAULT_HEADER_TIMEOUT, metavar="SECONDS",
+                        help="time a client has to send a request's headers, and the longest a "
+                             "keep-alive connection stays idle (default %(default)g)")
+    parser.add_argument("--io-timeout", type=float, default=DEFAULT_IO_TIMEOUT, metavar="SECONDS",
+                        help="time a client has to send a body, or to accept more of a response, "
+                             "before it counts as gone (default %(default)g)")
     parser.add_argument("--quiet", action="store_true", help="do not log each request to stderr")
     return parser
 
@@ -472,8 +989,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 2
     try:
         try:
-            server = make_server(interpreter, args.host, args.port, token=token,
-                                 max_body=args.max_body, log=not args.quiet)
+            server = make_server(interpreter, args.host, args.port, token=token, max_body=args.max_body,
+                                 log=not args.quiet, header_timeout=args.header_timeout,
+                                 io_timeout=args.io_timeout, max_connections=args.max_connections,
+                                 allowed_hosts=args.allow_host)
         except (ValueError, OSError) as exc:
             print("interp serve: %s" % exc, file=sys.stderr)
             return 2

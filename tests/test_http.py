@@ -16,16 +16,18 @@ from helpers import process_exists as pid_alive
 from helpers import wait_until
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+JSON = {"Content-Type": "application/json"}
 
 
 class Server:
     """``python -m interp serve --port 0`` in a subprocess; its log goes to a file."""
 
-    def __init__(self, tmp_path, *args: str, env=None) -> None:
+    def __init__(self, tmp_path, *args: str, env=None, preexec_fn=None) -> None:
         self.log = tmp_path / ("serve-%d.log" % id(self))
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen([sys.executable, "-m", "interp", "serve", "--port", "0", "--quiet", *args],
-                                         cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env)
+                                         cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
+                                         preexec_fn=preexec_fn)
         self.port = None
         assert wait_until(self._started, 15), "server did not start: %s" % self.log.read_text()
 
@@ -51,11 +53,11 @@ class Server:
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
 
     def request(self, method, path, body=None, headers=None, raw=None):
-        """(status, decoded JSON or None, response headers)."""
+        """(status, decoded JSON or None, response headers); a body is sent as JSON."""
         conn = self.connect()
         try:
             data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
-            conn.request(method, path, body=data, headers=headers or {})
+            conn.request(method, path, body=data, headers=dict(JSON, **(headers or {})) if data else headers or {})
             response = conn.getresponse()
             payload = response.read()
             return response.status, json.loads(payload) if payload else None, response
@@ -65,8 +67,7 @@ class Server:
     def stream(self, **body):
         """POST /execute; (connection, response) to read events from one by one."""
         conn = self.connect()
-        conn.request("POST", "/execute", body=json.dumps(body).encode(),
-                     headers={"Content-Type": "application/json"})
+        conn.request("POST", "/execute", body=json.dumps(body).encode(), headers=JSON)
         response = conn.getresponse()
         assert response.status == 200
         assert response.getheader("Content-Type") == "application/x-ndjson"
@@ -264,7 +265,7 @@ def test_keep_alive_connection_serves_several_requests(server):
     conn = server.connect()
     try:
         for code in ("1 + 1", "2 + 2"):
-            conn.request("POST", "/execute", body=json.dumps({"code": code}))
+            conn.request("POST", "/execute", body=json.dumps({"code": code}), headers=JSON)
             response = conn.getresponse()
             lines = response.read().decode().splitlines()
             assert json.loads(lines[-1])["type"] == "end"
@@ -286,7 +287,7 @@ def test_token_is_required_on_every_request(tmp_path):
         assert srv.request("GET", "/contexts", headers=good)[:2] == (200, [])
         conn = srv.connect()
         try:
-            conn.request("POST", "/execute", body=json.dumps({"code": "print('ok')"}), headers=good)
+            conn.request("POST", "/execute", body=json.dumps({"code": "print('ok')"}), headers=dict(JSON, **good))
             assert json.loads(conn.getresponse().read().decode().splitlines()[0])["text"] == "ok\n"
         finally:
             conn.close()
