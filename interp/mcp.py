@@ -26,8 +26,9 @@ than Python's recursion limit gets error -32700 and the next line is read.
 One thread writes every message, so a client that is slow to read never
 holds up a run (its timeout holds); while more than :data:`MAX_BACKLOG`
 bytes wait for such a client, progress notifications are dropped and no
-further message is read. At most :data:`MAX_IN_FLIGHT` tool calls are
-handled at once; more get error -32000 at once.
+further message is read. A batch holds at most :data:`MAX_BATCH` messages.
+At most :data:`MAX_IN_FLIGHT` tool calls are handled at once; more get
+error -32000 at once.
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ LATEST_PROTOCOL_VERSION = PROTOCOL_VERSIONS[0]
 #: Largest message (one line) accepted, in bytes; a longer line gets -32700
 #: and is skipped up to its end.
 MAX_MESSAGE = 16 * 1024 * 1024
+#: Messages in one batch; a longer batch gets -32600 (and no other reply).
+MAX_BATCH = 10_000
 #: Tool calls handled at once; a call beyond this gets SERVER_BUSY at once.
 MAX_IN_FLIGHT = 256
 #: Bytes of messages that may wait for a client slow to read its stdout;
@@ -307,8 +310,9 @@ class MCPServer:
                 return
 
     def _handle_batch(self, batch: List[Any]) -> None:
-        if not batch:
-            self._send_error(None, RPCError(INVALID_REQUEST, "empty batch"))
+        if not batch or len(batch) > MAX_BATCH:
+            self._send_error(None, RPCError(INVALID_REQUEST, "a batch must hold 1 to %d messages, not %d"
+                                            % (MAX_BATCH, len(batch))))
             return
         replies: List[Any] = []
         expected: List[Optional[int]] = [None]  # known once every message was handled
