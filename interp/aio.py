@@ -145,6 +145,7 @@ async def _drive(loop: asyncio.AbstractEventLoop, ctx: Context, run: core.Run,
     # always reach the run in order (a last look reads the fd directly);
     # their events wait here for the loop below.
     arrived: List[core.Item] = []
+    failures: List[BaseException] = []  # raised while reading: stop the run like a driver's own failure
     backlog = 0  # bytes behind ``arrived``; reading pauses past READ_SIZE, so the worker blocks
     closed = False
     reading = True
@@ -164,7 +165,10 @@ async def _drive(loop: asyncio.AbstractEventLoop, ctx: Context, run: core.Run,
         except OSError:
             data = b""
         if data:
-            arrived.extend(ctx.receive(run, data, time.monotonic()))
+            try:
+                arrived.extend(ctx.receive(run, data, time.monotonic()))
+            except BaseException as exc:  # reported at once, never left to the loop's logger
+                failures.append(exc)
             backlog += len(data)
         else:
             closed = True
@@ -202,7 +206,7 @@ async def _drive(loop: asyncio.AbstractEventLoop, ctx: Context, run: core.Run,
                 if run.wants_write and not writing:
                     loop.add_writer(worker.send_fd, on_writable)
                     writing = True
-                if not arrived and not closed and not run.finished:
+                if not arrived and not closed and not run.finished and not failures:
                     wake = loop.create_future()
                     at = run.wakeup_at()
                     timer = None if at is None else loop.call_later(max(0.0, at - time.monotonic()), notify)
@@ -214,6 +218,8 @@ async def _drive(loop: asyncio.AbstractEventLoop, ctx: Context, run: core.Run,
                 items += arrived
                 arrived.clear()
                 backlog = 0
+                if failures:
+                    raise failures.pop()
                 if not reading and not closed:
                     loop.add_reader(worker.recv_fd, on_readable)
                     reading = True

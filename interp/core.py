@@ -10,6 +10,8 @@ the user's callbacks for the events it returns.
 from __future__ import annotations
 
 import codecs
+import json
+import os
 from collections import deque
 from typing import Deque, Dict, Iterable, List, Optional, Tuple, Union
 
@@ -23,10 +25,21 @@ MAX_PARTIAL_CHARS = 1024 * 1024
 #: Appended to a stream that ``max_output`` cut.
 TRUNCATION_MARKER = ("\n[interp: output truncated: %d more characters were not kept "
                      "(max_output=%d); callbacks received all of it]\n")
+#: Stands for a result past the ``max_output`` budget of results (its
+#: callback received it whole).
+RESULT_DROPPED = "[interp: a result of %d characters was not kept (max_output=%d); on_result received it]"
+#: Delivered (on stderr) when output printed between runs overran ``max_output``
+#: while nobody could take it (during a completion).
+BETWEEN_RUNS_DROPPED = "[interp: %d characters printed between runs were dropped (max_output=%d)]\n"
 #: Largest read of a worker's channel in one call (both drivers).
 READ_SIZE = 256 * 1024
 #: Largest write to a worker's channel in one call.
 SEND_CHUNK = 256 * 1024
+
+def new_command_id() -> int:
+    """A command id the worker cannot guess before it reads the command."""
+    return int.from_bytes(os.urandom(6), "big")
+
 
 # Actions a driver must perform.
 INTERRUPT = "interrupt"  # SIGINT to the worker's process group
@@ -172,7 +185,8 @@ class Run:
                  max_output: Optional[int] = None) -> None:
         self.conn = conn
         self.worker: object = None  # the driver's handle on the worker, opaque here
-        self.outgoing = bytearray(protocol.encode(command))  # bytes for the worker, from _sent on
+        self.id = new_command_id()  # the worker's replies must name it
+        self.outgoing = bytearray(protocol.encode(dict(command, id=self.id)))  # for the worker, from _sent on
         self._sent = 0
         self.is_completion = command.get("t") == "complete"
         self.deadline = now + timeout if timeout else None
@@ -188,7 +202,16 @@ class Run:
         self.execution_count = 0
         self.matches: List[str] = []
         self.fatal: Optional[str] = None  # why the worker said it must exit
+        #: Set (from any thread) by an interrupt() meant for this run; see 'started'.
+        self.interrupt_requested = False
+        self.max_output = max_output
         self._deferred: List[dict] = []  # frames a completion leaves for the next run
+        self._deferred_size = 0
+        self._deferred_dropped = 0
+        self._results_size = 0  # characters of results kept
+        self._results_dropped = 0
+        self._dropped_between = 0  # output lost between runs, reported by this run
+        self._asked: Deque[int] = deque()  # input requests delivered, not yet answered
         self._interrupt_when_ready = False
         # Line splitting only for streams someone listens to; capture for all.
         self._lines = {name: LineBuffer() for name in protocol.STREAMS if name in listen}
@@ -210,9 +233,8 @@ class Run:
         try:
             self.conn.receive(data)
         except protocol.ProtocolError as exc:
-            self.protocol_error = exc
             items = self._process(now)  # what was valid before the garbage
-            return items + self._end(LOST) + [KILL]
+            return items + self._violation(exc)
         return self._process(now)
 
     def on_eof(self, now: float, leftovers: Optional[Dict[str, bytes]] = None) -> List[Item]:
@@ -280,8 +302,13 @@ class Run:
         self._sent = 0
 
     def answer_input(self, value: Optional[str]) -> None:
-        """Answer the worker's ``input`` event: a line, or None for EOF."""
-        reply = {"t": "input_reply", "eof": True} if value is None else {"t": "input_reply", "value": value}
+        """Answer the oldest unanswered ``input`` event: a line, or None for EOF."""
+        number = self._asked.popleft() if self._asked else -1
+        reply: Dict[str, object] = {"t": "input_reply", "n": number}
+        if value is None:
+            reply["eof"] = True
+        else:
+            reply["value"] = value
         self.outgoing += protocol.encode(reply)
 
     def wakeup_at(self) -> Optional[float]:
@@ -309,7 +336,8 @@ class Run:
             error=self.error,
             results=list(self.results),
             execution_count=self.execution_count,
-            truncated=any(capture.dropped for capture in self._capture.values()),
+            truncated=bool(any(capture.dropped for capture in self._capture.values())
+                           or self._results_dropped or self._dropped_between),
         )
 
     # -- internals ---------------------------------------------------------
@@ -322,8 +350,20 @@ class Run:
             return []
         return [INTERRUPT]
 
+    def _violation(self, error: protocol.ProtocolError) -> List[Item]:
+        """The worker sent garbage or a frame impossible in this state: the
+        run ends (LOST) and the worker must be killed."""
+        if self.finished:
+            return []
+        self.protocol_error = error
+        return self._end(LOST) + [KILL]
+
     def _end(self, state: str) -> List[Item]:
         self.state = state
+        if self._deferred_dropped:
+            self._deferred.append({"t": "out", "s": "stderr", "lost": self._deferred_dropped,
+                                   "d": BETWEEN_RUNS_DROPPED % (self._deferred_dropped, self.max_output)})
+            self._deferred_dropped = 0
         if self._deferred:
             self.conn.pending.extendleft(reversed(self._deferred))
             self._deferred = []
@@ -348,30 +388,68 @@ class Run:
             message = pending.popleft()
             kind = message["t"]
             if kind in ("out", "result") and self.is_completion:
-                self._deferred.append(message)  # output between runs belongs to the next run
+                self._defer(message)  # output between runs belongs to the next run
             elif kind == "out":
+                self._dropped_between += message.get("lost", 0)
                 items.extend(self._output(message["s"], message["d"], now))
             elif kind == "result":
                 result = Result.from_bundle(message["data"], message["main"])
-                self.results.append(result)
+                self._keep(result, _bundle_size(message["data"]))
                 items.append(("result", result))
             elif kind == "input":
+                self._asked.append(message["n"])
                 items.append(("input", message["prompt"]))
-            elif kind == "done":
+            elif kind in ("done", "completions", "started") and message["re"] != self.id:
+                items.extend(self._violation(protocol.ProtocolError(
+                    "%r frame names command %r, not the one in progress" % (kind, message["re"]))))
+            elif kind == "done" and not self.is_completion:
                 self.execution_count = message["count"]
                 items.extend(self._end(DONE))
                 error = message["error"]
                 if error is not None:
                     self.error = ExecutionError(error["name"], error["value"], error["traceback"])
                     items.append(("error", self.error))
-            elif kind == "completions":
+            elif kind == "completions" and self.is_completion:
                 self.matches = message["matches"]
                 items.extend(self._end(DONE))
+            elif kind == "started":
+                # The worker got a SIGINT before this run began: if it was ours, it was lost.
+                if self.state == INTERRUPTING or self.interrupt_requested:
+                    items.append(INTERRUPT)
             elif kind == "fatal":
                 self.fatal = message["message"]
             elif kind == "ready":
                 self.conn.ready = True
-                if self._interrupt_when_ready:
+                if self._interrupt_when_ready or self.interrupt_requested:
                     self._interrupt_when_ready = False
                     items.append(INTERRUPT)
+            else:
+                items.extend(self._violation(protocol.ProtocolError(
+                    "%r frame during a %s" % (kind, "completion" if self.is_completion else "run"))))
         return items
+
+    def _keep(self, result: Result, size: int) -> None:
+        """Keep ``result`` (of ``size`` characters) in the run's results, or a
+        stand-in for it once the results kept reach ``max_output`` characters."""
+        if self.max_output is not None and self._results_size + size > self.max_output:
+            self._results_dropped += 1
+            result = Result(text=RESULT_DROPPED % (size, self.max_output), is_main_result=result.is_main_result)
+        else:
+            self._results_size += size
+        self.results.append(result)
+
+    def _defer(self, message: dict) -> None:
+        """Hold output that comes during a completion for the next run, up to
+        ``max_output`` characters; count what does not fit."""
+        size = len(message["d"]) if message["t"] == "out" else _bundle_size(message["data"])
+        if self.max_output is not None and self._deferred_size + size > self.max_output:
+            self._deferred_dropped += size
+        else:
+            self._deferred_size += size
+            self._deferred.append(message)
+
+
+def _bundle_size(bundle: Dict[str, object]) -> int:
+    """Characters a MIME bundle holds (what a result costs to keep)."""
+    return sum(len(key) + (len(value) if isinstance(value, str) else len(json.dumps(value)))
+               for key, value in bundle.items())

@@ -9,6 +9,7 @@ Neither waits on a pipe: the drivers in ``api.py`` and ``aio.py`` do that.
 from __future__ import annotations
 
 import atexit
+import errno
 import math
 import os
 import select
@@ -24,7 +25,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 from . import core
 from .errors import (ContextNotFoundError, ContextRestartedError, InterpError, InterpTimeoutError,
-                     RunCancelledError, WorkerDiedError)
+                     InvalidCwdError, RunCancelledError, WorkerDiedError)
 from .process import Launcher, WorkerProcess, check_cwd, default_launcher
 from .types import ExecutionResult, InterpreterContext
 
@@ -43,6 +44,8 @@ CANCEL_POLL = 0.05
 COMPLETION_TIMEOUT = 5.0
 
 ContextRef = Union[InterpreterContext, str, None]
+#: Timeouts this long (about 31 years) or longer mean no limit.
+FOREVER = 1e9
 
 
 def run_command(code: Any, *, envs: Any = None, timeout: Any = None, stdin: Any = None,
@@ -115,15 +118,26 @@ def _encodable(text: str) -> bool:
 
 
 def check_seconds(name: str, value: Any, default: Optional[float]) -> Optional[float]:
-    """None -> default, 0 or infinity -> None (no limit); reject negatives,
-    NaN and non-numbers."""
+    """None -> default; 0, infinity or FOREVER and beyond -> None (no limit);
+    reject negatives, NaN and non-numbers."""
     if value is None:
         return default
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError("%s must be a number of seconds, not %s" % (name, type(value).__name__))
-    if math.isnan(value) or value < 0:
+    if value < 0 or (isinstance(value, float) and math.isnan(value)):
         raise ValueError("%s must be >= 0 seconds, got %r" % (name, value))
-    return float(value) if value and not math.isinf(value) else None
+    if not value or value >= FOREVER:
+        return None  # 0, infinity and anything longer than FOREVER: no limit
+    return float(value)
+
+
+def current_directory() -> str:
+    """os.getcwd(), or InvalidCwdError if the application's directory was removed."""
+    try:
+        return os.getcwd()
+    except FileNotFoundError:
+        raise InvalidCwdError(errno.ENOENT, "the current directory was removed; pass cwd= to "
+                              "choose where contexts run", ".") from None
 
 
 def describe_exit(returncode: Optional[int]) -> str:
@@ -160,14 +174,14 @@ class FifoLock:
         ``queued`` is called once the caller has its place in line (before
         waiting), so that a front end can hand work over in arrival order."""
         with self._mutex:
-            if self._locked and self._owner == threading.get_ident():
-                raise InterpError(_REENTRANT)
             if not self._locked:
                 self._locked = True
                 self._owner = threading.get_ident()
                 waiter = None
             elif not blocking:
                 return False
+            elif self._owner == threading.get_ident():
+                raise InterpError(_REENTRANT)
             else:
                 waiter = threading.Lock()
                 waiter.acquire()
@@ -247,10 +261,15 @@ class Context:
         self.worker: Optional[WorkerProcess] = None
         self.conn = core.Connection()
         self.run_lock: Any = engine.lock_factory()  # serialises runs in call order
-        self._state = threading.Lock()  # guards worker, busy, removed, _running
-        self.busy = False
+        self._state = threading.Lock()  # guards worker, removed, _running, _run
         self.removed: Optional[str] = None  # why the context went away
         self._running: Optional[WorkerProcess] = None  # the worker a driver is using
+        self._run: Optional[core.Run] = None  # the run a driver is pumping
+
+    @property
+    def busy(self) -> bool:
+        """A run (or completion) is in progress."""
+        return self._run is not None
 
     def snapshot(self) -> InterpreterContext:
         """The public view of this context, with ``active`` read now."""
@@ -271,7 +290,7 @@ class Context:
 
     def begin(self, command: Dict[str, Any], timeout: Optional[float], now: float,
               callbacks: Mapping[str, Any]) -> core.Run:
-        """Make sure a worker is there and mark the context busy; return the Run.
+        """Make sure a worker is there and make a Run of ``command`` the context's current one.
 
         Raises WorkerDiedError (after starting a fresh worker) when the
         previous worker died while idle, so that death is never silent.
@@ -289,11 +308,11 @@ class Context:
                     "the worker of context %r died while idle (%s); its state is lost and "
                     "a fresh worker has been started: run the code again"
                     % (self.id, why), remains.result(), returncode)
-            self.busy = True
             listen = [name for name in ("stdout", "stderr") if callbacks.get(name) is not None]
             run = core.Run(self.conn, command, timeout=timeout, grace=self._engine.grace_period,
                            now=now, listen=listen, max_output=self._engine.max_output)
             run.worker = self._running = self.worker
+            self._run = run
             return run
 
     def _replace(self, worker: WorkerProcess) -> Optional[int]:
@@ -418,10 +437,18 @@ class Context:
         self.settle(run, "abort", exc=reason)
 
     def interrupt(self) -> None:
-        """SIGINT to the running code (and its children); no-op when idle."""
+        """SIGINT to the running code (and its children); no-op when idle.
+
+        Never lost and never fatal: a worker still starting is signalled once
+        it is ready, and one that got the SIGINT before it began the run asks
+        for it again (see the ``started`` message in protocol)."""
         with self._state:
-            if self.busy and self.worker is not None:
-                self.worker.signal_group(signal.SIGINT)
+            run = self._run
+            if run is None or run.finished:
+                return
+            run.interrupt_requested = True
+            if run.conn.ready:
+                run.worker.signal_group(signal.SIGINT)
 
     def restart(self) -> InterpreterContext:
         """Replace the worker with a fresh one (same id and cwd); state is lost.
@@ -452,8 +479,8 @@ class Context:
         is killed. A killed or lost worker is replaced by a fresh one.
         """
         with self._state:
-            self.busy = False
             self._running = None
+            self._run = None
             worker = run.worker
             if run.conn.ready:
                 worker.started()
@@ -560,10 +587,10 @@ class Engine:
         self.env: Optional[Dict[str, str]] = check_environment("env", env)  # None: inherit
         self.max_output = _check_size("max_output", max_output)
         self.memory_limit = _check_size("memory_limit", memory_limit)
-        if isinstance(grace_period, (int, float)) and math.isinf(grace_period):
+        grace = check_seconds("grace_period", grace_period, DEFAULT_GRACE_PERIOD)
+        if grace is None and grace_period:
             raise ValueError("grace_period must be finite: a run that ignores its interrupt "
                              "must eventually be killed")
-        grace = check_seconds("grace_period", grace_period, DEFAULT_GRACE_PERIOD)
         self.grace_period = grace if grace is not None else 0.0
         self.launcher = launcher or default_launcher()
         prestart = getattr(self.launcher, "prestart", None)
@@ -598,7 +625,7 @@ class Engine:
             context.abandon()
 
     def create(self, cwd: Optional[str]) -> Context:
-        path = check_cwd(cwd if cwd is not None else (self.cwd or os.getcwd()))
+        path = check_cwd(cwd if cwd is not None else (self.cwd or current_directory()))
         context = Context(str(uuid.uuid4()), path, self)
         with self._lock:
             self._check_open()
@@ -631,7 +658,7 @@ class Engine:
                             % type(ref).__name__)
         if key == DEFAULT_CONTEXT_ID:
             if self._default is None:
-                self._default = Context(DEFAULT_CONTEXT_ID, self.cwd or os.getcwd(), self)
+                self._default = Context(DEFAULT_CONTEXT_ID, self.cwd or current_directory(), self)
             return self._default
         context = self._contexts.get(key)
         if context is None:

@@ -25,11 +25,12 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import weakref
 from typing import Callable, Dict, List, Mapping, Optional, Protocol, Tuple
 
 from . import protocol
-from .worker import is_live, kill_tree
+from .worker import is_live, is_stopped, kill_tree
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 PROTOCOL_PATH = os.path.join(_HERE, "protocol.py")
@@ -51,12 +52,16 @@ def _load(name, path):
 _load("_interp_protocol", sys.argv[1])
 _worker = _load("_interp_worker", sys.argv[2])
 """
-BOOTSTRAP = _LOADER + "_worker.main([int(fd) for fd in sys.argv[3:7]], sys.argv[7])\n"
+BOOTSTRAP = _LOADER + '_load("_interp_zygote", sys.argv[3]).supervise([int(fd) for fd in sys.argv[4:8]], sys.argv[8])\n'
 ZYGOTE_BOOTSTRAP = _LOADER + '_load("_interp_zygote", sys.argv[3]).serve(int(sys.argv[4]))\n'
 
 #: A zygote that does not answer a request within this many seconds is
 #: abandoned (killed); workers are then spawned until a new one is up.
 ZYGOTE_TIMEOUT = 10.0
+#: How long a spawned worker's supervisor may take to follow its worker out.
+SUPERVISOR_GRACE = 1.0
+#: While waiting for the zygote, how often to check that it was not stopped.
+ZYGOTE_POLL = 0.1
 #: How much of a worker's start-up stderr is kept to explain a failed start.
 STARTUP_ERR_LIMIT = 64 * 1024
 #: How much output is recovered from each capture pipe after a worker died.
@@ -234,12 +239,27 @@ class _Pipes:
                              {"stdout": self.out_r, "stderr": self.errp_r}, **how)
 
 
-def _exited_by_waitid(pid: int) -> Callable[[], bool]:
-    def exited() -> bool:
+def _supervisor_exited(pid: int, channel: int) -> Callable[[], bool]:
+    """exited() for a spawned worker's supervisor (our child), which exits
+    right after its worker, with the worker's status: once the worker's
+    channel hung up, give the supervisor a moment to do so."""
+    def gone() -> bool:
         try:
             return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
         except ChildProcessError:
             return True
+
+    def exited() -> bool:
+        if gone():
+            return True
+        poller = select.poll()
+        poller.register(channel, 0)  # POLLHUP: the worker closed its end (it exited)
+        if not poller.poll(0):
+            return False
+        give_up_at = time.monotonic() + SUPERVISOR_GRACE
+        while not gone() and time.monotonic() < give_up_at:
+            time.sleep(0.001)
+        return True
     return exited
 
 
@@ -258,7 +278,10 @@ class SpawnLauncher:
 
     ``sys.executable`` is used as is: a PATH lookup could find a slow shim and
     resolving symlinks would step out of a virtualenv. Works with any Python
-    >= 3.9 given as ``python``.
+    >= 3.9 given as ``python``. The process started forks the worker and
+    stays as its supervisor (see ``zygote.supervise``), so that processes
+    the worker starts as its siblings (``clone(CLONE_PARENT)``) are still
+    found and killed with it.
     """
 
     def __init__(self, python: Optional[str] = None):
@@ -272,14 +295,16 @@ class SpawnLauncher:
         options = json.dumps({"memory_limit": memory_limit})
         try:
             popen = subprocess.Popen(
-                [self.python, "-c", BOOTSTRAP, PROTOCOL_PATH, WORKER_PATH, *map(str, capture), options],
+                [self.python, "-c", BOOTSTRAP, PROTOCOL_PATH, WORKER_PATH, ZYGOTE_PATH, *map(str, capture),
+                 options],
                 stdin=pipes.to_worker_r, stdout=pipes.from_worker_w, stderr=pipes.err_w,
                 cwd=cwd, env=None if env is None else dict(env), close_fds=True,
                 pass_fds=capture, start_new_session=True)
         except BaseException:
             pipes.close_all()
             raise
-        return pipes.handle(popen.pid, exited=_exited_by_waitid(popen.pid), reap=popen.wait)
+        return pipes.handle(popen.pid, exited=_supervisor_exited(popen.pid, pipes.from_worker_r),
+                            reap=popen.wait)
 
     def close(self) -> None:
         pass
@@ -306,18 +331,23 @@ class _Zygote:
         finally:
             child_sock.close()
         self.sock = parent_sock
-        self.sock.settimeout(ZYGOTE_TIMEOUT)  # a stopped or wedged zygote must not hang callers
+        self.sock.settimeout(ZYGOTE_POLL)  # a stopped or wedged zygote must not hang callers
         self.lock = threading.Lock()
         self.owner_pid = os.getpid()  # a fork of the parent must not share this zygote
         self.broken = False
 
     def request(self, message: Dict[str, object], fds: Tuple[int, ...] = ()) -> Dict[str, object]:
+        """Send one request and wait for its answer. A zygote that is stopped
+        (user code can SIGSTOP it: it is every worker's parent) or does not
+        answer within ZYGOTE_TIMEOUT is killed, and ZygoteError raised."""
         with self.lock:
             if self.broken:
                 raise ZygoteError("the zygote is not running")
             try:
+                if is_stopped(self.popen.pid):
+                    raise ZygoteError("the zygote was stopped (SIGSTOP)")
                 socket.send_fds(self.sock, [json.dumps(message).encode()], list(fds))
-                data = self.sock.recv(1 << 16)
+                data = self._answer()
                 if not data:
                     raise ZygoteError("the zygote exited")
                 reply = json.loads(data)
@@ -328,6 +358,18 @@ class _Zygote:
         if not isinstance(reply, dict) or "error" in reply:
             raise ZygoteError("the zygote refused: %s" % (reply.get("error") if isinstance(reply, dict) else reply))
         return reply
+
+    def _answer(self) -> bytes:
+        """The zygote's next message; ZygoteError if it is stopped or slow."""
+        give_up_at = time.monotonic() + ZYGOTE_TIMEOUT
+        while True:
+            try:
+                return self.sock.recv(1 << 16)
+            except socket.timeout:
+                if is_stopped(self.popen.pid):
+                    raise ZygoteError("the zygote was stopped (SIGSTOP)") from None
+                if time.monotonic() >= give_up_at:
+                    raise ZygoteError("no answer in %gs" % ZYGOTE_TIMEOUT) from None
 
     def _stop(self) -> None:
         self.sock.close()

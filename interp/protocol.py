@@ -12,24 +12,39 @@ standard library, because the worker loads it by path.
 Messages are JSON objects with a ``"t"`` (type) key:
 
 parent -> worker
-    ``{"t": "run", "code": str, "envs": {str: str} | null, "filename": str | null,
+    ``{"t": "run", "id": int, "code": str, "envs": {str: str} | null, "filename": str | null,
     "stdin": str | null, "input": bool}``        run a cell (``input``: ask for input() lines)
     ``{"t": "setup", "cwd": str, "env": {str: str}, "options": {...}}``  first, for a
     worker forked ahead of need
-    ``{"t": "input_reply", "value": str}`` or ``{"t": "input_reply", "eof": true}``
-    ``{"t": "complete", "code": str, "cursor": int}``
+    ``{"t": "input_reply", "n": int, "value": str}`` or ``{"t": "input_reply", "n": int, "eof": true}``
+    ``{"t": "complete", "id": int, "code": str, "cursor": int}``
 
 worker -> parent
     ``{"t": "ready", "pid": int}``                      worker is set up
     an output frame, decoded as ``{"t": "out", "s": "stdout"|"stderr", "b": bytes}``
     ``{"t": "result", "data": {mime: data}, "main": bool}``  a rich value
-    ``{"t": "input", "prompt": str}``                   input() wants a line
-    ``{"t": "done", "error": null | {"name", "value", "traceback"}, "count": int}``
-    ``{"t": "completions", "matches": [str]}``
+    ``{"t": "input", "prompt": str, "n": int}``         input() wants a line (the n-th asked)
+    ``{"t": "started", "re": int}``                     a SIGINT came before the run began (see below)
+    ``{"t": "done", "re": int, "error": null | {"name", "value", "traceback"}, "count": int}``
+    ``{"t": "completions", "re": int, "matches": [str]}``
     ``{"t": "fatal", "message": str}``                  why the worker is about to exit
+
+The worker is untrusted: user code can write frames to the channel. Every
+command that has a reply carries an ``id`` the parent draws at random, and the
+reply names it (``re``), so a reply can never be taken for the answer to
+another command, nor forged before the command was read; the parent checks
+each frame against the state of the run it is in (see ``core.Run``). An
+``input_reply`` names the request it answers (``n``); the worker drops any
+other. A parent that interrupts a run before the worker began it cannot know
+whether the SIGINT arrived in time, so a worker that got a SIGINT while idle
+sends ``started`` when the next run begins, and the parent interrupts again
+if it had meant to interrupt that run.
 """
 
+import itertools
 import json
+import operator
+import re
 import struct
 
 HEADER = struct.Struct(">I")
@@ -43,6 +58,12 @@ MAX_EVENT_FRAME = 32 * 1024 * 1024
 #: Error fields (exception value, traceback) are clipped to this many
 #: characters, so that even fully escaped (6 bytes a character) both fit in a frame.
 MAX_ERROR_CHARS = 256 * 1024
+
+#: Deepest nesting of arrays and objects the parent decodes. The worker
+#: never sends deeper JSON (a result's data that nests deeper is dropped), so
+#: a deeper frame is garbage; checking it first keeps the decoder free of
+#: recursion errors whatever the parent's recursion limit and stack.
+MAX_JSON_DEPTH = 100
 
 STREAMS = ("stdout", "stderr")
 #: The first body byte of an output frame, by stream (JSON bodies start with "{").
@@ -105,11 +126,10 @@ class FrameDecoder:
                 messages.append({"t": "out", "s": stream, "b": body})
                 continue
             try:
-                message = json.loads(body.decode("utf-8"))
-            except (UnicodeDecodeError, ValueError) as exc:
-                raise ProtocolError("frame is not UTF-8 JSON: %s" % exc) from None
-            if not isinstance(message, dict):
-                raise ProtocolError("frame holds a %s, not an object" % type(message).__name__)
+                message = decode_json(body)
+            except ProtocolError:
+                del buf[:pos]  # the bad frame is dropped with what came before it
+                raise
             messages.append(message)
         if pos:
             del buf[:pos]
@@ -127,6 +147,44 @@ class FrameDecoder:
     def pending(self):
         """Number of buffered bytes that do not yet form a whole frame."""
         return len(self._buf)
+
+
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
+_NOT_BRACKETS = bytes(byte for byte in range(256) if byte not in b"[]{}")
+_STEPS = bytes.maketrans(b"[{]}", b"\x02\x02\x00\x00")
+
+
+def json_depth(data, limit):
+    """How deep arrays and objects nest in the JSON text ``data`` (bytes), or 0
+    if it cannot exceed ``limit``. Never recurses."""
+    if data.count(b"[") + data.count(b"{") <= limit:
+        return 0  # cannot nest deeper than the brackets it has (the usual case)
+    brackets = _JSON_STRING.sub(b"", data).translate(_STEPS, _NOT_BRACKETS)
+    # Now 2 for each opening bracket and 0 for each closing one: the running
+    # sum of (step - 1) is the depth. Summed in C, a slice at a time.
+    depth = deepest = 0
+    for start in range(0, len(brackets), 65536):
+        steps = brackets[start:start + 65536]
+        depths = list(itertools.accumulate(map(operator.sub, steps, itertools.repeat(1)), initial=depth))
+        deepest = max(deepest, max(depths))
+        if deepest > limit:
+            break
+        depth = depths[-1]
+    return deepest
+
+
+def decode_json(body, max_depth=MAX_JSON_DEPTH):
+    """Decode one JSON object from ``body`` (UTF-8 bytes); raise ProtocolError
+    for anything else, including nesting deeper than ``max_depth``."""
+    if json_depth(body, max_depth) > max_depth:
+        raise ProtocolError("frame nests JSON deeper than %d levels" % max_depth)
+    try:
+        message = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise ProtocolError("frame is not UTF-8 JSON: %s" % exc) from None
+    if not isinstance(message, dict):
+        raise ProtocolError("frame holds a %s, not an object" % type(message).__name__)
+    return message
 
 
 def _check_str(message, key, optional=False):
@@ -179,6 +237,7 @@ def validate_event(message):
             for key in ("name", "value", "traceback"):
                 _check_str(error, key)
         _check_int(message, "count")
+        _check_int(message, "re")
     elif kind == "result":
         data = message.get("data")
         if not isinstance(data, dict) or not isinstance(data.get("text/plain"), str):
@@ -190,12 +249,16 @@ def validate_event(message):
             raise ProtocolError("'result' message needs a boolean 'main'")
     elif kind == "input":
         _check_str(message, "prompt")
+        _check_int(message, "n")
+    elif kind == "started":
+        _check_int(message, "re")
     elif kind == "fatal":
         _check_str(message, "message")
     elif kind == "completions":
         matches = message.get("matches")
         if not isinstance(matches, list) or not all(isinstance(m, str) for m in matches):
             raise ProtocolError("'completions' message needs a list of strings")
+        _check_int(message, "re")
     elif kind == "ready":
         _check_int(message, "pid")
     else:

@@ -75,6 +75,10 @@ class Channel:
         with self.lock:
             _write_all(self.wfd, protocol.encode(message))
 
+    def has_message(self):
+        """True if a whole message is already decoded, waiting for recv()."""
+        return bool(self._inbox)
+
     def recv(self):
         """Block for the next command; raise EOFError when the parent is gone."""
         while not self._inbox:
@@ -229,7 +233,7 @@ def load_native():
         import ctypes
 
         libc = ctypes.CDLL(None, use_errno=True)
-        _libc.update(prctl=libc.prctl, fflush=libc.fflush)
+        _libc.update(prctl=libc.prctl, fflush=libc.fflush, clearenv=libc.clearenv)
     except Exception:
         _libc["unavailable"] = True
     return _libc
@@ -260,14 +264,25 @@ def _children_of(pid):
     return children
 
 
-def is_live(pid):
-    """True if ``pid`` runs (not gone, not a zombie)."""
+def _state(pid):
+    """The state letter of ``pid`` in /proc (b"R", b"S", b"T", b"Z", ...), or None if it is gone."""
     try:
         with open("/proc/%d/stat" % pid, "rb") as handle:
             data = handle.read()
     except OSError:
-        return False
-    return data[data.rindex(b")") + 2:data.rindex(b")") + 3] not in (b"Z", b"X")
+        return None
+    end = data.rindex(b")")  # the command name, in parentheses, may hold anything
+    return data[end + 2:end + 3]
+
+
+def is_live(pid):
+    """True if ``pid`` runs (not gone, not a zombie)."""
+    return _state(pid) not in (None, b"Z", b"X")
+
+
+def is_stopped(pid):
+    """True if ``pid`` is stopped (SIGSTOP, or traced)."""
+    return _state(pid) in (b"T", b"t")
 
 
 def descendants(pid):
@@ -366,7 +381,10 @@ class SignalGate:
 
     def __init__(self, is_open):
         self.is_open = is_open
-        self.held = collections.deque()  # (handler, signum, frame)
+        # signum -> (handler, frame): like the kernel, a signal that comes
+        # again while held is held once. Only replaced or changed by single
+        # operations, so a handler that comes in between loses nothing.
+        self.held = {}
         self._signal = signal.signal
         self._getsignal = signal.getsignal
 
@@ -388,13 +406,19 @@ class SignalGate:
     def release(self):
         """Run the handlers of signals held meanwhile (call in user code)."""
         while self.held:
-            handler, signum, frame = self.held.popleft()
-            handler(signum, frame)
+            held, self.held = self.held, {}
+            items = list(held.items())
+            for index, (signum, (handler, frame)) in enumerate(items):
+                try:
+                    handler(signum, frame)
+                except BaseException:
+                    for later, pending in items[index + 1:]:  # still held, for next time
+                        self.held.setdefault(later, pending)
+                    raise
 
     def forget(self, signum):
-        """Drop held ``signum`` signals (an interrupt meant for a run that ended)."""
-        if self.held:  # called before every run: nothing to build in the usual case
-            self.held = collections.deque(item for item in self.held if item[1] != signum)
+        """Drop a held ``signum`` signal (an interrupt meant for a run that ended)."""
+        self.held.pop(signum, None)
 
 
 class _GatedHandler:
@@ -407,7 +431,7 @@ class _GatedHandler:
     def __call__(self, signum, frame):
         if self.gate.is_open():
             return self.handler(signum, frame)
-        self.gate.held.append((self.handler, signum, frame))
+        self.gate.held[signum] = (self.handler, frame)
         return None
 
 
@@ -540,6 +564,8 @@ class Interpreter(code.InteractiveInterpreter):
 
 _REPR_METHODS = tuple((mime, method) for mime, _, method in protocol.RESULT_FORMATS if method)
 _BINARY_MIMES = ("image/png", "image/jpeg")
+#: A result frame nests its data two levels deep ({"data": {mime: data}}).
+_RESULT_JSON_DEPTH = protocol.MAX_JSON_DEPTH - 2
 
 
 def _call_repr(obj, name, *args):
@@ -568,9 +594,12 @@ def _normalise(mime, value):
         return value if isinstance(value, str) else None
     if mime == "application/json" or mime.endswith("+json"):
         try:
-            return json.loads(json.dumps(value))
+            text = json.dumps(value)
         except (TypeError, ValueError, RecursionError):
             return None
+        if protocol.json_depth(text.encode("ascii"), _RESULT_JSON_DEPTH) > _RESULT_JSON_DEPTH:
+            return None  # the parent would refuse the frame
+        return json.loads(text)
     if isinstance(value, (bytes, bytearray)):
         return bytes(value).decode("utf-8", "replace")
     return value if isinstance(value, str) else None
@@ -639,18 +668,26 @@ def raw_bundle(data):
 
 
 def _fit_bundle(data):
-    """Drop the largest formats until the result frame fits the protocol limit."""
-    budget = protocol.MAX_EVENT_FRAME - 4096
-    sizes = {mime: len(json.dumps(value)) for mime, value in data.items()}
+    """Drop the largest formats until the result frame fits the protocol limit;
+    name (the first 20 of) them in ``application/x-interp-dropped``."""
+    budget = protocol.MAX_EVENT_FRAME - 64 * 1024  # the rest of the frame, the list of dropped formats
+    # what each entry costs in the frame: its key, its value, ':' and ','
+    sizes = {mime: len(json.dumps(mime)) + len(json.dumps(value)) + 2 for mime, value in data.items()}
+    total = sum(sizes.values())
     dropped = []
-    while sum(sizes.values()) > budget and len(sizes) > 1:
-        largest = max((mime for mime in sizes if mime != "text/plain"), key=sizes.get)
-        del sizes[largest], data[largest]
-        dropped.append(largest)
-    if sizes.get("text/plain", 0) > budget:
+    for mime in sorted((mime for mime in sizes if mime != "text/plain"), key=sizes.get, reverse=True):
+        if total <= budget:
+            break
+        total -= sizes[mime]
+        del data[mime]
+        dropped.append(mime)
+    if total > budget:  # text/plain alone is too large
         data["text/plain"] = _clip(data["text/plain"])
     if dropped:
-        data["application/x-interp-dropped"] = dropped
+        names = [_clip(mime, 200) for mime in dropped[:20]]
+        if len(dropped) > 20:
+            names.append("... and %d more" % (len(dropped) - 20))
+        data["application/x-interp-dropped"] = names
     return data
 
 
@@ -817,12 +854,20 @@ def _flush_everything():
 
 
 def _restore_environ(saved):
+    """Make the environment ``saved`` again: os.environ, and the C library's
+    (which subprocesses inherit, and which os.putenv changes behind
+    os.environ's back)."""
     for key in list(os.environ):
         if key not in saved:
             del os.environ[key]
     for key, value in saved.items():
         if os.environ.get(key) != value:
             os.environ[key] = value
+    clearenv = load_native().get("clearenv")
+    if clearenv is not None:
+        clearenv()
+        for key, value in saved.items():
+            os.putenv(key, value)
 
 
 def setup_descriptors(capture=None):
@@ -894,7 +939,12 @@ class Plumbing:
 
 
 def _broken(stream):
-    return stream is None or getattr(stream, "closed", True) is True
+    """True unless ``stream`` looks like an open stream; never raises, whatever
+    object user code put in sys.std*."""
+    try:
+        return stream is None or getattr(stream, "closed", True) is True
+    except BaseException:
+        return True
 
 
 class Worker:
@@ -910,6 +960,8 @@ class Worker:
         self.interp = Interpreter(namespace.__dict__)
         self.namespace = namespace.__dict__
         self.running = False
+        self.stray_sigint = False
+        self._asked = 0  # input requests sent so far; a reply names the one it answers
         self._builtin_input = builtins.input
         builtins.display = self.display
         sys.displayhook = self._displayhook
@@ -926,11 +978,16 @@ class Worker:
     def _on_sigint(self, signum, frame):
         # Only user code is interruptible: a KeyboardInterrupt inside the
         # engine could cut a frame in half. One that comes while a run is
-        # being set up is raised as soon as the user code starts.
+        # being set up is raised as soon as the user code starts. One that
+        # comes while idle may be late (for the run that ended) or early
+        # (for the run whose command is on its way): the parent decides,
+        # told by a 'started' frame.
         if self.interp.in_user_code:
             raise KeyboardInterrupt
         if self.running:
             self.interp.interrupt_pending = True
+        else:
+            self.stray_sigint = True
 
     def _after_fork(self):
         """In a process forked by user code: it must never speak the protocol
@@ -955,7 +1012,8 @@ class Worker:
                 elif kind == "setup":
                     self.setup(command)
                 elif kind == "complete":
-                    self.channel.send({"t": "completions", "matches": self.complete(command)})
+                    self.channel.send({"t": "completions", "re": command.get("id"),
+                                       "matches": self.complete(command)})
         except (EOFError, OSError):  # the channel broke: the parent is gone
             pass
         _orphaned()
@@ -964,8 +1022,8 @@ class Worker:
         """Completions for a ``complete`` command. Attribute lookups can run
         user code (properties, __dir__), so this is interruptible like a run;
         an interrupted or failing completion offers nothing."""
-        self.running = True
         self.interp.interrupt_pending = False
+        self.running = True
         try:
             self.interp.in_user_code = True
             matches = complete(self.namespace, command["code"], command["cursor"])
@@ -997,9 +1055,12 @@ class Worker:
         envs = command.get("envs")
         saved = dict(os.environ) if envs is not None else None
         stdin = command.get("stdin")
-        self.running = True
         self.interp.interrupt_pending = False
         self.interp.signals.forget(signal.SIGINT)  # interrupts are for the run they came in
+        self.running = True
+        if self.stray_sigint:  # was it for this run? the parent knows
+            self.stray_sigint = False
+            self.channel.send({"t": "started", "re": command.get("id")})
         error = None
         if not self.relay.intact():  # user code closed or replaced the read end of a capture pipe
             self.channel.send({"t": "fatal", "message": "user code broke the worker's output capture"})
@@ -1029,13 +1090,13 @@ class Worker:
         finally:
             self.running = False
             builtins.input = self._builtin_input
-            if stdin is not None or isinstance(sys.stdin, _CallbackStdin):
+            if stdin is not None or type(sys.stdin) is _CallbackStdin:
                 self.plumbing.reset_stdin()
             if saved is not None:
                 _restore_environ(saved)
         _flush_everything()
         self.relay.drain()
-        return {"t": "done", "error": error, "count": self.interp.count}
+        return {"t": "done", "re": command.get("id"), "error": error, "count": self.interp.count}
 
     # -- results --------------------------------------------------------------
 
@@ -1091,11 +1152,13 @@ class Worker:
         if not self.running or threading.current_thread() is not threading.main_thread():
             raise EOFError("EOF when reading a line (input is only served to the running cell)")
         _flush_everything()
-        self.send_from_user_code({"t": "input", "prompt": prompt}, drain=True)
+        self._asked += 1
+        number = self._asked
+        self.send_from_user_code({"t": "input", "prompt": prompt, "n": number}, drain=True)
         while True:
-            reply = self.channel.recv()
-            if reply.get("t") == "input_reply":
-                break
+            reply = self._next_message()
+            if reply.get("t") == "input_reply" and reply.get("n") == number:
+                break  # replies to requests given up on (interrupted) are dropped
         if reply.get("eof"):
             raise EOFError("EOF when reading a line")
         value = reply.get("value", "")
@@ -1103,6 +1166,18 @@ class Worker:
 
     def _input(self, prompt=""):
         return self._ask(str(prompt))
+
+    def _next_message(self):
+        """The next message from the parent, for user code waiting on it: the
+        wait can be interrupted (KeyboardInterrupt), reading the frame cannot."""
+        interp = self.interp
+        if not self.channel.has_message():
+            select.select((self.channel.rfd,), (), ())
+        interp.in_user_code = False
+        try:
+            return self.channel.recv()
+        finally:
+            interp.enter_user_code()
 
 
 def main(capture=None, options=None):

@@ -137,3 +137,58 @@ def _handle(request, fds, sock, workers):
         _sweep(workers)
         return {"returncode": os.waitstatus_to_exitcode(status)}
     return {"error": "unknown request %r" % (kind,)}
+
+
+def supervise(capture, options):
+    """A spawned worker's process (see ``process.SpawnLauncher``): fork the
+    worker and stay as its parent until it exits, then kill and reap every
+    process left (children it made siblings with ``clone(CLONE_PARENT)``,
+    orphans adopted as subreaper) and exit with the worker's status.
+
+    The worker stays in this process's session and process group, so that
+    signals to the group reach it; this process ignores SIGINT (an interrupt
+    is for the code, and a worker still starting inherits the SIG_IGN)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    worker._become_subreaper()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            worker.main(capture, options)
+        finally:
+            os._exit(1)
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):  # the channel and the start-up stderr are the worker's
+        os.dup2(null, fd)
+    for fd in (null, *capture):
+        os.close(fd)
+    status = None
+    while status is None:
+        try:
+            child, code = os.wait()
+        except ChildProcessError:
+            break
+        if child == pid:
+            status = code
+    worker.kill_tree(os.getpid())
+    while True:
+        try:
+            os.wait()
+        except ChildProcessError:
+            break
+    _exit_as(status)
+
+
+def _exit_as(status):
+    """Exit as a child whose wait status was ``status`` did (a signal too)."""
+    code = os.waitstatus_to_exitcode(status) if status is not None else 1
+    if code >= 0:
+        os._exit(code)
+    try:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        signal.signal(-code, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, [-code])
+        os.kill(os.getpid(), -code)
+    finally:
+        os._exit(128 - code)

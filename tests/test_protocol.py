@@ -56,7 +56,7 @@ def test_schema_violations_are_rejected(message):
 def test_fuzzed_frames_never_escape_as_other_errors():
     rng = random.Random(20261126)
     valid = [output_frame("stderr", b"x" * rng.randrange(50)),
-             encode({"t": "done", "error": {"name": "E", "value": "v", "traceback": "t"}})]
+             encode({"t": "done", "re": 1, "count": 1, "error": {"name": "E", "value": "v", "traceback": "t"}})]
     for _ in range(3000):
         data = bytearray(rng.choice(valid) * rng.randrange(1, 4))
         for _ in range(rng.randrange(4)):
@@ -87,7 +87,7 @@ def test_connection_decodes_output_across_frames_and_runs():
     euro = "\u20ac".encode()
     conn.receive(output_frame("stdout", b"a" + euro[:1]) + output_frame("stderr", b"e\n"))
     conn.receive(output_frame("stdout", euro[1:] + b"\n" + euro[:2]))
-    conn.receive(encode({"t": "done", "error": None, "count": 1}))  # the run's end flushes a dangling byte
+    conn.receive(encode({"t": "done", "re": 1, "error": None, "count": 1}))  # the run's end flushes a dangling byte
     conn.receive(output_frame("stdout", euro[2:]))
     assert [(m["t"], m.get("s"), m.get("d")) for m in conn.pending] == [
         ("out", "stdout", "a"), ("out", "stderr", "e\n"), ("out", "stdout", "\u20ac\n"),

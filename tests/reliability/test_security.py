@@ -32,7 +32,7 @@ def test_env_replaces_the_inherited_environment(tmp_path, monkeypatch):
 def test_decoder_fuzz_random_and_truncated_frames():
     rng = random.Random(5)
     frames = [output_frame("stdout", b"line %d\n" % i) for i in range(5)]
-    frames.append(encode({"t": "done", "error": None, "count": 3}))
+    frames.append(encode({"t": "done", "re": 7, "error": None, "count": 3}))
     frames.append(encode({"t": "result", "data": {"text/plain": "4"}, "main": True}))
     stream = b"".join(frames)
     outcomes = {"ok": 0, "error": 0}
