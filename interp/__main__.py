@@ -1,8 +1,18 @@
-"""Command line: ``python -m interp -c CODE`` or ``python -m interp FILE``.
+"""Command line: ``python -m interp [OPTIONS] (-c CODE | FILE | -) [ARG ...]``.
 
-Runs the code in a fresh context, streams its output to this process's
-stdout and stderr as it is produced, prints the traceback of an uncaught
-exception to stderr and exits 1 on error (124 on timeout, 130 on Ctrl-C).
+Runs the code in a fresh context the way ``python`` would run it:
+``sys.argv`` is ``[FILE, ARG, ...]`` (``['-c', ARG, ...]`` for ``-c``),
+a file runs with ``__file__`` set and its directory first on ``sys.path``,
+output streams to this process's stdout and stderr as it is produced, and
+``input()`` reads this process's stdin. interp's own options come before
+``-c CODE`` or ``FILE``; everything after those goes to the code.
+
+Exit status, as with ``python``: 0, or 1 with the traceback on stderr for
+an uncaught exception; ``sys.exit(N)`` exits N and ``sys.exit("text")``
+prints the text and exits 1; a worker that ends itself (``os._exit(N)``)
+exits N. Ctrl-C raises KeyboardInterrupt in the code (which may catch it);
+an uncaught one exits 130, and a third Ctrl-C stops code that keeps
+ignoring them (exit 130). A timeout exits 124.
 
 Without code, on a terminal, it starts the interactive shell
 (:mod:`interp.shell`). ``python -m interp mcp`` runs the MCP server
@@ -14,34 +24,75 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
-from typing import List, Optional
+import tokenize
+from typing import List, Optional, Tuple
 
-from . import CodeInterpreter, InterpError, InterpTimeoutError, OutputMessage, __version__
+from . import (CodeInterpreter, ExecutionError, InterpError, InterpTimeoutError, OutputMessage, WorkerDiedError,
+               __version__)
 from .engine import run_command
+from .shell import CtrlC
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_TIMEOUT = 124
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell shows python's
+
+#: interp's options that take the next argument as their value.
+VALUE_OPTIONS = ("--timeout", "--cwd")
+
+# Sets what python sets for a script: sys.argv, sys.path[0], __file__ (run
+# in the context before the code, leaving no other name behind).
+_PREPARE = """\
+def _interp_prepare(argv, directory):
+    import sys
+    sys.argv = argv
+    if directory is not None:
+        sys.path[:1] = [directory] if sys.path[:1] == [""] else [directory] + sys.path[:1]
+_interp_prepare(%r, %r)
+del _interp_prepare
+"""
+# The status python would exit with for the SystemExit a run just raised:
+# its code if that is an int, else None (the code is printed, status 1).
+_EXIT_CODE = "(lambda code: int(code) if isinstance(code, int) else None)(__import__('sys').last_value.code)"
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m interp",
-        description="Run Python code in an interp worker process, streaming its output. "
-                    "With no code on a terminal: an interactive shell.",
-        epilog="Servers: 'python -m interp mcp --help' (MCP over stdio), "
-               "'python -m interp serve --help' (HTTP).")
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument("-c", dest="code", metavar="CODE", help="the code to run")
-    source.add_argument("file", nargs="?", metavar="FILE",
+        usage="%(prog)s [--timeout SECONDS] [--cwd DIR] [-c CODE | FILE | -] [ARG ...]",
+        description="Run Python code in an interp worker process, streaming its output, as python "
+                    "would run it. With no code on a terminal: an interactive shell.",
+        epilog="interp's options come before -c CODE or FILE: what follows those is passed to the "
+               "code as sys.argv[1:], as with python. "
+               "Servers: 'python -m interp mcp --help' (MCP over stdio), "
+               "'python -m interp serve --help' (HTTP).",
+        allow_abbrev=False)
+    parser.add_argument("-c", dest="code", metavar="CODE", help="the code to run")
+    parser.add_argument("file", nargs="?", metavar="FILE",
                         help="a file to run ('-' or nothing with piped input: standard input)")
+    parser.add_argument("args", nargs="*", metavar="ARG", help="arguments for the code (sys.argv[1:])")
     parser.add_argument("--timeout", type=float, default=0, metavar="SECONDS",
                         help="interrupt the run after this many seconds (default: no limit)")
     parser.add_argument("--cwd", metavar="DIR", help="working directory of the context")
     parser.add_argument("--version", action="version", version="interp " + __version__)
     return parser
+
+
+def split_arguments(argv: List[str]) -> Tuple[List[str], List[str]]:
+    """Split a command line as python does: interp's options up to and
+    including ``-c CODE`` or ``FILE`` (or ``-``, or ``-- FILE``), then the
+    arguments for the code, which may look like options."""
+    index = 0
+    while index < len(argv):
+        arg = argv[index]
+        if arg in ("-c", "--"):
+            return argv[:index + 2], argv[index + 2:]
+        if arg.startswith("-c") or arg == "-" or not arg.startswith("-"):  # -cCODE, stdin, FILE
+            return argv[:index + 1], argv[index + 1:]
+        index += 2 if arg in VALUE_OPTIONS else 1
+    return argv, []
 
 
 def _write(stream):
@@ -64,43 +115,113 @@ def main(argv: Optional[List[str]] = None) -> int:
             from .server import main as subcommand
         return subcommand(argv[1:])
     parser = _parser()
-    args = parser.parse_args(argv)
+    options, arguments = split_arguments(argv)
+    args = parser.parse_args(options)
+    directory = None
     if args.code is not None:
-        code, filename = args.code, "<string>"
+        code, filename, script_argv = args.code, "<string>", ["-c"]
     elif args.file not in (None, "-"):
         try:
-            with open(args.file, encoding="utf-8") as handle:
+            with tokenize.open(args.file) as handle:  # UTF-8 unless a coding cookie says otherwise
                 code = handle.read()
-        except (OSError, UnicodeDecodeError) as exc:
+        except (OSError, UnicodeDecodeError, SyntaxError) as exc:
             parser.error("cannot read %s: %s" % (args.file, exc))
-        filename = os.path.abspath(args.file)
+        filename, script_argv = os.path.abspath(args.file), [args.file]
+        directory = os.path.dirname(os.path.realpath(args.file))
     elif args.file == "-" or not sys.stdin.isatty():
-        code, filename = sys.stdin.read(), "<stdin>"
+        code, filename, script_argv = sys.stdin.read(), "<stdin>", ["-" if args.file else ""]
     else:
         return _shell(parser, args)
+    prepare = _PREPARE % (script_argv + arguments, directory)
+    if args.code is None and args.file not in (None, "-"):
+        prepare += "__file__ = %r\n" % filename
+    return _run(code, filename, prepare, args)
+
+
+def _run(code: str, filename: str, prepare: str, args: argparse.Namespace) -> int:
+    """Run ``code`` in a fresh context; return the exit status python would
+    give. SIGINT is ignored from the moment it returns: the process is
+    leaving, and a Ctrl-C must not cut the clean-up short."""
+    interpreter: Optional[CodeInterpreter] = None
     try:
-        with CodeInterpreter(cwd=args.cwd) as interpreter:
-            callbacks = {"stdout": _write(sys.stdout), "stderr": _write(sys.stderr)}
-            command, seconds = run_command(code, timeout=args.timeout, filename=filename)
-            result = interpreter._submit(None, command, seconds, callbacks)
+        interpreter = CodeInterpreter(cwd=args.cwd)
+        return _run_in(interpreter, code, filename, prepare, args.timeout)
     except InterpTimeoutError as exc:
         print("interp: %s" % exc, file=sys.stderr)
         return EXIT_TIMEOUT
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # before the code started, or a forced stop
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # our stdout or stderr was closed (| head): stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)  # no "Exception ignored" from the final flush either
+        return EXIT_ERROR
+    except WorkerDiedError as exc:  # killed by a signal: report it, exit as a shell shows a signal
+        print("interp: %s" % exc, file=sys.stderr)
+        return EXIT_ERROR if exc.returncode is None or exc.returncode >= 0 else 128 - exc.returncode
     except (InterpError, ValueError) as exc:
         print("interp: %s" % exc, file=sys.stderr)
         return EXIT_ERROR
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if interpreter is not None:
+            interpreter.close()
+
+
+def _run_in(interpreter: CodeInterpreter, code: str, filename: str, prepare: str, timeout: float) -> int:
+    ctrl_c = CtrlC(interpreter)
+
+    def read_input(prompt: str) -> str:
+        return _read_line(prompt, ctrl_c)
+
+    callbacks = {"stdout": _write(sys.stdout), "stderr": _write(sys.stderr), "input": read_input}
+    command, seconds = run_command(code, timeout=timeout, filename=filename, on_input=read_input,
+                                   callbacks=callbacks)
+    prepared = interpreter.run_code(prepare)  # also starts the worker before Ctrl-C is forwarded
+    if prepared.error is not None:  # only if interp itself is broken
+        raise InterpError("could not set up sys.argv: %s" % prepared.error.value)
+    try:
+        with ctrl_c:
+            result = interpreter._submit(None, command, seconds, callbacks)
+    except WorkerDiedError as exc:  # os._exit(N) exits N, quietly, as python would
+        if exc.returncode is None or exc.returncode < 0:
+            raise
+        return exc.returncode
     if result.error is None:
         return 0
-    if result.error.name == "SystemExit":  # like python: sys.exit(3) exits 3, quietly
-        try:
-            return int(result.error.value) & 0xFF
-        except ValueError:
-            print(result.error.value, file=sys.stderr)
-            return EXIT_ERROR
+    if result.error.name == "SystemExit":
+        return _exit_status(interpreter, result.error)
     sys.stderr.write(result.error.traceback)
+    return EXIT_INTERRUPTED if result.error.name == "KeyboardInterrupt" else EXIT_ERROR
+
+
+def _exit_status(interpreter: CodeInterpreter, error: ExecutionError) -> int:
+    """The status for a SystemExit: its code if that is an int (python
+    prints nothing); else its text goes to stderr and the status is 1."""
+    try:
+        probe = interpreter.run_code(_EXIT_CODE, timeout=10)
+        status = int(probe.text) if probe.error is None and probe.text is not None else None
+    except (InterpError, ValueError):
+        status = None
+    if status is not None:
+        return status & 0xFF
+    print(error.value, file=sys.stderr)
     return EXIT_ERROR
+
+
+def _read_line(prompt: str, ctrl_c: CtrlC) -> str:
+    """input() in the code: ``prompt`` to stdout, a line from stdin (EOF:
+    EOFError). Ctrl-C while it waits stops the run (exit 130)."""
+    sys.stdout.write(prompt)
+    sys.stdout.flush()
+    ctrl_c.raise_here = True
+    try:
+        line = sys.stdin.readline()
+    finally:
+        ctrl_c.raise_here = False
+    if not line:
+        raise EOFError
+    return line[:-1] if line.endswith("\n") else line
 
 
 def _shell(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:

@@ -41,6 +41,76 @@ FORCE_AFTER = 3
 HISTORY_LENGTH = 1000
 
 
+class CtrlC:
+    """Ctrl-C forwarding for a front end that runs code from its main thread.
+
+    Within ``with CtrlC(interpreter):`` each SIGINT this process gets
+    interrupts the code running in ``context`` (KeyboardInterrupt in the
+    worker, whose run then ends normally with that error) instead of
+    raising here. The ``force_after``-th press, or any press while
+    ``raise_here`` is true (the front end is reading input for the code),
+    raises KeyboardInterrupt here instead, so that run_code stops the run by
+    force. Enter it from the main thread. A signal handler must not take
+    locks, so a thread makes the ``interrupt()`` call.
+    """
+
+    def __init__(self, interpreter: CodeInterpreter, context: Optional[str] = None,
+                 force_after: int = FORCE_AFTER) -> None:
+        self.interpreter = interpreter
+        self.context = context
+        self.force_after = force_after
+        self.presses = 0
+        self.raise_here = False
+        self._wake_r = self._wake_w = -1
+        self._thread: Optional[threading.Thread] = None
+        self._previous: Any = None
+
+    def __enter__(self) -> "CtrlC":
+        self._wake_r, self._wake_w = os.pipe()
+        self._thread = threading.Thread(target=self._forward, daemon=True, name="interp-ctrl-c")
+        # The thread inherits a mask that blocks SIGINT, so the kernel always
+        # delivers Ctrl-C to the main thread: a SIGINT taken by a thread
+        # blocked in read() would wake neither readline nor run_code's poll.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            self._thread.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        self._previous = signal.signal(signal.SIGINT, self._on_sigint)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        signal.signal(signal.SIGINT, self._previous)
+        os.close(self._wake_w)  # ends the thread
+        if self._thread is not None:
+            self._thread.join(5)
+        os.close(self._wake_r)
+
+    def _on_sigint(self, signum: int, frame: Any) -> None:
+        if self.raise_here:
+            raise KeyboardInterrupt
+        self.presses += 1
+        if self.presses >= self.force_after:
+            raise KeyboardInterrupt
+        try:
+            os.write(self._wake_w, b"!")
+        except OSError:
+            pass
+
+    def _forward(self) -> None:
+        while True:
+            try:
+                data = os.read(self._wake_r, 64)
+            except OSError:
+                return
+            if not data:
+                return
+            try:
+                self.interpreter.interrupt(self.context)
+            except InterpError:
+                pass
+
+
 class Shell:
     """A REPL over ``interpreter``'s default context.
 
@@ -61,10 +131,8 @@ class Shell:
         self.stderr = stderr or sys.stderr
         self._compiler = codeop.CommandCompiler()
         self._compiler.compiler.flags |= ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
-        self._presses = 0
-        self._reading_input = False
+        self._ctrl_c: Optional[CtrlC] = None
         self._matches: List[str] = []
-        self._wake_r, self._wake_w = os.pipe()
 
     # -- the loop ------------------------------------------------------------------
 
@@ -75,23 +143,11 @@ class Shell:
                       "Ctrl-D exits." % (__version__, sys.version.split()[0]))
         if banner:
             self._err(banner + "\n")
-        interrupter = threading.Thread(target=self._interrupter, daemon=True, name="interp-shell-interrupt")
-        # The thread inherits a mask that blocks SIGINT, so the kernel always
-        # delivers Ctrl-C to the main thread: a SIGINT taken by a thread
-        # blocked in read() would wake neither readline nor run_code's poll.
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-        try:
-            interrupter.start()
-        finally:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
         restore_readline = self._setup_readline()
         try:
             self._loop()
         finally:
             restore_readline()
-            os.close(self._wake_w)  # ends the interrupter thread
-            interrupter.join(5)
-            os.close(self._wake_r)
         return 0
 
     def _loop(self) -> None:
@@ -129,14 +185,15 @@ class Shell:
 
     def run(self, source: str) -> None:
         """Run ``source`` in the default context, printing its output,
-        results and traceback as they come; report timeouts and deaths."""
-        self._presses = 0
-        previous = signal.signal(signal.SIGINT, self._on_sigint)
+        results and traceback as they come; report timeouts and deaths.
+        Ctrl-C interrupts the code (see CtrlC); so does a press while input()
+        reads, by raising here."""
         try:
-            self.interpreter.run_code(
-                source, on_stdout=self._on_stdout, on_stderr=self._on_stderr,
-                on_result=self._on_result, on_error=self._on_error, on_input=self._read_input,
-                timeout=self.timeout)
+            with CtrlC(self.interpreter) as self._ctrl_c:
+                self.interpreter.run_code(
+                    source, on_stdout=self._on_stdout, on_stderr=self._on_stderr,
+                    on_result=self._on_result, on_error=self._on_error, on_input=self._read_input,
+                    timeout=self.timeout)
         except KeyboardInterrupt as exc:  # from input(), or the forced stop
             self._err("KeyboardInterrupt\n")
             for note in getattr(exc, "__notes__", ()):
@@ -146,35 +203,7 @@ class Shell:
         except Exception:  # a bug in interp itself: report it, keep the session
             self._err("interp: internal error (please report it):\n" + traceback.format_exc())
         finally:
-            signal.signal(signal.SIGINT, previous)
-
-    def _on_sigint(self, signum: int, frame: Any) -> None:
-        """Ctrl-C during a run: interrupt the worker's code, without raising
-        here, so the run ends normally with the code's KeyboardInterrupt
-        traceback. While input() reads, or after FORCE_AFTER presses, raise
-        instead: run_code then stops the run itself (killing it if needed)."""
-        if self._reading_input:
-            raise KeyboardInterrupt
-        self._presses += 1
-        if self._presses >= FORCE_AFTER:
-            raise KeyboardInterrupt
-        try:
-            os.write(self._wake_w, b"!")  # a signal handler must not take locks: let a thread call interrupt()
-        except OSError:
-            pass
-
-    def _interrupter(self) -> None:
-        while True:
-            try:
-                data = os.read(self._wake_r, 64)
-            except OSError:
-                return
-            if not data:
-                return
-            try:
-                self.interpreter.interrupt()
-            except InterpError:
-                pass
+            self._ctrl_c = None
 
     def _on_stdout(self, message: OutputMessage) -> None:
         self._out(message.output)
@@ -192,11 +221,12 @@ class Shell:
         self._err(error.traceback if error.traceback.endswith("\n") else error.traceback + "\n")
 
     def _read_input(self, prompt: str) -> str:
-        self._reading_input = True
+        assert self._ctrl_c is not None
+        self._ctrl_c.raise_here = True
         try:
             return input(prompt)
         finally:
-            self._reading_input = False
+            self._ctrl_c.raise_here = False
 
     def _out(self, text: str) -> None:
         self.stdout.write(text)

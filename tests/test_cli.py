@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 
 import pytest
+from helpers import process_exists, wait_until
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def run_cli(*args, stdin=None, cwd=ROOT):
     return subprocess.run([sys.executable, "-m", "interp", *args], input=stdin, cwd=cwd,
-                          capture_output=True, text=True, timeout=60)
+                          env=dict(os.environ, PYTHONPATH=ROOT), capture_output=True, text=True, timeout=60)
 
 
 def test_code_output_streams_and_exit_zero():
@@ -31,7 +33,7 @@ def test_error_prints_traceback_and_exits_one():
 def test_file_and_its_tracebacks(tmp_path):
     script = tmp_path / "script.py"
     script.write_text("import os\nprint(os.getcwd())\ndef f():\n    raise ValueError('boom')\nf()\n")
-    proc = run_cli(str(script), "--cwd", str(tmp_path))
+    proc = run_cli("--cwd", str(tmp_path), str(script))
     assert proc.returncode == 1
     assert proc.stdout == "%s\n" % tmp_path
     assert 'File "%s", line 4, in f' % script in proc.stderr
@@ -53,7 +55,7 @@ def test_timeout_exit_status():
 
 def test_worker_death_and_bad_usage():
     proc = run_cli("-c", "import os; os._exit(7)")
-    assert proc.returncode == 1 and "status 7" in proc.stderr
+    assert (proc.returncode, proc.stderr) == (7, "")  # as with python: quietly, that status
     proc = run_cli("/no/such/file.py")
     assert proc.returncode == 2 and "cannot read" in proc.stderr
     proc = run_cli("--timeout", "-1", "-c", "1")
@@ -67,3 +69,95 @@ def test_sys_exit_status_is_an_error():
     assert (proc.returncode, proc.stderr) == (4, "")
     proc = run_cli("-c", "import sys; sys.exit('bye')")
     assert (proc.returncode, proc.stderr) == (1, "bye\n")
+
+
+def test_file_gets_file_argv_and_its_directory_on_sys_path(tmp_path):
+    """Issue 10, point 16: FILE runs as python runs it; what follows FILE is
+    passed to it, even when it looks like interp's own options."""
+    (tmp_path / "sibling.py").write_text("NAME = 'sibling'\n")
+    script = tmp_path / "script.py"
+    script.write_text("import sys, sibling\nprint(__file__)\nprint(sys.argv)\nprint(sibling.NAME)\n")
+    proc = run_cli("--timeout", "30", str(script), "a", "--timeout", "3", "-c", "x", "--", "-")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [str(script), str([str(script), "a", "--timeout", "3", "-c", "x", "--", "-"]),
+                                        "sibling"]
+    relative = run_cli("script.py", "b", cwd=str(tmp_path))  # __file__ absolute, argv[0] as given
+    assert relative.stdout.splitlines()[:2] == [str(script), str(["script.py", "b"])]
+
+
+def test_code_and_stdin_get_argv_as_with_python():
+    proc = run_cli("-c", "import sys\nprint(sys.argv, '__file__' in globals())", "a", "-c", "--cwd")
+    assert proc.stdout == "['-c', 'a', '-c', '--cwd'] False\n"
+    assert run_cli("-", "x", "-y", stdin="import sys; print(sys.argv)").stdout == "['-', 'x', '-y']\n"
+    assert run_cli(stdin="import sys; print(sys.argv)").stdout == "['']\n"
+    assert "_interp_prepare" not in run_cli("-c", "print(dir())").stdout
+
+
+def test_exit_statuses_are_pythons():
+    """sys.exit("42") prints 42 and exits 1 (it exited 42); sys.exit(True)
+    exits 1; os._exit(9) exits 9."""
+    assert (run_cli("-c", "import sys; sys.exit('42')").returncode, run_cli("-c", "import sys; sys.exit('42')").stderr) \
+        == (1, "42\n")
+    assert (run_cli("-c", "import sys; sys.exit(42)").returncode, run_cli("-c", "import sys; sys.exit(42)").stderr) \
+        == (42, "")
+    assert run_cli("-c", "import sys; sys.exit(True)").returncode == 1
+    assert run_cli("-c", "import sys; sys.exit(None)").returncode == 0
+    assert run_cli("-c", "import sys; sys.exit(300)").returncode == 300 & 0xFF
+    died = run_cli("-c", "import os; print('before', flush=True); os._exit(9)")
+    assert (died.returncode, died.stdout, died.stderr) == (9, "before\n", "")
+    killed = run_cli("-c", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)")
+    assert killed.returncode == 128 + signal.SIGKILL and "SIGKILL" in killed.stderr
+
+
+def test_input_reads_standard_input():
+    proc = run_cli("-c", "print('got', input('name? '))\nprint(input())", stdin="bob\n")
+    assert proc.returncode == 1 and proc.stdout == "name? got bob\n" and "EOFError" in proc.stderr
+
+
+def start_cli(*args):
+    proc = subprocess.Popen([sys.executable, "-m", "interp", *args], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline() == "ready\n"
+    return proc
+
+
+def finish(proc):
+    try:
+        return proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_ctrl_c_raises_keyboard_interrupt_in_the_code():
+    """Issue 10, point 16: SIGINT to the command line raises KeyboardInterrupt
+    in the code, whose handler runs; it used to stop the run silently (130)."""
+    proc = start_cli("-c", "import time\nprint('ready', flush=True)\ntry:\n    time.sleep(30)\n"
+                           "except KeyboardInterrupt:\n    print('caught')\nprint('after')")
+    proc.send_signal(signal.SIGINT)
+    out, err = finish(proc)
+    assert (proc.returncode, out, err) == (0, "caught\nafter\n", "")
+
+
+def test_uncaught_ctrl_c_prints_the_traceback_and_exits_130():
+    proc = start_cli("-c", "import time\nprint('ready', flush=True)\ntime.sleep(30)")
+    proc.send_signal(signal.SIGINT)
+    out, err = finish(proc)
+    assert proc.returncode == 130
+    assert err.startswith("Traceback") and err.endswith("KeyboardInterrupt\n") and "time.sleep(30)" in err
+
+
+def test_code_that_swallows_ctrl_c_is_stopped_by_the_third():
+    proc = start_cli("-c", "import os, time\nprint('ready', flush=True)\nprint(os.getpid(), flush=True)\n"
+                           "while True:\n    try:\n        time.sleep(30)\n    except KeyboardInterrupt:\n"
+                           "        print('ignored', flush=True)")
+    worker = int(proc.stdout.readline())
+    for _ in range(2):
+        proc.send_signal(signal.SIGINT)
+        assert proc.stdout.readline() == "ignored\n"
+    assert proc.poll() is None
+    proc.send_signal(signal.SIGINT)
+    finish(proc)
+    assert proc.returncode == 130
+    assert wait_until(lambda: not process_exists(worker))

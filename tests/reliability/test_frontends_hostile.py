@@ -289,3 +289,79 @@ def test_a_last_line_without_newline_is_answered():
                                 b'"arguments":{"code":"print(6 * 7)"}}}')
     assert proc.returncode == 0
     assert text_of(json.loads(proc.stdout)["result"]) == "[stdout]\n42"
+
+
+# -- point 16: the command line ----------------------------------------------------------------
+
+
+def cli(*args, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "interp", *args], cwd=ROOT, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
+
+
+def finish(proc: subprocess.Popen, data: bytes = b""):
+    try:
+        return proc.communicate(data, timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_cli_output_into_a_closed_pipe_stops_quietly():
+    """``... | head -1``: BrokenPipeError from writing our stdout used to end
+    in an interp traceback; now the run stops and the exit is quiet."""
+    proc = subprocess.run("%s -m interp -c 'for i in range(10 ** 7): print(i)' | head -1" % sys.executable,
+                          shell=True, cwd=ROOT, capture_output=True, timeout=60)
+    assert proc.stdout == b"0\n" and proc.stderr == b""
+
+
+def test_cli_non_utf8_arguments_and_file_names_pass_through(tmp_path):
+    script = os.path.join(os.fsencode(str(tmp_path)), b"\xff.py")
+    with open(script, "w") as handle:
+        handle.write("import sys\nprint(ascii(sys.argv), ascii(__file__))\n")
+    out, err = finish(cli(script, b"\xfe"))
+    assert err == b""
+    assert out.decode() == "%s %s\n" % (ascii([os.fsdecode(script), "\udcfe"]), ascii(os.fsdecode(script)))
+
+
+def test_cli_honours_a_coding_cookie(tmp_path):
+    script = tmp_path / "latin.py"
+    script.write_bytes(b"# -*- coding: latin-1 -*-\nprint(ascii('\xe9'))\n")
+    out, err = finish(cli(str(script)))
+    assert (out, err) == (b"'\\xe9'\n", b"")
+
+
+def test_cli_a_storm_of_ctrl_c_ends_cleanly():
+    proc = cli("-c", "import os, time\nprint(os.getpid(), flush=True)\nwhile True:\n    try:\n"
+                     "        time.sleep(30)\n    except KeyboardInterrupt:\n        pass")
+    worker = int(proc.stdout.readline())
+    for _ in range(20):
+        if proc.poll() is not None:
+            break
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.01)
+    out, err = finish(proc)
+    assert proc.returncode == 130 and b"Traceback" not in err
+    assert wait_until(lambda: not process_exists(worker))
+
+
+def test_cli_ctrl_c_while_interp_starts_exits_130():
+    """A Ctrl-C once interp runs (its zygote is starting) but maybe before
+    the code does: exit 130 with no traceback of interp's own."""
+    proc = cli("-c", "import time\ntime.sleep(30)")
+    children = "/proc/%d/task/%d/children" % (proc.pid, proc.pid)
+    assert wait_until(lambda: open(children).read().strip() != "", timeout=30)
+    proc.send_signal(signal.SIGINT)
+    out, err = finish(proc)
+    assert proc.returncode == 130
+    assert b"interp" not in err and (err == b"" or err.endswith(b"KeyboardInterrupt\n"))
+
+
+def test_cli_ctrl_c_while_input_waits_exits_130():
+    proc = cli("-c", "print('ready', flush=True)\ninput('? ')")
+    assert proc.stdout.readline() == b"ready\n"
+    time.sleep(0.3)  # waiting in input() for our stdin
+    proc.send_signal(signal.SIGINT)
+    out, err = finish(proc)
+    assert proc.returncode == 130 and b"Traceback" not in err
