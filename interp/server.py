@@ -349,10 +349,6 @@ class RequestHandler(BaseHTTPRequestHandler):
         if self.server.log:
             super().log_message(format, *args)
 
-    def log_error(self, format: str, *args: Any) -> None:
-        """Server faults; logged even with ``--quiet``."""
-        super().log_message(format, *args)
-
     def send_error(self, code: int, message: Optional[str] = None, explain: Optional[str] = None) -> None:
         """http.server's own errors (malformed request line, unsupported
         method, oversized headers) as JSON too; the connection is closed."""
@@ -373,12 +369,14 @@ class RequestHandler(BaseHTTPRequestHandler):
         self.command, self.requestline, self.request_version = "", "", self.default_request_version
         self._responded = False
         self._raw.deadline = time.monotonic() + self.server.header_timeout
-        self.rfile.head_left = MAX_HEAD
+        self.rfile.head_left = None
         received = self._raw.received
         try:
             try:
                 line = self.rfile.readline(65537)
-                while line in (b"\r\n", b"\n"):  # blank lines before a request are allowed
+                for _ in range(8):  # a few blank lines before a request are allowed
+                    if line not in (b"\r\n", b"\n"):
+                        break
                     line = self.rfile.readline(65537)
                 self.raw_requestline = line
                 if len(line) > 65536:
@@ -387,6 +385,7 @@ class RequestHandler(BaseHTTPRequestHandler):
                 if not line:
                     self.close_connection = True
                     return
+                self.rfile.head_left = MAX_HEAD - len(line)
                 if not self.parse_request():
                     return
             except _TIMEOUTS:
@@ -394,9 +393,6 @@ class RequestHandler(BaseHTTPRequestHandler):
                 if self._raw.received != received:  # not merely an idle keep-alive connection
                     self.send_error(408, "the request line and headers did not arrive within %g s"
                                     % self.server.header_timeout)
-                return
-            except _HeadTooLarge as exc:
-                self.send_error(431, str(exc))
                 return
             self.rfile.head_left = None
             if len(self.requestline.split()) != 3:
@@ -413,8 +409,13 @@ class RequestHandler(BaseHTTPRequestHandler):
             self._internal_error(exc)
 
     def _internal_error(self, exc: BaseException) -> None:
-        self.log_error("internal error on %r:\n%s", self.requestline, traceback.format_exc())
+        self._log_fault()
         self.send_error(500, "internal server error: %s: %s" % (type(exc).__name__, exc))
+
+    def _log_fault(self) -> None:
+        """Log the exception being handled, with its traceback (a server bug)."""
+        sys.stderr.write("interp serve: internal error on %r from %s:\n%s"
+                         % (self.requestline, self.address_string(), traceback.format_exc()))
 
     def _dispatch(self, method: str) -> None:
         body_read = False
@@ -431,7 +432,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             if self._responded:  # a streamed response had begun: all we can do is end it
                 self.close_connection = True
                 if error is None:
-                    self.log_error("internal error on %r:\n%s", self.requestline, traceback.format_exc())
+                    self._log_fault()
                 return
             if error is None:
                 self._internal_error(exc)
@@ -534,7 +535,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         if close:
             self.send_header("Connection", "close")
         self.end_headers()
-        if data:
+        if data and self.command != "HEAD":  # a response to HEAD has no body
             self.wfile.write(data)
 
     # -- endpoints -------------------------------------------------------------
@@ -618,7 +619,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             if not stream.begun:
                 raise
             if not isinstance(exc, InterpError):
-                self.log_error("internal error on %r:\n%s", self.requestline, traceback.format_exc())
+                self._log_fault()
             return {"type": "interp_error", "name": type(exc).__name__, "message": str(exc)}
         return {"type": "end", "execution_count": result.execution_count}
 
