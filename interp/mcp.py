@@ -269,14 +269,17 @@ class MCPServer:
         self._outbox = _Outbox(self._out, MAX_BACKLOG)
         while True:
             self._outbox.wait_for_room()
-            line = self._in.readline(MAX_MESSAGE + 1)
+            try:
+                line = self._in.readline(MAX_MESSAGE + 1)
+                if len(line) > MAX_MESSAGE and not line.endswith(b"\n"):
+                    self._discard_rest_of_line()
+                    self._send_error(None, RPCError(PARSE_ERROR, "message longer than %d bytes (the limit); "
+                                                    "it was skipped" % MAX_MESSAGE))
+                    continue
+            except (OSError, ValueError):  # stdin broke or was closed: as end of input
+                break
             if not line:
                 break
-            if len(line) > MAX_MESSAGE and not line.endswith(b"\n"):
-                self._discard_rest_of_line()
-                self._send_error(None, RPCError(PARSE_ERROR, "message longer than %d bytes (the limit); "
-                                                "it was skipped" % MAX_MESSAGE))
-                continue
             try:
                 self._receive(line)
             except Exception as exc:  # a bug must not stop the server
