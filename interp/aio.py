@@ -83,6 +83,8 @@ class AsyncCodeInterpreter:
                                        on_input=on_input, callbacks=callbacks)
         ctx = self._engine.resolve(context)
         async with ctx.run_lock:
+            if ctx.worker is None:  # the default context's first run: start it off the loop
+                await asyncio.to_thread(ctx.start)
             return (await _execute(loop, ctx, command, seconds, callbacks))[1]
 
     async def complete(self, code: str, cursor: Optional[int] = None,
@@ -104,12 +106,12 @@ class AsyncCodeInterpreter:
     async def restart_context(self, context: ContextRef = None) -> InterpreterContext:
         """See :meth:`interp.CodeInterpreter.restart_context`."""
         self._check_loop()
-        return self._engine.resolve(context).restart()
+        return await asyncio.to_thread(self._engine.resolve(context).restart)
 
     async def create_context(self, cwd: Optional[str] = None) -> InterpreterContext:
         """Start a new isolated context in ``cwd`` (default: the interpreter's cwd)."""
         self._check_loop()
-        return self._engine.create(cwd).snapshot()
+        return (await asyncio.to_thread(self._engine.create, cwd)).snapshot()
 
     async def list_contexts(self) -> List[InterpreterContext]:
         """The contexts made by create_context (not the default one), oldest first."""

@@ -288,6 +288,12 @@ class Context:
             raise InterpError("could not start a worker for context %r: %s" % (self.id, exc)) from exc
         self.conn = core.Connection()
 
+    def start(self) -> None:
+        """Start the worker now if the context has none yet."""
+        with self._state:
+            if self.worker is None:
+                self._spawn()
+
     def begin(self, command: Dict[str, Any], timeout: Optional[float], now: float,
               callbacks: Mapping[str, Any]) -> core.Run:
         """Make sure a worker is there and make a Run of ``command`` the context's current one.

@@ -240,8 +240,8 @@ def validate_event(message):
         _check_int(message, "re")
     elif kind == "result":
         data = message.get("data")
-        if not isinstance(data, dict) or not isinstance(data.get("text/plain"), str):
-            raise ProtocolError("'result' message needs a bundle with text/plain")
+        if not isinstance(data, dict) or not data:
+            raise ProtocolError("'result' message needs a bundle (a non-empty object)")
         for mime, value in data.items():
             if mime in TEXT_MIMES and not isinstance(value, str):
                 raise ProtocolError("'result' data for %s must be a string" % mime)

@@ -681,7 +681,7 @@ def _fit_bundle(data):
         total -= sizes[mime]
         del data[mime]
         dropped.append(mime)
-    if total > budget:  # text/plain alone is too large
+    if total > budget and "text/plain" in data:  # text/plain alone is too large
         data["text/plain"] = _clip(data["text/plain"])
     if dropped:
         names = [_clip(mime, 200) for mime in dropped[:20]]
@@ -1126,16 +1126,17 @@ class Worker:
         """Show each object as a rich result of the current run, like
         IPython's ``display``: ``raw=True`` takes each object as a ready MIME
         bundle (a dict of MIME type to data); ``include`` / ``exclude`` keep or
-        drop MIME types (text/plain always stays). IPython's other keywords
-        (``metadata``, ``display_id``, ...) are accepted and ignored."""
+        drop MIME types, text/plain too (an object left with no format is not
+        shown). IPython's other keywords (``metadata``, ``display_id``, ...)
+        are accepted and ignored."""
         bundles = [raw_bundle(obj) if raw else None for obj in objs]  # check all first
         for obj, bundle in zip(objs, bundles):
             bundle = mime_bundle(obj) if bundle is None else bundle
             for mime in list(bundle):
-                if mime != "text/plain" and ((include is not None and mime not in include)
-                                             or (exclude is not None and mime in exclude)):
+                if (include is not None and mime not in include) or (exclude is not None and mime in exclude):
                     del bundle[mime]
-            self.emit(obj, False, bundle)
+            if bundle:
+                self.emit(obj, False, bundle)
 
     def _displayhook(self, value):
         if value is None:

@@ -255,3 +255,31 @@ def test_async_callback_reentry_is_refused():
                 await ci.run_code("print('outer')", on_stdout=on_stdout)
             assert (await ci.run_code("print('ok')", timeout=float("inf"))).stdout == "ok\n"
     run(main())
+
+
+def test_starting_workers_never_blocks_the_event_loop(tmp_path):
+    """create_context, restart_context and the default context's first run
+    start their worker off the loop's thread (a cold zygote takes 30-60 ms)."""
+    from interp.process import ZygoteLauncher
+
+    class Recording(ZygoteLauncher):
+        threads = []
+
+        def start(self, *args, **kwargs):
+            self.threads.append(threading.get_ident())
+            return super().start(*args, **kwargs)
+
+    launcher = Recording()
+
+    async def main():
+        async with AsyncCodeInterpreter(cwd=str(tmp_path), launcher=launcher) as aci:
+            ctx = await aci.create_context()
+            await aci.restart_context(ctx)
+            assert (await aci.run_code("print(1)")).stdout == "1\n"
+        return threading.get_ident()
+
+    try:
+        loop_thread = asyncio.run(main())
+    finally:
+        launcher.close()
+    assert len(Recording.threads) == 3 and loop_thread not in Recording.threads

@@ -126,11 +126,12 @@ def test_display_takes_ipython_keywords(ci):
         "display({'text/html': '<b>raw</b>', 'image/png': b'\\x89P', 'text/plain': 'raw'}, raw=True)\n"
         "display({'text/markdown': '*md*'}, raw=True, metadata={'x': 1})\n"
         "display(Rich(), include=['text/html'])\n"
-        "display(Rich(), exclude=['image/png', 'image/svg+xml', 'image/jpeg'])")
+        "display(Rich(), exclude=['image/png', 'image/svg+xml', 'image/jpeg'])\n"
+        "display(Rich(), include=['application/x-nothing-it-has'])")  # no format left: nothing shown
     raw, markdown_only, included, excluded = result.results
     assert (raw.text, raw.html, raw.png) == ("raw", "<b>raw</b>", "iVA=")  # bytes became base64
     assert (markdown_only.text, markdown_only.markdown) == ("", "*md*")
-    assert included.formats() == ["text", "html"]
+    assert included.formats() == ["html"] and included.text is None  # as in IPython: text/plain not included
     assert {"png", "svg", "jpeg"}.isdisjoint(excluded.formats()) and "html" in excluded.formats()
     error = ci.run_code("display('not a bundle', raw=True)").error
     assert error.name == "TypeError" and "MIME bundles" in error.value
