@@ -218,3 +218,27 @@ def test_history_is_kept_between_sessions(tmp_path):
         assert second.finish() == 0
     finally:
         second.close()
+
+
+def test_the_readme_transcript_is_what_the_shell_prints(term):
+    """The README's shell session, typed in as written, shows what the README
+    shows (pids and versions aside)."""
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as handle:
+        readme = handle.read()
+    section = readme[readme.index("### Interactive shell"):]
+    transcript = re.search(r"```text\n(.*?)```", section, re.S).group(1)
+    lines = [re.sub(r"\s{2,}# .*$", "", line).rstrip() for line in transcript.splitlines()]
+    first = True  # the fixture waited for the first prompt
+    for line in lines:
+        if line.startswith("^C"):
+            time.sleep(1)  # the loop is running
+            term.send("\x03")
+        elif line[:3] in (">>>", "..."):
+            if not first:
+                term.expect(re.escape(line[:3] + " "))
+            first = False
+            term.line(line[4:])
+    term.expect(r"\n2\n>>> ")  # the last output
+    pattern = "\n".join(re.sub(r"\d+(?:\\\.\d+)*", r"[\\d.]+", re.escape(line)) for line in lines)
+    screen = "\n".join(line.rstrip() for line in term.text().splitlines())
+    assert re.search(pattern, screen), screen
