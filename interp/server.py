@@ -101,6 +101,7 @@ ACCEPT_BACKOFF = 0.1
 TOKEN_ENV = "INTERP_TOKEN"
 
 _TIMEOUTS = (TimeoutError, socket.timeout)  # distinct classes before Python 3.10
+_POLLRDHUP = getattr(select, "POLLRDHUP", 0)  # the peer closed its side (Linux)
 #: accept() / os.pipe() / thread start failures that mean "out of resources, try later"
 _EXHAUSTED = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM, errno.EAGAIN})
 
@@ -729,7 +730,7 @@ class _EventStream:
         sock = self._sock
         poller = select.poll()
         poller.register(self._wake_r, select.POLLIN)
-        watch = select.POLLIN | select.POLLRDHUP  # until the client sends its next request
+        watch = select.POLLIN | _POLLRDHUP  # POLLIN until the client sends its next request
         since: Optional[float] = None  # when the buffer last made progress (None: empty)
         while True:
             with self._lock:
@@ -751,9 +752,9 @@ class _EventStream:
                 if fd == self._wake_r:
                     _drain(fd)
                     continue
-                if flags & (select.POLLHUP | select.POLLERR | select.POLLNVAL):
-                    return
-                if flags & watch:
+                if flags & (select.POLLHUP | select.POLLERR | select.POLLNVAL | _POLLRDHUP):
+                    return  # the client closed the connection
+                if flags & watch & select.POLLIN:
                     try:
                         peeked = sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
                     except BlockingIOError:
@@ -763,7 +764,7 @@ class _EventStream:
                     if peeked == b"":
                         return  # the client closed the connection
                     if peeked:
-                        watch = 0  # a pipelined next request: stop watching, do not spin
+                        watch = _POLLRDHUP  # a pipelined next request: watch only for a close
                 if flags & select.POLLOUT:
                     with self._lock:
                         try:

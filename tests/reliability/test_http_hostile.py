@@ -327,19 +327,20 @@ def test_a_runs_deadline_holds_when_its_client_reads_nothing(tmp_path):
 
 
 def test_pipelined_requests_from_a_client_that_reads_nothing(server):
+    """Each 404 echoes a 60 KB path: the answers outgrow every socket buffer,
+    so the server's writes block, and it gives up after --io-timeout."""
     sock = connect(server.port, rcvbuf=4096)
     sent = 0
     try:
         sock.setblocking(False)
-        request = raw_request("GET", "/health")
-        for _ in range(50000):  # until the server stops taking them in
+        request = raw_request("GET", "/" + "p" * 60000)
+        for _ in range(400):  # 24 MB of answers, until the server stops taking requests in
             try:
                 sock.sendall(request)
             except (BlockingIOError, BrokenPipeError, ConnectionResetError):
                 break
             sent += 1
-        # the server serves others meanwhile, and gives up on this one after --io-timeout
-        assert_serves(server)
+        assert_serves(server)  # others are served meanwhile
         time.sleep(3)
         sock.setblocking(True)
         sock.settimeout(30)
@@ -352,10 +353,41 @@ def test_pipelined_requests_from_a_client_that_reads_nothing(server):
                 data += chunk
         except ConnectionResetError:
             pass
-        assert data.count(b"HTTP/1.1 200 OK") < sent, "the server kept writing to a client that did not read"
+        assert data.count(b"HTTP/1.1 404") < sent, "the server kept writing to a client that did not read"
     finally:
         sock.close()
     assert_serves(server)
+
+
+def test_a_request_pipelined_after_execute_is_answered_after_the_stream(server):
+    with connect(server.port) as sock:
+        sock.sendall(raw_request("POST", "/execute", b'{"code": "import time\\ntime.sleep(0.5)\\nprint(5)"}',
+                                 [JSON_PAIR]) + raw_request("GET", "/health"))
+        responses = Responses(sock)
+        status, _, events = responses.next()
+        assert status == 200 and [e["type"] for e in events] == ["stdout", "end"]
+        status, _, health = responses.next()
+        assert status == 200 and health["status"] == "ok"
+
+
+def test_a_client_that_pipelines_then_leaves_still_cancels_its_run(server, tmp_path):
+    ctx = server.request("POST", "/contexts", {})[1]["id"]
+    marker = tmp_path / "interrupted"
+    code = ("import time\nprint('started', flush=True)\ntry:\n    time.sleep(60)\n"
+            "except KeyboardInterrupt:\n    open(%r, 'w').close()\n    raise" % str(marker))
+    sock = connect(server.port)
+    try:
+        sock.sendall(raw_request("POST", "/execute", json.dumps({"code": code, "context_id": ctx}).encode(),
+                                 [JSON_PAIR]))
+        received = b""
+        while b"started" not in received:
+            received += sock.recv(4096)
+        sock.sendall(raw_request("GET", "/health"))  # waits in the socket while the run goes on
+        time.sleep(0.3)
+    finally:
+        sock.close()  # the code prints nothing more: only the socket tells
+    assert wait_until(marker.exists, 20), "the run went on after its client left"
+    server.request("DELETE", "/contexts/%s" % ctx)
 
 
 @pytest.mark.limit(90)
