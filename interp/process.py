@@ -30,30 +30,30 @@ import weakref
 from typing import Callable, Dict, List, Mapping, Optional, Protocol, Tuple
 
 from . import protocol
-from .worker import is_live, is_stopped, kill_tree
+from ._worker.proctree import is_live, is_stopped, kill_tree
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 PROTOCOL_PATH = os.path.join(_HERE, "protocol.py")
-WORKER_PATH = os.path.join(_HERE, "worker.py")
-ZYGOTE_PATH = os.path.join(_HERE, "zygote.py")
+WORKER_PACKAGE = os.path.join(_HERE, "_worker")
 
-# Loads protocol.py and worker.py (and zygote.py) by path under private
-# names, so no package is needed on sys.path and user code cannot shadow
-# them. ``-c`` leaves sys.path[0] == "" (the cwd), like the interactive
-# interpreter.
+# Loads protocol.py and the worker package by path under private names
+# (_interp_protocol, _interp_worker), so nothing is needed on sys.path and
+# user code cannot shadow them; then runs a zygote or a supervised worker.
+# ``-c`` leaves sys.path[0] == "" (the cwd), like the interactive interpreter.
 _LOADER = """\
-import importlib.util, sys
-def _load(name, path):
-    spec = importlib.util.spec_from_file_location(name, path)
+import importlib.util, os, sys
+def _load(name, path, package=None):
+    spec = importlib.util.spec_from_file_location(name, path, submodule_search_locations=package)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
 _load("_interp_protocol", sys.argv[1])
-_worker = _load("_interp_worker", sys.argv[2])
+_load("_interp_worker", os.path.join(sys.argv[2], "__init__.py"), [sys.argv[2]])
+import _interp_worker.zygote as _zygote
 """
-BOOTSTRAP = _LOADER + '_load("_interp_zygote", sys.argv[3]).supervise([int(fd) for fd in sys.argv[4:8]], sys.argv[8])\n'
-ZYGOTE_BOOTSTRAP = _LOADER + '_load("_interp_zygote", sys.argv[3]).serve(int(sys.argv[4]))\n'
+BOOTSTRAP = _LOADER + "_zygote.supervise([int(fd) for fd in sys.argv[3:7]], sys.argv[7])\n"
+ZYGOTE_BOOTSTRAP = _LOADER + "_zygote.serve(int(sys.argv[3]))\n"
 
 #: A zygote that does not answer a request within this many seconds is
 #: abandoned (killed); workers are then spawned until a new one is up.
@@ -295,8 +295,7 @@ class SpawnLauncher:
         options = json.dumps({"memory_limit": memory_limit})
         try:
             popen = subprocess.Popen(
-                [self.python, "-c", BOOTSTRAP, PROTOCOL_PATH, WORKER_PATH, ZYGOTE_PATH, *map(str, capture),
-                 options],
+                [self.python, "-c", BOOTSTRAP, PROTOCOL_PATH, WORKER_PACKAGE, *map(str, capture), options],
                 stdin=pipes.to_worker_r, stdout=pipes.from_worker_w, stderr=pipes.err_w,
                 cwd=cwd, env=None if env is None else dict(env), close_fds=True,
                 pass_fds=capture, start_new_session=True)
@@ -321,8 +320,7 @@ class _Zygote:
         parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             self.popen = subprocess.Popen(
-                [python, "-c", ZYGOTE_BOOTSTRAP, PROTOCOL_PATH, WORKER_PATH, ZYGOTE_PATH,
-                 str(child_sock.fileno())],
+                [python, "-c", ZYGOTE_BOOTSTRAP, PROTOCOL_PATH, WORKER_PACKAGE, str(child_sock.fileno())],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 close_fds=True, pass_fds=[child_sock.fileno()], start_new_session=True)
         except BaseException:

@@ -21,26 +21,27 @@ When the parent goes away the socket reaches EOF and the zygote exits;
 its workers notice their own channels closing and take their process groups
 down. The zygote is also the subreaper of its workers' descendants: daemons
 left by a worker that died abruptly become its children, and it kills them
-when that worker is reaped (or when it exits). Like the worker, this module imports only the standard library, plus
-``protocol`` and ``worker`` loaded by path (see ``process.ZYGOTE_BOOTSTRAP``).
+when that worker is reaped (or when it exits). Like the worker, this module imports only the standard library and the rest
+of the worker package, loaded by path (see ``process.ZYGOTE_BOOTSTRAP``).
 """
+
+from __future__ import annotations
 
 import gc
 import json
 import os
 import signal
 import socket
+from typing import Any, Dict, List, Optional, Sequence, Set, Union
 
-try:
-    from . import worker
-except ImportError:  # loaded by path
-    import _interp_worker as worker
+from . import native, proctree
+from .worker import main
 
 SPAWN_FDS = 7
 MAX_MESSAGE = 1 << 20
 
 
-def _warm_up():
+def _warm_up() -> None:
     """Import what workers use sooner or later, once, so every fork shares it."""
     import ast  # noqa: F401
     import asyncio  # noqa: F401
@@ -50,14 +51,14 @@ def _warm_up():
     import rlcompleter  # noqa: F401
     import traceback  # noqa: F401
 
-    worker.load_native()
+    native.load()
     # Objects that exist now are never collected: keeping the collector off
     # them keeps their pages shared between the zygote and its workers.
     gc.collect()
     gc.freeze()
 
 
-def _child(fds):
+def _child(fds: Sequence[int]) -> None:
     """In the forked child: become a worker. Never returns."""
     try:
         os.setsid()
@@ -65,7 +66,7 @@ def _child(fds):
         for fd, target in ((channel_in, 0), (channel_out, 1), (startup_err, 2)):
             os.dup2(fd, target)
             os.close(fd)
-        worker.main(fds[3:7])
+        main(fds[3:7])
     except BaseException as exc:  # report to the start-up stderr the parent reads
         try:
             os.write(2, ("interp worker failed to start: %r\n" % (exc,)).encode("utf-8", "replace"))
@@ -75,13 +76,13 @@ def _child(fds):
         os._exit(1)
 
 
-def serve(sock_fd):
+def serve(sock_fd: int) -> None:
     """The zygote's loop: answer requests until the parent closes the socket."""
     _warm_up()
     # Daemons started by a worker that then died abruptly (a segfault, the
     # OOM killer) are re-parented here instead of to init; _sweep ends them.
-    worker._become_subreaper()
-    workers = set()
+    native.become_subreaper()
+    workers: Set[int] = set()
     sock = socket.socket(fileno=sock_fd)
     while True:
         try:
@@ -90,6 +91,7 @@ def serve(sock_fd):
             break
         if not data:
             break
+        reply: Dict[str, Any]
         try:
             request = json.loads(data)
             reply = _handle(request, fds, sock, workers)
@@ -106,13 +108,13 @@ def serve(sock_fd):
     os._exit(0)
 
 
-def _sweep(workers):
+def _sweep(workers: Set[int]) -> None:
     """Kill and reap every child that is not one of our workers: orphans of
     workers that died, adopted by the zygote as their subreaper."""
-    for child in worker._children_of(os.getpid()):
+    for child in proctree.children_of(os.getpid()):
         if child in workers:
             continue
-        worker.kill_tree(child)
+        proctree.kill_tree(child)
         try:
             os.kill(child, signal.SIGKILL)
             os.waitpid(child, 0)
@@ -120,7 +122,7 @@ def _sweep(workers):
             pass
 
 
-def _handle(request, fds, sock, workers):
+def _handle(request: Dict[str, Any], fds: List[int], sock: socket.socket, workers: Set[int]) -> Dict[str, Any]:
     kind = request.get("t")
     if kind == "spawn":
         if len(fds) != SPAWN_FDS:
@@ -139,7 +141,7 @@ def _handle(request, fds, sock, workers):
     return {"error": "unknown request %r" % (kind,)}
 
 
-def supervise(capture, options):
+def supervise(capture: Sequence[int], options: Union[str, Dict[str, Any], None]) -> None:
     """A spawned worker's process (see ``process.SpawnLauncher``): fork the
     worker and stay as its parent until it exits, then kill and reap every
     process left (children it made siblings with ``clone(CLONE_PARENT)``,
@@ -149,11 +151,11 @@ def supervise(capture, options):
     signals to the group reach it; this process ignores SIGINT (an interrupt
     is for the code, and a worker still starting inherits the SIG_IGN)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    worker._become_subreaper()
+    native.become_subreaper()
     pid = os.fork()
     if pid == 0:
         try:
-            worker.main(capture, options)
+            main(capture, options)
         finally:
             os._exit(1)
     null = os.open(os.devnull, os.O_RDWR)
@@ -161,7 +163,7 @@ def supervise(capture, options):
         os.dup2(null, fd)
     for fd in (null, *capture):
         os.close(fd)
-    status = None
+    status: Optional[int] = None
     while status is None:
         try:
             child, code = os.wait()
@@ -169,7 +171,7 @@ def supervise(capture, options):
             break
         if child == pid:
             status = code
-    worker.kill_tree(os.getpid())
+    proctree.kill_tree(os.getpid())
     while True:
         try:
             os.wait()
@@ -178,7 +180,7 @@ def supervise(capture, options):
     _exit_as(status)
 
 
-def _exit_as(status):
+def _exit_as(status: Optional[int]) -> None:
     """Exit as a child whose wait status was ``status`` did (a signal too)."""
     code = os.waitstatus_to_exitcode(status) if status is not None else 1
     if code >= 0:

@@ -1,0 +1,81 @@
+"""Signal handlers that user code installs run only while user code runs."""
+
+from __future__ import annotations
+
+import signal
+from types import FrameType
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+Handler = Callable[[int, Optional[FrameType]], Any]
+
+
+class SignalGate:
+    """Routes user code's ``signal.signal`` so that its handlers run only
+    while user code runs.
+
+    A handler that raised while the worker's own code ran (writing a frame,
+    waiting for the next command) would cut a frame in half or end the
+    worker. So a signal that comes at such a moment is held, and its handler
+    runs as soon as user code runs again (when ``display()`` returns, or as
+    the next run starts), where an exception it raises is the user code's.
+    ``signal.getsignal`` still returns the handler the user gave.
+    """
+
+    def __init__(self, is_open: Callable[[], bool]) -> None:
+        self.is_open = is_open
+        # signum -> (handler, frame): like the kernel, a signal that comes
+        # again while held is held once. Only replaced or changed by single
+        # operations, so a handler that comes in between loses nothing.
+        self.held: Dict[int, Tuple[Handler, Optional[FrameType]]] = {}
+        self._signal = signal.signal
+        self._getsignal = signal.getsignal
+
+    def install(self) -> None:
+        """Route user code's ``signal.signal`` / ``signal.getsignal`` through this gate."""
+        signal.signal = self.signal  # type: ignore[assignment]
+        signal.getsignal = self.getsignal  # type: ignore[assignment]
+
+    def signal(self, signalnum: int, handler: Any) -> Any:
+        """signal.signal, whose handler runs only while user code runs."""
+        if callable(handler):
+            handler = _GatedHandler(self, handler)
+        return _ungated(self._signal(signalnum, handler))
+
+    def getsignal(self, signalnum: int) -> Any:
+        """signal.getsignal: the handler as user code gave it."""
+        return _ungated(self._getsignal(signalnum))
+
+    def release(self) -> None:
+        """Run the handlers of signals held meanwhile (call in user code)."""
+        while self.held:
+            held, self.held = self.held, {}
+            items: List[Tuple[int, Tuple[Handler, Optional[FrameType]]]] = list(held.items())
+            for index, (signum, (handler, frame)) in enumerate(items):
+                try:
+                    handler(signum, frame)
+                except BaseException:
+                    for later, pending in items[index + 1:]:  # still held, for next time
+                        self.held.setdefault(later, pending)
+                    raise
+
+    def forget(self, signum: int) -> None:
+        """Drop a held ``signum`` signal (an interrupt meant for a run that ended)."""
+        self.held.pop(signum, None)
+
+
+class _GatedHandler:
+    __slots__ = ("gate", "handler")
+
+    def __init__(self, gate: SignalGate, handler: Handler) -> None:
+        self.gate = gate
+        self.handler = handler
+
+    def __call__(self, signum: int, frame: Optional[FrameType]) -> Any:
+        if self.gate.is_open():
+            return self.handler(signum, frame)
+        self.gate.held[signum] = (self.handler, frame)
+        return None
+
+
+def _ungated(handler: Any) -> Any:
+    return handler.handler if isinstance(handler, _GatedHandler) else handler

@@ -1,0 +1,153 @@
+"""Fds 0, 1 and 2 as user code sees them: /dev/null (or this run's stdin)
+and the capture pipes, the Python streams over them, and their repair."""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+import threading
+from typing import Any, Callable, List, Optional, Sequence, Tuple
+
+from . import native
+from .channel import Channel, Relay, identity, write_all
+
+
+def text_stream(fd: int, mode: str) -> io.TextIOWrapper:
+    """A text stream over ``fd`` for sys.stdin (``"r"``) or sys.stdout/err (``"w"``)."""
+    raw = io.FileIO(fd, mode, closefd=False)
+    if mode == "r":
+        return io.TextIOWrapper(io.BufferedReader(raw), encoding="utf-8", errors="replace")
+    # Unbuffered like ``python -u``: bytes reach the pipe at once, so a
+    # partial line is never stuck in this process and ordering with
+    # os.write / subprocess output is preserved.
+    return io.TextIOWrapper(raw, encoding="utf-8", errors="backslashreplace", write_through=True)
+
+
+def flush_everything() -> None:
+    """Flush whatever user code may have buffered: Python streams, C stdio."""
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        try:
+            stream.flush()
+        except BaseException:
+            pass
+    native.fflush_all()
+
+
+def setup_descriptors(capture: Optional[Sequence[int]] = None) -> Tuple[Channel, Relay]:
+    """Move the channel off fds 0/1 and rebuild fds 0, 1, 2 for user code.
+
+    ``capture`` is ``(stdout_r, stdout_w, stderr_r, stderr_w)``: pipes the
+    launcher made (it keeps copies of the read ends to recover what is left
+    in them if this process dies). Without it the worker makes its own.
+    """
+    rfd = os.dup(0)  # os.dup makes non-inheritable copies: subprocesses never see them
+    wfd = os.dup(1)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    if capture is None:
+        capture = os.pipe() + os.pipe()
+    pipes = {}
+    for fd, name, read_end, write_end in ((1, "stdout", capture[0], capture[1]),
+                                          (2, "stderr", capture[2], capture[3])):
+        os.dup2(write_end, fd)  # inheritable, so children write to the same pipe
+        os.close(write_end)
+        os.set_inheritable(read_end, False)
+        pipes[read_end] = name
+    channel = Channel(rfd, wfd)
+    return channel, Relay(channel, pipes)
+
+
+class Plumbing:
+    """Fds 0, 1, 2 as set up for user code, and how to put them back.
+
+    User code may close or replace them (``os.close(1)``, ``os.dup2``) or
+    break the Python streams over them (``sys.stdout = None``,
+    ``sys.stdout.close()``); :meth:`repair`, called before each run, undoes
+    that so one bad cell does not silence every later one.
+    """
+
+    def __init__(self) -> None:
+        self.saved = {fd: os.dup(fd) for fd in (0, 1, 2)}  # private, non-inheritable copies
+        self.ids = {fd: identity(fd) for fd in (0, 1, 2)}
+        self.reset_stdin()
+        sys.stdout = sys.__stdout__ = text_stream(1, "w")
+        sys.stderr = sys.__stderr__ = text_stream(2, "w")
+
+    def reset_stdin(self) -> None:
+        """fd 0 reads /dev/null again; sys.stdin is a fresh reader over it."""
+        if identity(0) != self.ids[0]:
+            os.dup2(self.saved[0], 0)
+        sys.stdin = sys.__stdin__ = text_stream(0, "r")
+
+    def repair(self) -> None:
+        for fd in (1, 2):
+            if identity(fd) != self.ids[fd]:
+                os.dup2(self.saved[fd], fd)
+        if identity(0) != self.ids[0] or _broken(sys.stdin):
+            self.reset_stdin()
+        if _broken(sys.stdout):
+            sys.stdout = sys.__stdout__ = text_stream(1, "w")
+        if _broken(sys.stderr):
+            sys.stderr = sys.__stderr__ = text_stream(2, "w")
+
+
+def _broken(stream: Any) -> bool:
+    """True unless ``stream`` looks like an open stream; never raises, whatever
+    object user code put in sys.std*."""
+    try:
+        return stream is None or getattr(stream, "closed", True) is True
+    except BaseException:
+        return True
+
+
+def attach_stdin(text: str) -> None:
+    """Make fd 0 (and sys.stdin) read ``text`` then EOF, for this run."""
+    data = text.encode("utf-8", "surrogateescape")
+    read_end, write_end = os.pipe()
+    os.dup2(read_end, 0)
+    os.close(read_end)
+
+    def feed() -> None:
+        try:
+            write_all(write_end, data)
+        except OSError:  # nobody read it all: the run ended
+            pass
+        finally:
+            os.close(write_end)
+
+    if len(data) <= 16384:  # fits the pipe buffer: no thread needed
+        feed()
+    else:
+        threading.Thread(target=feed, name="interp-stdin", daemon=True).start()
+    sys.stdin = sys.__stdin__ = text_stream(0, "r")
+
+
+class CallbackStdin(io.TextIOBase):
+    """sys.stdin for a run with an input callback: each line is asked for."""
+
+    def __init__(self, ask: Callable[[str], str]) -> None:
+        self._ask = ask
+        self._eof = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readline(self, size: Optional[int] = -1) -> str:  # type: ignore[override]
+        if self._eof:
+            return ""
+        try:
+            line = self._ask("")
+        except EOFError:
+            self._eof = True
+            return ""
+        return line if line.endswith("\n") else line + "\n"
+
+    def read(self, size: Optional[int] = -1) -> str:
+        chunks: List[str] = []
+        while True:
+            line = self.readline()
+            if not line:
+                return "".join(chunks)
+            chunks.append(line)

@@ -1,0 +1,325 @@
+"""The worker's main loop, and ``main()``, the entry point of a worker process.
+
+It speaks the framed protocol of ``interp/protocol.py`` over the stdin and
+stdout it was started with, so it can run behind any command that gives a
+byte stream. At start-up it moves that channel to private descriptors and
+rebuilds the standard descriptors for user code (see :mod:`.stdio`): fd 0
+reads ``/dev/null``, fds 1 and 2 are capture pipes that a relay thread
+forwards as output frames, so ``print``, ``os.write(1, ...)``,
+``os.system`` and subprocesses are all captured, in the order their bytes
+were written.
+
+The main thread then reads one command at a time: ``setup`` (cwd,
+environment and limits, for a worker the zygote forked ahead of need),
+``run`` (execute a cell in the ``__main__`` namespace that persists between
+runs; answer ``done``) or ``complete`` (answer ``completions``).
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import os
+import select
+import signal
+import sys
+import threading
+import time
+import types
+from types import FrameType
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+
+from . import native
+from .completion import complete
+from .display import Bundle, filtered, fit_bundle, mime_bundle, raw_bundle
+from .figures import MatplotlibHook, emit_open_figures
+from .interpreter import Interpreter, error_report
+from .proctree import orphaned
+from .stdio import CallbackStdin, Plumbing, attach_stdin, flush_everything, setup_descriptors
+
+Message = Dict[str, Any]
+
+
+class Worker:
+    """The worker's main loop: one command at a time from the channel."""
+
+    def __init__(self, capture: Optional[Sequence[int]] = None) -> None:
+        self.channel, self.relay = setup_descriptors(capture)
+        self.plumbing = Plumbing()
+        namespace = types.ModuleType("__main__")
+        namespace.__builtins__ = builtins  # type: ignore[attr-defined]
+        sys.modules["__main__"] = namespace
+        sys.argv = [""]
+        self.namespace: Dict[str, Any] = namespace.__dict__
+        self.interp = Interpreter(self.namespace)
+        self.running = False
+        self.stray_sigint = False
+        self._asked = 0  # input requests sent so far; a reply names the one it answers
+        self._builtin_input = builtins.input
+        builtins.display = self.display  # type: ignore[attr-defined]
+        sys.displayhook = self._displayhook
+
+        def show(*args: Any, **kwargs: Any) -> None:
+            """pyplot.show() in interp: every open figure becomes a PNG result."""
+            emit_open_figures(self.emit)
+
+        sys.meta_path.insert(0, MatplotlibHook(show))  # type: ignore[arg-type]
+        signal.signal(signal.SIGINT, self._on_sigint)
+        self.interp.signals.install()
+        self.pid = os.getpid()
+        os.register_at_fork(after_in_child=self._after_fork)
+
+    def _on_sigint(self, signum: int, frame: Optional[FrameType]) -> None:
+        # Only user code is interruptible: a KeyboardInterrupt inside the
+        # engine could cut a frame in half. One that comes while a run is
+        # being set up is raised as soon as the user code starts. One that
+        # comes while idle may be late (for the run that ended) or early
+        # (for the run whose command is on its way): the parent decides,
+        # told by a 'started' frame.
+        if self.interp.in_user_code:
+            raise KeyboardInterrupt
+        if self.running:
+            self.interp.interrupt_pending = True
+        else:
+            self.stray_sigint = True
+
+    def _after_fork(self) -> None:
+        """In a process forked by user code: it must never speak the protocol
+        (nor keep the channel open, which would hide the worker's death)."""
+        if os.getpid() == self.pid:
+            return
+        for fd in (self.channel.rfd, self.channel.wfd, *self.relay.pipes):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def serve(self) -> None:
+        """Answer commands until the parent goes away; never returns."""
+        self.relay.start()
+        self.channel.send({"t": "ready", "pid": os.getpid()})
+        try:
+            while True:
+                command = self.channel.recv()
+                kind = command.get("t")
+                if kind == "run":
+                    self.channel.send(self.run(command))
+                elif kind == "setup":
+                    self.setup(command)
+                elif kind == "complete":
+                    self.channel.send({"t": "completions", "re": command.get("id"),
+                                       "matches": self.complete(command)})
+        except (EOFError, OSError):  # the channel broke: the parent is gone
+            pass
+        orphaned()
+
+    def complete(self, command: Message) -> List[str]:
+        """Completions for a ``complete`` command. Attribute lookups can run
+        user code (properties, __dir__), so this is interruptible like a run;
+        an interrupted or failing completion offers nothing."""
+        self.interp.interrupt_pending = False
+        self.running = True
+        try:
+            self.interp.in_user_code = True
+            matches = complete(self.namespace, command["code"], command["cursor"])
+            self.interp.in_user_code = False
+            return matches
+        except BaseException:
+            self.interp.in_user_code = False
+            return []
+        finally:
+            self.running = False
+
+    def setup(self, command: Message) -> None:
+        """Make a worker forked ahead of need (by the zygote) the worker of
+        one context: its cwd, its environment, its limits. A worker that
+        cannot take them must not run code anywhere else: it ends."""
+        try:
+            os.chdir(command["cwd"])
+            os.environ.clear()
+            os.environ.update(command["env"])
+            if hasattr(time, "tzset"):
+                time.tzset()  # TZ may differ from the zygote's
+            apply_options(command.get("options"))
+        except Exception as exc:
+            self.channel.send({"t": "fatal", "message": "the context could not be set up: %s" % (exc,)})
+            orphaned()
+
+    def run(self, command: Message) -> Message:
+        """Execute one ``run`` command; return its ``done`` frame."""
+        envs = command.get("envs")
+        saved = dict(os.environ) if envs is not None else None
+        stdin = command.get("stdin")
+        self.interp.interrupt_pending = False
+        self.interp.signals.forget(signal.SIGINT)  # interrupts are for the run they came in
+        self.running = True
+        if self.stray_sigint:  # was it for this run? the parent knows
+            self.stray_sigint = False
+            self.channel.send({"t": "started", "re": command.get("id")})
+        error = None
+        if not self.relay.intact():  # user code closed or replaced the read end of a capture pipe
+            self.channel.send({"t": "fatal", "message": "user code broke the worker's output capture"})
+            orphaned()
+        try:
+            self.plumbing.repair()  # e.g. exit() closed sys.stdin; os.close(1)
+            if envs:
+                os.environ.update(envs)
+            if stdin is not None:
+                attach_stdin(stdin)
+            if command.get("input"):
+                builtins.input = self._input
+                sys.stdin = CallbackStdin(self._ask)
+            error = self.interp.execute(command["code"], command.get("filename"))
+            if os.getpid() != self.pid:  # a fork made by the cell reached its end
+                flush_everything()
+                os._exit(1 if error else 0)
+            self.interp.in_user_code = True  # figures may run user callbacks
+            try:
+                emit_open_figures(self.emit)
+            except BaseException:
+                pass
+            self.interp.in_user_code = False
+        except Exception as exc:  # the run could not be set up (e.g. an unencodable env value)
+            error = error_report(exc)
+        finally:
+            self.running = False
+            builtins.input = self._builtin_input
+            if stdin is not None or type(sys.stdin) is CallbackStdin:
+                self.plumbing.reset_stdin()
+            if saved is not None:
+                restore_environ(saved)
+        flush_everything()
+        self.relay.drain()
+        return {"t": "done", "re": command.get("id"), "error": error, "count": self.interp.count}
+
+    # -- results --------------------------------------------------------------
+
+    def emit(self, obj: Any, main: bool, bundle: Optional[Bundle] = None) -> None:
+        """Send ``obj`` (or a ready ``bundle``) as a result frame, after the
+        output written before it."""
+        data = fit_bundle(mime_bundle(obj) if bundle is None else bundle)
+        flush_everything()
+        self.send_from_user_code({"t": "result", "data": data, "main": main}, drain=True)
+
+    def send_from_user_code(self, message: Message, drain: bool = False) -> None:
+        """Send a frame while user code runs (display, input). A signal that
+        comes meanwhile must not cut the frame in half: it is held, and
+        handled once the frame is out."""
+        interp = self.interp
+        was_user = interp.in_user_code
+        interp.in_user_code = False
+        try:
+            if drain:
+                self.relay.drain()
+            self.channel.send(message)
+        finally:
+            if was_user:
+                interp.enter_user_code()
+
+    def display(self, *objs: Any, raw: bool = False, include: Optional[List[str]] = None,
+                exclude: Optional[List[str]] = None, **ignored: Any) -> None:
+        """Show each object as a rich result of the current run, like
+        IPython's ``display``: ``raw=True`` takes each object as a ready MIME
+        bundle (a dict of MIME type to data); ``include`` / ``exclude`` keep or
+        drop MIME types, text/plain too (an object left with no format is not
+        shown). IPython's other keywords (``metadata``, ``display_id``, ...)
+        are accepted and ignored."""
+        bundles = [raw_bundle(obj) if raw else None for obj in objs]  # check all first
+        for obj, bundle in zip(objs, bundles):
+            shown = filtered(mime_bundle(obj) if bundle is None else bundle, include, exclude)
+            if shown:
+                self.emit(obj, False, shown)
+
+    def _displayhook(self, value: Any) -> None:
+        if value is None:
+            return
+        builtins._ = None  # type: ignore[attr-defined]  # like sys.__displayhook__: do not keep the old value alive
+        self.emit(value, True)
+        builtins._ = value  # type: ignore[attr-defined]
+
+    # -- input ----------------------------------------------------------------
+
+    def _ask(self, prompt: str) -> str:
+        """Ask the parent's on_input callback for a line; EOFError for EOF."""
+        if not self.running or threading.current_thread() is not threading.main_thread():
+            raise EOFError("EOF when reading a line (input is only served to the running cell)")
+        flush_everything()
+        self._asked += 1
+        number = self._asked
+        self.send_from_user_code({"t": "input", "prompt": prompt, "n": number}, drain=True)
+        while True:
+            reply = self._next_message()
+            if reply.get("t") == "input_reply" and reply.get("n") == number:
+                break  # replies to requests given up on (interrupted) are dropped
+        if reply.get("eof"):
+            raise EOFError("EOF when reading a line")
+        value = str(reply.get("value", ""))
+        return value[:-1] if value.endswith("\n") else value
+
+    def _input(self, prompt: object = "") -> str:
+        return self._ask(str(prompt))
+
+    def _next_message(self) -> Message:
+        """The next message from the parent, for user code waiting on it: the
+        wait can be interrupted (KeyboardInterrupt), reading the frame cannot."""
+        interp = self.interp
+        if not self.channel.has_message():
+            select.select((self.channel.rfd,), (), ())
+        interp.in_user_code = False
+        try:
+            return self.channel.recv()
+        finally:
+            interp.enter_user_code()
+
+
+def restore_environ(saved: Mapping[str, str]) -> None:
+    """Make the environment ``saved`` again: os.environ, and the C library's
+    (which subprocesses inherit, and which os.putenv changes behind
+    os.environ's back)."""
+    for key in list(os.environ):
+        if key not in saved:
+            del os.environ[key]
+    for key, value in saved.items():
+        if os.environ.get(key) != value:
+            os.environ[key] = value
+    if native.clearenv():
+        for key, value in saved.items():
+            os.putenv(key, value)
+
+
+def main(capture: Optional[Sequence[int]] = None, options: Union[str, Mapping[str, Any], None] = None) -> None:
+    """Entry point of a worker process (its stdin/stdout are the channel).
+
+    ``capture``: optional capture pipes made by the launcher, see
+    :func:`.stdio.setup_descriptors`. ``options`` (a dict, or its JSON):
+    ``memory_limit``, the address-space limit in bytes.
+    """
+    if isinstance(options, str):
+        options = json.loads(options)
+    apply_options(options)
+    native.become_subreaper()
+    Worker(capture or None).serve()
+
+
+def apply_options(options: Optional[Mapping[str, Any]]) -> None:
+    """Apply a context's limits (``memory_limit``: RLIMIT_AS in bytes)."""
+    limit = (options or {}).get("memory_limit")
+    if limit:
+        import resource
+
+        in_use = _address_space()
+        if in_use and limit < in_use + (64 << 20):
+            raise MemoryError("memory_limit=%d leaves no room: the worker already maps %d bytes "
+                              "of address space; allow at least %d more" % (limit, in_use, 64 << 20))
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def _address_space() -> int:
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
