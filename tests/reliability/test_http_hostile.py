@@ -7,6 +7,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import random
 import resource
 import shutil
 import socket
@@ -659,3 +660,53 @@ def test_an_internal_error_is_a_json_500_logged_once(tmp_path, capfd):
             thread.join(10)
     err = capfd.readouterr().err
     assert err.count("RuntimeError: injected fault") == 1 and err.count("Traceback") == 1, err
+
+
+@pytest.mark.limit(120)
+def test_mutated_requests_always_get_a_json_answer_or_a_close(server):
+    """Byte flips, cuts and insertions into valid requests (sent with a
+    half-close, so the server never waits for more): each answer is a status
+    line, headers and a JSON body; no traceback; the server keeps serving."""
+    rng = random.Random(10)
+    seeds = [raw_request("POST", "/execute", b'{"code": "1 + 1", "timeout": 5}', [JSON_PAIR]),
+             raw_request("GET", "/health"),
+             raw_request("DELETE", "/contexts/nope"),
+             raw_request("POST", "/contexts/default/interrupt", b"{}", [JSON_PAIR])]
+    log_before = server.log.read_text()
+    answered = 0
+    for _ in range(300):
+        data = bytearray(rng.choice(seeds))
+        for _ in range(rng.randint(1, 4)):
+            at = rng.randrange(len(data) + 1)
+            kind = rng.randrange(4)
+            if kind == 0 and at < len(data):
+                data[at] = rng.randrange(256)
+            elif kind == 1:
+                del data[at:at + rng.randint(1, 8)]
+            elif kind == 2:
+                data[at:at] = rng.choice([b"\r\n", b":", b" ", b"\x00", b"9" * 30, b"[" * 50, b"%", b"\xff"])
+            else:
+                data = data[:at]
+        with connect(server.port) as sock:
+            sock.sendall(bytes(data))
+            sock.shutdown(socket.SHUT_WR)
+            responses = Responses(sock)
+            while True:
+                response = http.client.HTTPResponse(responses)  # type: ignore[arg-type]
+                try:
+                    response.begin()
+                except (http.client.RemoteDisconnected, ConnectionResetError):
+                    break  # closed without a word: only when no request had begun
+                answered += 1
+                assert 200 <= response.status < 600, bytes(data)
+                if response.getheader("Content-Type") == "application/x-ndjson":
+                    break  # a run: the half-close counts as leaving, so it was cancelled
+                payload = response.read()
+                if response.status >= 400:
+                    error = json.loads(payload)
+                    assert error["error"] and error["message"], (bytes(data), error)
+    assert answered > 200
+    for context in server.request("GET", "/contexts")[1]:
+        server.request("DELETE", "/contexts/%s" % context["id"])
+    assert_serves(server)
+    assert "Traceback" not in server.log.read_text()[len(log_before):]
