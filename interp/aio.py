@@ -152,7 +152,7 @@ async def _drive(loop: asyncio.AbstractEventLoop, ctx: Context, run: core.Run,
     closed = False
     reading = True
     writing = False
-    wake: Optional[asyncio.Future] = None
+    wake: Optional[asyncio.Future[None]] = None
 
     def notify() -> None:
         if wake is not None and not wake.done():

@@ -13,10 +13,15 @@ import codecs
 import json
 import os
 from collections import deque
-from typing import Deque, Dict, Iterable, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Deque, Dict, Iterable, List, Optional, Tuple, Union
 
 from . import protocol
 from .types import ExecutionError, ExecutionResult, OutputMessage, Result
+
+if TYPE_CHECKING:  # the core never touches the worker: it only carries the driver's handle
+    from .process import WorkerProcess
+
+Message = Dict[str, Any]
 
 #: A partial line (no newline yet) is delivered after waiting this long.
 PARTIAL_LINE_DELAY = 0.1
@@ -71,7 +76,7 @@ class Connection:
 
     def __init__(self) -> None:
         self.decoder = protocol.FrameDecoder(protocol.MAX_EVENT_FRAME)
-        self.pending: Deque[dict] = deque()
+        self.pending: Deque[Message] = deque()
         self.ready = False
         self._text = {name: codecs.getincrementaldecoder("utf-8")("replace")
                       for name in protocol.STREAMS}
@@ -180,11 +185,11 @@ class Run:
     """One request to one worker (a ``run`` or a ``complete`` command), from
     sending it to its end."""
 
-    def __init__(self, conn: Connection, command: Dict[str, object], *, timeout: Optional[float],
-                 grace: float, now: float, listen: Iterable[str] = protocol.STREAMS,
-                 max_output: Optional[int] = None) -> None:
+    def __init__(self, conn: Connection, worker: "WorkerProcess", command: Message, *,
+                 timeout: Optional[float], grace: float, now: float,
+                 listen: Iterable[str] = protocol.STREAMS, max_output: Optional[int] = None) -> None:
         self.conn = conn
-        self.worker: object = None  # the driver's handle on the worker, opaque here
+        self.worker = worker  # the driver's handle on the worker, opaque here
         self.id = new_command_id()  # the worker's replies must name it
         self.outgoing = bytearray(protocol.encode(dict(command, id=self.id)))  # for the worker, from _sent on
         self._sent = 0
@@ -205,7 +210,7 @@ class Run:
         #: Set (from any thread) by an interrupt() meant for this run; see 'started'.
         self.interrupt_requested = False
         self.max_output = max_output
-        self._deferred: List[dict] = []  # frames a completion leaves for the next run
+        self._deferred: List[Message] = []  # frames a completion leaves for the next run
         self._deferred_size = 0
         self._deferred_dropped = 0
         self._results_size = 0  # characters of results kept
@@ -273,7 +278,7 @@ class Run:
             return []
         return self._end(KILLED) + [KILL]
 
-    def abort(self, reason: BaseException, now: float) -> List[Item]:
+    def abort(self, reason: BaseException, now: float) -> List[str]:
         """Stop the run because the caller failed (a callback raised, a
         cancellation): interrupt it, deliver nothing more, remember why."""
         if self.abort_reason is None:
@@ -342,7 +347,7 @@ class Run:
 
     # -- internals ---------------------------------------------------------
 
-    def _interrupt(self, now: float) -> List[Item]:
+    def _interrupt(self, now: float) -> List[str]:
         self.state = INTERRUPTING
         self.kill_at = now + self.grace
         if not self.conn.ready:  # SIGINT would kill a Python still starting: wait for 'ready'
@@ -438,7 +443,7 @@ class Run:
             self._results_size += size
         self.results.append(result)
 
-    def _defer(self, message: dict) -> None:
+    def _defer(self, message: Message) -> None:
         """Hold output that comes during a completion for the next run, up to
         ``max_output`` characters; count what does not fit."""
         size = len(message["d"]) if message["t"] == "out" else _bundle_size(message["data"])
@@ -449,7 +454,7 @@ class Run:
             self._deferred.append(message)
 
 
-def _bundle_size(bundle: Dict[str, object]) -> int:
+def _bundle_size(bundle: Message) -> int:
     """Characters a MIME bundle holds (what a result costs to keep)."""
     return sum(len(key) + (len(value) if isinstance(value, str) else len(json.dumps(value)))
                for key, value in bundle.items())

@@ -276,17 +276,19 @@ class Context:
         worker = self.worker
         return InterpreterContext(self.id, self.cwd, "python", worker is not None and worker.alive())
 
-    def _spawn(self) -> None:
-        """Start this context's worker (with ``_state`` held)."""
+    def _spawn(self) -> WorkerProcess:
+        """Start this context's worker (with ``_state`` held) and return it."""
         if self.removed:
             raise ContextNotFoundError("context %r was %s" % (self.id, self.removed))
         engine = self._engine
         check_cwd(self.cwd)  # InvalidCwdError if the directory went away since
         try:
-            self.worker = engine.launcher.start(self.cwd, engine.env, memory_limit=engine.memory_limit)
+            worker = engine.launcher.start(self.cwd, engine.env, memory_limit=engine.memory_limit)
         except OSError as exc:
             raise InterpError("could not start a worker for context %r: %s" % (self.id, exc)) from exc
+        self.worker = worker
         self.conn = core.Connection()
+        return worker
 
     def start(self) -> None:
         """Start the worker now if the context has none yet."""
@@ -304,20 +306,21 @@ class Context:
         with self._state:
             if self.removed:
                 raise ContextNotFoundError("context %r was %s" % (self.id, self.removed))
-            if self.worker is None:
-                self._spawn()
-            elif not self.worker.alive():
-                remains = self._remains(now)
-                returncode = self._replace(self.worker)
+            worker = self.worker
+            if worker is None:
+                worker = self._spawn()
+            elif not worker.alive():
+                remains = self._remains(worker, now)
+                returncode = self._replace(worker)
                 why = describe_exit(returncode) if remains.fatal is None else remains.fatal
                 raise WorkerDiedError(
                     "the worker of context %r died while idle (%s); its state is lost and "
                     "a fresh worker has been started: run the code again"
                     % (self.id, why), remains.result(), returncode)
             listen = [name for name in ("stdout", "stderr") if callbacks.get(name) is not None]
-            run = core.Run(self.conn, command, timeout=timeout, grace=self._engine.grace_period,
+            run = core.Run(self.conn, worker, command, timeout=timeout, grace=self._engine.grace_period,
                            now=now, listen=listen, max_output=self._engine.max_output)
-            run.worker = self._running = self.worker
+            self._running = worker
             self._run = run
             return run
 
@@ -333,13 +336,13 @@ class Context:
             pass
         return returncode
 
-    def _remains(self, now: float) -> core.Run:
+    def _remains(self, worker: WorkerProcess, now: float) -> core.Run:
         """What a worker that died while idle sent since its last run (a
         background thread's output, why it stopped), read from its channel
         and capture pipes into a Run that never ran."""
-        run = core.Run(self.conn, {"t": "run"}, timeout=None, grace=0.0, now=now)
-        run.on_bytes(self.worker.read_channel(), now)
-        run.on_eof(now, self.worker.salvage())
+        run = core.Run(self.conn, worker, {"t": "run"}, timeout=None, grace=0.0, now=now)
+        run.on_bytes(worker.read_channel(), now)
+        run.on_eof(now, worker.salvage())
         return run
 
     def perform(self, run: core.Run, action: str) -> None:
@@ -546,15 +549,22 @@ class Context:
         """Take the context away for good: kill its worker and every child."""
         with self._state:
             self.removed = reason
-            for worker in {self.worker, self._running} - {None}:
+            for worker in self._workers():
                 self._retire(worker)
 
     def abandon(self) -> None:
         """In a forked copy of the parent: let go of the worker without
         touching it (it belongs to the original process)."""
         self.removed = "left to the parent process"
-        for worker in {self.worker, self._running} - {None}:
+        for worker in self._workers():
             worker.abandon()
+
+    def _workers(self) -> List[WorkerProcess]:
+        """The context's worker and the one a driver is using, if another."""
+        workers = [self.worker] if self.worker is not None else []
+        if self._running is not None and self._running is not self.worker:
+            workers.append(self._running)
+        return workers
 
 
 _live_engines: "weakref.WeakSet[Engine]" = weakref.WeakSet()

@@ -27,7 +27,7 @@ import sys
 import threading
 import time
 import weakref
-from typing import Callable, Dict, List, Mapping, Optional, Protocol, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Protocol, Tuple
 
 from . import protocol
 from ._worker.proctree import is_live, is_stopped, kill_tree
@@ -229,7 +229,7 @@ class _Pipes:
         for fd in self._all:
             os.close(fd)
 
-    def handle(self, pid: int, **how: Callable) -> WorkerProcess:
+    def handle(self, pid: int, **how: Callable[..., Any]) -> WorkerProcess:
         """Close the child's ends here; wrap the parent's ends in a WorkerProcess."""
         for fd in (self.to_worker_r, self.from_worker_w, self.err_w, self.out_w, self.errp_w):
             os.close(fd)
@@ -334,7 +334,7 @@ class _Zygote:
         self.owner_pid = os.getpid()  # a fork of the parent must not share this zygote
         self.broken = False
 
-    def request(self, message: Dict[str, object], fds: Tuple[int, ...] = ()) -> Dict[str, object]:
+    def request(self, message: Dict[str, object], fds: Tuple[int, ...] = ()) -> Dict[str, Any]:
         """Send one request and wait for its answer. A zygote that is stopped
         (user code can SIGSTOP it: it is every worker's parent) or does not
         answer within ZYGOTE_TIMEOUT is killed, and ZygoteError raised."""
@@ -500,13 +500,13 @@ class ZygoteLauncher:
             with self._lock:
                 self._failures += 1
             raise
-        pid = int(reply["pid"])  # type: ignore[call-overload]
+        pid = int(reply["pid"])
         self._failures = 0
         exited, release = _pidfd_exited(pid)
 
         def reap() -> Optional[int]:
             try:
-                return int(zygote.request({"t": "reap", "pid": pid})["returncode"])  # type: ignore[call-overload]
+                return int(zygote.request({"t": "reap", "pid": pid})["returncode"])
             except ZygoteError:  # the zygote died: init reaps its orphans
                 return None
 
@@ -523,10 +523,10 @@ class ZygoteLauncher:
             except (OSError, ZygoteError):
                 return
             with self._lock:
-                if self._zygote is zygote and len(self._pool) < self.pool_size:
+                pooled = self._zygote is zygote and len(self._pool) < self.pool_size
+                if pooled:
                     self._pool.append(worker)
-                    worker = None
-            if worker is not None:
+            if not pooled:
                 worker.destroy()
 
     def close(self) -> None:

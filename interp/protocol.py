@@ -46,6 +46,7 @@ import json
 import operator
 import re
 import struct
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 HEADER = struct.Struct(">I")
 
@@ -75,18 +76,18 @@ class ProtocolError(Exception):
     """The peer sent bytes that are not a valid frame or message."""
 
 
-def encode(message):
+def encode(message: Mapping[str, Any]) -> bytes:
     """Return the frame for ``message`` (a JSON-serialisable dict)."""
     body = json.dumps(message, separators=(",", ":")).encode("ascii")
     return HEADER.pack(len(body)) + body
 
 
-def output_header(stream, size):
+def output_header(stream: str, size: int) -> bytes:
     """The first bytes of an output frame whose ``size`` bytes of data follow."""
     return HEADER.pack(size + 1) + bytes((STREAM_CODES[stream],))
 
 
-def output_frame(stream, data):
+def output_frame(stream: str, data: bytes) -> bytes:
     """A whole output frame carrying ``data`` (bytes) for ``stream``."""
     return output_header(stream, len(data)) + data
 
@@ -100,11 +101,11 @@ class FrameDecoder:
     become ``{"t": "out", "s": stream, "b": bytes}``.
     """
 
-    def __init__(self, max_frame=MAX_EVENT_FRAME):
+    def __init__(self, max_frame: int = MAX_EVENT_FRAME) -> None:
         self.max_frame = max_frame
         self._buf = bytearray()
 
-    def feed(self, data):
+    def feed(self, data: bytes) -> List[Dict[str, Any]]:
         """Add ``data`` and return the list of complete messages it finishes."""
         buf = self._buf
         buf += data
@@ -135,7 +136,7 @@ class FrameDecoder:
             del buf[:pos]
         return messages
 
-    def incomplete_output(self):
+    def incomplete_output(self) -> Optional[Tuple[str, bytes]]:
         """``(stream, bytes)`` of an output frame cut short (the sender died
         while sending it), or None. Only meaningful once the input ended."""
         buf = self._buf
@@ -144,7 +145,7 @@ class FrameDecoder:
         return None
 
     @property
-    def pending(self):
+    def pending(self) -> int:
         """Number of buffered bytes that do not yet form a whole frame."""
         return len(self._buf)
 
@@ -154,7 +155,7 @@ _NOT_BRACKETS = bytes(byte for byte in range(256) if byte not in b"[]{}")
 _STEPS = bytes.maketrans(b"[{]}", b"\x02\x02\x00\x00")
 
 
-def json_depth(data, limit):
+def json_depth(data: bytes, limit: int) -> int:
     """How deep arrays and objects nest in the JSON text ``data`` (bytes), or 0
     if it cannot exceed ``limit``. Never recurses."""
     if data.count(b"[") + data.count(b"{") <= limit:
@@ -173,7 +174,7 @@ def json_depth(data, limit):
     return deepest
 
 
-def decode_json(body, max_depth=MAX_JSON_DEPTH):
+def decode_json(body: bytes, max_depth: int = MAX_JSON_DEPTH) -> Dict[str, Any]:
     """Decode one JSON object from ``body`` (UTF-8 bytes); raise ProtocolError
     for anything else, including nesting deeper than ``max_depth``."""
     if json_depth(body, max_depth) > max_depth:
@@ -187,7 +188,7 @@ def decode_json(body, max_depth=MAX_JSON_DEPTH):
     return message
 
 
-def _check_str(message, key, optional=False):
+def _check_str(message: Mapping[str, Any], key: str, optional: bool = False) -> None:
     value = message.get(key)
     if value is None and optional:
         return
@@ -213,13 +214,13 @@ RESULT_FORMATS = (
 TEXT_MIMES = tuple(mime for mime, _, _ in RESULT_FORMATS if mime != "application/json")
 
 
-def _check_int(message, key):
+def _check_int(message: Mapping[str, Any], key: str) -> None:
     value = message.get(key)
     if not isinstance(value, int) or isinstance(value, bool):
         raise ProtocolError("%r message needs an integer %r" % (message.get("t"), key))
 
 
-def validate_event(message):
+def validate_event(message: Dict[str, Any]) -> Dict[str, Any]:
     """Check a worker -> parent message against the schema; return it.
 
     Raises :class:`ProtocolError` for an unknown type or a malformed field.

@@ -32,8 +32,8 @@ class SignalGate:
 
     def install(self) -> None:
         """Route user code's ``signal.signal`` / ``signal.getsignal`` through this gate."""
-        signal.signal = self.signal  # type: ignore[assignment]
-        signal.getsignal = self.getsignal  # type: ignore[assignment]
+        signal.signal = self.signal
+        signal.getsignal = self.getsignal
 
     def signal(self, signalnum: int, handler: Any) -> Any:
         """signal.signal, whose handler runs only while user code runs."""

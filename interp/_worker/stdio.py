@@ -24,11 +24,19 @@ def text_stream(fd: int, mode: str) -> io.TextIOWrapper:
     return io.TextIOWrapper(raw, encoding="utf-8", errors="backslashreplace", write_through=True)
 
 
+def set_stream(name: str, stream: Any) -> None:
+    """Make ``stream`` sys.<name> and sys.__<name>__ (both: code that restores
+    one from the other gets ours)."""
+    setattr(sys, name, stream)
+    setattr(sys, "__%s__" % name, stream)
+
+
 def flush_everything() -> None:
     """Flush whatever user code may have buffered: Python streams, C stdio."""
     for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
         try:
-            stream.flush()
+            if stream is not None:
+                stream.flush()
         except BaseException:
             pass
     native.fflush_all()
@@ -72,14 +80,14 @@ class Plumbing:
         self.saved = {fd: os.dup(fd) for fd in (0, 1, 2)}  # private, non-inheritable copies
         self.ids = {fd: identity(fd) for fd in (0, 1, 2)}
         self.reset_stdin()
-        sys.stdout = sys.__stdout__ = text_stream(1, "w")
-        sys.stderr = sys.__stderr__ = text_stream(2, "w")
+        set_stream("stdout", text_stream(1, "w"))
+        set_stream("stderr", text_stream(2, "w"))
 
     def reset_stdin(self) -> None:
         """fd 0 reads /dev/null again; sys.stdin is a fresh reader over it."""
         if identity(0) != self.ids[0]:
             os.dup2(self.saved[0], 0)
-        sys.stdin = sys.__stdin__ = text_stream(0, "r")
+        set_stream("stdin", text_stream(0, "r"))
 
     def repair(self) -> None:
         for fd in (1, 2):
@@ -88,9 +96,9 @@ class Plumbing:
         if identity(0) != self.ids[0] or _broken(sys.stdin):
             self.reset_stdin()
         if _broken(sys.stdout):
-            sys.stdout = sys.__stdout__ = text_stream(1, "w")
+            set_stream("stdout", text_stream(1, "w"))
         if _broken(sys.stderr):
-            sys.stderr = sys.__stderr__ = text_stream(2, "w")
+            set_stream("stderr", text_stream(2, "w"))
 
 
 def _broken(stream: Any) -> bool:
@@ -121,7 +129,7 @@ def attach_stdin(text: str) -> None:
         feed()
     else:
         threading.Thread(target=feed, name="interp-stdin", daemon=True).start()
-    sys.stdin = sys.__stdin__ = text_stream(0, "r")
+    set_stream("stdin", text_stream(0, "r"))
 
 
 class CallbackStdin(io.TextIOBase):

@@ -63,7 +63,7 @@ class Worker:
             """pyplot.show() in interp: every open figure becomes a PNG result."""
             emit_open_figures(self.emit)
 
-        sys.meta_path.insert(0, MatplotlibHook(show))  # type: ignore[arg-type]
+        sys.meta_path.insert(0, MatplotlibHook(show))
         signal.signal(signal.SIGINT, self._on_sigint)
         self.interp.signals.install()
         self.pid = os.getpid()
@@ -294,9 +294,7 @@ def main(capture: Optional[Sequence[int]] = None, options: Union[str, Mapping[st
     :func:`.stdio.setup_descriptors`. ``options`` (a dict, or its JSON):
     ``memory_limit``, the address-space limit in bytes.
     """
-    if isinstance(options, str):
-        options = json.loads(options)
-    apply_options(options)
+    apply_options(json.loads(options) if isinstance(options, str) else options)
     native.become_subreaper()
     Worker(capture or None).serve()
 
