@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import array
+import collections
 import errno
 import hmac
 import http.client
@@ -60,7 +61,7 @@ import time
 import traceback
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Deque, Dict, FrozenSet, Iterable, List, Optional, Tuple
 from urllib.parse import unquote, urlsplit
 
 from . import __version__
@@ -93,8 +94,8 @@ MAX_JSON_DEPTH = 32
 MAX_INT_DIGITS = 30
 #: The largest ``timeout`` of /execute, in seconds (0 means no limit).
 MAX_TIMEOUT = 365 * 24 * 3600
-#: Bytes of events an /execute client may fall behind by before it counts as
-#: gone (beyond what the kernel's socket buffers hold).
+#: Bytes of events that may wait behind the one being sent to an /execute
+#: client (beyond what the kernel's socket buffers hold) before it counts as gone.
 STREAM_BUFFER = 8 * 1024 * 1024
 #: Pause of the accept loop when the process is out of file descriptors.
 ACCEPT_BACKOFF = 0.1
@@ -634,18 +635,21 @@ class _EventStream:
     """The body of one /execute response: NDJSON events as HTTP chunks.
 
     The run's callbacks never wait for the client: :meth:`send` writes what
-    the (non-blocking) socket takes at once and keeps the rest in a buffer,
-    which a pump thread writes out; the pump also watches the socket for the
-    client going away. ``gone`` (the run's ``cancel`` event) is set when the
-    client disconnects, falls more than STREAM_BUFFER bytes behind, or
-    accepts no byte for ``stall`` seconds while there is something to send.
+    the (non-blocking) socket takes at once and queues the rest, which a pump
+    thread writes out; the pump also watches the socket for the client going
+    away. ``gone`` (the run's ``cancel`` event) is set when the client
+    disconnects, when more than STREAM_BUFFER bytes of events wait behind the
+    one being sent (so one large event is fine), or when it accepts no byte
+    for ``stall`` seconds while there is something to send.
     """
 
     def __init__(self, sock: socket.socket, stall: float) -> None:
         self._sock = sock
         self._stall = stall
         self._lock = threading.Lock()
-        self._buffer = bytearray()
+        self._queue: Deque[bytes] = collections.deque()  # unsent data, by event
+        self._sent = 0  # bytes of self._queue[0] already sent
+        self._waiting = 0  # bytes of the events behind self._queue[0]
         self._ended = False
         self.begun = False
         self.gone = threading.Event()
@@ -655,8 +659,10 @@ class _EventStream:
             os.set_blocking(self._wake_w, False)
             self._pump_thread = threading.Thread(target=self._pump, daemon=True, name="interp-http-stream")
             self._pump_thread.start()
-        except BaseException:
+        except BaseException as exc:
             self._close_pipe()
+            if isinstance(exc, RuntimeError):  # can't start new thread
+                raise HTTPError(503, "the server is out of threads: %s" % exc) from None
             raise
 
     def begin(self, head: bytes) -> None:
@@ -679,18 +685,19 @@ class _EventStream:
         self._pump_thread.join()
         self._close_pipe()
         with self._lock:
-            return self.begun and not self.gone.is_set() and not self._buffer
+            return self.begun and not self.gone.is_set() and not self._queue
 
     def _put(self, data: bytes) -> None:
         with self._lock:
             if self.gone.is_set() or self._ended:
                 return
-            if self._buffer:
-                if len(self._buffer) + len(data) > STREAM_BUFFER:
+            if self._queue:
+                if self._waiting > STREAM_BUFFER:
                     self.gone.set()  # the client does not keep up: as if it had left
                     self._wake()
                     return
-                self._buffer += data
+                self._queue.append(data)
+                self._waiting += len(data)
                 return
             try:
                 sent = self._sock.send(data)
@@ -702,7 +709,8 @@ class _EventStream:
                 return
             if sent == len(data):
                 return
-            self._buffer += data[sent:]
+            self._queue.append(data)
+            self._sent = sent
         self._wake()  # the pump now has something to write
 
     def _wake(self) -> None:
@@ -723,7 +731,7 @@ class _EventStream:
             self._pump_loop()
         finally:
             with self._lock:
-                if not (self._ended and not self._buffer):  # it left, stalled or broke: cancel the run
+                if not (self._ended and not self._queue):  # it left, stalled or broke: cancel the run
                     self.gone.set()
 
     def _pump_loop(self) -> None:
@@ -734,9 +742,9 @@ class _EventStream:
         since: Optional[float] = None  # when the buffer last made progress (None: empty)
         while True:
             with self._lock:
-                if self.gone.is_set() or (self._ended and not self._buffer):
+                if self.gone.is_set() or (self._ended and not self._queue):
                     return
-                pending = bool(self._buffer)
+                pending = bool(self._queue)
             now = time.monotonic()
             if not pending:
                 since = None
@@ -767,13 +775,19 @@ class _EventStream:
                         watch = _POLLRDHUP  # a pipelined next request: watch only for a close
                 if flags & select.POLLOUT:
                     with self._lock:
+                        head = self._queue[0]
                         try:
-                            sent = sock.send(self._buffer[:65536])
+                            sent = sock.send(memoryview(head)[self._sent:self._sent + 262144])
                         except BlockingIOError:
                             sent = 0
                         except OSError:
                             return
-                        del self._buffer[:sent]
+                        self._sent += sent
+                        if self._sent == len(head):
+                            self._queue.popleft()
+                            self._sent = 0
+                            if self._queue:
+                                self._waiting -= len(self._queue[0])
                     if sent:
                         since = time.monotonic()
 

@@ -327,6 +327,17 @@ def test_a_runs_deadline_holds_when_its_client_reads_nothing(tmp_path):
         assert srv.stop() == 0
 
 
+def test_an_event_larger_than_the_stream_buffer_reaches_a_reading_client(server):
+    """STREAM_BUFFER bounds how far a client may fall behind, not the size of
+    one event: a 12 MB result and the events after it all arrive."""
+    code = "display({'text/plain': 'r' * 12_000_000}, raw=True)\nprint('after')"
+    with connect(server.port, rcvbuf=4096) as sock:  # a small window: the event waits in the server
+        sock.sendall(raw_request("POST", "/execute", json.dumps({"code": code}).encode(), [JSON_PAIR]))
+        status, _, events = Responses(sock).next()
+    assert status == 200 and [e["type"] for e in events] == ["result", "stdout", "end"]
+    assert len(events[0]["text"]) == 12_000_000 and events[1]["text"] == "after\n"
+
+
 def test_pipelined_requests_from_a_client_that_reads_nothing(server):
     """Each 404 echoes a 60 KB path: the answers outgrow every socket buffer,
     so the server's writes block, and it gives up after --io-timeout."""
