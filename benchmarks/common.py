@@ -28,7 +28,7 @@ class Settings:
 
     def count(self, full: int, quick: Optional[int] = None, minimum: int = 1) -> int:
         base = quick if (self.quick and quick is not None) else full
-        return max(minimum, int(round(base * self.repeat_scale)))
+        return max(minimum, round(base * self.repeat_scale))
 
     def seconds(self, full: float, quick: Optional[float] = None) -> float:
         """A measuring duration (throughput windows), scaled like counts."""

@@ -52,7 +52,7 @@ def _peer(results: Results, peer, key: str, label: str, unit: str,
     log("  jupyter: %s" % label)
     try:
         samples = measure()
-    except Exception as exc:  # noqa: BLE001 - the peer's failure is a finding
+    except Exception as exc:
         results.errors.append("jupyter %s: %s: %s" % (key, type(exc).__name__, exc))
         return
     results.add(Figure(key, label, unit, samples, "jupyter", short="jupyter"))
@@ -131,7 +131,7 @@ def create(results: Results, settings: Settings, peer) -> None:
             one_s.append(time.perf_counter() - start)
             ci.delete_context(ctx)
 
-        size = max(2, int(round(100 * min(1.0, settings.repeat_scale))))
+        size = max(2, round(100 * min(1.0, settings.repeat_scale)))
         burst_s: List[float] = []
         for _ in range(settings.count(3, 1)):
             start = time.perf_counter()
@@ -245,7 +245,7 @@ def _recovery_times(ci: CodeInterpreter, code: str, n: int, floor, floor_samples
         except InterpTimeoutError as exc:
             if exc.restarted != restarted:
                 raise RuntimeError("%r timed out with restarted=%s, expected %s"
-                                   % (code, exc.restarted, restarted))
+                                   % (code, exc.restarted, restarted)) from None
         else:
             raise RuntimeError("%r returned without InterpTimeoutError" % code)
         _check(ci.run_code("x=1"), "x=1")
@@ -283,7 +283,7 @@ def timeout(results: Results, settings: Settings, peer) -> None:
 
 def memory(results: Results, settings: Settings, peer) -> None:
     """RSS and PSS of each idle context with 100 alive; the parent's threads."""
-    count = max(2, int(round(100 * min(1.0, settings.repeat_scale))))
+    count = max(2, round(100 * min(1.0, settings.repeat_scale)))
     with CodeInterpreter() as ci:
         first = ci.create_context()
         _check(ci.run_code("x=1", context=first), "x=1")
@@ -318,7 +318,7 @@ def memory(results: Results, settings: Settings, peer) -> None:
         log("  jupyter: PSS per kernel")
         try:
             readings = peer.memory(settings.count(4, 2))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             results.errors.append("jupyter memory: %s: %s" % (type(exc).__name__, exc))
         else:
             alive = len(readings)

@@ -94,7 +94,7 @@ class Kernel:
         finally:
             self.manager.shutdown_kernel(now=True)
 
-    def __enter__(self) -> "Kernel":
+    def __enter__(self) -> Kernel:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

@@ -78,7 +78,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             log("[%6.1fs] %s" % (time.perf_counter() - began, name))
             try:
                 BENCHMARKS[name](results, settings, peer)
-            except Exception as exc:  # noqa: BLE001 - report it, go on with the others
+            except Exception as exc:
                 traceback.print_exc()
                 results.errors.append("%s: %s: %s" % (name, type(exc).__name__, exc))
     finally:

@@ -19,11 +19,11 @@ import os
 import sys
 import threading
 import time
-from typing import List
+from typing import List, Optional
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from interp import CodeInterpreter, process  # noqa: E402
+from interp import CodeInterpreter, process
 
 
 def _fds() -> int:
@@ -52,7 +52,7 @@ def _children() -> List[int]:
     return found
 
 
-def main(argv: List[str] = None) -> int:
+def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python3 -m benchmarks.soak", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=1.0)

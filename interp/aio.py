@@ -47,7 +47,7 @@ class AsyncCodeInterpreter:
                               grace_period=grace_period, launcher=launcher)
         self._loop: Optional[asyncio.AbstractEventLoop] = None
 
-    async def __aenter__(self) -> "AsyncCodeInterpreter":
+    async def __aenter__(self) -> AsyncCodeInterpreter:
         self._check_loop()
         return self
 

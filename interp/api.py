@@ -56,7 +56,7 @@ class CodeInterpreter:
         self._engine = Engine(FifoLock, cwd, env=env, max_output=max_output, memory_limit=memory_limit,
                               grace_period=grace_period, launcher=launcher)
 
-    def __enter__(self) -> "CodeInterpreter":
+    def __enter__(self) -> CodeInterpreter:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

@@ -185,7 +185,7 @@ class Run:
     """One request to one worker (a ``run`` or a ``complete`` command), from
     sending it to its end."""
 
-    def __init__(self, conn: Connection, worker: "WorkerProcess", command: Message, *,
+    def __init__(self, conn: Connection, worker: WorkerProcess, command: Message, *,
                  timeout: Optional[float], grace: float, now: float,
                  listen: Iterable[str] = protocol.STREAMS, max_output: Optional[int] = None) -> None:
         self.conn = conn

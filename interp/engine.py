@@ -163,7 +163,7 @@ class FifoLock:
 
     def __init__(self) -> None:
         self._mutex = threading.Lock()
-        self._waiters: "list[threading.Lock]" = []
+        self._waiters: list[threading.Lock] = []
         self._locked = False
         self._owner: Optional[int] = None
 
@@ -213,7 +213,7 @@ class FifoLock:
             else:
                 self._locked = False
 
-    def __enter__(self) -> "FifoLock":
+    def __enter__(self) -> FifoLock:
         self.acquire()
         return self
 
@@ -238,7 +238,7 @@ class AsyncFifoLock:
     def locked(self) -> bool:
         return self._lock.locked()
 
-    async def __aenter__(self) -> "AsyncFifoLock":
+    async def __aenter__(self) -> AsyncFifoLock:
         task = self._current_task()
         if self._lock.locked() and self._owner is task:
             raise InterpError(_REENTRANT)
@@ -254,7 +254,7 @@ class AsyncFifoLock:
 class Context:
     """One execution context: an id, a cwd and (usually) a live worker."""
 
-    def __init__(self, context_id: str, cwd: str, engine: "Engine") -> None:
+    def __init__(self, context_id: str, cwd: str, engine: Engine) -> None:
         self.id = context_id
         self.cwd = cwd
         self._engine = engine
@@ -567,7 +567,7 @@ class Context:
         return workers
 
 
-_live_engines: "weakref.WeakSet[Engine]" = weakref.WeakSet()
+_live_engines: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
 @atexit.register

@@ -36,7 +36,7 @@ class InterpTimeoutError(InterpError, TimeoutError):
     killed and the context now runs on a fresh worker with empty state.
     """
 
-    def __init__(self, message: str, result: "ExecutionResult", restarted: bool):
+    def __init__(self, message: str, result: ExecutionResult, restarted: bool):
         super().__init__(message)
         self.result = result
         self.restarted = restarted
@@ -48,7 +48,7 @@ class ContextRestartedError(InterpError):
     ``result`` holds what the run produced until then.
     """
 
-    def __init__(self, message: str, result: "ExecutionResult"):
+    def __init__(self, message: str, result: ExecutionResult):
         super().__init__(message)
         self.result = result
 
@@ -62,7 +62,7 @@ class RunCancelledError(InterpError):
     ``result`` is None.
     """
 
-    def __init__(self, message: str, result: Optional["ExecutionResult"] = None):
+    def __init__(self, message: str, result: Optional[ExecutionResult] = None):
         super().__init__(message)
         self.result = result
 
@@ -77,7 +77,7 @@ class WorkerDiedError(InterpError):
     signal that killed it).
     """
 
-    def __init__(self, message: str, result: Optional["ExecutionResult"], returncode: Optional[int]):
+    def __init__(self, message: str, result: Optional[ExecutionResult], returncode: Optional[int]):
         super().__init__(message)
         self.result = result
         self.returncode = returncode

@@ -572,7 +572,7 @@ def _python_vars(environ: Mapping[str, str]) -> Dict[str, str]:
     return {key: value for key, value in environ.items() if key in STARTUP_VARIABLES}
 
 
-_launchers: "weakref.WeakSet[ZygoteLauncher]" = weakref.WeakSet()
+_launchers: weakref.WeakSet[ZygoteLauncher] = weakref.WeakSet()
 _default_lock = threading.Lock()
 _default_launcher: Optional[ZygoteLauncher] = None
 

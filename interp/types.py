@@ -62,7 +62,7 @@ class Result:
     is_main_result: bool = False
 
     @classmethod
-    def from_bundle(cls, bundle: Dict[str, Any], is_main_result: bool = False) -> "Result":
+    def from_bundle(cls, bundle: Dict[str, Any], is_main_result: bool = False) -> Result:
         """Build a Result from a MIME bundle (MIME type -> data)."""
         known = {attr: bundle[mime] for mime, attr in MIME_FIELDS.items() if mime in bundle}
         extra = {mime: data for mime, data in bundle.items() if mime not in MIME_FIELDS}

@@ -14,9 +14,9 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from interp import CodeInterpreter  # noqa: E402
+from interp import CodeInterpreter
 
-from helpers import worker_processes_of  # noqa: E402
+from helpers import worker_processes_of
 
 DEFAULT_LIMIT = 60.0
 

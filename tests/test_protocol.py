@@ -3,7 +3,6 @@ messages or raise ProtocolError, whatever bytes a worker sends."""
 
 from __future__ import annotations
 
-import json
 import random
 import struct
 

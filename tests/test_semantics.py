@@ -201,7 +201,8 @@ def test_execution_count(ci):
 
 
 def test_stdin_text_feeds_input_and_sys_stdin(ci):
-    code = "a = input()\nb = input('prompt: ')\nimport sys\nrest = sys.stdin.read()\nprint(repr(a), repr(b), repr(rest))"
+    code = ("a = input()\nb = input('prompt: ')\nimport sys\nrest = sys.stdin.read()\n"
+            "print(repr(a), repr(b), repr(rest))")
     result = ci.run_code(code, stdin="one\ntwo\nthree\nfour\n")
     assert result.stdout == "prompt: 'one' 'two' 'three\\nfour\\n'\n"
     assert ci.run_code("input()", stdin="").error.name == "EOFError"

@@ -475,7 +475,11 @@ def test_slow_completion_is_interrupted_not_fatal(world):
 def test_restarting_a_busy_context_repeatedly_leaks_nothing(world):
     fds = open_fds()
     for _ in range(3):
-        runner = threading.Thread(target=lambda: pytest.raises(InterpError, world.run, "import time; time.sleep(5)"))
+        def doomed_run() -> None:
+            with pytest.raises(InterpError):
+                world.run("import time; time.sleep(5)")
+
+        runner = threading.Thread(target=doomed_run)
         runner.start()
         time.sleep(0.3)
         for _ in range(3):

@@ -9,17 +9,15 @@ the id of the command in progress through the worker's stack frames).
 from __future__ import annotations
 
 import asyncio
-import gc
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
 
 import pytest
 
-from interp import AsyncCodeInterpreter, CodeInterpreter, InterpError, InvalidCwdError, WorkerDiedError
+from interp import AsyncCodeInterpreter, CodeInterpreter, InvalidCwdError, WorkerDiedError
 from interp.process import SpawnLauncher
 from helpers import process_exists, wait_until, zygote_pids
 
@@ -354,7 +352,7 @@ def test_os_putenv_in_a_run_with_envs_does_not_leak(ci):
 
 def test_a_stopped_zygote_does_not_stall_context_creation(ci):
     ci.run_code("import os, signal\nos.kill(os.getppid(), signal.SIGSTOP)")
-    stopped = [pid for pid in zygote_pids()[:1]]
+    stopped = zygote_pids()[:1]
     started = time.monotonic()
     ctx = ci.create_context()
     assert time.monotonic() - started < 5  # the zygote's request timeout is 10 s

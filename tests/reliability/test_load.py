@@ -3,7 +3,6 @@ The longer version with figures is ``python3 -m benchmarks.soak``."""
 
 from __future__ import annotations
 
-import os
 import resource
 import threading
 
