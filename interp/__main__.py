@@ -150,6 +150,7 @@ def _run(code: str, filename: str, prepare: str, args: argparse.Namespace) -> in
         print("interp: %s" % exc, file=sys.stderr)
         return EXIT_TIMEOUT
     except KeyboardInterrupt:  # before the code started, or a forced stop
+        print("KeyboardInterrupt", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # our stdout or stderr was closed (| head): stop quietly
         devnull = os.open(os.devnull, os.O_WRONLY)

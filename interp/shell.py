@@ -50,8 +50,9 @@ class CtrlC:
     raising here. The ``force_after``-th press, or any press while
     ``raise_here`` is true (the front end is reading input for the code),
     raises KeyboardInterrupt here instead, so that run_code stops the run by
-    force. Enter it from the main thread. A signal handler must not take
-    locks, so a thread makes the ``interrupt()`` call.
+    force; presses after that one are ignored (the run is being stopped).
+    Enter it from the main thread. A signal handler must not take locks, so
+    a thread makes the ``interrupt()`` call.
     """
 
     def __init__(self, interpreter: CodeInterpreter, context: Optional[str] = None,
@@ -61,6 +62,7 @@ class CtrlC:
         self.force_after = force_after
         self.presses = 0
         self.raise_here = False
+        self.forced = False
         self._wake_r = self._wake_w = -1
         self._thread: Optional[threading.Thread] = None
         self._previous: Any = None
@@ -87,10 +89,11 @@ class CtrlC:
         os.close(self._wake_r)
 
     def _on_sigint(self, signum: int, frame: Any) -> None:
-        if self.raise_here:
-            raise KeyboardInterrupt
+        if self.forced:  # a KeyboardInterrupt raised here is already stopping the run
+            return
         self.presses += 1
-        if self.presses >= self.force_after:
+        if self.raise_here or self.presses >= self.force_after:
+            self.forced = True
             raise KeyboardInterrupt
         try:
             os.write(self._wake_w, b"!")

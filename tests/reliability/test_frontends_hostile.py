@@ -342,7 +342,7 @@ def test_cli_a_storm_of_ctrl_c_ends_cleanly():
         proc.send_signal(signal.SIGINT)
         time.sleep(0.01)
     out, err = finish(proc)
-    assert proc.returncode == 130 and b"Traceback" not in err
+    assert (proc.returncode, err) == (130, b"KeyboardInterrupt\n")
     assert wait_until(lambda: not process_exists(worker))
 
 
@@ -355,13 +355,15 @@ def test_cli_ctrl_c_while_interp_starts_exits_130():
     proc.send_signal(signal.SIGINT)
     out, err = finish(proc)
     assert proc.returncode == 130
-    assert b"interp" not in err and (err == b"" or err.endswith(b"KeyboardInterrupt\n"))
+    assert b"interp" not in err and err.endswith(b"KeyboardInterrupt\n")
 
 
 def test_cli_ctrl_c_while_input_waits_exits_130():
+    """(A press that comes before input() waits interrupts the code instead:
+    then the code's own KeyboardInterrupt traceback is printed.)"""
     proc = cli("-c", "print('ready', flush=True)\ninput('? ')")
     assert proc.stdout.readline() == b"ready\n"
     time.sleep(0.3)  # waiting in input() for our stdin
     proc.send_signal(signal.SIGINT)
     out, err = finish(proc)
-    assert proc.returncode == 130 and b"Traceback" not in err
+    assert proc.returncode == 130 and b"interp" not in err and err.endswith(b"KeyboardInterrupt\n")
