@@ -84,6 +84,10 @@ DEFAULT_HEADER_TIMEOUT = 10.0
 DEFAULT_IO_TIMEOUT = 30.0
 #: Connections served at once; more wait in the listen backlog.
 DEFAULT_MAX_CONNECTIONS = 64
+#: While every connection slot is taken, a request head must arrive within
+#: this many seconds of when the server began waiting for it (an honest
+#: client sends it at once), so slow heads cannot keep others waiting long.
+BUSY_HEADER_TIMEOUT = 1.0
 #: Connections the kernel queues for the accept loop (capped by somaxconn).
 LISTEN_BACKLOG = 1024
 #: Bytes of a request line plus headers (431 beyond).
@@ -175,6 +179,8 @@ class InterpHTTPServer(ThreadingHTTPServer):
         self.log = log
         self.max_connections = max_connections
         self._slots = threading.BoundedSemaphore(max_connections)
+        self._active = 0  # connections being served
+        self._active_lock = threading.Lock()
         self._stopping = threading.Event()
         self._stopped = threading.Event()
         self._stopped.set()
@@ -231,9 +237,13 @@ class InterpHTTPServer(ThreadingHTTPServer):
             if exc.errno in _EXHAUSTED:
                 self._exhausted("accepting connections", exc)
             return False
+        with self._active_lock:
+            self._active += 1
         try:
             self.process_request(request, client_address)
         except Exception as exc:  # RuntimeError: can't start new thread
+            with self._active_lock:
+                self._active -= 1
             self.shutdown_request(request)
             self._exhausted("starting a thread for a connection", exc)
             return False
@@ -259,7 +269,13 @@ class InterpHTTPServer(ThreadingHTTPServer):
         try:
             super().process_request_thread(request, client_address)
         finally:
+            with self._active_lock:
+                self._active -= 1
             self._slots.release()
+
+    def busy(self) -> bool:
+        """True while every connection slot is taken."""
+        return self._active >= self.max_connections
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Last resort for an exception that escaped a handler (none should):
@@ -273,22 +289,32 @@ class InterpHTTPServer(ThreadingHTTPServer):
 class _SocketReader(io.RawIOBase):
     """The raw reading side of a connection, with a deadline the handler
     sets for each request head and body (TimeoutError once it passes, however
-    slowly the bytes trickle in)."""
+    slowly the bytes trickle in). While reading a head (``head_since``: when
+    the wait began) and the server is ``busy()``, the deadline is at most
+    BUSY_HEADER_TIMEOUT after ``head_since``."""
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, busy: Callable[[], bool]) -> None:
         super().__init__()
         self._sock = sock
+        self._busy = busy
         self.deadline: Optional[float] = None
+        self.head_since: Optional[float] = None
         self.received = 0
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: Any) -> int:
-        if self.deadline is not None:
-            remaining = self.deadline - time.monotonic()
-            if remaining <= 0 or not _wait(self._sock, select.POLLIN, remaining):
+        while self.deadline is not None:
+            deadline = self.deadline
+            if self.head_since is not None and self._busy():
+                deadline = min(deadline, self.head_since + BUSY_HEADER_TIMEOUT)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
                 raise TimeoutError("the client did not send its request in time")
+            # waits in slices while reading a head, to notice the server becoming busy
+            if _wait(self._sock, select.POLLIN, remaining if self.head_since is None else min(remaining, 0.25)):
+                break
         count = self._sock.recv_into(buffer)
         self.received += count
         return count
@@ -326,7 +352,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         super().setup()
         self.connection.settimeout(self.server.io_timeout)  # bounds writes to a client that reads nothing
         self.rfile.close()
-        self._raw = _SocketReader(self.connection)
+        self._raw = _SocketReader(self.connection, self.server.busy)
         self.rfile = _RequestReader(self._raw)
         self._responded = False
 
@@ -370,7 +396,8 @@ class RequestHandler(BaseHTTPRequestHandler):
         anything else unexpected is a 500 with a message, logged once."""
         self.command, self.requestline, self.request_version = "", "", self.default_request_version
         self._responded = False
-        self._raw.deadline = time.monotonic() + self.server.header_timeout
+        self._raw.head_since = time.monotonic()
+        self._raw.deadline = self._raw.head_since + self.server.header_timeout
         self.rfile.head_left = None
         received = self._raw.received
         try:
@@ -390,6 +417,7 @@ class RequestHandler(BaseHTTPRequestHandler):
                 self.rfile.head_left = MAX_HEAD - len(line)
                 if not self.parse_request():
                     return
+                self._raw.head_since = None
             except _TIMEOUTS:
                 self.close_connection = True
                 if self._raw.received != received:  # not merely an idle keep-alive connection

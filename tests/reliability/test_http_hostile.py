@@ -235,9 +235,10 @@ def test_allow_host_needs_a_token_and_admits_only_those_names(tmp_path):
 @pytest.mark.limit(90)
 def test_idle_and_half_sent_connections_are_bounded_and_timed_out(tmp_path):
     srv = Server(tmp_path, "--header-timeout", "0.5", "--max-connections", "4")
+    idle, half = [], []
     try:
-        idle = [connect(srv.port) for _ in range(20)]
-        half = [connect(srv.port) for _ in range(40)]
+        idle += [connect(srv.port) for _ in range(20)]
+        half += [connect(srv.port) for _ in range(40)]
         for sock in half:
             sock.sendall(b"POST /execute HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Le")
         time.sleep(0.5)
@@ -248,11 +249,34 @@ def test_idle_and_half_sent_connections_are_bounded_and_timed_out(tmp_path):
             assert closed_by_server(sock) == b""  # an idle connection is just closed
         for sock in half:
             assert status_of(closed_by_server(sock)) == 408  # a half-sent request is told why
-            sock.close()
         assert server_threads(srv) <= 4 + 8
     finally:
+        for sock in idle + half:
+            sock.close()
         assert srv.stop() == 0
     assert "Traceback" not in srv.log.read_text()
+
+
+@pytest.mark.limit(90)
+def test_slow_heads_cannot_keep_honest_requests_waiting_while_the_server_is_full(tmp_path):
+    """With every slot taken, a head gets BUSY_HEADER_TIMEOUT (1 s), not
+    --header-timeout (30 s): 40 half-sent heads on 4 slots delay an honest
+    request by about 10 s, not 300 s (the client below gives up after 30 s)."""
+    srv = Server(tmp_path, "--header-timeout", "30", "--max-connections", "4")
+    half = []
+    try:
+        for _ in range(40):
+            sock = connect(srv.port)
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+            half.append(sock)
+        assert exchange(srv.port, raw_request("GET", "/health"))[0] == 200
+        # the first ones were told why (the last few, once the server is no
+        # longer full, may take the whole --header-timeout)
+        assert status_of(closed_by_server(half[0], within=5)) == 408
+    finally:
+        for sock in half:
+            sock.close()
+        assert srv.stop() == 0
 
 
 def test_headers_trickled_byte_by_byte_still_hit_the_deadline(server):
