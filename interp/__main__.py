@@ -27,7 +27,7 @@ import os
 import signal
 import sys
 import tokenize
-from typing import List, Optional, Tuple
+from typing import Callable, List, Optional, TextIO, Tuple
 
 from . import (CodeInterpreter, ExecutionError, InterpError, InterpTimeoutError, OutputMessage, WorkerDiedError,
                __version__)
@@ -95,7 +95,7 @@ def split_arguments(argv: List[str]) -> Tuple[List[str], List[str]]:
     return argv, []
 
 
-def _write(stream):
+def _write(stream: TextIO) -> Callable[[OutputMessage], None]:
     def emit(message: OutputMessage) -> None:
         stream.write(message.output)
         stream.flush()

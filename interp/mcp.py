@@ -133,7 +133,8 @@ TOOLS: List[Dict[str, Any]] = [
     {
         "name": "interrupt",
         "title": "Interrupt running code",
-        "description": "Raise KeyboardInterrupt in the code running in a context (no effect when it is idle); state is kept.",
+        "description": ("Raise KeyboardInterrupt in the code running in a context (no effect when it is "
+                        "idle); state is kept."),
         "inputSchema": {"type": "object", "properties": {"context_id": _CONTEXT_ID},
                         "additionalProperties": False},
     },

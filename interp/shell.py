@@ -67,7 +67,7 @@ class CtrlC:
         self._thread: Optional[threading.Thread] = None
         self._previous: Any = None
 
-    def __enter__(self) -> "CtrlC":
+    def __enter__(self) -> CtrlC:
         self._wake_r, self._wake_w = os.pipe()
         self._thread = threading.Thread(target=self._forward, daemon=True, name="interp-ctrl-c")
         # The thread inherits a mask that blocks SIGINT, so the kernel always

@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 
-import pytest
 from helpers import process_exists, wait_until
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -96,10 +95,10 @@ def test_code_and_stdin_get_argv_as_with_python():
 def test_exit_statuses_are_pythons():
     """sys.exit("42") prints 42 and exits 1 (it exited 42); sys.exit(True)
     exits 1; os._exit(9) exits 9."""
-    assert (run_cli("-c", "import sys; sys.exit('42')").returncode, run_cli("-c", "import sys; sys.exit('42')").stderr) \
-        == (1, "42\n")
-    assert (run_cli("-c", "import sys; sys.exit(42)").returncode, run_cli("-c", "import sys; sys.exit(42)").stderr) \
-        == (42, "")
+    text = run_cli("-c", "import sys; sys.exit('42')")
+    assert (text.returncode, text.stderr) == (1, "42\n")
+    number = run_cli("-c", "import sys; sys.exit(42)")
+    assert (number.returncode, number.stderr) == (42, "")
     assert run_cli("-c", "import sys; sys.exit(True)").returncode == 1
     assert run_cli("-c", "import sys; sys.exit(None)").returncode == 0
     assert run_cli("-c", "import sys; sys.exit(300)").returncode == 300 & 0xFF
@@ -143,7 +142,7 @@ def test_ctrl_c_raises_keyboard_interrupt_in_the_code():
 def test_uncaught_ctrl_c_prints_the_traceback_and_exits_130():
     proc = start_cli("-c", "import time\nprint('ready', flush=True)\ntime.sleep(30)")
     proc.send_signal(signal.SIGINT)
-    out, err = finish(proc)
+    _, err = finish(proc)
     assert proc.returncode == 130
     assert err.startswith("Traceback") and err.endswith("KeyboardInterrupt\n") and "time.sleep(30)" in err
 

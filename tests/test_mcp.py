@@ -26,7 +26,7 @@ class MCPClient:
     def __init__(self, *args: str) -> None:
         self.proc = subprocess.Popen([sys.executable, "-m", "interp", "mcp", *args], cwd=ROOT,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        self._inbox: "queue.Queue" = queue.Queue()
+        self._inbox: queue.Queue = queue.Queue()
         self.seen = []  # every message received, in order
         self._next_id = 100
         threading.Thread(target=self._read, daemon=True).start()
@@ -268,8 +268,10 @@ def test_runs_on_different_contexts_proceed_concurrently(mcp, tmp_path):
             "while not os.path.exists(%r) and time.time() < deadline:\n    time.sleep(0.02)\n"
             "print(os.path.exists(%r))")
     fa, fb = str(tmp_path / "a"), str(tmp_path / "b")
-    first = mcp.request("tools/call", {"name": "run_code", "arguments": {"code": wait % (fa, fb, fb), "context_id": a}})
-    second = mcp.request("tools/call", {"name": "run_code", "arguments": {"code": wait % (fb, fa, fa), "context_id": b}})
+    first = mcp.request("tools/call", {"name": "run_code",
+                                       "arguments": {"code": wait % (fa, fb, fb), "context_id": a}})
+    second = mcp.request("tools/call", {"name": "run_code",
+                                        "arguments": {"code": wait % (fb, fa, fa), "context_id": b}})
     assert "[stdout]\nTrue" in text_of(mcp.response(second)["result"])
     assert "[stdout]\nTrue" in text_of(mcp.response(first)["result"])
 

@@ -341,7 +341,7 @@ def test_cli_a_storm_of_ctrl_c_ends_cleanly():
             break
         proc.send_signal(signal.SIGINT)
         time.sleep(0.01)
-    out, err = finish(proc)
+    _, err = finish(proc)
     assert (proc.returncode, err) == (130, b"KeyboardInterrupt\n")
     assert wait_until(lambda: not process_exists(worker))
 
@@ -353,7 +353,7 @@ def test_cli_ctrl_c_while_interp_starts_exits_130():
     children = "/proc/%d/task/%d/children" % (proc.pid, proc.pid)
     assert wait_until(lambda: open(children).read().strip() != "", timeout=30)
     proc.send_signal(signal.SIGINT)
-    out, err = finish(proc)
+    _, err = finish(proc)
     assert proc.returncode == 130
     assert b"interp" not in err and err.endswith(b"KeyboardInterrupt\n")
 
@@ -365,5 +365,5 @@ def test_cli_ctrl_c_while_input_waits_exits_130():
     assert proc.stdout.readline() == b"ready\n"
     time.sleep(0.3)  # waiting in input() for our stdin
     proc.send_signal(signal.SIGINT)
-    out, err = finish(proc)
+    _, err = finish(proc)
     assert proc.returncode == 130 and b"interp" not in err and err.endswith(b"KeyboardInterrupt\n")
