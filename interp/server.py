@@ -106,6 +106,9 @@ ACCEPT_BACKOFF = 0.1
 TOKEN_ENV = "INTERP_TOKEN"
 
 _TIMEOUTS = (TimeoutError, socket.timeout)  # distinct classes before Python 3.10
+#: errnos of a connection whose client vanished (besides ConnectionError and timeouts)
+_GONE_ERRNOS = frozenset({errno.ENOTCONN, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ENETDOWN,
+                          errno.EHOSTDOWN, errno.ETIMEDOUT})
 _POLLRDHUP = getattr(select, "POLLRDHUP", 0)  # the peer closed its side (Linux)
 #: accept() / os.pipe() / thread start failures that mean "out of resources, try later"
 _EXHAUSTED = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM, errno.EAGAIN})
@@ -281,7 +284,7 @@ class InterpHTTPServer(ThreadingHTTPServer):
         """Last resort for an exception that escaped a handler (none should):
         one log entry, and none at all for a client that went away."""
         exc = sys.exc_info()[1]
-        if isinstance(exc, (ConnectionError,) + _TIMEOUTS):
+        if exc is not None and _client_gone(exc):
             return
         sys.stderr.write("interp serve: error serving %s:\n%s" % (client_address, traceback.format_exc()))
 
@@ -421,8 +424,10 @@ class RequestHandler(BaseHTTPRequestHandler):
             except _TIMEOUTS:
                 self.close_connection = True
                 if self._raw.received != received:  # not merely an idle keep-alive connection
-                    self.send_error(408, "the request line and headers did not arrive within %g s"
-                                    % self.server.header_timeout)
+                    self.send_error(408, "the request line and headers did not arrive in time (%g s; "
+                                    "%g s while the server is full)"
+                                    % (self.server.header_timeout, min(BUSY_HEADER_TIMEOUT,
+                                                                       self.server.header_timeout)))
                 return
             self.rfile.head_left = None
             if len(self.requestline.split()) != 3:
@@ -433,10 +438,11 @@ class RequestHandler(BaseHTTPRequestHandler):
                 self.send_error(501, "unsupported method %r" % self.command)
                 return
             method()
-        except (ConnectionError,) + _TIMEOUTS:  # the client went away, or stopped reading
-            self.close_connection = True
-        except Exception as exc:  # a bug: say so to the client and the log, once
-            self._internal_error(exc)
+        except Exception as exc:
+            if _client_gone(exc):  # it went away, or stopped reading: nobody to tell
+                self.close_connection = True
+            else:  # a bug: say so to the client and the log, once
+                self._internal_error(exc)
 
     def _internal_error(self, exc: BaseException) -> None:
         self._log_fault()
@@ -455,9 +461,9 @@ class RequestHandler(BaseHTTPRequestHandler):
             body_read = True
             handler, args = self._route(method, urlsplit(self.path).path)
             handler(body, *args)
-        except (ConnectionError,) + _TIMEOUTS:
-            raise
         except Exception as exc:
+            if _client_gone(exc):
+                raise
             error = _http_error(exc)
             if self._responded:  # a streamed response had begun: all we can do is end it
                 self.close_connection = True
@@ -833,6 +839,12 @@ def _wait(sock: socket.socket, events: int, seconds: float) -> bool:
     poller = select.poll()
     poller.register(sock.fileno(), events)
     return bool(poller.poll(max(0, math.ceil(seconds * 1000))))
+
+
+def _client_gone(exc: BaseException) -> bool:
+    """True for the errors of a connection whose client went away or stalled."""
+    return isinstance(exc, (ConnectionError,) + _TIMEOUTS) or (
+        isinstance(exc, OSError) and exc.errno in _GONE_ERRNOS)
 
 
 def _http_error(exc: BaseException) -> Optional[HTTPError]:
