@@ -227,7 +227,7 @@ class InterpHTTPServer(ThreadingHTTPServer):
         finally:
             self._stopped.set()
 
-    def _accept_one(self, poller: "select.poll", poll_interval: float) -> bool:
+    def _accept_one(self, poller: select.poll, poll_interval: float) -> bool:
         """Wait for one connection and hand it to a thread, which then owns
         the slot the caller took; False if there was none (or it failed)."""
         if not poller.poll(int(poll_interval * 1000)) or self._stopping.is_set():
@@ -356,7 +356,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         self.connection.settimeout(self.server.io_timeout)  # bounds writes to a client that reads nothing
         self.rfile.close()
         self._raw = _SocketReader(self.connection, self.server.busy)
-        self.rfile = _RequestReader(self._raw)
+        self._reader = self.rfile = _RequestReader(self._raw)
         self._responded = False
 
     # every method goes through _dispatch, so a known path with the wrong method gets 405
@@ -401,7 +401,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         self._responded = False
         self._raw.head_since = time.monotonic()
         self._raw.deadline = self._raw.head_since + self.server.header_timeout
-        self.rfile.head_left = None
+        self._reader.head_left = None
         received = self._raw.received
         try:
             try:
@@ -417,7 +417,7 @@ class RequestHandler(BaseHTTPRequestHandler):
                 if not line:
                     self.close_connection = True
                     return
-                self.rfile.head_left = MAX_HEAD - len(line)
+                self._reader.head_left = MAX_HEAD - len(line)
                 if not self.parse_request():
                     return
                 self._raw.head_since = None
@@ -429,7 +429,7 @@ class RequestHandler(BaseHTTPRequestHandler):
                                     % (self.server.header_timeout, min(BUSY_HEADER_TIMEOUT,
                                                                        self.server.header_timeout)))
                 return
-            self.rfile.head_left = None
+            self._reader.head_left = None
             if len(self.requestline.split()) != 3:
                 self.send_error(400, "the request line must be 'METHOD /path HTTP/1.1'")
                 return
@@ -634,7 +634,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         if not delivered:
             self.close_connection = True
 
-    def _run(self, stream: "_EventStream", context_id: Optional[str], command: Dict[str, Any],
+    def _run(self, stream: _EventStream, context_id: Optional[str], command: Dict[str, Any],
              seconds: Optional[float], callbacks: Dict[str, Callable[[Any], None]]) -> Optional[Dict[str, Any]]:
         """Run the command, streaming its events; return the final event (None
         when the client is gone). Before the stream has begun (an unknown
@@ -984,7 +984,7 @@ def is_loopback(host: str) -> bool:
         infos = socket.getaddrinfo(host, None)
     except OSError:
         return False
-    return bool(infos) and all(ipaddress.ip_address(info[4][0].split("%")[0]).is_loopback for info in infos)
+    return bool(infos) and all(ipaddress.ip_address(str(info[4][0]).split("%")[0]).is_loopback for info in infos)
 
 
 def make_server(interpreter: CodeInterpreter, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *,

@@ -162,7 +162,7 @@ def test_output_arrives_while_the_code_runs(server, tmp_path):
 
 
 def test_client_disconnect_interrupts_the_run(server, tmp_path):
-    status, context, _ = server.request("POST", "/contexts", {})
+    _status, context, _ = server.request("POST", "/contexts", {})
     ctx = context["id"]
     run(server, code="kept = 'state'", context_id=ctx)
     marker = tmp_path / "interrupted"
@@ -243,7 +243,7 @@ def test_bad_requests_get_json_errors(server):
     assert status_and_message("POST", "/execute", {"code": "1", "envs": {"A": 1}})[0] == 400
     assert status_and_message("POST", "/execute", raw=b"\xff\xfe")[0] == 400
     assert status_and_message("GET", "/no/such/path")[0] == 404
-    status, payload, response = server.request("GET", "/execute")
+    status, _payload, response = server.request("GET", "/execute")
     assert status == 405 and response.getheader("Allow") == "POST"
     assert server.request("PUT", "/contexts")[0] == 405
 
@@ -280,7 +280,7 @@ def test_token_is_required_on_every_request(tmp_path):
     srv = Server(tmp_path, env=env)
     try:
         assert srv.request("GET", "/contexts")[0] == 401
-        status, payload, response = srv.request("GET", "/no/such/path", headers={"Authorization": "Bearer wrong"})
+        status, _payload, response = srv.request("GET", "/no/such/path", headers={"Authorization": "Bearer wrong"})
         assert status == 401 and response.getheader("WWW-Authenticate").startswith("Bearer")
         assert srv.request("POST", "/execute", {"code": "1"}, headers={"Authorization": "s3cret"})[0] == 401
         good = {"Authorization": "Bearer s3cret"}

@@ -442,7 +442,7 @@ def test_the_accept_loop_does_not_spin_at_the_fd_limit(tmp_path):
         for sock in socks:
             sock.close()
         socks = []
-        status, _, health = exchange(srv.port, raw_request("GET", "/health"))
+        status, _, _health = exchange(srv.port, raw_request("GET", "/health"))
         assert status == 200
         assert srv.log.read_text().count("out of resources") == 1  # said once, not in a loop
     finally:
@@ -550,7 +550,7 @@ def test_creating_contexts_at_the_fd_limit_is_a_json_503_and_recovers(tmp_path):
     made = []
     try:
         for _ in range(60):
-            status, payload, response = srv.request("POST", "/contexts", {})
+            status, payload, _response = srv.request("POST", "/contexts", {})
             if status != 201:
                 break
             made.append(payload["id"])
@@ -569,13 +569,13 @@ def test_a_non_ascii_token_matches_as_utf8(tmp_path):
     env = dict(os.environ, INTERP_TOKEN="tökén-秘密")
     srv = Server(tmp_path, env=env)
     try:
-        good = "Bearer tökén-秘密".encode("utf-8").decode("latin-1")  # the bytes a client sends
+        good = "Bearer tökén-秘密".encode().decode("latin-1")  # the bytes a client sends
         assert exchange(srv.port, raw_request("GET", "/contexts", headers=[("Authorization", good)]))[0] == 200
         latin = "Bearer t\xf6k\xe9n-??"
         assert exchange(srv.port, raw_request("GET", "/contexts", headers=[("Authorization", latin)]))[0] == 401
         conn = srv.connect()  # and through http.client, with the header given as UTF-8 bytes
         try:
-            conn.request("GET", "/contexts", headers={"Authorization": "Bearer tökén-秘密".encode("utf-8")})
+            conn.request("GET", "/contexts", headers={"Authorization": "Bearer tökén-秘密".encode()})
             assert conn.getresponse().status == 200
         finally:
             conn.close()
@@ -634,7 +634,7 @@ def test_oversized_heads_get_json_errors(server):
                 sock.sendall(request)
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the server answered and closed before reading it all
-            status, response, error = Responses(sock).next()
+            status, _response, error = Responses(sock).next()
             assert status == expected and error["message"], (expected, error)
     assert_serves(server)
 
@@ -644,7 +644,7 @@ def test_pipelined_garbage_after_a_good_request(server):
         sock.sendall(raw_request("GET", "/health") + b"\x00\xff\xfe garbage \x01\r\n\r\n")
         responses = Responses(sock)
         assert responses.next()[0] == 200
-        status, response, error = responses.next()
+        status, response, _error = responses.next()
         assert status == 400 and response.getheader("Content-Type") == "application/json"
         assert closed_by_server(sock) == b""
 
@@ -655,13 +655,13 @@ def test_pipelined_garbage_after_a_good_request(server):
 def test_garbage_request_lines_get_json_with_a_status_line(server, line):
     with connect(server.port) as sock:
         sock.sendall(line + b"\r\nHost: 127.0.0.1\r\n\r\n")
-        status, response, error = Responses(sock).next()
+        status, _response, error = Responses(sock).next()
         assert 400 <= status < 600 and error["message"]
 
 
 def test_an_unsupported_method_is_json(server):
     for method in ("OPTIONS", "TRACE", "BREW"):  # OPTIONS: no CORS preflight succeeds
-        status, response, error = exchange(server.port, raw_request(method, "/execute"))
+        status, _response, error = exchange(server.port, raw_request(method, "/execute"))
         assert status == 501 and error["message"], (method, status)
     with connect(server.port) as sock:  # the answer to HEAD has no body
         sock.sendall(raw_request("HEAD", "/health"))
@@ -684,7 +684,7 @@ def test_an_internal_error_is_a_json_500_logged_once(tmp_path, capfd):
             def broken(self, body):
                 raise RuntimeError("injected fault")
             http_server.RequestHandler._list_contexts = broken
-            status, response, error = exchange(srv.port, raw_request("GET", "/contexts"))
+            status, _response, error = exchange(srv.port, raw_request("GET", "/contexts"))
             assert status == 500 and "injected fault" in error["message"]
             http_server.RequestHandler._list_contexts = original
             assert exchange(srv.port, raw_request("GET", "/contexts"))[0] == 200
