@@ -159,3 +159,13 @@ def test_code_that_swallows_ctrl_c_is_stopped_by_the_third():
     finish(proc)
     assert proc.returncode == 130
     assert wait_until(lambda: not process_exists(worker))
+
+
+def test_usage_says_where_interp_options_go():
+    proc = run_cli("--help")
+    usage = " ".join(proc.stdout.split())
+    assert proc.returncode == 0
+    assert "[-c CODE | FILE | -] [ARG ...]" in usage
+    assert "interp's options come before -c CODE or FILE" in usage
+    proc = run_cli("--timeout", "30", "-c")
+    assert proc.returncode == 2 and "-c" in proc.stderr  # -c needs its CODE
