@@ -89,6 +89,7 @@ def kill_parent_after_report(script: str, before_kill: Callable[[List[int]], Non
     finally:
         parent.kill()
         parent.wait()
+        parent.stdout.close()
     return pids
 
 

@@ -3,7 +3,6 @@ the capture pipes of fds 1 and 2 to it as output frames."""
 
 from __future__ import annotations
 
-import _thread
 import fcntl
 import os
 import select
@@ -15,6 +14,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from . import protocol
 from .proctree import orphaned
+from .signals import start_thread
 
 #: Largest output frame, and the most a relay moves from one pipe at a time.
 CHUNK = 65536
@@ -107,7 +107,7 @@ class Relay:
     def start(self) -> None:
         # A bare thread: threading.Thread.start would wait for it to be
         # scheduled, which costs a fresh worker a millisecond under load.
-        _thread.start_new_thread(self.run, ())
+        start_thread(self.run)
 
     def run(self) -> None:
         poller = select.poll()

@@ -8,6 +8,25 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 Handler = Callable[[int, Optional[FrameType]], Any]
 
+#: Signals a thread of the engine must never take: with them blocked there,
+#: the kernel delivers them to the main thread, which they wake up (a SIGINT
+#: taken by another thread would wait for a sleeping main thread to wake).
+_SYNCHRONOUS = {signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE, signal.SIGILL, signal.SIGTRAP,
+                signal.SIGSYS, signal.SIGKILL, signal.SIGSTOP}
+ASYNCHRONOUS = signal.valid_signals() - _SYNCHRONOUS
+
+
+def start_thread(target: Callable[[], Any]) -> None:
+    """Start a bare thread of the engine that takes no asynchronous signal
+    (it inherits the mask in force while it is created)."""
+    import _thread
+
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, ASYNCHRONOUS)
+    try:
+        _thread.start_new_thread(target, ())
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
 
 class SignalGate:
     """Routes user code's ``signal.signal`` so that its handlers run only

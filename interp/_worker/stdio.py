@@ -6,11 +6,11 @@ from __future__ import annotations
 import io
 import os
 import sys
-import threading
 from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 from . import native
 from .channel import Channel, Relay, identity, write_all
+from .signals import start_thread
 
 
 def text_stream(fd: int, mode: str) -> io.TextIOWrapper:
@@ -128,7 +128,7 @@ def attach_stdin(text: str) -> None:
     if len(data) <= 16384:  # fits the pipe buffer: no thread needed
         feed()
     else:
-        threading.Thread(target=feed, name="interp-stdin", daemon=True).start()
+        start_thread(feed)
     set_stream("stdin", text_stream(0, "r"))
 
 

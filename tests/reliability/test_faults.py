@@ -525,6 +525,7 @@ def test_parent_killed_while_its_fork_lives_still_takes_workers_down(tmp_path):
         assert wait_until(lambda: not process_exists(worker), timeout=5)
     finally:
         os.killpg(parent.pid, signal.SIGKILL)  # the sleeping fork
+        parent.stdout.close()
 
 
 def test_default_context_snapshot_and_id_are_accepted(world):
