@@ -127,7 +127,8 @@ def test_state_values_blocks_tracebacks_and_exit_cleanup(term):
     term.line("def f():\n    return 1 / 0\n")
     term.expect(">>> ")
     term.line("f()")
-    term.expect(r"Traceback \(most recent call last\):(.|\n)*return 1 / 0(.|\n)*ZeroDivisionError: division by zero\n>>> ")
+    term.expect(r"Traceback \(most recent call last\):(.|\n)*return 1 / 0(.|\n)*"
+                r"ZeroDivisionError: division by zero\n>>> ")
     term.line("x = (")  # an unfinished expression continues on the next line
     term.expect(r"\.\.\. ")
     term.line("5)")
