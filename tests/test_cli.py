@@ -132,7 +132,7 @@ def finish(proc):
 def test_ctrl_c_raises_keyboard_interrupt_in_the_code():
     """Issue 10, point 16: SIGINT to the command line raises KeyboardInterrupt
     in the code, whose handler runs; it used to stop the run silently (130)."""
-    proc = start_cli("-c", "import time\nprint('ready', flush=True)\ntry:\n    time.sleep(30)\n"
+    proc = start_cli("-c", "import time\ntry:\n    print('ready', flush=True)\n    time.sleep(30)\n"
                            "except KeyboardInterrupt:\n    print('caught')\nprint('after')")
     proc.send_signal(signal.SIGINT)
     out, err = finish(proc)
@@ -144,7 +144,7 @@ def test_uncaught_ctrl_c_prints_the_traceback_and_exits_130():
     proc.send_signal(signal.SIGINT)
     _, err = finish(proc)
     assert proc.returncode == 130
-    assert err.startswith("Traceback") and err.endswith("KeyboardInterrupt\n") and "time.sleep(30)" in err
+    assert err.startswith("Traceback") and err.endswith("KeyboardInterrupt\n") and 'File "<string>"' in err
 
 
 def test_code_that_swallows_ctrl_c_is_stopped_by_the_third():
