@@ -40,14 +40,15 @@ backlog). Every error, whatever its cause, is a JSON response:
 from __future__ import annotations
 
 import argparse
-import array
 import collections
+import contextlib
+import dataclasses
 import errno
 import hmac
 import http.client
 import io
-import ipaddress
 import itertools
+import ipaddress
 import json
 import math
 import os
@@ -61,16 +62,16 @@ import time
 import traceback
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Deque, Dict, FrozenSet, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Deque, Dict, FrozenSet, Iterable, Iterator, List, Optional, Set, Tuple
 from urllib.parse import unquote, urlsplit
 
-from . import __version__
+from . import __version__, _jsonlimits, _metrics
 from .api import CodeInterpreter
-from .engine import DEFAULT_CONTEXT_ID, run_command
-from .errors import (ContextNotFoundError, InterpError, InterpTimeoutError, InvalidCwdError,
-                     RunCancelledError)
+from .engine import CANCEL_POLL, DEFAULT_CONTEXT_ID, completion_command, run_command
+from .errors import (ContextNotFoundError, ContextRestartedError, InterpError, InterpTimeoutError,
+                     InvalidCwdError, RunCancelledError, WorkerDiedError)
 from .frontend import context_json
-from .types import MIME_FIELDS, Result
+from .types import MIME_FIELDS, InterpreterContext, Result
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
@@ -125,18 +126,194 @@ def result_json(result: Result) -> Dict[str, Any]:
     return data
 
 
+# -- the contexts a server holds, by the ids clients use -------------------------
+
+#: A context id in a path: letters, digits, '.', '_' and '-', up to 128 characters.
+CONTEXT_ID = re.compile(r"[A-Za-z0-9_.-]{1,128}")
+#: Ids of contexts deleted for being idle that are remembered (for a clear 404).
+EXPIRED_MEMORY = 100_000
+
+
+def check_context_id(context_id: str) -> str:
+    """``context_id`` if it is a valid context id, else a 400."""
+    if not CONTEXT_ID.fullmatch(context_id) or context_id in (".", ".."):
+        raise HTTPError(400, "invalid context id %r: use 1 to 128 letters, digits, '.', '_' or '-'"
+                        % context_id[:200])
+    return context_id
+
+
+class _InputSlot:
+    """One ``input()`` of a run waiting for its answer over HTTP."""
+
+    def __init__(self) -> None:
+        self.answered = threading.Event()
+        self.value: Optional[str] = None  # None: EOF
+
+
+class _Entry:
+    """A context as the server knows it: the engine's id behind the client's
+    id, when it was last used, how many requests use it now, and the
+    ``input()`` calls of its run that wait for an answer."""
+
+    def __init__(self, engine_id: str) -> None:
+        self.engine_id = engine_id
+        self.last_used = time.monotonic()
+        self.users = 0
+        self.inputs: Dict[int, _InputSlot] = {}
+        self.next_input = 1
+
+
+class ContextTable:
+    """The contexts of one server, by the id clients use (chosen by the client
+    with ``PUT /contexts/{id}``, or the engine's for ``POST /contexts``).
+
+    Bounds their number (``max_contexts``: a 503 beyond) and deletes those
+    unused for ``idle_timeout`` seconds (a later request for one gets a 404
+    that says so). The default context is always there and never expires.
+    """
+
+    def __init__(self, interpreter: CodeInterpreter, metrics: _metrics.ServerMetrics, *,
+                 max_contexts: Optional[int] = None, idle_timeout: Optional[float] = None) -> None:
+        self._interpreter = interpreter
+        self._metrics = metrics
+        self.max_contexts = max_contexts
+        self.idle_timeout = idle_timeout
+        self._lock = threading.Lock()
+        self._entries: Dict[str, _Entry] = {}  # client id -> entry, oldest first
+        self._creating: Set[str] = set()
+        self._expired: collections.OrderedDict[str, float] = collections.OrderedDict()
+        self._default = _Entry(DEFAULT_CONTEXT_ID)
+        self._anonymous = itertools.count()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def create(self, context_id: Optional[str], cwd: Optional[str]) -> InterpreterContext:
+        """Start a context (with the client's id, or the engine's when None)."""
+        with self._lock:
+            if context_id is not None and (context_id in self._entries or context_id in self._creating
+                                           or context_id == DEFAULT_CONTEXT_ID):
+                raise HTTPError(409, "a context with id %r already exists" % context_id)
+            if self.max_contexts is not None and len(self._entries) + len(self._creating) >= self.max_contexts:
+                raise HTTPError(503, "this server holds its maximum of %d contexts (--max-contexts); "
+                                "delete one or use another server" % self.max_contexts,
+                                headers={"Retry-After": "1"})
+            key = context_id if context_id is not None else "\0%d" % next(self._anonymous)
+            self._creating.add(key)
+        try:
+            context = self._interpreter.create_context(cwd=cwd)
+        finally:
+            with self._lock:
+                self._creating.discard(key)
+        public = context_id if context_id is not None else context.id
+        with self._lock:
+            self._entries[public] = _Entry(context.id)
+            self._expired.pop(public, None)
+        self._metrics.context_created()
+        return dataclasses.replace(context, id=public)
+
+    def _find(self, context_id: str) -> _Entry:
+        """The entry for ``context_id`` (with ``_lock`` held), else a 404."""
+        if context_id == DEFAULT_CONTEXT_ID:
+            return self._default
+        entry = self._entries.get(context_id)
+        if entry is not None:
+            return entry
+        if context_id in self._expired and self.idle_timeout is not None:
+            raise HTTPError(404, "context %r was deleted after %g s without use (--idle-timeout)"
+                            % (context_id, self.idle_timeout), kind="ContextNotFoundError")
+        raise HTTPError(404, "no context with id %r on this server (deleted, never created, or it "
+                        "lived on a server that went away)" % context_id, kind="ContextNotFoundError")
+
+    @contextlib.contextmanager
+    def use(self, context_id: str) -> Iterator[_Entry]:
+        """Hold the context as in use (so it does not expire) for a request."""
+        with self._lock:
+            entry = self._find(context_id)
+            entry.users += 1
+        try:
+            yield entry
+        finally:
+            with self._lock:
+                entry.users -= 1
+                entry.last_used = time.monotonic()
+
+    def delete(self, context_id: str) -> None:
+        with self._lock:
+            if context_id == DEFAULT_CONTEXT_ID:
+                raise HTTPError(400, "the default context cannot be deleted")
+            entry = self._find(context_id)
+            del self._entries[context_id]
+        self._interpreter.delete_context(entry.engine_id)
+
+    def public(self, context_id: str, context: InterpreterContext) -> InterpreterContext:
+        return dataclasses.replace(context, id=context_id)
+
+    def list(self) -> List[InterpreterContext]:
+        """The contexts, oldest first, by the ids clients use."""
+        with self._lock:
+            names = {entry.engine_id: name for name, entry in self._entries.items()}
+        return [dataclasses.replace(context, id=names[context.id])
+                for context in self._interpreter.list_contexts() if context.id in names]
+
+    def expire(self, now: float) -> int:
+        """Delete the contexts unused for ``idle_timeout`` seconds; return how many."""
+        if self.idle_timeout is None:
+            return 0
+        with self._lock:
+            idle = [(name, entry) for name, entry in self._entries.items()
+                    if entry.users == 0 and now - entry.last_used >= self.idle_timeout]
+            for name, _entry in idle:
+                del self._entries[name]
+                self._expired[name] = now
+                while len(self._expired) > EXPIRED_MEMORY:
+                    self._expired.popitem(last=False)
+        for _name, entry in idle:
+            try:
+                self._interpreter.delete_context(entry.engine_id)
+            except InterpError:
+                pass  # already gone (the interpreter is closing)
+            self._metrics.context_expired()
+        return len(idle)
+
+    # -- input() over HTTP ---------------------------------------------------------
+
+    def ask(self, entry: _Entry) -> Tuple[int, _InputSlot]:
+        """Open an input request of ``entry``'s run; return its number and slot."""
+        with self._lock:
+            number = entry.next_input
+            entry.next_input += 1
+            slot = entry.inputs[number] = _InputSlot()
+        return number, slot
+
+    def forget(self, entry: _Entry, number: int) -> None:
+        with self._lock:
+            entry.inputs.pop(number, None)
+
+    def answer(self, context_id: str, number: int, value: Optional[str]) -> None:
+        """Answer input request ``number`` of the context's run (None: EOF), else a 409."""
+        with self._lock:
+            slot = self._find(context_id).inputs.pop(number, None)
+        if slot is None:
+            raise HTTPError(409, "context %r has no input request %d waiting (answered already, or "
+                            "the code stopped waiting)" % (context_id, number))
+        slot.value = value
+        slot.answered.set()
+
+
 # -- the HTTP server --------------------------------------------------------
 
 class HTTPError(Exception):
     """An error response: status, message, and whether to close the connection."""
 
     def __init__(self, status: int, message: str, close: bool = False,
-                 headers: Optional[Dict[str, str]] = None) -> None:
+                 headers: Optional[Dict[str, str]] = None, kind: Optional[str] = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.close = close
         self.headers = headers or {}
+        self.kind = kind  # the InterpError class behind it, named in the body as "interp_error"
 
 
 class InterpHTTPServer(ThreadingHTTPServer):
@@ -162,7 +339,13 @@ class InterpHTTPServer(ThreadingHTTPServer):
                  log: bool = True, header_timeout: float = DEFAULT_HEADER_TIMEOUT,
                  io_timeout: float = DEFAULT_IO_TIMEOUT,
                  max_connections: int = DEFAULT_MAX_CONNECTIONS,
-                 allowed_hosts: Iterable[str] = ()) -> None:
+                 allowed_hosts: Iterable[str] = (), max_contexts: Optional[int] = None,
+                 idle_timeout: Optional[float] = None) -> None:
+        if max_contexts is not None and (isinstance(max_contexts, bool) or not isinstance(max_contexts, int)
+                                         or max_contexts < 1):
+            raise ValueError("max_contexts must be a positive int, got %r" % (max_contexts,))
+        if idle_timeout is not None:
+            idle_timeout = _positive("idle_timeout", idle_timeout)
         self.header_timeout = _positive("header_timeout", header_timeout)
         self.io_timeout = _positive("io_timeout", io_timeout)
         if isinstance(max_connections, bool) or not isinstance(max_connections, int) or max_connections < 1:
@@ -177,6 +360,9 @@ class InterpHTTPServer(ThreadingHTTPServer):
         if ":" in host:
             self.address_family = socket.AF_INET6
         self.interpreter = interpreter
+        self.metrics = _metrics.ServerMetrics()
+        self.contexts = ContextTable(interpreter, self.metrics, max_contexts=max_contexts,
+                                     idle_timeout=idle_timeout)
         self.token = token
         self.max_body = max_body
         self.log = log
@@ -215,6 +401,10 @@ class InterpHTTPServer(ThreadingHTTPServer):
         the others wait in the listen backlog. Out of file descriptors, the
         loop pauses instead of spinning."""
         self._stopped.clear()
+        reaper = None
+        if self.contexts.idle_timeout is not None:
+            reaper = threading.Thread(target=self._reap, daemon=True, name="interp-http-idle")
+            reaper.start()
         try:
             self.socket.setblocking(False)
             poller = select.poll()
@@ -225,7 +415,19 @@ class InterpHTTPServer(ThreadingHTTPServer):
                 if not self._accept_one(poller, poll_interval):
                     self._slots.release()
         finally:
+            if reaper is not None:
+                self._stopping.set()  # also when leaving on an exception (Ctrl-C, SIGTERM)
+                reaper.join()
             self._stopped.set()
+
+    def _reap(self) -> None:
+        """Delete idle contexts, checking a few times per ``idle_timeout``."""
+        timeout = self.contexts.idle_timeout or 1.0
+        while not self._stopping.wait(min(1.0, timeout / 4)):
+            try:
+                self.contexts.expire(time.monotonic())
+            except Exception:  # never let the reaper die quietly on a bug
+                sys.stderr.write("interp serve: error deleting idle contexts:\n%s" % traceback.format_exc())
 
     def _accept_one(self, poller: select.poll, poll_interval: float) -> bool:
         """Wait for one connection and hand it to a thread, which then owns
@@ -476,7 +678,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             close = error.close or not body_read  # an unread body would be taken for the next request
             if close:
                 self.close_connection = True
-            self._send_json(error.status, _error_body(error.status, error.message), close=close,
+            self._send_json(error.status, _error_body(error.status, error.message, error.kind), close=close,
                             headers=error.headers)
 
     def _check_caller(self) -> None:
@@ -536,43 +738,49 @@ class RequestHandler(BaseHTTPRequestHandler):
         return data
 
     def _route(self, method: str, path: str) -> Tuple[Callable[..., None], Tuple[str, ...]]:
+        """The handler for ``method`` on ``path`` and the path's ``{id}``
+        (validated); 404 for an unknown path, 405 for a wrong method."""
         parts = [unquote(part) for part in path.split("/")[1:]]
-        routes: Dict[str, Callable[..., None]]
+        allowed: Dict[str, str] = {}
         args: Tuple[str, ...] = ()
-        if parts == ["contexts"]:
-            routes = {"GET": self._list_contexts, "POST": self._create_context}
-        elif len(parts) == 2 and parts[0] == "contexts" and parts[1]:
-            routes, args = {"DELETE": self._delete_context}, (parts[1],)
-        elif len(parts) == 3 and parts[0] == "contexts" and parts[1] and parts[2] in ("restart", "interrupt"):
-            action = self._restart_context if parts[2] == "restart" else self._interrupt_context
-            routes, args = {"POST": action}, (parts[1],)
-        elif parts == ["execute"]:
-            routes = {"POST": self._execute}
-        elif parts == ["health"]:
-            routes = {"GET": self._health}
-        else:
+        for route_method, template, name in ROUTES:
+            pattern = template.split("/")[1:]
+            if len(pattern) == len(parts) and all((want == "{id}" and bool(part)) or want == part
+                                                   for want, part in zip(pattern, parts)):
+                allowed.setdefault(route_method, name)
+                args = tuple(part for want, part in zip(pattern, parts) if want == "{id}")
+        if not allowed:
             raise HTTPError(404, "no such endpoint: %s %s" % (method, path))
-        if method not in routes:
-            allowed = ", ".join(sorted(routes))
-            raise HTTPError(405, "%s is not allowed on %s (allowed: %s)" % (method, path, allowed),
-                            headers={"Allow": allowed})
-        return routes[method], args
+        if method not in allowed:
+            methods = ", ".join(sorted(allowed))
+            raise HTTPError(405, "%s is not allowed on %s (allowed: %s)" % (method, path, methods),
+                            headers={"Allow": methods})
+        return getattr(self, allowed[method]), tuple(check_context_id(arg) for arg in args)
 
     def _send_json(self, status: int, payload: Any, *, close: bool = False,
                    headers: Optional[Dict[str, str]] = None) -> None:
         data = b"" if payload is None else json.dumps(payload).encode("utf-8") + b"\n"
+        self._send(status, data, "application/json" if payload is not None else None, close=close,
+                   headers=headers)
+
+    def _send(self, status: int, data: bytes, content_type: Optional[str], *, close: bool = False,
+              headers: Optional[Dict[str, str]] = None) -> None:
         self._responded = True
+        self.server.metrics.answered(status)
         self.send_response(status)
-        if payload is not None:
-            self.send_header("Content-Type", "application/json")
+        if content_type is not None:
+            self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         if close:
             self.send_header("Connection", "close")
+        else:
+            self.send_header("Keep-Alive", "timeout=%g" % self.server.header_timeout)
         self.end_headers()
         if data and self.command != "HEAD":  # a response to HEAD has no body
             self.wfile.write(data)
+            self.server.metrics.sent(len(data))
 
     # -- endpoints -------------------------------------------------------------
     # InterpError subclasses propagate to _dispatch, which maps them (_http_error)
@@ -580,89 +788,196 @@ class RequestHandler(BaseHTTPRequestHandler):
     def _health(self, body: bytes) -> None:
         self._send_json(200, {"status": "ok", "version": __version__})
 
+    def _metrics(self, body: bytes) -> None:
+        text = self.server.metrics.render(len(self.server.contexts))
+        self._send(200, text.encode("utf-8"), "text/plain; version=0.0.4; charset=utf-8")
+
     def _list_contexts(self, body: bytes) -> None:
-        contexts = self.server.interpreter.list_contexts()
+        contexts = self.server.contexts.list()
         self._send_json(200, [context_json(context) for context in contexts])
 
     def _create_context(self, body: bytes) -> None:
         fields = _json_object(body, {"cwd": (str, type(None))}, ())
-        context = self.server.interpreter.create_context(cwd=fields.get("cwd"))
-        self._send_json(201, context_json(context))
+        self._send_json(201, context_json(self.server.contexts.create(None, fields.get("cwd"))))
+
+    def _put_context(self, body: bytes, context_id: str) -> None:
+        fields = _json_object(body, {"cwd": (str, type(None))}, ())
+        self._send_json(201, context_json(self.server.contexts.create(context_id, fields.get("cwd"))))
 
     def _delete_context(self, body: bytes, context_id: str) -> None:
-        if context_id == DEFAULT_CONTEXT_ID:
-            raise HTTPError(400, "the default context cannot be deleted")
-        self.server.interpreter.delete_context(context_id)
+        self.server.contexts.delete(context_id)
         self._send_json(204, None)
 
     def _restart_context(self, body: bytes, context_id: str) -> None:
-        context = self.server.interpreter.restart_context(context_id)
-        self._send_json(200, context_json(context))
+        with self.server.contexts.use(context_id) as entry:
+            context = self.server.interpreter.restart_context(entry.engine_id)
+        self._send_json(200, context_json(self.server.contexts.public(context_id, context)))
 
     def _interrupt_context(self, body: bytes, context_id: str) -> None:
-        self.server.interpreter.interrupt(context_id)
+        with self.server.contexts.use(context_id) as entry:
+            self.server.interpreter.interrupt(entry.engine_id)
+        self._send_json(204, None)
+
+    def _complete(self, body: bytes, context_id: str) -> None:
+        fields = _json_object(body, {"code": (str,), "cursor": (int, type(None))}, ("code",))
+        try:
+            completion_command(fields["code"], fields.get("cursor"))
+        except (TypeError, ValueError) as exc:
+            raise HTTPError(400, str(exc)) from None
+        with self.server.contexts.use(context_id) as entry:
+            matches = self.server.interpreter.complete(fields["code"], fields.get("cursor"), entry.engine_id)
+        self._send_json(200, {"matches": matches})
+
+    def _answer_input(self, body: bytes, context_id: str) -> None:
+        fields = _json_object(body, {"request": (int,), "value": (str, type(None)), "eof": (bool, type(None))},
+                              ("request",))
+        value, eof = fields.get("value"), bool(fields.get("eof"))
+        if (value is None) == (not eof):
+            raise HTTPError(400, "give either 'value' (a string) or 'eof': true")
+        self.server.contexts.answer(context_id, fields["request"], value)
         self._send_json(204, None)
 
     def _execute(self, body: bytes) -> None:
-        fields = _json_object(body, {"code": (str,), "context_id": (str, type(None)),
-                                     "envs": (dict, type(None)), "timeout": (int, float, type(None))},
-                              ("code",))
+        fields = _json_object(body, dict(_RUN_FIELDS, context_id=(str, type(None))), ("code",))
+        self._stream_run(fields.get("context_id") or DEFAULT_CONTEXT_ID, fields)
+
+    def _execute_in(self, body: bytes, context_id: str) -> None:
+        self._stream_run(context_id, _json_object(body, _RUN_FIELDS, ("code",)))
+
+    def _stream_run(self, context_id: str, fields: Dict[str, Any]) -> None:
+        """Run the fields of an execute request in a context, streaming its events."""
         timeout = fields.get("timeout")
         if timeout is not None and not 0 <= timeout <= MAX_TIMEOUT:
             raise HTTPError(400, "the field 'timeout' must be from 0 (no limit) to %d seconds, got %r"
                             % (MAX_TIMEOUT, timeout))
+        wants_input = bool(fields.get("input"))
         try:  # the engine's own argument checks, while an error can still be a 400
-            command, seconds = run_command(fields["code"], envs=fields.get("envs"), timeout=timeout)
+            command, seconds = run_command(fields["code"], envs=fields.get("envs"), timeout=timeout,
+                                           stdin=fields.get("stdin"), on_input=_ask if wants_input else None)
         except (TypeError, ValueError) as exc:
             raise HTTPError(400, str(exc)) from None
-        stream = _EventStream(self.connection, self.server.io_timeout)
-        callbacks: Dict[str, Callable[[Any], None]] = {
-            "stdout": lambda m: stream.send({"type": "stdout", "text": m.output}),
-            "stderr": lambda m: stream.send({"type": "stderr", "text": m.output}),
-            "result": lambda r: stream.send({"type": "result", **result_json(r)}),
-            "error": lambda e: stream.send({"type": "error", "name": e.name, "value": e.value,
-                                            "traceback": e.traceback}),
-        }
-        try:
-            self.connection.setblocking(False)  # the stream's pump owns the socket until finish()
-            final = self._run(stream, fields.get("context_id"), command, seconds, callbacks)
-            if final is not None:
-                stream.send(final)
-        finally:
-            delivered = stream.finish()
-            self.connection.settimeout(self.server.io_timeout)
+        with self.server.contexts.use(context_id) as entry:
+            stream = _EventStream(self.connection, self.server.io_timeout, self.server.metrics.sent)
+            callbacks: Dict[str, Callable[[Any], Any]] = {
+                "stdout": lambda m: stream.send({"type": "stdout", "text": m.output}),
+                "stderr": lambda m: stream.send({"type": "stderr", "text": m.output}),
+                "result": lambda r: stream.send({"type": "result", **result_json(r)}),
+                "error": lambda e: stream.send({"type": "error", "name": e.name, "value": e.value,
+                                                "traceback": e.traceback}),
+            }
+            if wants_input:
+                callbacks["input"] = self._asker(entry, stream, seconds)
+            try:
+                self.connection.setblocking(False)  # the stream's pump owns the socket until finish()
+                final = self._run(stream, entry, context_id, command, seconds, callbacks)
+                if final is not None:
+                    stream.send(final)
+            finally:
+                delivered = stream.finish()
+                self.connection.settimeout(self.server.io_timeout)
         if not delivered:
             self.close_connection = True
 
-    def _run(self, stream: _EventStream, context_id: Optional[str], command: Dict[str, Any],
-             seconds: Optional[float], callbacks: Dict[str, Callable[[Any], None]]) -> Optional[Dict[str, Any]]:
+    def _asker(self, entry: _Entry, stream: _EventStream, seconds: Optional[float]) -> Callable[[str], str]:
+        """The run's ``on_input``: an ``input_request`` event, then wait for
+        its answer (POST .../input), at most the run's timeout (then EOF)."""
+        table = self.server.contexts
+
+        def ask(prompt: str) -> str:
+            number, slot = table.ask(entry)
+            try:
+                stream.send({"type": "input_request", "request": number, "prompt": prompt})
+                give_up = None if seconds is None else time.monotonic() + seconds
+                while not slot.answered.wait(CANCEL_POLL):
+                    if stream.gone.is_set():
+                        raise RunCancelledError("the client went away while input() waited")
+                    if give_up is not None and time.monotonic() >= give_up:
+                        raise EOFError
+            finally:
+                table.forget(entry, number)
+            if slot.value is None:
+                raise EOFError
+            return slot.value
+        return ask
+
+    def _run(self, stream: _EventStream, entry: _Entry, context_id: str, command: Dict[str, Any],
+             seconds: Optional[float], callbacks: Dict[str, Callable[[Any], Any]]) -> Optional[Dict[str, Any]]:
         """Run the command, streaming its events; return the final event (None
         when the client is gone). Before the stream has begun (an unknown
         context, say), errors propagate to become plain JSON error responses."""
         def begin() -> None:  # the run has its place in line: the 200 goes out now
             self._responded = True
             self.log_request(200)
+            self.server.metrics.answered(200)
             stream.begin(self._stream_head())
 
+        def public(exc: BaseException) -> str:  # messages name the context as the client does
+            return str(exc).replace(repr(entry.engine_id), repr(context_id))
+
+        metrics = self.server.metrics
+        started = time.monotonic()
         try:
-            result = self.server.interpreter._submit(context_id, command, seconds, callbacks,
+            result = self.server.interpreter._submit(entry.engine_id, command, seconds, callbacks,
                                                      cancel=stream.gone, queued=begin)
         except InterpTimeoutError as exc:
-            return {"type": "timeout", "message": str(exc), "restarted": exc.restarted}
+            metrics.run_ended("timeout", time.monotonic() - started, timed_out=True)
+            return {"type": "timeout", "message": public(exc), "restarted": exc.restarted}
         except RunCancelledError:
+            metrics.run_ended("cancelled", time.monotonic() - started)
             return None  # nobody reads it
         except Exception as exc:
             if not stream.begun:
                 raise
+            outcome = _OUTCOMES.get(type(exc), "failed")
+            metrics.run_ended(outcome, time.monotonic() - started, died=isinstance(exc, WorkerDiedError))
             if not isinstance(exc, InterpError):
                 self._log_fault()
-            return {"type": "interp_error", "name": type(exc).__name__, "message": str(exc)}
+            event: Dict[str, Any] = {"type": "interp_error", "name": type(exc).__name__, "message": public(exc)}
+            if isinstance(exc, WorkerDiedError):
+                event["returncode"] = exc.returncode
+            return event
+        metrics.run_ended("ok" if result.error is None else "error", time.monotonic() - started)
         return {"type": "end", "execution_count": result.execution_count}
 
     def _stream_head(self) -> bytes:
         return ("HTTP/1.1 200 OK\r\nServer: %s\r\nDate: %s\r\nContent-Type: application/x-ndjson\r\n"
-                "Transfer-Encoding: chunked\r\nCache-Control: no-store\r\nX-Accel-Buffering: no\r\n\r\n"
-                % (self.version_string(), self.date_time_string())).encode("latin-1")
+                "Transfer-Encoding: chunked\r\nCache-Control: no-store\r\nX-Accel-Buffering: no\r\n"
+                "Keep-Alive: timeout=%g\r\n\r\n"
+                % (self.version_string(), self.date_time_string(), self.server.header_timeout)).encode("latin-1")
+
+
+def _ask(prompt: str) -> str:
+    """Stands for the HTTP ``on_input`` while a request is checked."""
+    raise EOFError
+
+
+#: The fields of an execute request's body and their types.
+_RUN_FIELDS: Dict[str, Tuple[type, ...]] = {
+    "code": (str,), "envs": (dict, type(None)), "timeout": (int, float, type(None)),
+    "stdin": (str, type(None)), "input": (bool, type(None))}
+
+#: The outcome label of a run that ended with an InterpError (see _metrics.OUTCOMES).
+_OUTCOMES: Dict[type, str] = {WorkerDiedError: "worker_died", ContextRestartedError: "restarted",
+                              ContextNotFoundError: "deleted"}
+
+#: Every endpoint: (method, path template, handler method). ``{id}`` matches
+#: one path segment, a context id (validated, passed to the handler). To add
+#: an endpoint, add a line here and a ``RequestHandler`` method taking
+#: ``(body, *ids)``; errors are raised as HTTPError or InterpError.
+ROUTES: List[Tuple[str, str, str]] = [
+    ("GET", "/health", "_health"),
+    ("GET", "/metrics", "_metrics"),
+    ("GET", "/contexts", "_list_contexts"),
+    ("POST", "/contexts", "_create_context"),
+    ("PUT", "/contexts/{id}", "_put_context"),
+    ("DELETE", "/contexts/{id}", "_delete_context"),
+    ("POST", "/contexts/{id}/execute", "_execute_in"),
+    ("POST", "/contexts/{id}/complete", "_complete"),
+    ("POST", "/contexts/{id}/input", "_answer_input"),
+    ("POST", "/contexts/{id}/interrupt", "_interrupt_context"),
+    ("POST", "/contexts/{id}/restart", "_restart_context"),
+    ("POST", "/execute", "_execute"),
+]
 
 
 class _EventStream:
@@ -677,9 +992,10 @@ class _EventStream:
     for ``stall`` seconds while there is something to send.
     """
 
-    def __init__(self, sock: socket.socket, stall: float) -> None:
+    def __init__(self, sock: socket.socket, stall: float, on_sent: Callable[[int], None]) -> None:
         self._sock = sock
         self._stall = stall
+        self._on_sent = on_sent
         self._lock = threading.Lock()
         self._queue: Deque[bytes] = collections.deque()  # unsent data, by event
         self._sent = 0  # bytes of self._queue[0] already sent
@@ -725,6 +1041,7 @@ class _EventStream:
         with self._lock:
             if self.gone.is_set() or self._ended:
                 return
+            self._on_sent(len(data))
             if self._queue:
                 if self._waiting > STREAM_BUFFER:
                     self.gone.set()  # the client does not keep up: as if it had left
@@ -852,21 +1169,26 @@ def _http_error(exc: BaseException) -> Optional[HTTPError]:
     a bug (a 500). One place maps every InterpError to its status."""
     if isinstance(exc, HTTPError):
         return exc
+    kind = type(exc).__name__ if isinstance(exc, InterpError) else None
     if isinstance(exc, ContextNotFoundError):
-        return HTTPError(404, str(exc))
+        return HTTPError(404, str(exc), kind=kind)
     if isinstance(exc, InvalidCwdError):
-        return HTTPError(400, str(exc))
+        return HTTPError(400, str(exc), kind=kind)
     if isinstance(exc, InterpError) or (isinstance(exc, OSError) and exc.errno in _EXHAUSTED):
-        return HTTPError(503, str(exc))  # e.g. no worker could start: out of fds or memory
+        return HTTPError(503, str(exc), kind=kind)  # e.g. no worker could start: out of fds or memory
     return None
 
 
-def _error_body(status: int, message: str) -> Dict[str, str]:
+def _error_body(status: int, message: str, kind: Optional[str] = None) -> Dict[str, str]:
+    """An error response's body; ``kind`` names the InterpError behind it."""
     try:
         phrase = HTTPStatus(status).phrase
     except ValueError:
         phrase = "Error"
-    return {"error": phrase, "message": message}
+    body = {"error": phrase, "message": message}
+    if kind is not None:
+        body["interp_error"] = kind
+    return body
 
 
 def _is_json_type(value: Optional[str]) -> bool:
@@ -906,51 +1228,13 @@ def _positive(name: str, value: Any) -> float:
 
 # -- request bodies: JSON that cannot recurse too deep or hold odd numbers --------
 
-_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
-_NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
-_DEPTH_STEPS = str.maketrans({"[": "\x01", "{": "\x01", "]": "\xff", "}": "\xff"})
-
-
-def _too_deep(text: str) -> bool:
-    """True if arrays and objects nest more than MAX_JSON_DEPTH deep in the
-    JSON ``text``; found without recursion, in time linear in its length
-    (strings are skipped; invalid JSON may count as too deep)."""
-    if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
-        return False
-    brackets = _NOT_BRACKETS.sub("", _JSON_STRING.sub("", text))
-    steps = array.array("b", brackets.translate(_DEPTH_STEPS).encode("latin-1"))
-    return max(itertools.accumulate(steps), default=0) > MAX_JSON_DEPTH
-
-
-def _json_number(kind: type) -> Callable[[str], Any]:
-    def parse(text: str) -> Any:
-        if kind is int and len(text.lstrip("-")) > MAX_INT_DIGITS:
-            raise ValueError("an integer of more than %d digits" % MAX_INT_DIGITS)
-        value = kind(text)
-        if not math.isfinite(value):
-            raise ValueError("a number out of range: %s" % text)
-        return value
-    return parse
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError("%s is not JSON" % name)
-
-
 def _parse_json(body: bytes) -> Any:
     """The JSON value of ``body``, with bounded nesting and only finite,
     bounded numbers (no NaN or Infinity). Raises a 400."""
     try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise HTTPError(400, "the body is not UTF-8: %s" % exc) from None
-    if _too_deep(text):
-        raise HTTPError(400, "the body nests arrays or objects more than %d deep" % MAX_JSON_DEPTH)
-    try:
-        return json.loads(text, parse_int=_json_number(int), parse_float=_json_number(float),
-                          parse_constant=_no_constant)
+        return _jsonlimits.loads(body, max_depth=MAX_JSON_DEPTH, max_int_digits=MAX_INT_DIGITS)
     except ValueError as exc:
-        raise HTTPError(400, "the body is not valid JSON: %s" % exc) from None
+        raise HTTPError(400, "the body %s" % exc) from None
 
 
 def _json_object(body: bytes, fields: Dict[str, Tuple[type, ...]], required: Tuple[str, ...]) -> Dict[str, Any]:
