@@ -19,6 +19,7 @@ from .engine import (COMPLETION_TIMEOUT, DEFAULT_GRACE_PERIOD, DEFAULT_MAX_OUTPU
                      ContextRef, Engine, completion_command, run_command)
 from .errors import InterpError
 from .process import Launcher
+from .sandbox import Sandbox
 from .types import ExecutionResult, InterpreterContext
 
 
@@ -42,9 +43,15 @@ class AsyncCodeInterpreter:
 
     def __init__(self, cwd: Optional[str] = None, *, env: Optional[Mapping[str, str]] = None,
                  max_output: Optional[int] = DEFAULT_MAX_OUTPUT, memory_limit: Optional[int] = None,
-                 grace_period: float = DEFAULT_GRACE_PERIOD, launcher: Optional[Launcher] = None) -> None:
+                 grace_period: float = DEFAULT_GRACE_PERIOD, launcher: Optional[Launcher] = None,
+                 sandbox: Union[Sandbox, bool, None] = None) -> None:
         self._engine = Engine(AsyncFifoLock, cwd, env=env, max_output=max_output, memory_limit=memory_limit,
-                              grace_period=grace_period, launcher=launcher)
+                              grace_period=grace_period, launcher=launcher, sandbox=sandbox)
+
+    @property
+    def sandbox(self) -> Optional[Sandbox]:
+        """The sandbox every context runs in (None: not sandboxed)."""
+        return self._engine.sandbox
         self._loop: Optional[asyncio.AbstractEventLoop] = None
 
     async def __aenter__(self) -> AsyncCodeInterpreter:

@@ -12,13 +12,14 @@ import os
 import select
 import threading
 import time
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 from . import core
 from .engine import (CANCEL_POLL, COMPLETION_TIMEOUT, DEFAULT_GRACE_PERIOD, DEFAULT_MAX_OUTPUT, Context,
                      ContextRef, Engine, FifoLock, completion_command, run_command)
 from .errors import RunCancelledError
 from .process import Launcher
+from .sandbox import Sandbox
 from .types import ExecutionError, ExecutionResult, InterpreterContext, OutputMessage, Result
 
 OutputCallback = Callable[[OutputMessage], Any]
@@ -44,6 +45,9 @@ class CodeInterpreter:
     ``grace_period`` is how long a timed-out run may take to stop after its
     interrupt before its worker is killed and replaced. ``launcher`` starts
     workers (default: a shared zygote that forks them; see interp.process).
+    ``sandbox`` (a :class:`interp.sandbox.Sandbox`, or True for the default
+    one) runs every context inside one bubblewrap sandbox, whose workspace
+    is the default cwd; then ``env`` and ``launcher`` are not given.
     Use it as a context manager, or call :meth:`close`, to kill every worker.
 
     Thread-safe: runs on different contexts proceed in parallel from
@@ -52,9 +56,15 @@ class CodeInterpreter:
 
     def __init__(self, cwd: Optional[str] = None, *, env: Optional[Mapping[str, str]] = None,
                  max_output: Optional[int] = DEFAULT_MAX_OUTPUT, memory_limit: Optional[int] = None,
-                 grace_period: float = DEFAULT_GRACE_PERIOD, launcher: Optional[Launcher] = None) -> None:
+                 grace_period: float = DEFAULT_GRACE_PERIOD, launcher: Optional[Launcher] = None,
+                 sandbox: Union[Sandbox, bool, None] = None) -> None:
         self._engine = Engine(FifoLock, cwd, env=env, max_output=max_output, memory_limit=memory_limit,
-                              grace_period=grace_period, launcher=launcher)
+                              grace_period=grace_period, launcher=launcher, sandbox=sandbox)
+
+    @property
+    def sandbox(self) -> Optional[Sandbox]:
+        """The sandbox every context runs in (None: not sandboxed)."""
+        return self._engine.sandbox
 
     def __enter__(self) -> CodeInterpreter:
         return self

@@ -26,7 +26,8 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 from . import core
 from .errors import (ContextNotFoundError, ContextRestartedError, InterpError, InterpTimeoutError,
                      InvalidCwdError, RunCancelledError, WorkerDiedError)
-from .process import Launcher, WorkerProcess, check_cwd, default_launcher
+from .process import Launcher, SandboxLauncher, WorkerProcess, check_cwd, default_launcher
+from .sandbox import Sandbox, sandbox_option
 from .types import ExecutionResult, InterpreterContext
 
 DEFAULT_TIMEOUT = 600.0
@@ -598,8 +599,13 @@ class Engine:
                  max_output: Optional[int] = DEFAULT_MAX_OUTPUT,
                  memory_limit: Optional[int] = None,
                  grace_period: float = DEFAULT_GRACE_PERIOD,
-                 launcher: Optional[Launcher] = None) -> None:
-        self.cwd = check_cwd(cwd) if cwd is not None else None
+                 launcher: Optional[Launcher] = None, sandbox: Union[Sandbox, bool, None] = None) -> None:
+        self.sandbox = sandbox_option(sandbox)
+        if self.sandbox is not None and (launcher is not None or env is not None):
+            raise ValueError("a sandboxed interpreter takes no %s: %s" % (
+                ("launcher", "it starts its own") if launcher is not None
+                else ("env", "give the environment as Sandbox(env=...)")))
+        self.cwd = self.check_cwd(cwd) if cwd is not None else None
         self.env: Optional[Dict[str, str]] = check_environment("env", env)  # None: inherit
         self.max_output = _check_size("max_output", max_output)
         self.memory_limit = _check_size("memory_limit", memory_limit)
@@ -608,10 +614,18 @@ class Engine:
             raise ValueError("grace_period must be finite: a run that ignores its interrupt "
                              "must eventually be killed")
         self.grace_period = grace if grace is not None else 0.0
+        if self.sandbox is not None:
+            self.cwd = self.cwd or self.sandbox.workspace
+            launcher = self._own_launcher = SandboxLauncher(self.sandbox)
         self.launcher = launcher or default_launcher()
         prestart = getattr(self.launcher, "prestart", None)
         if prestart is not None:
-            prestart()
+            try:
+                prestart()
+            except BaseException:
+                if self._own_launcher is not None:
+                    self._own_launcher.close()
+                raise
         self.lock_factory = lock_factory
         self._lock = threading.Lock()
         self._contexts: Dict[str, Context] = {}
@@ -619,6 +633,13 @@ class Engine:
         self._closed = False
         self.owner_pid = os.getpid()
         _live_engines.add(self)
+
+    _own_launcher: Optional[SandboxLauncher] = None  # the sandbox's, closed with the engine
+
+    def check_cwd(self, cwd: str) -> str:
+        """``cwd`` made absolute; InvalidCwdError if it is no directory (or the sandbox does not show it)."""
+        path = check_cwd(cwd)
+        return self.sandbox.check_cwd(path) if self.sandbox is not None else path
 
     def describe(self) -> str:
         """A short text for the interpreters' reprs."""
@@ -641,7 +662,7 @@ class Engine:
             context.abandon()
 
     def create(self, cwd: Optional[str]) -> Context:
-        path = check_cwd(cwd if cwd is not None else (self.cwd or current_directory()))
+        path = self.check_cwd(cwd if cwd is not None else (self.cwd or current_directory()))
         context = Context(str(uuid.uuid4()), path, self)
         with self._lock:
             self._check_open()
@@ -710,3 +731,5 @@ class Engine:
             self._contexts.clear()
         for context in contexts:
             context.remove("closed")
+        if self._own_launcher is not None:
+            self._own_launcher.close()

@@ -81,3 +81,10 @@ class WorkerDiedError(InterpError):
         super().__init__(message)
         self.result = result
         self.returncode = returncode
+
+
+class SandboxUnavailableError(InterpError):
+    """A sandboxed interpreter could not start its sandbox: bubblewrap
+    (``bwrap``) is missing, or the kernel or its security policy forbids the
+    user namespaces it needs. The message says what is missing and how to fix
+    it. interp never runs the code unsandboxed instead."""

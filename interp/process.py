@@ -24,12 +24,14 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import weakref
 from typing import Any, Callable, Dict, List, Mapping, Optional, Protocol, Tuple
 
 from . import protocol
+from .sandbox import Sandbox
 from ._worker.proctree import is_live, is_stopped, kill_tree
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -53,7 +55,7 @@ _load("_interp_worker", os.path.join(sys.argv[2], "__init__.py"), [sys.argv[2]])
 import _interp_worker.zygote as _zygote
 """
 BOOTSTRAP = _LOADER + "_zygote.supervise([int(fd) for fd in sys.argv[3:7]], sys.argv[7])\n"
-ZYGOTE_BOOTSTRAP = _LOADER + "_zygote.serve(int(sys.argv[3]))\n"
+ZYGOTE_BOOTSTRAP = _LOADER + "_zygote.serve(int(sys.argv[3]), sys.argv[4])\n"
 
 #: A zygote that does not answer a request within this many seconds is
 #: abandoned (killed); workers are then spawned until a new one is up.
@@ -314,17 +316,28 @@ class ZygoteError(Exception):
 
 
 class _Zygote:
-    """The parent's end of one zygote process (see zygote.py)."""
+    """The parent's end of one zygote process (see zygote.py).
 
-    def __init__(self, python: str) -> None:
+    ``wrap`` turns the zygote's command into the one to run (a sandbox's
+    bwrap command line); ``limits`` are RLIMIT_* values it sets on itself."""
+
+    def __init__(self, python: str, wrap: Optional[Callable[[List[str]], List[str]]] = None,
+                 limits: Optional[Mapping[str, int]] = None) -> None:
         parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        argv = [python, "-c", ZYGOTE_BOOTSTRAP, PROTOCOL_PATH, WORKER_PACKAGE, str(child_sock.fileno()),
+                json.dumps(dict(limits or {}))]
+        # bwrap reports why it could not start the sandbox on its stderr
+        self.stderr = tempfile.TemporaryFile() if wrap is not None else None
         try:
             self.popen = subprocess.Popen(
-                [python, "-c", ZYGOTE_BOOTSTRAP, PROTOCOL_PATH, WORKER_PACKAGE, str(child_sock.fileno())],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                wrap(argv) if wrap is not None else argv,
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=self.stderr if self.stderr is not None else subprocess.DEVNULL,
                 close_fds=True, pass_fds=[child_sock.fileno()], start_new_session=True)
         except BaseException:
             parent_sock.close()
+            if self.stderr is not None:
+                self.stderr.close()
             raise
         finally:
             child_sock.close()
@@ -333,47 +346,103 @@ class _Zygote:
         self.lock = threading.Lock()
         self.owner_pid = os.getpid()  # a fork of the parent must not share this zygote
         self.broken = False
+        self.pid = self.popen.pid  # the zygote's host pid, once it said hello
+        self.pidfd: Optional[int] = None
+        self._greeted = False
+
+    def said(self) -> str:
+        """What the zygote's wrapper (bwrap) wrote on its stderr, if it was kept."""
+        if self.stderr is None:
+            return ""
+        try:
+            self.stderr.seek(0)
+            return self.stderr.read(STARTUP_ERR_LIMIT).decode("utf-8", "replace")
+        except (OSError, ValueError):
+            return ""
+
+    def _greet(self) -> None:
+        """Read the zygote's hello (its first message) and learn its host pid."""
+        data, fds = self._answer()
+        if not data:
+            raise ZygoteError("the zygote exited before it started")
+        hello = json.loads(data)
+        if not isinstance(hello, dict) or hello.get("t") != "hello" or "error" in hello:
+            for fd in fds:
+                os.close(fd)
+            raise ZygoteError("the zygote could not start: %s" % (hello.get("error") if isinstance(hello, dict)
+                                                                  else hello))
+        if fds:
+            self.pidfd = fds[0]
+            for fd in fds[1:]:
+                os.close(fd)
+            self.pid = host_pid(self.pidfd)
+        self._greeted = True
 
     def request(self, message: Dict[str, object], fds: Tuple[int, ...] = ()) -> Dict[str, Any]:
         """Send one request and wait for its answer. A zygote that is stopped
         (user code can SIGSTOP it: it is every worker's parent) or does not
-        answer within ZYGOTE_TIMEOUT is killed, and ZygoteError raised."""
+        answer within ZYGOTE_TIMEOUT is killed, and ZygoteError raised.
+        A pidfd the zygote attached is in the reply as ``"pidfd"`` (the
+        caller closes it)."""
         with self.lock:
             if self.broken:
                 raise ZygoteError("the zygote is not running")
             try:
-                if is_stopped(self.popen.pid):
+                if not self._greeted:
+                    self._greet()
+                if is_stopped(self.pid):
                     raise ZygoteError("the zygote was stopped (SIGSTOP)")
                 socket.send_fds(self.sock, [json.dumps(message).encode()], list(fds))
-                data = self._answer()
+                data, got = self._answer()
                 if not data:
                     raise ZygoteError("the zygote exited")
-                reply = json.loads(data)
+                try:
+                    reply = json.loads(data)
+                except ValueError:
+                    for fd in got:
+                        os.close(fd)
+                    raise
             except (OSError, ValueError, ZygoteError) as exc:
                 self.broken = True
                 self._stop()
                 raise ZygoteError("the zygote stopped answering: %s" % exc) from None
         if not isinstance(reply, dict) or "error" in reply:
+            for fd in got:
+                os.close(fd)
             raise ZygoteError("the zygote refused: %s" % (reply.get("error") if isinstance(reply, dict) else reply))
+        for fd in got[1:]:
+            os.close(fd)
+        if got:
+            reply["pidfd"] = got[0]
         return reply
 
-    def _answer(self) -> bytes:
-        """The zygote's next message; ZygoteError if it is stopped or slow."""
+    def _answer(self) -> Tuple[bytes, List[int]]:
+        """The zygote's next message and the fds attached; ZygoteError if it is stopped or slow."""
         give_up_at = time.monotonic() + ZYGOTE_TIMEOUT
         while True:
             try:
-                return self.sock.recv(1 << 16)
+                data, fds, _flags, _addr = socket.recv_fds(self.sock, 1 << 16, 2)
+                return data, fds
             except socket.timeout:
-                if is_stopped(self.popen.pid):
+                if is_stopped(self.pid):
                     raise ZygoteError("the zygote was stopped (SIGSTOP)") from None
                 if time.monotonic() >= give_up_at:
                     raise ZygoteError("no answer in %gs" % ZYGOTE_TIMEOUT) from None
 
     def _stop(self) -> None:
         self.sock.close()
+        if self.pidfd is not None:
+            try:  # in a sandbox the zygote is PID 1 of its namespace: everything inside dies with it
+                signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+            except OSError:
+                pass
+            os.close(self.pidfd)
+            self.pidfd = None
         if self.popen.poll() is None:
             self.popen.kill()
         self.popen.wait()
+        if self.stderr is not None:
+            self.stderr.close()
 
     def close(self) -> None:
         with self.lock:
@@ -382,18 +451,37 @@ class _Zygote:
                 self._stop()
 
 
-def _pidfd_exited(pid: int) -> Tuple[Callable[[], bool], Callable[[], None]]:
-    """An exited() check for a process that is not our child, and its cleanup."""
+def host_pid(pidfd: int) -> int:
+    """The pid, in this process's PID namespace, of the process ``pidfd``
+    refers to (from /proc/self/fdinfo); ZygoteError if it has exited."""
     try:
-        pidfd = os.pidfd_open(pid)
-    except (AttributeError, OSError):  # no pidfd (old kernel): read /proc
-        return (lambda: not is_live(pid)), (lambda: None)
+        with open("/proc/self/fdinfo/%d" % pidfd) as handle:
+            for line in handle:
+                if line.startswith("Pid:"):
+                    pid = int(line.split()[1])
+                    if pid > 0:
+                        return pid
+                    break
+    except (OSError, ValueError, IndexError):
+        pass
+    raise ZygoteError("the process behind a pidfd the zygote sent has exited or is not visible")
+
+
+def _pidfd_exited(pid: int, pidfd: Optional[int] = None) -> Tuple[Callable[[], bool], Callable[[], None]]:
+    """An exited() check for a process that is not our child, and its cleanup
+    (``pidfd``: one already open for it, which the check takes over)."""
+    if pidfd is None:
+        try:
+            pidfd = os.pidfd_open(pid)
+        except (AttributeError, OSError):  # no pidfd (old kernel): read /proc
+            return (lambda: not is_live(pid)), (lambda: None)
+    fd: int = pidfd
 
     def exited() -> bool:
         poller = select.poll()  # one per call: threads may ask at once, and poll() refuses that
-        poller.register(pidfd, select.POLLIN)
+        poller.register(fd, select.POLLIN)
         return bool(poller.poll(0))
-    return exited, (lambda: os.close(pidfd))
+    return exited, (lambda: os.close(fd))
 
 
 class ZygoteLauncher:
@@ -448,7 +536,7 @@ class ZygoteLauncher:
             zygote = self._zygote
             if zygote is None or zygote.broken or zygote.owner_pid != os.getpid():
                 return []
-            return [zygote.popen.pid] + [worker.pid for worker in self._pool]
+            return [zygote.pid] + [worker.pid for worker in self._pool]
 
     def _get_zygote(self) -> _Zygote:
         with self._lock:
@@ -461,32 +549,44 @@ class ZygoteLauncher:
                 self._stop_locked()
             else:
                 self._pool = []  # inherited through a fork of this process: not ours to touch
-            self._zygote_env = _python_vars(os.environ)
-            self._zygote = _Zygote(self.python)
+            self._zygote_env = _python_vars(self._environment())
+            self._zygote = self._make_zygote()
             return self._zygote
+
+    def _environment(self) -> Mapping[str, str]:
+        """The environment workers get by default (and the zygote starts with)."""
+        return os.environ
+
+    def _make_zygote(self) -> _Zygote:
+        return _Zygote(self.python)
 
     def start(self, cwd: str, env: Optional[Mapping[str, str]] = None, *,
               memory_limit: Optional[int] = None) -> WorkerProcess:
         """Start a worker in ``cwd`` with ``env`` (None: this process's os.environ)."""
-        environ = dict(os.environ if env is None else env)
         try:
-            zygote = self._get_zygote()
-            if _python_vars(environ) != self._zygote_env:
-                raise ZygoteError("the environment changes variables read at start-up")
-            with self._lock:
-                worker = self._pool.pop(0) if self._pool else None
-            if worker is None or not worker.alive():
-                if worker is not None:
-                    worker.destroy()
-                worker = self._fork(zygote)
-            setup = {"t": "setup", "cwd": cwd, "env": environ, "options": {"memory_limit": memory_limit}}
-            try:
-                _write_frame(worker.send_fd, protocol.encode(setup))
-            except OSError:
-                worker.destroy()
-                raise
+            return self._start_forked(cwd, env, memory_limit)
         except (OSError, ZygoteError):
             return self.fallback.start(cwd, env, memory_limit=memory_limit)
+
+    def _start_forked(self, cwd: str, env: Optional[Mapping[str, str]],
+                      memory_limit: Optional[int]) -> WorkerProcess:
+        """Hand out a worker forked by the zygote (OSError or ZygoteError if it cannot)."""
+        environ = dict(self._environment() if env is None else env)
+        zygote = self._get_zygote()
+        if _python_vars(environ) != self._zygote_env:
+            raise ZygoteError("the environment changes variables read at start-up")
+        with self._lock:
+            worker = self._pool.pop(0) if self._pool else None
+        if worker is None or not worker.alive():
+            if worker is not None:
+                worker.destroy()
+            worker = self._fork(zygote)
+        setup = {"t": "setup", "cwd": cwd, "env": environ, "options": {"memory_limit": memory_limit}}
+        try:
+            _write_frame(worker.send_fd, protocol.encode(setup))
+        except OSError:
+            worker.destroy()
+            raise
         self._refill(zygote)
         return worker
 
@@ -500,9 +600,17 @@ class ZygoteLauncher:
             with self._lock:
                 self._failures += 1
             raise
-        pid = int(reply["pid"])
+        pid = int(reply["pid"])  # in the zygote's PID namespace (a sandbox's is not ours)
+        pidfd: Optional[int] = reply.get("pidfd")
+        try:
+            seen = host_pid(pidfd) if pidfd is not None else pid
+        except ZygoteError:
+            assert pidfd is not None
+            os.close(pidfd)
+            pipes.close_all()
+            raise
         self._failures = 0
-        exited, release = _pidfd_exited(pid)
+        exited, release = _pidfd_exited(seen, pidfd)
 
         def reap() -> Optional[int]:
             try:
@@ -510,7 +618,7 @@ class ZygoteLauncher:
             except ZygoteError:  # the zygote died: init reaps its orphans
                 return None
 
-        return pipes.handle(pid, exited=exited, reap=reap, release=release)
+        return pipes.handle(seen, exited=exited, reap=reap, release=release)
 
     def _refill(self, zygote: _Zygote) -> None:
         """Fork workers until the pool is full again (best effort)."""
@@ -541,6 +649,61 @@ class ZygoteLauncher:
             for worker in pool:
                 worker.destroy()
             zygote.close()
+
+
+class SandboxLauncher(ZygoteLauncher):
+    """Forks workers from a zygote that runs inside a bubblewrap sandbox
+    (see :mod:`interp.sandbox`): one sandbox, started once, and a fork per
+    context. Owned by one interpreter, whose close() ends it.
+
+    Never falls back to running anything unsandboxed: if the sandboxed zygote
+    cannot start or stops answering, :meth:`start` raises
+    SandboxUnavailableError (it could not start at all) or InterpError.
+    Workers get the sandbox's environment unless ``env`` is given, and a cwd
+    outside what the sandbox shows is an InvalidCwdError.
+    """
+
+    def __init__(self, sandbox: Sandbox, pool_size: int = 1) -> None:
+        super().__init__(sandbox.python, pool_size)
+        self.sandbox = sandbox
+        sandbox.acquire()
+        self._started = False  # a zygote of ours once said hello
+
+    def _environment(self) -> Mapping[str, str]:
+        return self.sandbox.env
+
+    def _make_zygote(self) -> _Zygote:
+        return _Zygote(self.python, wrap=lambda argv: self.sandbox.command(argv, [PROTOCOL_PATH, WORKER_PACKAGE]),
+                       limits=self.sandbox.rlimits())
+
+    def prestart(self) -> None:
+        """Start the sandbox now (without waiting for it); SandboxUnavailableError
+        at once if bwrap is missing."""
+        self.sandbox.find_bwrap()
+        super().prestart()
+
+    def start(self, cwd: str, env: Optional[Mapping[str, str]] = None, *,
+              memory_limit: Optional[int] = None) -> WorkerProcess:
+        """Start a worker inside the sandbox, in ``cwd`` (a path it shows)."""
+        from .errors import InterpError
+
+        self.sandbox.check_cwd(cwd)
+        zygote = self._zygote
+        try:
+            worker = self._start_forked(cwd, env, memory_limit)
+        except ZygoteError as exc:
+            failed = self._zygote or zygote
+            if failed is not None and not failed._greeted and not self._started:
+                raise self.sandbox.diagnose(failed.said()) from None
+            raise InterpError("the sandbox stopped working (%s); close this interpreter and "
+                              "create a new one" % exc) from None
+        self._started = True
+        return worker
+
+    def close(self) -> None:
+        """Stop the sandbox (everything in it dies) and release its workspace and cgroup."""
+        super().close()
+        self.sandbox.release()
 
 
 def _write_frame(fd: int, data: bytes, timeout: float = 5.0) -> None:

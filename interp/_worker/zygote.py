@@ -5,12 +5,18 @@ already imported the worker costs about one. The parent (``process.py``)
 starts one zygote and sends it requests over a ``SOCK_SEQPACKET`` Unix
 socket, one JSON message each, with file descriptors attached:
 
+On start the zygote sends ``{"t": "hello", "pid": int}`` with a pidfd of
+itself attached (when the kernel has pidfds): in a sandbox's PID namespace
+the pid it knows is not the host's, and the parent reads the host pid from
+the pidfd's ``/proc/self/fdinfo`` entry.
+
 ``{"t": "spawn"}`` + 7 fds
     (the worker's channel in, channel out, start-up stderr, stdout capture
     read/write, stderr capture read/write). The zygote forks; the child
     becomes a session leader, puts the channel on fds 0 and 1 and runs the
     worker, which waits for a ``setup`` command (cwd, environment, limits)
-    before its first run. Answer: ``{"pid": int}`` or ``{"error": str}``.
+    before its first run. Answer: ``{"pid": int}`` with a pidfd of the
+    worker attached (when available), or ``{"error": str}``.
 ``{"t": "reap", "pid": int}``
     Wait for a worker that the parent has killed; answer
     ``{"returncode": int}``. Workers are only reaped when the parent asks,
@@ -63,6 +69,7 @@ def _child(fds: Sequence[int]) -> None:
     """In the forked child: become a worker. Never returns."""
     try:
         os.setsid()
+        _set_limits(_child_limits, PER_PROCESS)
         channel_in, channel_out, startup_err = fds[:3]
         for fd, target in ((channel_in, 0), (channel_out, 1), (startup_err, 2)):
             os.dup2(fd, target)
@@ -77,14 +84,24 @@ def _child(fds: Sequence[int]) -> None:
         os._exit(1)
 
 
-def serve(sock_fd: int) -> None:
-    """The zygote's loop: answer requests until the parent closes the socket."""
+def serve(sock_fd: int, limits: Union[str, Dict[str, int], None] = None) -> None:
+    """The zygote's loop: answer requests until the parent closes the socket.
+
+    ``limits`` (a dict or its JSON) maps ``resource.RLIMIT_*`` names to
+    values the zygote sets on itself first, so every worker inherits them
+    (a sandbox's limits, see ``interp.sandbox``)."""
+    sock = socket.socket(fileno=sock_fd)
+    try:
+        _set_limits(json.loads(limits) if isinstance(limits, str) else limits)
+    except (ValueError, OSError) as exc:
+        sock.send(json.dumps({"t": "hello", "error": "limits: %s" % exc}).encode())
+        os._exit(1)
+    _send(sock, {"t": "hello", "pid": os.getpid()}, os.getpid())
     _warm_up()
     # Daemons started by a worker that then died abruptly (a segfault, the
     # OOM killer) are re-parented here instead of to init; _sweep ends them.
     native.become_subreaper()
     workers: Set[int] = set()
-    sock = socket.socket(fileno=sock_fd)
     while True:
         try:
             data, fds, _flags, _addr = socket.recv_fds(sock, MAX_MESSAGE, SPAWN_FDS)
@@ -102,11 +119,43 @@ def serve(sock_fd: int) -> None:
             for fd in fds:
                 os.close(fd)
         try:
-            sock.send(json.dumps(reply).encode())
+            _send(sock, reply, reply.get("pid"))
         except OSError:
             break
     _sweep(workers)
     os._exit(0)
+
+
+def _send(sock: socket.socket, reply: Dict[str, Any], pid: Optional[int]) -> None:
+    """Send ``reply`` with a pidfd of ``pid`` attached (if pidfds exist)."""
+    pidfd = -1
+    if pid is not None and hasattr(os, "pidfd_open"):
+        try:
+            pidfd = os.pidfd_open(pid)
+        except OSError:
+            pass
+    try:
+        socket.send_fds(sock, [json.dumps(reply).encode()], [pidfd] if pidfd >= 0 else [])
+    finally:
+        if pidfd >= 0:
+            os.close(pidfd)
+
+
+#: Limits each worker sets on itself once forked (CPU time counts per process,
+#: and the zygote's own must not run out).
+_child_limits: Dict[str, int] = {}
+PER_PROCESS = ("RLIMIT_CPU",)
+
+
+def _set_limits(limits: Optional[Dict[str, int]], names: Optional[Sequence[str]] = None) -> None:
+    """Set these RLIMIT_* names (all but the per-process ones, when ``names`` is None)."""
+    import resource
+
+    for name, value in (limits or {}).items():
+        if names is None and name in PER_PROCESS:
+            _child_limits[name] = int(value)
+        elif names is None or name in names:
+            resource.setrlimit(getattr(resource, name), (int(value), int(value)))
 
 
 def _sweep(workers: Set[int]) -> None:

@@ -1,0 +1,480 @@
+"""Sandboxed interpreters: the :class:`Sandbox` options, and the ``bwrap``
+command line they become.
+
+A sandboxed interpreter starts its zygote (see ``interp._worker.zygote``)
+inside `bubblewrap <https://github.com/containers/bubblewrap>`_ (``bwrap``,
+package ``bubblewrap``), and every context is a fork of that zygote, so a
+sandbox costs one start and a context stays a fork. What the code inside sees:
+
+* the system (``/usr`` and the ``/bin``, ``/sbin``, ``/lib*`` links), a curated
+  part of ``/etc`` (no ``shadow``), the Python installation and interp's
+  worker files, all read-only, at their host paths;
+* the workspace read-write (at its host path; the contexts' default cwd and
+  ``HOME``), plus the ``read_only`` / ``writable`` paths asked for;
+* a private ``/tmp`` (tmpfs of ``tmp_size`` bytes), a minimal ``/dev``, its
+  own ``/proc`` of its own PID namespace;
+* no network (its own network namespace) unless ``network=True``;
+* its own user, IPC, UTS and cgroup namespaces, a new session (no TIOCSTI
+  on the caller's terminal), no capabilities, ``no_new_privs``, no further
+  user namespaces; the zygote is PID 1 of the sandbox, so user code cannot
+  signal it, and when it exits (the parent died or closed the interpreter)
+  the kernel kills every process inside.
+
+Limits use the strongest mechanism available, and :meth:`Sandbox.enforcement`
+says which one applied and what could not be enforced.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import site
+import sys
+import tempfile
+import threading
+import uuid
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+
+from .errors import InvalidCwdError, SandboxUnavailableError
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+MiB = 1 << 20
+#: Default limits (each can be set to None for no limit).
+DEFAULT_MEMORY = 2048 * MiB
+DEFAULT_PROCESSES = 256
+DEFAULT_FILE_SIZE = 1024 * MiB
+DEFAULT_TMP_SIZE = 256 * MiB
+
+#: The parts of /etc code needs (users, name resolution, TLS roots, time
+#: zones, locales, the dynamic linker, fonts, MIME types), not its secrets.
+ETC_ENTRIES = (
+    "passwd", "group", "hosts", "host.conf", "resolv.conf", "nsswitch.conf", "gai.conf", "services",
+    "protocols", "localtime", "timezone", "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives",
+    "ssl", "ca-certificates", "ca-certificates.conf", "pki", "crypto-policies", "fonts", "mime.types",
+    "locale.alias", "locale.conf", "os-release", "matplotlibrc", "python3", "machine-id",
+)
+#: Host directories that are, or link into, the system.
+SYSTEM_DIRS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+#: Variables copied from the parent into the default environment.
+LOCALE_VARIABLES = ("LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "LC_COLLATE", "LC_MESSAGES",
+                    "LC_NUMERIC", "LC_TIME", "LC_MONETARY", "TZ")
+DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+INSTALL_HINT = ("install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap; Fedora: dnf install "
+                "bubblewrap; Arch: pacman -S bubblewrap), or give its path as Sandbox(bwrap=...)")
+
+
+def _limit(name: str, value: Optional[float]) -> Optional[int]:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ValueError("%s must be a positive number or None, not %r" % (name, value))
+    return int(value)
+
+
+def _paths(name: str, values: Iterable[PathLike]) -> Tuple[str, ...]:
+    if isinstance(values, (str, bytes)):
+        raise TypeError("%s must be a list of paths, not a single string" % name)
+    found = []
+    for value in values:
+        path = os.path.abspath(os.fspath(value))
+        if not os.path.exists(path):
+            raise ValueError("%s: %s does not exist" % (name, path))
+        found.append(path)
+    return tuple(found)
+
+
+def _inside(path: str, roots: Iterable[str]) -> bool:
+    return any(path == root or path.startswith(root.rstrip("/") + "/") for root in roots)
+
+
+class Sandbox:
+    """Where a sandboxed interpreter's code runs, and what it may touch.
+
+    Pass one to ``CodeInterpreter(sandbox=...)`` or
+    ``AsyncCodeInterpreter(sandbox=...)`` (``sandbox=True``: ``Sandbox()``).
+    One sandbox serves one interpreter: every context of that interpreter is
+    a process inside it, sharing its files; separate interpreters need
+    separate ``Sandbox`` objects.
+
+    ``workspace``: a host directory the code may read and write, the
+    contexts' default cwd and ``HOME``. None: a fresh temporary directory,
+    removed when the interpreter closes. ``read_only`` / ``writable``: more
+    host paths to show, at the same paths. ``network``: False, no network at
+    all (not even loopback to the host); True, the host's network. ``env``:
+    the environment inside (default: ``PATH``, ``HOME`` = the workspace,
+    ``TERM`` and the parent's ``LANG``/``LC_*``/``TZ``; nothing else leaks).
+
+    Limits (None: none): ``memory`` in bytes, ``processes`` (how many may
+    exist in the sandbox at once), ``cpu_time`` in seconds of CPU per
+    process, ``file_size`` in bytes per file written, ``tmp_size`` in bytes
+    for the private ``/tmp``. See :meth:`enforcement` for what enforces each.
+
+    ``python`` is the interpreter run inside (default: ``sys.executable``;
+    its installation is shown read-only), ``bwrap`` the bubblewrap binary
+    (default: ``bwrap`` on ``PATH``).
+
+    Raises SandboxUnavailableError when the interpreter starts if bubblewrap
+    is missing or cannot create its namespaces; interp never falls back to
+    running the code unsandboxed.
+    """
+
+    def __init__(self, workspace: Optional[PathLike] = None, *,
+                 read_only: Sequence[PathLike] = (), writable: Sequence[PathLike] = (),
+                 network: bool = False, env: Optional[Mapping[str, str]] = None,
+                 memory: Optional[int] = DEFAULT_MEMORY, processes: Optional[int] = DEFAULT_PROCESSES,
+                 cpu_time: Optional[float] = None, file_size: Optional[int] = DEFAULT_FILE_SIZE,
+                 tmp_size: Optional[int] = DEFAULT_TMP_SIZE, python: Optional[str] = None,
+                 bwrap: Optional[str] = None) -> None:
+        if workspace is not None:
+            path = os.path.abspath(os.fspath(workspace))
+            if not os.path.isdir(path):
+                raise InvalidCwdError(2, "sandbox workspace is not a directory", path)
+            self._given_workspace: Optional[str] = path
+        else:
+            self._given_workspace = None
+        self.read_only = _paths("read_only", read_only)
+        self.writable = _paths("writable", writable)
+        if not isinstance(network, bool):
+            raise TypeError("network must be True or False")
+        self.network = network
+        if env is not None:
+            if not all(isinstance(k, str) and isinstance(v, str) and k and "=" not in k and "\0" not in k + v
+                       for k, v in dict(env).items()):
+                raise ValueError("env must map variable names to strings")
+        self._env = None if env is None else dict(env)
+        self.memory = _limit("memory", memory)
+        self.processes = _limit("processes", processes)
+        self.cpu_time = _limit("cpu_time", cpu_time)
+        self.file_size = _limit("file_size", file_size)
+        self.tmp_size = _limit("tmp_size", tmp_size)
+        self.python = python or sys.executable
+        self.bwrap = bwrap
+        self._workspace: Optional[str] = self._given_workspace
+        self._temporary: Optional[str] = None
+        self._cgroup: Optional[_Cgroup] = None
+        self._started = False  # acquire() decided on the cgroup
+        self._lock = threading.Lock()
+        self._in_use = False
+
+    def __repr__(self) -> str:
+        return "<Sandbox workspace=%r network=%s>" % (self._workspace, self.network)
+
+    # -- what the code sees -------------------------------------------------
+
+    @property
+    def workspace(self) -> str:
+        """The workspace's host path (a temporary directory is made on first use)."""
+        with self._lock:
+            if self._workspace is None:
+                self._temporary = tempfile.mkdtemp(prefix="interp-sandbox-")
+                self._workspace = self._temporary
+            return self._workspace
+
+    @property
+    def env(self) -> Dict[str, str]:
+        """The environment of the code inside."""
+        if self._env is not None:
+            return dict(self._env)
+        env = {"PATH": DEFAULT_PATH, "HOME": self.workspace, "TERM": os.environ.get("TERM", "dumb")}
+        env.update((key, os.environ[key]) for key in LOCALE_VARIABLES if key in os.environ)
+        return env
+
+    def visible(self) -> Tuple[str, ...]:
+        """The host paths a context may use as its cwd (the workspace, ``writable`` and ``read_only``)."""
+        return (self.workspace, *self.writable, *self.read_only)
+
+    def check_cwd(self, path: str) -> str:
+        """``path`` if the code inside can see it, else InvalidCwdError."""
+        if not _inside(path, self.visible()):
+            raise InvalidCwdError(2, "context cwd is outside the sandbox (its workspace is %s; add the "
+                                  "directory to Sandbox(writable=...) or read_only=...)" % self.workspace, path)
+        return path
+
+    def python_paths(self) -> List[str]:
+        """The Python installation's directories, shown read-only."""
+        paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
+                 os.path.dirname(os.path.dirname(os.path.realpath(self.python)))}
+        try:
+            paths.update(site.getsitepackages())
+            paths.add(site.getusersitepackages())
+        except AttributeError:  # an old virtualenv's site module
+            pass
+        return sorted(path for path in paths if path and os.path.isdir(path))
+
+    # -- limits ---------------------------------------------------------------
+
+    def enforcement(self) -> Dict[str, str]:
+        """For every limit that is set: how it is enforced on this host, or
+        ``"NOT ENFORCED: <why>"``. Decided when the sandbox starts (before
+        that, what would apply now)."""
+        cgroup = self._cgroup if self._started else _Cgroup.probe()
+        report: Dict[str, str] = {}
+        root = os.getuid() == 0
+        if self.memory is not None:
+            if cgroup is not None and cgroup.memory:
+                report["memory"] = "cgroup (%s): the whole sandbox's memory, /tmp included" % cgroup.version
+            else:
+                report["memory"] = "RLIMIT_AS: each process's address space (no delegated cgroup)"
+        if self.processes is not None:
+            if cgroup is not None and cgroup.pids:
+                report["processes"] = "cgroup (%s) pids.max" % cgroup.version
+            elif root:
+                report["processes"] = ("NOT ENFORCED: RLIMIT_NPROC does not bind uid 0 and no writable "
+                                       "cgroup with the pids controller was found; run as an unprivileged user")
+            elif _kernel() < (5, 14):
+                report["processes"] = ("RLIMIT_NPROC: counts every process of uid %d on the host "
+                                       "(kernel < 5.14)" % os.getuid())
+            else:
+                report["processes"] = "RLIMIT_NPROC in the sandbox's own user namespace"
+        if self.cpu_time is not None:
+            report["cpu_time"] = "RLIMIT_CPU: CPU seconds of each process (SIGKILL at the hard limit)"
+        if self.file_size is not None:
+            report["file_size"] = "RLIMIT_FSIZE: each file written (EFBIG beyond)"
+        if self.tmp_size is not None:
+            report["tmp_size"] = "tmpfs size of /tmp (ENOSPC beyond)"
+        return report
+
+    def unenforced(self) -> List[str]:
+        """The limits set that nothing enforces here (see :meth:`enforcement`)."""
+        return [name for name, how in self.enforcement().items() if how.startswith("NOT ENFORCED")]
+
+    def rlimits(self) -> Dict[str, int]:
+        """The resource limits the zygote sets on itself (inherited by every worker)."""
+        cgroup = self._cgroup
+        limits: Dict[str, int] = {}
+        if self.memory is not None and not (cgroup is not None and cgroup.memory):
+            limits["RLIMIT_AS"] = self.memory
+        if self.processes is not None and not (cgroup is not None and cgroup.pids) and os.getuid() != 0:
+            limits["RLIMIT_NPROC"] = self.processes
+        if self.cpu_time is not None:
+            limits["RLIMIT_CPU"] = self.cpu_time
+        if self.file_size is not None:
+            limits["RLIMIT_FSIZE"] = self.file_size
+        return limits
+
+    # -- the command line ---------------------------------------------------
+
+    def find_bwrap(self) -> str:
+        """The bwrap binary's path, or SandboxUnavailableError saying how to install it."""
+        found = shutil.which(self.bwrap or "bwrap")
+        if found is None:
+            raise SandboxUnavailableError("bubblewrap (bwrap) was not found%s: %s"
+                                          % (" at %r" % self.bwrap if self.bwrap else " on PATH", INSTALL_HINT))
+        return found
+
+    def command(self, argv: Sequence[str], mounts: Sequence[str] = ()) -> List[str]:
+        """The full command running ``argv`` inside this sandbox (``mounts``:
+        more host paths to show read-only, such as interp's worker files).
+        Starts with a small shell that enters the sandbox's cgroup when it has one."""
+        bwrap = self.find_bwrap()
+        args = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns"]
+        if self.network:
+            args.append("--share-net")
+        args += ["--die-with-parent", "--new-session", "--cap-drop", "ALL", "--as-pid-1",
+                 "--hostname", "sandbox", "--ro-bind", "/usr", "/usr"]
+        for path in SYSTEM_DIRS:
+            if os.path.islink(path):
+                args += ["--symlink", os.readlink(path), path]
+            elif os.path.isdir(path):
+                args += ["--ro-bind", path, path]
+        for entry in ETC_ENTRIES:
+            path = os.path.join("/etc", entry)
+            if os.path.lexists(path):
+                args += ["--ro-bind-try", path, path]
+        args += ["--proc", "/proc", "--dev", "/dev"]
+        if self.tmp_size is not None:
+            args += ["--size", str(self.tmp_size)]
+        args += ["--perms", "1777", "--tmpfs", "/tmp"]
+        shown = ["/usr", *SYSTEM_DIRS]
+        for path in [*self.python_paths(), *mounts]:
+            if not _inside(path, shown):
+                args += ["--ro-bind", path, path]
+                shown.append(path)
+        for path in self.read_only:
+            args += ["--ro-bind", path, path]
+        for path in (self.workspace, *self.writable):
+            args += ["--bind", path, path]
+        args += ["--chdir", self.workspace, "--clearenv"]
+        for key, value in self.env.items():
+            args += ["--setenv", key, value]
+        args += ["--", *argv]
+        if self._cgroup is not None:
+            return self._cgroup.enter_command() + args
+        return args
+
+    # -- life cycle ------------------------------------------------------------
+
+    def acquire(self) -> None:
+        """Claim this sandbox for one interpreter (ValueError if another has it)
+        and set up its cgroup when one can be made."""
+        with self._lock:
+            if self._in_use:
+                raise ValueError("this Sandbox already serves an interpreter: give each interpreter its own")
+            self._in_use = True
+        cgroup = _Cgroup.probe()
+        if cgroup is not None and (self.memory is not None or self.processes is not None):
+            self._cgroup = cgroup.create(self.memory, self.processes)
+        self._started = True
+
+    def release(self) -> None:
+        """After the interpreter closed: remove the cgroup (killing anything
+        left in it) and a temporary workspace."""
+        with self._lock:
+            cgroup, self._cgroup = self._cgroup, None
+            temporary, self._temporary = self._temporary, None
+            if temporary is not None:
+                self._workspace = None
+            self._in_use = self._started = False
+        if cgroup is not None:
+            cgroup.destroy()
+        if temporary is not None:
+            shutil.rmtree(temporary, ignore_errors=True)
+
+    def diagnose(self, stderr: str) -> SandboxUnavailableError:
+        """The error for a sandbox whose zygote did not start (bwrap said ``stderr``)."""
+        said = stderr.strip()
+        reasons = []
+        if _read("/proc/sys/kernel/apparmor_restrict_unprivileged_userns") == "1" and os.getuid() != 0:
+            reasons.append("AppArmor forbids unprivileged user namespaces (kernel.apparmor_restrict_unprivileged_"
+                           "userns=1, Ubuntu 23.10+): allow them with 'sudo sysctl -w kernel.apparmor_restrict_"
+                           "unprivileged_userns=0' or give bwrap an AppArmor profile with 'userns,'")
+        if _read("/proc/sys/kernel/unprivileged_userns_clone") == "0" and os.getuid() != 0:
+            reasons.append("unprivileged user namespaces are disabled: 'sudo sysctl -w "
+                           "kernel.unprivileged_userns_clone=1'")
+        if _read("/proc/sys/user/max_user_namespaces") == "0":
+            reasons.append("user namespaces are disabled: 'sudo sysctl -w user.max_user_namespaces=15000'")
+        if not reasons:
+            reasons.append("bubblewrap could not start the sandbox (in a container, the container may "
+                           "forbid namespaces: run it with a seccomp profile that allows them)")
+        return SandboxUnavailableError("the sandbox could not start: %s%s" % (
+            "; ".join(reasons), " (bwrap said: %s)" % said[:2000] if said else ""))
+
+
+def sandbox_option(value: Union[Sandbox, bool, None]) -> Optional[Sandbox]:
+    """A constructor's ``sandbox=`` argument as a Sandbox (or None)."""
+    if value is None or value is False:
+        return None
+    if value is True:
+        return Sandbox()
+    if not isinstance(value, Sandbox):
+        raise TypeError("sandbox must be a Sandbox, True or None, not %s" % type(value).__name__)
+    return value
+
+
+def _read(path: str) -> Optional[str]:
+    try:
+        with open(path) as handle:
+            return handle.read().strip()
+    except OSError:
+        return None
+
+
+def _kernel() -> Tuple[int, int]:
+    try:
+        major, minor = os.uname().release.split(".")[:2]
+        return int(major), int("".join(c for c in minor if c.isdigit()) or 0)
+    except ValueError:
+        return (0, 0)
+
+
+class _Cgroup:
+    """A cgroup made for one sandbox: v2 (one directory) or v1 (one per
+    controller), under this process's own cgroup, where we may write."""
+
+    def __init__(self, version: str, dirs: Dict[str, str]) -> None:
+        self.version = version
+        self.dirs = dirs  # controller ("memory", "pids") -> directory (the parent's, until create())
+
+    @property
+    def memory(self) -> bool:
+        return "memory" in self.dirs
+
+    @property
+    def pids(self) -> bool:
+        return "pids" in self.dirs
+
+    @staticmethod
+    def probe() -> Optional[_Cgroup]:
+        """Where a sandbox's cgroup could be made, or None."""
+        own = _read("/proc/self/cgroup") or ""
+        v1: Dict[str, str] = {}
+        v2_path = None
+        for line in own.splitlines():
+            _id, controllers, path = line.split(":", 2)
+            if controllers == "":
+                v2_path = path
+            for controller in ("memory", "pids"):
+                if controller in controllers.split(","):
+                    v1[controller] = os.path.join("/sys/fs/cgroup", controller, path.lstrip("/"))
+        if v2_path is not None and os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
+            base = os.path.join("/sys/fs/cgroup", v2_path.lstrip("/"))
+            enabled = (_read(os.path.join(base, "cgroup.subtree_control")) or "").split()
+            unified: Dict[str, str] = {c: base for c in ("memory", "pids") if c in enabled}
+            if unified and os.access(base, os.W_OK):
+                return _Cgroup("v2", unified)
+        dirs: Dict[str, str] = {c: d for c, d in v1.items() if os.path.isdir(d) and os.access(d, os.W_OK)}
+        return _Cgroup("v1", dirs) if dirs else None
+
+    def create(self, memory: Optional[int], processes: Optional[int]) -> Optional[_Cgroup]:
+        """Make this sandbox's cgroup with those limits (None if it cannot be made)."""
+        name = "interp-sandbox-%s" % uuid.uuid4().hex[:12]
+        made: Dict[str, str] = {}
+        try:
+            for controller, parent in self.dirs.items():
+                path = os.path.join(parent, name)
+                if path not in made.values():
+                    os.mkdir(path)
+                made[controller] = path
+            if memory is not None and "memory" in made:
+                if self.version == "v2":
+                    _write(os.path.join(made["memory"], "memory.max"), str(memory))
+                    _write(os.path.join(made["memory"], "memory.swap.max"), "0", required=False)
+                else:
+                    _write(os.path.join(made["memory"], "memory.limit_in_bytes"), str(memory))
+            if processes is not None and "pids" in made:
+                _write(os.path.join(made["pids"], "pids.max"), str(processes))
+        except OSError:
+            _Cgroup(self.version, made).destroy()
+            return None
+        return _Cgroup(self.version, made)
+
+    def enter_command(self) -> List[str]:
+        """A prefix that moves the command into this cgroup, then runs it."""
+        procs = sorted({os.path.join(path, "cgroup.procs") for path in self.dirs.values()})
+        script = "".join('echo $$ > "%s" && ' % path for path in procs) + 'exec "$@"'
+        return ["/bin/sh", "-c", script, "sh"]
+
+    def destroy(self) -> None:
+        """Kill whatever is left in the cgroup and remove it."""
+        for path in sorted(set(self.dirs.values())):
+            if not os.path.isdir(path):
+                continue
+            if not _write(os.path.join(path, "cgroup.kill"), "1", required=False):
+                for _ in range(10):
+                    pids = (_read(os.path.join(path, "cgroup.procs")) or "").split()
+                    if not pids:
+                        break
+                    for pid in pids:
+                        try:
+                            os.kill(int(pid), 9)
+                        except (OSError, ValueError):
+                            pass
+            for _ in range(100):
+                try:
+                    os.rmdir(path)
+                    break
+                except OSError:
+                    threading.Event().wait(0.01)  # the killed processes are still exiting
+
+
+def _write(path: str, text: str, required: bool = True) -> bool:
+    try:
+        with open(path, "w") as handle:
+            handle.write(text)
+        return True
+    except OSError:
+        if required:
+            raise
+        return False
