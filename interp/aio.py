@@ -47,12 +47,12 @@ class AsyncCodeInterpreter:
                  sandbox: Union[Sandbox, bool, None] = None) -> None:
         self._engine = Engine(AsyncFifoLock, cwd, env=env, max_output=max_output, memory_limit=memory_limit,
                               grace_period=grace_period, launcher=launcher, sandbox=sandbox)
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
 
     @property
     def sandbox(self) -> Optional[Sandbox]:
         """The sandbox every context runs in (None: not sandboxed)."""
         return self._engine.sandbox
-        self._loop: Optional[asyncio.AbstractEventLoop] = None
 
     async def __aenter__(self) -> AsyncCodeInterpreter:
         self._check_loop()
