@@ -409,13 +409,16 @@ class Context:
         backlog of lines delay neither the deadline's interrupt nor the end
         of the grace period."""
         queue = deque(self._act(run, items))
+        wake = run.wakeup_at()
         while queue:
             kind, payload = queue.popleft()
             if run.delivering:
                 callback = callbacks.get(kind)
                 if callback is not None:
                     yield kind, callback, payload
-                    queue.extend(self._act(run, run.on_timer(time.monotonic())))
+                    if wake is not None and time.monotonic() >= wake:
+                        queue.extend(self._act(run, run.on_timer(time.monotonic())))
+                        wake = run.wakeup_at()
                 elif kind == "input":
                     run.answer_input(None)
 

@@ -468,3 +468,27 @@ def test_cancel_event_drops_a_queued_run(ci):
         ci.run_code("ran.append(2)", context=ctx, cancel=already)
     with pytest.raises(TypeError):
         ci.run_code("1", cancel=True)
+
+
+def test_print_behaves_like_the_builtin_and_writes_each_call_at_once(ci):
+    """print() to the captured streams writes a call's whole text in one
+    write, so a concurrent writer (here a subprocess printing 'y' lines)
+    never lands between a line and its newline; its results are the
+    built-in's, arguments and errors included."""
+    result = ci.run_code(
+        "import sys, io\n"
+        "print(1, None, 'a', sep='-', end='!\\n')\n"
+        "print('err', file=sys.stderr, flush=True)\n"
+        "print(); print(sep=None, end=None)\n"
+        "buf = io.StringIO(); print('x', 2, file=buf); print(repr(buf.getvalue()))\n"
+        "try:\n    print('x', sep=3)\nexcept TypeError as e:\n    print(e)\n"
+        "print(print.__name__)")
+    assert result.stdout == "1-None-a!\n\n\n'x 2\\n'\nsep must be None or a string, not int\nprint\n"
+    assert result.stderr == "err\n"
+    lines = ci.run_code(
+        "import subprocess, sys\n"
+        "noise = subprocess.Popen([sys.executable, '-c', 'import os\\nwhile True: os.write(1, b\"y\\\\n\")'])\n"
+        "try:\n    for i in range(3000):\n        print('line-%d-' % i + 'z' * 200)\n"
+        "finally:\n    noise.kill(); noise.wait()").stdout.splitlines()
+    ours = [line for line in lines if line != "y"]
+    assert ours == ["line-%d-" % i + "z" * 200 for i in range(3000)]

@@ -67,7 +67,7 @@ class Channel:
     def recv(self) -> Dict[str, Any]:
         """Block for the next command; raise EOFError when the parent is gone."""
         while not self._inbox:
-            data = os.read(self.rfd, 1 << 20)
+            data = os.read(self.rfd, CHUNK)  # small: a large read buffer is mapped and unmapped each time
             if not data:
                 raise EOFError
             self._inbox.extend(self._decoder.feed(data))
@@ -180,4 +180,4 @@ class Relay:
         """
         with self.channel.lock:
             for fd in self.pipes:
-                self._pump(fd, waiting(fd))
+                self._pump(fd, sys.maxsize)

@@ -35,7 +35,8 @@ from .display import Bundle, filtered, fit_bundle, mime_bundle, raw_bundle
 from .figures import MatplotlibHook, emit_open_figures
 from .interpreter import Interpreter, error_report
 from .proctree import orphaned
-from .stdio import CallbackStdin, Plumbing, attach_stdin, flush_everything, setup_descriptors
+from .stdio import (CallbackStdin, Plumbing, attach_stdin, flush_everything, setup_descriptors,
+                    whole_line_print)
 
 Message = Dict[str, Any]
 
@@ -57,6 +58,7 @@ class Worker:
         self._asked = 0  # input requests sent so far; a reply names the one it answers
         self._builtin_input = builtins.input
         builtins.display = self.display  # type: ignore[attr-defined]
+        builtins.print = whole_line_print
         sys.displayhook = self._displayhook
 
         def show(*args: Any, **kwargs: Any) -> None:
