@@ -29,7 +29,8 @@ class MCPClient:
         self._inbox: queue.Queue = queue.Queue()
         self.seen = []  # every message received, in order
         self._next_id = 100
-        threading.Thread(target=self._read, daemon=True).start()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
 
     def _read(self) -> None:
         for line in self.proc.stdout:
@@ -94,18 +95,37 @@ class MCPClient:
         return reply
 
     def close(self) -> int:
+        """Close stdin and wait for the server to exit (killing it after 20 s)."""
+        try:
+            if self.proc.poll() is None:
+                try:
+                    self.proc.stdin.close()
+                except OSError:
+                    pass
+                try:
+                    return self.proc.wait(20)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
+                    raise
+            return self.proc.returncode
+        finally:
+            self._release()
+
+    def kill(self) -> None:
+        """SIGKILL the server if it still runs; close the pipes."""
         if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._release()
+
+    def _release(self) -> None:
+        self._reader.join(10)  # it ends at EOF, once the server is gone
+        for stream in (self.proc.stdin, self.proc.stdout):
             try:
-                self.proc.stdin.close()
+                stream.close()
             except OSError:
                 pass
-            try:
-                return self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                raise
-        return self.proc.returncode
 
 
 @pytest.fixture
@@ -334,9 +354,7 @@ def test_end_of_input_answers_runs_in_flight_then_sigterm_stops_the_rest():
         assert not any(m.get("id") == slow for m in client.seen if isinstance(m, dict))
         assert wait_until(lambda: not pid_alive(pid) and not pid_alive(other))
     finally:
-        if client.proc.poll() is None:
-            client.proc.send_signal(signal.SIGKILL)
-            client.proc.wait()
+        client.kill()
 
 
 def _readme_try_it_by_hand() -> str:

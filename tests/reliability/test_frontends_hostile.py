@@ -30,17 +30,7 @@ def client():
         client.initialize()
         yield client
     finally:
-        if client.proc.poll() is None:
-            try:
-                client.proc.stdin.close()
-            except OSError:
-                pass
-            client.proc.send_signal(signal.SIGTERM)
-            try:
-                client.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                client.proc.kill()
-                client.proc.wait()
+        client.close()
 
 
 def parse_errors(client: MCPClient):
@@ -189,6 +179,16 @@ def test_tool_calls_beyond_the_in_flight_limit_get_server_busy_at_once(client, t
 # -- clients that do not read, or go away ------------------------------------------------------
 
 
+def stop(proc: subprocess.Popen) -> None:
+    """Kill ``proc`` if it still runs; close its pipes."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    for stream in (proc.stdin, proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()
+
+
 def start_server(**popen) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "interp", "mcp"], cwd=ROOT, stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, **popen)
@@ -224,9 +224,7 @@ def test_a_client_that_stops_reading_does_not_hold_up_runs(tmp_path):
         assert proc.wait(20) == 0
         assert not os.path.exists(late)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 @pytest.mark.limit(120)
@@ -250,9 +248,7 @@ def test_a_slow_reader_gets_every_response(tmp_path):
         assert text_of(replies["second"]["result"]).endswith("[result]\n42")
         assert rss < 400 * 1024 * 1024
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 def _rss_bytes(pid: int) -> int:
@@ -278,9 +274,7 @@ def test_a_client_that_closes_stdout_gets_a_clean_exit(tmp_path):
         assert proc.returncode == 0 and stderr == b""
         assert os.path.exists(marker)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 def test_a_last_line_without_newline_is_answered():
@@ -303,9 +297,7 @@ def finish(proc: subprocess.Popen, data: bytes = b""):
     try:
         return proc.communicate(data, timeout=60)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 def test_cli_output_into_a_closed_pipe_stops_quietly():
@@ -351,8 +343,11 @@ def test_cli_ctrl_c_while_interp_starts_exits_130():
     """A Ctrl-C once interp runs (its zygote is starting) but maybe before
     the code does: exit 130 with no traceback of interp's own."""
     proc = cli("-c", "import time\ntime.sleep(30)")
-    children = "/proc/%d/task/%d/children" % (proc.pid, proc.pid)
-    assert wait_until(lambda: open(children).read().strip() != "", timeout=30)
+    def has_children() -> bool:
+        with open("/proc/%d/task/%d/children" % (proc.pid, proc.pid)) as handle:
+            return handle.read().strip() != ""
+
+    assert wait_until(has_children, timeout=30)
     proc.send_signal(signal.SIGINT)
     _, err = finish(proc)
     assert proc.returncode == 130
