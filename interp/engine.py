@@ -227,20 +227,27 @@ _REENTRANT = ("a callback tried to use the context whose run called it; that wou
 
 
 class AsyncFifoLock:
-    """asyncio.Lock (already FIFO) that refuses re-entry from the task holding it."""
+    """asyncio.Lock (already FIFO) that refuses re-entry from the task holding it.
+
+    The asyncio.Lock is made on first use, on the event loop's thread: a
+    context may be created in another thread (AsyncCodeInterpreter starts
+    workers off the loop), and on Python 3.9 a Lock binds to the current
+    thread's loop when it is made."""
 
     def __init__(self) -> None:
         import asyncio
 
-        self._lock = asyncio.Lock()
+        self._asyncio = asyncio
+        self._lock: Any = None
         self._owner: Any = None
-        self._current_task = asyncio.current_task
 
     def locked(self) -> bool:
-        return self._lock.locked()
+        return self._lock is not None and bool(self._lock.locked())
 
     async def __aenter__(self) -> AsyncFifoLock:
-        task = self._current_task()
+        if self._lock is None:
+            self._lock = self._asyncio.Lock()
+        task = self._asyncio.current_task()
         if self._lock.locked() and self._owner is task:
             raise InterpError(_REENTRANT)
         await self._lock.acquire()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 import time
 
@@ -128,3 +129,19 @@ def test_worker_runs_under_another_python(python, tmp_path):
         assert (result.stdout, result.text, result.error) == ("True\n", "4", None)
         assert ci.run_code("import asyncio\nawait asyncio.sleep(0)\n1 / 0").error.name == "ZeroDivisionError"
         assert ci.run_code("print(input())", stdin="fed\n").stdout == "fed\n"
+
+
+@pytest.mark.parametrize("python", _other_pythons() or [pytest.param(None, marks=pytest.mark.skip(
+    reason="no other Python 3.9+ found"))])
+def test_the_parent_runs_under_another_python(python, tmp_path):
+    """The library itself (not only the worker) supports Python >= 3.9: the
+    sync and async APIs, with contexts created off the event loop."""
+    script = ("import asyncio, sys\nfrom interp import AsyncCodeInterpreter, CodeInterpreter\n"
+              "with CodeInterpreter() as ci:\n    print(ci.run_code('6 * 7').text)\n"
+              "async def main():\n    async with AsyncCodeInterpreter() as aci:\n"
+              "        ctx = await aci.create_context()\n"
+              "        print((await aci.run_code('import sys; sys.version_info[0]', context=ctx)).text)\n"
+              "asyncio.run(main())\n")
+    proc = subprocess.run([python, "-c", script], cwd=str(tmp_path), capture_output=True, text=True, timeout=60,
+                          env=dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    assert (proc.returncode, proc.stdout) == (0, "42\n3\n"), proc.stderr
