@@ -296,7 +296,8 @@ class Sandbox:
             args += ["--ro-bind", path, path]
         for path in (self.workspace, *self.writable):
             args += ["--bind", path, path]
-        args += ["--chdir", self.workspace, "--clearenv"]
+        # the root itself is a tmpfs bwrap made: read-only, or it would be a /tmp without a size
+        args += ["--remount-ro", "/", "--chdir", self.workspace, "--clearenv"]
         for key, value in self.env.items():
             args += ["--setenv", key, value]
         args += ["--", *argv]
@@ -433,6 +434,7 @@ class _Cgroup:
                     _write(os.path.join(made["memory"], "memory.swap.max"), "0", required=False)
                 else:
                     _write(os.path.join(made["memory"], "memory.limit_in_bytes"), str(memory))
+                    _write(os.path.join(made["memory"], "memory.memsw.limit_in_bytes"), str(memory), required=False)
             if processes is not None and "pids" in made:
                 _write(os.path.join(made["pids"], "pids.max"), str(processes))
         except OSError:
