@@ -28,7 +28,7 @@ def test_round_trip_smoke(tmp_path, entry):
     data = json.loads(out.read_text())
     sync = data["figures"]["round_trip.sync"]
     assert sync["median"] > 0 and sync["n"] >= 10
-    assert sync["floor"] == "floor.pipe_echo" and sync["floor_ratio"] > 0
+    assert sync["floor"] == "floor.echo_plus_run" and sync["floor_ratio"] > 0
     assert sync["verdict"] in ("PASS", "MISS")
     assert data["errors"] == []
 
