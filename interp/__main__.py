@@ -32,6 +32,8 @@ from typing import Callable, List, Optional, TextIO, Tuple
 from . import (CodeInterpreter, ExecutionError, InterpError, InterpTimeoutError, OutputMessage, WorkerDiedError,
                __version__)
 from .engine import run_command
+from .sandbox import add_arguments as sandbox_arguments
+from .sandbox import from_arguments as sandbox_from
 from .shell import CtrlC
 
 EXIT_ERROR = 1
@@ -40,7 +42,7 @@ EXIT_TIMEOUT = 124
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell shows python's
 
 #: interp's options that take the next argument as their value.
-VALUE_OPTIONS = ("--timeout", "--cwd")
+VALUE_OPTIONS = ("--timeout", "--cwd", "--workspace")
 
 # Sets what python sets for a script: sys.argv, sys.path[0], __file__ (run
 # in the context before the code, leaving no other name behind).
@@ -77,6 +79,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="interrupt the run after this many seconds (default: no limit)")
     parser.add_argument("--cwd", metavar="DIR", help="working directory of the context")
     parser.add_argument("--version", action="version", version="interp " + __version__)
+    sandbox_arguments(parser)
     return parser
 
 
@@ -132,6 +135,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         code, filename, script_argv = sys.stdin.read(), "<stdin>", ["-" if args.file else ""]
     else:
         return _shell(parser, args)
+    args.sandbox = sandbox_from(parser, args)
     prepare = _PREPARE % (script_argv + arguments, directory)
     if args.code is None and args.file not in (None, "-"):
         prepare += "__file__ = %r\n" % filename
@@ -144,7 +148,7 @@ def _run(code: str, filename: str, prepare: str, args: argparse.Namespace) -> in
     leaving, and a Ctrl-C must not cut the clean-up short."""
     interpreter: Optional[CodeInterpreter] = None
     try:
-        interpreter = CodeInterpreter(cwd=args.cwd)
+        interpreter = CodeInterpreter(cwd=args.cwd, sandbox=args.sandbox)
         return _run_in(interpreter, code, filename, prepare, args.timeout)
     except InterpTimeoutError as exc:
         print("interp: %s" % exc, file=sys.stderr)
@@ -231,7 +235,13 @@ def _shell(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 
     if not args.timeout >= 0:
         parser.error("--timeout must be >= 0 seconds")
+    sandbox = sandbox_from(parser, args)
     try:
+        if sandbox is not None:
+            from .shell import Shell, history_file
+
+            with CodeInterpreter(cwd=args.cwd, sandbox=sandbox) as interpreter:
+                return Shell(interpreter, timeout=args.timeout, history=history_file()).interact()
         return shell_main(timeout=args.timeout, cwd=args.cwd)
     except InterpError as exc:
         print("interp: %s" % exc, file=sys.stderr)

@@ -48,6 +48,8 @@ from .api import CodeInterpreter
 from .errors import ContextRestartedError, InterpError, InterpTimeoutError, WorkerDiedError
 from .engine import DEFAULT_CONTEXT_ID, run_command
 from .frontend import context_json
+from .sandbox import add_arguments as sandbox_arguments
+from .sandbox import from_arguments as sandbox_from
 from .types import ExecutionResult, OutputMessage
 
 #: Protocol revisions this server speaks, newest first.
@@ -640,15 +642,18 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--cwd", metavar="DIR", help="working directory of the contexts")
     parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
                         help="timeout of run_code calls that give none (default 600; 0: no limit)")
+    sandbox_arguments(parser)
     return parser
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Entry point of ``python -m interp mcp``; returns the exit status."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
     if args.timeout is not None and not args.timeout >= 0:
         print("interp mcp: --timeout must be >= 0", file=sys.stderr)
         return 2
+    sandbox = sandbox_from(parser, args)
     # The protocol owns the real stdout: keep a private copy and send fd 1
     # (and sys.stdout) to stderr so that nothing else can corrupt it. The
     # copy is unbuffered: a write blocked on a client that does not read
@@ -658,7 +663,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         os.dup2(2, 1)
         sys.stdout = sys.stderr
         try:
-            interpreter = CodeInterpreter(cwd=args.cwd)
+            interpreter = CodeInterpreter(cwd=args.cwd, sandbox=sandbox)
         except InterpError as exc:
             print("interp mcp: %s" % exc, file=sys.stderr)
             return 2

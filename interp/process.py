@@ -328,6 +328,7 @@ class _Zygote:
                 json.dumps(dict(limits or {}))]
         # bwrap reports why it could not start the sandbox on its stderr
         self.stderr = tempfile.TemporaryFile() if wrap is not None else None
+        self._said = ""
         try:
             self.popen = subprocess.Popen(
                 wrap(argv) if wrap is not None else argv,
@@ -353,7 +354,7 @@ class _Zygote:
     def said(self) -> str:
         """What the zygote's wrapper (bwrap) wrote on its stderr, if it was kept."""
         if self.stderr is None:
-            return ""
+            return self._said
         try:
             self.stderr.seek(0)
             return self.stderr.read(STARTUP_ERR_LIMIT).decode("utf-8", "replace")
@@ -442,7 +443,9 @@ class _Zygote:
             self.popen.kill()
         self.popen.wait()
         if self.stderr is not None:
+            self._said = self.said()
             self.stderr.close()
+            self.stderr = None
 
     def close(self) -> None:
         with self.lock:

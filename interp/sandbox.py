@@ -26,6 +26,7 @@ says which one applied and what could not be enforced.
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import site
@@ -480,3 +481,28 @@ def _write(path: str, text: str, required: bool = True) -> bool:
         if required:
             raise
         return False
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The command lines' ``--sandbox [--workspace DIR] [--network]`` options."""
+    group = parser.add_argument_group("sandbox (bubblewrap; see SECURITY.md)")
+    group.add_argument("--sandbox", action="store_true",
+                       help="run the code in a sandbox: no network, no access to your files outside "
+                            "the workspace, the system and Python read-only")
+    group.add_argument("--workspace", metavar="DIR",
+                       help="with --sandbox: the directory the code may read and write, its cwd and HOME "
+                            "(default: a temporary one, removed on exit)")
+    group.add_argument("--network", action="store_true", help="with --sandbox: give the code the host's network")
+
+
+def from_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Optional[Sandbox]:
+    """The Sandbox the options of :func:`add_arguments` ask for (None: no sandbox)."""
+    if not args.sandbox:
+        if args.workspace is not None or args.network:
+            parser.error("--workspace and --network go with --sandbox")
+        return None
+    try:
+        return Sandbox(args.workspace, network=args.network)
+    except (OSError, ValueError) as exc:
+        parser.error("--workspace: %s" % exc)
+    return None  # parser.error() does not return

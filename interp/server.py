@@ -71,6 +71,8 @@ from .engine import CANCEL_POLL, DEFAULT_CONTEXT_ID, completion_command, run_com
 from .errors import (ContextNotFoundError, ContextRestartedError, InterpError, InterpTimeoutError,
                      InvalidCwdError, RunCancelledError, WorkerDiedError)
 from .frontend import context_json
+from .sandbox import add_arguments as sandbox_arguments
+from .sandbox import from_arguments as sandbox_from
 from .types import MIME_FIELDS, InterpreterContext, Result
 
 DEFAULT_HOST = "127.0.0.1"
@@ -1315,15 +1317,18 @@ def _parser() -> argparse.ArgumentParser:
                         help="time a client has to send a body, or to accept more of a response, "
                              "before it counts as gone (default %(default)g)")
     parser.add_argument("--quiet", action="store_true", help="do not log each request to stderr")
+    sandbox_arguments(parser)
     return parser
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Entry point of ``python -m interp serve``; returns the exit status."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    sandbox = sandbox_from(parser, args)
     token = args.token if args.token is not None else os.environ.get(TOKEN_ENV) or None
     try:
-        interpreter = CodeInterpreter(cwd=args.cwd)
+        interpreter = CodeInterpreter(cwd=args.cwd, sandbox=sandbox)
     except InterpError as exc:
         print("interp serve: %s" % exc, file=sys.stderr)
         return 2
