@@ -3,8 +3,10 @@
 from typing import TYPE_CHECKING, Any
 
 from .api import CodeInterpreter
-from .errors import (ContextNotFoundError, ContextRestartedError, InterpError, InterpTimeoutError,
-                     InvalidCwdError, RunCancelledError, WorkerDiedError)
+from .errors import (ConnectionLostError, ContextNotFoundError, ContextRestartedError, InterpError,
+                     InterpTimeoutError, InvalidCwdError, RemoteError, RemoteProtocolError, RemoteServerError,
+                     RunCancelledError, ServerUnreachableError, WorkerDiedError)
+from .remote import AsyncRemoteCodeInterpreter, RemoteCodeInterpreter
 from .types import ExecutionError, ExecutionResult, InterpreterContext, OutputMessage, Result
 
 if TYPE_CHECKING:
@@ -22,7 +24,9 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "AsyncCodeInterpreter",
+    "AsyncRemoteCodeInterpreter",
     "CodeInterpreter",
+    "ConnectionLostError",
     "ContextNotFoundError",
     "ContextRestartedError",
     "ExecutionError",
@@ -32,7 +36,12 @@ __all__ = [
     "InterpreterContext",
     "InvalidCwdError",
     "OutputMessage",
+    "RemoteCodeInterpreter",
+    "RemoteError",
+    "RemoteProtocolError",
+    "RemoteServerError",
     "Result",
     "RunCancelledError",
+    "ServerUnreachableError",
     "WorkerDiedError",
 ]

@@ -88,3 +88,51 @@ class SandboxUnavailableError(InterpError):
     (``bwrap``) is missing, or the kernel or its security policy forbids the
     user namespaces it needs. The message says what is missing and how to fix
     it. interp never runs the code unsandboxed instead."""
+
+
+class RemoteError(InterpError):
+    """A remote interpreter (``RemoteCodeInterpreter``) could not get an
+    answer from its server. The subclasses say what went wrong."""
+
+
+class ServerUnreachableError(RemoteError):
+    """No connection to the server could be made (refused, unknown host,
+    timed out). Nothing was sent: the request did not run."""
+
+
+class ConnectionLostError(RemoteError):
+    """The connection broke, stalled past the client's ``io_timeout``, or
+    ended early, after the request was sent.
+
+    ``may_be_running`` is True when the request may have reached the
+    server, so a run may still be going on there (a server stops a run whose
+    client disconnects, as on a timeout, unless a proxy in between keeps its
+    side open) or may have finished; False when it surely did not run.
+    ``result`` holds what a run streamed before the loss (None otherwise).
+    """
+
+    def __init__(self, message: str, may_be_running: bool = True,
+                 result: Optional[ExecutionResult] = None):
+        super().__init__(message)
+        self.may_be_running = may_be_running
+        self.result = result
+
+
+class RemoteProtocolError(ConnectionLostError):
+    """The server's answer is not interp's HTTP API (garbage, a response
+    head, body or event over the client's bounds, JSON nested too deep): the
+    client dropped the connection. ``may_be_running`` and ``result`` as for
+    ConnectionLostError."""
+
+
+class RemoteServerError(RemoteError):
+    """The server (or a proxy in front of it) answered with an error that
+    no other InterpError stands for: ``status`` is the HTTP status (401: the
+    token is missing or wrong; 403: refused Host or Origin; 503: the server is
+    full, see ``--max-contexts``, or out of resources; 502/504: a proxy could
+    not reach a server) and the message is the server's."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__("HTTP %d: %s" % (status, message))
+        self.status = status
+        self.message = message

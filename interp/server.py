@@ -73,7 +73,7 @@ from .errors import (ContextNotFoundError, ContextRestartedError, InterpError, I
 from .frontend import context_json
 from .sandbox import add_arguments as sandbox_arguments
 from .sandbox import from_arguments as sandbox_from
-from .types import MIME_FIELDS, InterpreterContext, Result
+from .types import MIME_FIELDS, ExecutionResult, InterpreterContext, Result
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
@@ -923,7 +923,8 @@ class RequestHandler(BaseHTTPRequestHandler):
                                                      cancel=stream.gone, queued=begin)
         except InterpTimeoutError as exc:
             metrics.run_ended("timeout", time.monotonic() - started, timed_out=True)
-            return {"type": "timeout", "message": public(exc), "restarted": exc.restarted}
+            return {"type": "timeout", "message": public(exc), "restarted": exc.restarted,
+                    "execution_count": exc.result.execution_count}
         except RunCancelledError:
             metrics.run_ended("cancelled", time.monotonic() - started)
             return None  # nobody reads it
@@ -937,6 +938,11 @@ class RequestHandler(BaseHTTPRequestHandler):
             event: Dict[str, Any] = {"type": "interp_error", "name": type(exc).__name__, "message": public(exc)}
             if isinstance(exc, WorkerDiedError):
                 event["returncode"] = exc.returncode
+            partial = getattr(exc, "result", None)
+            if isinstance(partial, ExecutionResult):
+                event["execution_count"] = partial.execution_count
+                if not stream.lines:  # output of a worker that died while idle: never streamed
+                    event.update(stdout=partial.stdout, stderr=partial.stderr)
             return event
         metrics.run_ended("ok" if result.error is None else "error", time.monotonic() - started)
         return {"type": "end", "execution_count": result.execution_count}
@@ -1004,6 +1010,7 @@ class _EventStream:
         self._waiting = 0  # bytes of the events behind self._queue[0]
         self._ended = False
         self.begun = False
+        self.lines = 0  # stdout and stderr events sent
         self.gone = threading.Event()
         self._wake_r, self._wake_w = os.pipe()
         try:
@@ -1023,6 +1030,8 @@ class _EventStream:
         self._put(head)
 
     def send(self, event: Dict[str, Any]) -> None:
+        if event["type"] in ("stdout", "stderr"):
+            self.lines += 1
         data = json.dumps(event).encode("utf-8") + b"\n"
         self._put(b"%X\r\n%s\r\n" % (len(data), data))
 
@@ -1277,7 +1286,8 @@ def make_server(interpreter: CodeInterpreter, host: str = DEFAULT_HOST, port: in
                 token: Optional[str] = None, max_body: int = DEFAULT_MAX_BODY, log: bool = True,
                 header_timeout: float = DEFAULT_HEADER_TIMEOUT, io_timeout: float = DEFAULT_IO_TIMEOUT,
                 max_connections: int = DEFAULT_MAX_CONNECTIONS,
-                allowed_hosts: Iterable[str] = ()) -> InterpHTTPServer:
+                allowed_hosts: Iterable[str] = (), max_contexts: Optional[int] = None,
+                idle_timeout: Optional[float] = None) -> InterpHTTPServer:
     """Bind an :class:`InterpHTTPServer` (call ``serve_forever()`` on it).
 
     Raises ValueError for a non-loopback ``host`` without a ``token``, for
@@ -1289,7 +1299,8 @@ def make_server(interpreter: CodeInterpreter, host: str = DEFAULT_HOST, port: in
                          "run code as you; set --token or %s, or bind 127.0.0.1" % (host, TOKEN_ENV))
     return InterpHTTPServer((host, port), interpreter, token=token or None, max_body=max_body, log=log,
                             header_timeout=header_timeout, io_timeout=io_timeout,
-                            max_connections=max_connections, allowed_hosts=allowed_hosts)
+                            max_connections=max_connections, allowed_hosts=allowed_hosts,
+                            max_contexts=max_contexts, idle_timeout=idle_timeout)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -1316,6 +1327,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--io-timeout", type=float, default=DEFAULT_IO_TIMEOUT, metavar="SECONDS",
                         help="time a client has to send a body, or to accept more of a response, "
                              "before it counts as gone (default %(default)g)")
+    parser.add_argument("--max-contexts", type=int, default=None, metavar="N",
+                        help="contexts clients may create; beyond, creating one is a 503 (default: no limit)")
+    parser.add_argument("--idle-timeout", type=float, default=None, metavar="SECONDS",
+                        help="delete a context unused for this long; later requests for it get a 404 "
+                             "saying so (default: never)")
     parser.add_argument("--quiet", action="store_true", help="do not log each request to stderr")
     sandbox_arguments(parser)
     return parser
@@ -1337,7 +1353,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             server = make_server(interpreter, args.host, args.port, token=token, max_body=args.max_body,
                                  log=not args.quiet, header_timeout=args.header_timeout,
                                  io_timeout=args.io_timeout, max_connections=args.max_connections,
-                                 allowed_hosts=args.allow_host)
+                                 allowed_hosts=args.allow_host, max_contexts=args.max_contexts,
+                                 idle_timeout=args.idle_timeout)
         except (ValueError, OSError) as exc:
             print("interp serve: %s" % exc, file=sys.stderr)
             return 2

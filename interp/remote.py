@@ -1,0 +1,716 @@
+"""RemoteCodeInterpreter and AsyncRemoteCodeInterpreter: interp's API over
+the HTTP server (``python -m interp serve``) of another process or machine.
+
+Both twins drive the sans-IO core in ``_remote_core`` (requests, a bounded
+HTTP/1.1 response parser, the NDJSON events of a run, result building,
+error mapping); the sync one over blocking sockets with ``poll``, the async
+one over asyncio streams. Connections are kept alive and reused. What the
+network breaks raises a RemoteError subclass (see interp.errors), never a
+socket error.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import select
+import socket
+import threading
+import time
+import uuid
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Tuple, TypeVar
+
+from . import _remote_core as rc
+from .engine import DEFAULT_MAX_OUTPUT, ContextRef, completion_command, run_command
+from .errors import (ConnectionLostError, InterpError, RemoteError, RemoteProtocolError, RemoteServerError,
+                     RunCancelledError, ServerUnreachableError)
+from .types import ExecutionResult, InterpreterContext
+
+if TYPE_CHECKING:
+    import asyncio
+
+T = TypeVar("T")
+
+#: Seconds the client waits for a server beyond what a request itself may
+#: take (a run's timeout): for a connection, each answer, a killed run's restart.
+DEFAULT_IO_TIMEOUT = 30.0
+#: Seconds to wait for a connection to be accepted.
+DEFAULT_CONNECT_TIMEOUT = 10.0
+#: An idle kept-alive connection is reused only this long when the server
+#: does not say (``Keep-Alive: timeout=N``; then N minus a margin).
+DEFAULT_KEEP_ALIVE = 2.0
+KEEP_ALIVE_MARGIN = 1.0
+#: How often a sync run checks its ``cancel`` event.
+CANCEL_POLL = 0.05
+READ_SIZE = 256 * 1024
+TOKEN_ENV = "INTERP_TOKEN"
+
+
+class _Cancelled(Exception):
+    """The caller's cancel event was set while waiting for the server."""
+
+
+def _check_options(url: str, token: Optional[str], max_output: Optional[int], io_timeout: float,
+                   connect_timeout: float, max_event: int) -> Tuple[rc.Address, Optional[str]]:
+    address = rc.parse_url(url)
+    if token is None:
+        token = os.environ.get(TOKEN_ENV) or None
+    if token is not None and (not isinstance(token, str) or any(c in token for c in "\r\n")):
+        raise ValueError("token must be a str without line breaks")
+    for name, value in (("io_timeout", io_timeout), ("connect_timeout", connect_timeout)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+            raise ValueError("%s must be a positive number of seconds, got %r" % (name, value))
+    for name, size in (("max_output", max_output), ("max_event", max_event)):
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size <= 0):
+            raise ValueError("%s must be a positive int, got %r" % (name, size))
+    return address, token
+
+
+def _idle_limit(parser: rc.ResponseParser) -> float:
+    if parser.keep_alive_timeout is None:
+        return DEFAULT_KEEP_ALIVE
+    return max(0.0, parser.keep_alive_timeout - KEEP_ALIVE_MARGIN)
+
+
+def _describe(address: rc.Address, request: rc.Request) -> str:
+    return "%s %s on http://%s" % (request.method, request.path, address.host_header)
+
+
+def _unreachable(address: rc.Address, exc: BaseException) -> ServerUnreachableError:
+    return ServerUnreachableError("cannot connect to the interp server at http://%s: %s (nothing was sent)"
+                                  % (address.host_header, exc or type(exc).__name__))
+
+
+def _lost(address: rc.Address, request: rc.Request, exc: BaseException, *, sent: bool,
+          run: Optional[rc.RunExchange] = None) -> ConnectionLostError:
+    """The error for a connection that broke during ``request``."""
+    result = run.result() if run is not None else None
+    if isinstance(exc, RemoteProtocolError):
+        exc.result = result
+        return exc
+    why = "no answer within the client's io_timeout" if isinstance(exc, (socket.timeout, TimeoutError)) else (
+        "the connection closed" if isinstance(exc, EOFError) or not str(exc) else str(exc))
+    if not sent:
+        return ConnectionLostError("lost the connection while sending %s (%s); the request did not reach "
+                                   "the server" % (_describe(address, request), why), False, result)
+    if run is not None:
+        if run.streaming:
+            state = ("the run had begun or was waiting for its turn: it may still be going on there; the "
+                     "server stops a run whose client disconnects, as on a timeout")
+        else:
+            state = "the server had not yet taken the run: it may have started it since"
+    else:
+        state = "the request may have been carried out"
+    return ConnectionLostError("lost the connection to the server during %s (%s); %s"
+                               % (_describe(address, request), why, state), True, result)
+
+
+def _input_value(on_input: Optional[Callable[[str], Any]], value: Any,
+                 raised: Optional[BaseException]) -> Optional[str]:
+    """The answer to send for an input request (None: EOF); raises what the
+    callback raised (other than EOFError), or TypeError for a non-str."""
+    if raised is not None:
+        if isinstance(raised, EOFError):
+            return None
+        raise raised
+    if on_input is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError("on_input must return a str, not %s" % type(value).__name__)
+    return value
+
+
+def _check_cwd(cwd: Any) -> Optional[str]:
+    if cwd is None:
+        return None
+    if isinstance(cwd, os.PathLike):
+        cwd = os.fspath(cwd)
+    if not isinstance(cwd, str):
+        raise TypeError("cwd must be a str (a directory on the server), not %s" % type(cwd).__name__)
+    return cwd
+
+
+# -- sync -----------------------------------------------------------------------------
+
+class _Connection:
+    """A kept-alive connection: a blocking socket, waited on with poll."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.reused = False
+        self.idle_since = 0.0
+        self.idle_limit = DEFAULT_KEEP_ALIVE
+
+    def usable(self, now: float) -> bool:
+        """Still worth reusing: not idle too long, and the server has not closed it."""
+        if now - self.idle_since >= self.idle_limit:
+            return False
+        poller = select.poll()
+        poller.register(self.sock.fileno(), select.POLLIN)
+        return not poller.poll(0)  # readable while idle: closed (or garbage)
+
+    def send(self, data: bytes, deadline: float) -> None:
+        self.sock.settimeout(max(0.001, deadline - time.monotonic()))
+        self.sock.sendall(data)
+
+    def recv(self, deadline: Optional[float], cancel: Optional[threading.Event]) -> bytes:
+        """The next bytes (b"" at EOF); socket.timeout past ``deadline``; _Cancelled."""
+        poller = select.poll()
+        poller.register(self.sock.fileno(), select.POLLIN)
+        while True:
+            wait = None if deadline is None else deadline - time.monotonic()
+            if wait is not None and wait <= 0:
+                raise socket.timeout("timed out")
+            if cancel is not None:
+                wait = CANCEL_POLL if wait is None else min(wait, CANCEL_POLL)
+            if poller.poll(-1 if wait is None else max(1, int(wait * 1000))):
+                self.sock.settimeout(None)
+                return self.sock.recv(READ_SIZE)
+            if cancel is not None and cancel.is_set():
+                raise _Cancelled()
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+class _Pool:
+    """Idle kept-alive connections to one server, shared by threads."""
+
+    def __init__(self, address: rc.Address, connect_timeout: float) -> None:
+        self.address = address
+        self.connect_timeout = connect_timeout
+        self._lock = threading.Lock()
+        self._idle: List[_Connection] = []
+
+    def get(self) -> _Connection:
+        now = time.monotonic()
+        while True:
+            with self._lock:
+                conn = self._idle.pop() if self._idle else None
+            if conn is None:
+                break
+            if conn.usable(now):
+                conn.reused = True
+                return conn
+            conn.close()
+        try:
+            sock = socket.create_connection((self.address.host, self.address.port), timeout=self.connect_timeout)
+        except OSError as exc:
+            raise _unreachable(self.address, exc) from None
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return _Connection(sock)
+
+    def put(self, conn: _Connection, parser: rc.ResponseParser) -> None:
+        if not (parser.done and parser.keep_alive):
+            conn.close()
+            return
+        conn.idle_since = time.monotonic()
+        conn.idle_limit = _idle_limit(parser)
+        with self._lock:
+            self._idle.append(conn)
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
+
+class RemoteCodeInterpreter:
+    """:class:`interp.CodeInterpreter`'s API over an interp HTTP server.
+
+    ``url`` is the server's address, ``http://HOST:PORT`` (a path after it is
+    a prefix of every route, for a proxy that adds one). ``token`` is sent as
+    ``Authorization: Bearer`` (default: ``$INTERP_TOKEN``, if set); over plain
+    HTTP it crosses the network in the clear. ``max_output`` bounds the
+    characters of each stream a result keeps, as for CodeInterpreter.
+    ``io_timeout`` is how long the client waits for the server beyond what
+    a request may take itself (a run's timeout), ``connect_timeout`` how long
+    for a connection; ``max_event`` bounds one event of a run's stream.
+
+    Methods, arguments, results, exceptions and callbacks are those of
+    CodeInterpreter (callbacks run on the calling thread as lines arrive).
+    Contexts are created with a client-chosen id (``PUT /contexts/{id}``), so
+    a proxy can route every request of a context by its path. What the
+    network breaks raises ServerUnreachableError, ConnectionLostError (its
+    ``may_be_running`` says whether a run may still go on), RemoteProtocolError
+    or RemoteServerError. :meth:`close` deletes the contexts this client
+    created (``delete_on_close=False`` keeps them). Thread-safe.
+    """
+
+    def __init__(self, url: str, token: Optional[str] = None, *,
+                 max_output: Optional[int] = DEFAULT_MAX_OUTPUT, io_timeout: float = DEFAULT_IO_TIMEOUT,
+                 connect_timeout: float = DEFAULT_CONNECT_TIMEOUT, max_event: int = rc.DEFAULT_MAX_EVENT,
+                 delete_on_close: bool = True) -> None:
+        self._address, self._token = _check_options(url, token, max_output, io_timeout, connect_timeout,
+                                                    max_event)
+        self.url = url
+        self._max_output = max_output
+        self._io_timeout = float(io_timeout)
+        self._max_event = max_event
+        self._delete_on_close = delete_on_close
+        self._pool = _Pool(self._address, float(connect_timeout))
+        self._created: Dict[str, None] = {}  # ids of the contexts this client made (ordered)
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def __enter__(self) -> RemoteCodeInterpreter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return "<RemoteCodeInterpreter %s contexts=%d%s>" % (self.url, len(self._created),
+                                                            " closed" if self._closed else "")
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise InterpError("this interpreter is closed; create a new one")
+
+    def _call(self, call: rc.Call[T]) -> T:
+        """Send one request and read its answer, on a kept-alive connection
+        (an idempotent request is sent again once if a reused one was closed)."""
+        self._check_open()
+        data = rc.encode_request(call.request, self._address, self._token)
+        for attempt in range(2):
+            deadline = time.monotonic() + self._io_timeout
+            conn = self._pool.get()
+            exchange = rc.CallExchange(call)
+            sent = False
+            try:
+                conn.send(data, deadline)
+                sent = True
+                while not exchange.done:
+                    chunk = conn.recv(deadline, None)
+                    if not chunk:
+                        exchange.eof()
+                        break
+                    exchange.feed(chunk)
+            except (OSError, EOFError, RemoteProtocolError) as exc:
+                conn.close()
+                if conn.reused and call.idempotent and attempt == 0 and exchange.parser.received == 0:
+                    continue  # the server had closed the idle connection
+                raise _lost(self._address, call.request, exc, sent=sent) from None
+            except BaseException:
+                conn.close()
+                raise
+            self._pool.put(conn, exchange.parser)
+            return exchange.outcome()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def run_code(self, code: str, *, context: ContextRef = None,
+                 on_stdout: Optional[Callable[[Any], Any]] = None,
+                 on_stderr: Optional[Callable[[Any], Any]] = None,
+                 on_error: Optional[Callable[[Any], Any]] = None,
+                 on_result: Optional[Callable[[Any], Any]] = None,
+                 on_input: Optional[Callable[[str], str]] = None,
+                 stdin: Optional[str] = None,
+                 envs: Optional[Mapping[str, str]] = None,
+                 timeout: Optional[float] = None,
+                 cancel: Optional[threading.Event] = None) -> ExecutionResult:
+        """Run ``code`` in ``context`` on the server and wait; see
+        :meth:`interp.CodeInterpreter.run_code`. Callbacks run on this thread
+        as the server streams each line. ``cancel`` (or a callback that
+        raises) closes the stream, which stops the run on the server as a
+        timeout would; RunCancelledError's ``result`` is what had arrived."""
+        callbacks: Dict[str, Any] = {"stdout": on_stdout, "stderr": on_stderr, "error": on_error,
+                                     "result": on_result, "input": on_input}
+        command, seconds = run_command(code, envs=envs, timeout=timeout, stdin=stdin, on_input=on_input,
+                                       callbacks=callbacks)
+        if cancel is not None and not hasattr(cancel, "is_set"):
+            raise TypeError("cancel must be a threading.Event, not %s" % type(cancel).__name__)
+        ctx = rc.context_id(context)
+        self._check_open()
+        request = rc.run_request(ctx, command, seconds)
+        run = rc.RunExchange(ctx, max_output=self._max_output, max_event=self._max_event)
+        deadline = None if seconds is None else time.monotonic() + seconds + self._io_timeout
+        conn = self._pool.get()
+        sent = False
+        try:
+            if cancel is not None and cancel.is_set():
+                raise _Cancelled()
+            conn.send(rc.encode_request(request, self._address, self._token),
+                      time.monotonic() + self._io_timeout)
+            sent = True
+            while not run.done:
+                chunk = conn.recv(deadline, cancel)
+                if not chunk:
+                    run.eof()
+                    break
+                for kind, payload in run.feed(chunk):
+                    self._deliver(ctx, kind, payload, callbacks)
+        except _Cancelled:
+            conn.close()
+            raise RunCancelledError("the run was cancelled" if sent else
+                                    "the run was cancelled before it started",
+                                    run.result() if sent else None) from None
+        except (OSError, EOFError, RemoteProtocolError) as exc:
+            conn.close()
+            raise _lost(self._address, request, exc, sent=sent, run=run) from None
+        except BaseException:
+            conn.close()  # a callback raised, or KeyboardInterrupt: the server stops the run
+            raise
+        self._pool.put(conn, run.parser)
+        if run.parser.status != 200:
+            raise run.error_response()
+        return run.outcome()
+
+    def _deliver(self, ctx: str, kind: str, payload: Any, callbacks: Mapping[str, Any]) -> None:
+        callback = callbacks.get(kind)
+        if kind != "input":
+            if callback is not None:
+                callback(payload)
+            return
+        number, prompt = payload
+        value, raised = None, None
+        if callback is not None:
+            try:
+                value = callback(prompt)
+            except EOFError as exc:
+                raised = exc
+        self._answer(ctx, number, _input_value(callback, value, raised))
+
+    def _answer(self, ctx: str, number: int, value: Optional[str]) -> None:
+        try:
+            self._call(rc.answer_call(ctx, number, value))
+        except RemoteServerError as exc:
+            if exc.status != 409:  # 409: the code stopped waiting for it
+                raise
+
+    def complete(self, code: str, cursor: Optional[int] = None, context: ContextRef = None) -> List[str]:
+        """See :meth:`interp.CodeInterpreter.complete`."""
+        command = completion_command(code, cursor)
+        return self._call(rc.complete_call(rc.context_id(context), command["code"], command["cursor"]))
+
+    def interrupt(self, context: ContextRef = None) -> None:
+        """See :meth:`interp.CodeInterpreter.interrupt` (any thread)."""
+        self._call(rc.interrupt_call(rc.context_id(context)))
+
+    def restart_context(self, context: ContextRef = None) -> InterpreterContext:
+        """See :meth:`interp.CodeInterpreter.restart_context`."""
+        return self._call(rc.restart_call(rc.context_id(context)))
+
+    def create_context(self, cwd: Optional[str] = None) -> InterpreterContext:
+        """Start a new isolated context on the server, in ``cwd`` (a directory
+        on the server; default: the server's ``--cwd``), under a new id."""
+        ctx = str(uuid.uuid4())
+        context = self._call(rc.create_call(ctx, _check_cwd(cwd)))
+        with self._lock:
+            self._created[ctx] = None
+        return context
+
+    def list_contexts(self) -> List[InterpreterContext]:
+        """The contexts the server holds (not the default one), oldest first."""
+        return self._call(rc.list_call())
+
+    def delete_context(self, context: ContextRef) -> None:
+        """Delete a context on the server (its worker and every process it started)."""
+        if context is None:
+            raise TypeError("delete_context needs a context (or its id)")
+        ctx = rc.context_id(context)
+        try:
+            self._call(rc.delete_call(ctx))
+        finally:
+            with self._lock:
+                self._created.pop(ctx, None)
+
+    def close(self) -> None:
+        """Delete the contexts this client created (unless ``delete_on_close``
+        is False; an unreachable server is not waited for) and close the
+        connections. Further calls raise InterpError. Idempotent."""
+        if self._closed:
+            return
+        try:
+            with self._lock:
+                created = list(self._created) if self._delete_on_close else []
+            for ctx in created:
+                try:
+                    self.delete_context(ctx)
+                except RemoteError:
+                    break  # the server is gone: nothing left to delete there
+                except InterpError:
+                    pass  # already deleted (by the server's idle timeout, say)
+        finally:
+            self._closed = True
+            self._pool.close()
+
+
+# -- asyncio ----------------------------------------------------------------------------
+
+class _AsyncConnection:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.reused = False
+        self.idle_since = 0.0
+        self.idle_limit = DEFAULT_KEEP_ALIVE
+
+    def usable(self, now: float) -> bool:
+        return (now - self.idle_since < self.idle_limit and not self.reader.at_eof()
+                and not self.writer.is_closing())
+
+    async def send(self, data: bytes, deadline: float) -> None:
+        import asyncio
+
+        self.writer.write(data)
+        await asyncio.wait_for(self.writer.drain(), max(0.001, deadline - time.monotonic()))
+
+    async def recv(self, deadline: Optional[float]) -> bytes:
+        import asyncio
+
+        if deadline is None:
+            return await self.reader.read(READ_SIZE)
+        wait = deadline - time.monotonic()
+        if wait <= 0:
+            raise socket.timeout("timed out")
+        try:
+            return await asyncio.wait_for(self.reader.read(READ_SIZE), wait)
+        except asyncio.TimeoutError:
+            raise socket.timeout("timed out") from None
+
+    def close(self) -> None:
+        try:
+            self.writer.close()
+        except (OSError, RuntimeError):  # RuntimeError: its event loop is closed
+            pass
+
+
+class _AsyncPool:
+    def __init__(self, address: rc.Address, connect_timeout: float) -> None:
+        self.address = address
+        self.connect_timeout = connect_timeout
+        self._idle: List[_AsyncConnection] = []
+
+    async def get(self) -> _AsyncConnection:
+        import asyncio
+
+        now = time.monotonic()
+        while self._idle:
+            conn = self._idle.pop()
+            if conn.usable(now):
+                conn.reused = True
+                return conn
+            conn.close()
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(self.address.host, self.address.port, limit=READ_SIZE),
+                self.connect_timeout)
+        except (OSError, asyncio.TimeoutError) as exc:
+            raise _unreachable(self.address, exc) from None
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return _AsyncConnection(reader, writer)
+
+    def put(self, conn: _AsyncConnection, parser: rc.ResponseParser) -> None:
+        if not (parser.done and parser.keep_alive):
+            conn.close()
+            return
+        conn.idle_since = time.monotonic()
+        conn.idle_limit = _idle_limit(parser)
+        self._idle.append(conn)
+
+    def close(self) -> None:
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
+
+class AsyncRemoteCodeInterpreter:
+    """The asyncio twin of :class:`RemoteCodeInterpreter`, with the API of
+    :class:`interp.AsyncCodeInterpreter`: methods are coroutines, callbacks
+    may be plain or coroutine functions (awaited in order), and cancelling a
+    ``run_code`` task closes its stream, which stops the run on the server as
+    a timeout would, then re-raises CancelledError. An instance belongs to
+    the event loop it is first used in."""
+
+    def __init__(self, url: str, token: Optional[str] = None, *,
+                 max_output: Optional[int] = DEFAULT_MAX_OUTPUT, io_timeout: float = DEFAULT_IO_TIMEOUT,
+                 connect_timeout: float = DEFAULT_CONNECT_TIMEOUT, max_event: int = rc.DEFAULT_MAX_EVENT,
+                 delete_on_close: bool = True) -> None:
+        self._address, self._token = _check_options(url, token, max_output, io_timeout, connect_timeout,
+                                                    max_event)
+        self.url = url
+        self._max_output = max_output
+        self._io_timeout = float(io_timeout)
+        self._max_event = max_event
+        self._delete_on_close = delete_on_close
+        self._pool = _AsyncPool(self._address, float(connect_timeout))
+        self._created: Dict[str, None] = {}
+        self._closed = False
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+
+    async def __aenter__(self) -> AsyncRemoteCodeInterpreter:
+        self._check_open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        return "<AsyncRemoteCodeInterpreter %s contexts=%d%s>" % (self.url, len(self._created),
+                                                                 " closed" if self._closed else "")
+
+    def _check_open(self) -> None:
+        import asyncio
+
+        if self._closed:
+            raise InterpError("this interpreter is closed; create a new one")
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+        elif self._loop is not loop:
+            raise InterpError("this AsyncRemoteCodeInterpreter belongs to another event loop; create one per loop")
+
+    async def _call(self, call: rc.Call[T]) -> T:
+        """See RemoteCodeInterpreter._call."""
+        self._check_open()
+        data = rc.encode_request(call.request, self._address, self._token)
+        for attempt in range(2):
+            deadline = time.monotonic() + self._io_timeout
+            conn = await self._pool.get()
+            exchange = rc.CallExchange(call)
+            sent = False
+            try:
+                await conn.send(data, deadline)
+                sent = True
+                while not exchange.done:
+                    chunk = await conn.recv(deadline)
+                    if not chunk:
+                        exchange.eof()
+                        break
+                    exchange.feed(chunk)
+            except (OSError, EOFError, RemoteProtocolError, TimeoutError) as exc:
+                conn.close()
+                if conn.reused and call.idempotent and attempt == 0 and exchange.parser.received == 0:
+                    continue
+                raise _lost(self._address, call.request, exc, sent=sent) from None
+            except BaseException:
+                conn.close()
+                raise
+            self._pool.put(conn, exchange.parser)
+            return exchange.outcome()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def run_code(self, code: str, *, context: ContextRef = None,
+                       on_stdout: Optional[Callable[[Any], Any]] = None,
+                       on_stderr: Optional[Callable[[Any], Any]] = None,
+                       on_error: Optional[Callable[[Any], Any]] = None,
+                       on_result: Optional[Callable[[Any], Any]] = None,
+                       on_input: Optional[Callable[[str], Any]] = None,
+                       stdin: Optional[str] = None,
+                       envs: Optional[Mapping[str, str]] = None,
+                       timeout: Optional[float] = None) -> ExecutionResult:
+        """See :meth:`RemoteCodeInterpreter.run_code`."""
+        callbacks: Dict[str, Any] = {"stdout": on_stdout, "stderr": on_stderr, "error": on_error,
+                                     "result": on_result, "input": on_input}
+        command, seconds = run_command(code, envs=envs, timeout=timeout, stdin=stdin, on_input=on_input,
+                                       callbacks=callbacks)
+        ctx = rc.context_id(context)
+        self._check_open()
+        request = rc.run_request(ctx, command, seconds)
+        run = rc.RunExchange(ctx, max_output=self._max_output, max_event=self._max_event)
+        deadline = None if seconds is None else time.monotonic() + seconds + self._io_timeout
+        conn = await self._pool.get()
+        sent = False
+        try:
+            await conn.send(rc.encode_request(request, self._address, self._token),
+                            time.monotonic() + self._io_timeout)
+            sent = True
+            while not run.done:
+                chunk = await conn.recv(deadline)
+                if not chunk:
+                    run.eof()
+                    break
+                for kind, payload in run.feed(chunk):
+                    await self._deliver(ctx, kind, payload, callbacks)
+        except (OSError, EOFError, RemoteProtocolError, TimeoutError) as exc:
+            conn.close()
+            raise _lost(self._address, request, exc, sent=sent, run=run) from None
+        except BaseException:
+            conn.close()  # cancelled, or a callback raised: the server stops the run
+            raise
+        self._pool.put(conn, run.parser)
+        if run.parser.status != 200:
+            raise run.error_response()
+        return run.outcome()
+
+    async def _deliver(self, ctx: str, kind: str, payload: Any, callbacks: Mapping[str, Any]) -> None:
+        callback = callbacks.get(kind)
+        if kind != "input":
+            if callback is not None:
+                value = callback(payload)
+                if inspect.isawaitable(value):
+                    await value
+            return
+        number, prompt = payload
+        answer, raised = None, None
+        if callback is not None:
+            try:
+                answer = callback(prompt)
+                if inspect.isawaitable(answer):
+                    answer = await answer
+            except EOFError as exc:
+                raised = exc
+        try:
+            await self._call(rc.answer_call(ctx, number, _input_value(callback, answer, raised)))
+        except RemoteServerError as exc:
+            if exc.status != 409:
+                raise
+
+    async def complete(self, code: str, cursor: Optional[int] = None, context: ContextRef = None) -> List[str]:
+        """See :meth:`interp.CodeInterpreter.complete`."""
+        command = completion_command(code, cursor)
+        return await self._call(rc.complete_call(rc.context_id(context), command["code"], command["cursor"]))
+
+    async def interrupt(self, context: ContextRef = None) -> None:
+        """See :meth:`interp.CodeInterpreter.interrupt`."""
+        await self._call(rc.interrupt_call(rc.context_id(context)))
+
+    async def restart_context(self, context: ContextRef = None) -> InterpreterContext:
+        """See :meth:`interp.CodeInterpreter.restart_context`."""
+        return await self._call(rc.restart_call(rc.context_id(context)))
+
+    async def create_context(self, cwd: Optional[str] = None) -> InterpreterContext:
+        """See :meth:`RemoteCodeInterpreter.create_context`."""
+        ctx = str(uuid.uuid4())
+        context = await self._call(rc.create_call(ctx, _check_cwd(cwd)))
+        self._created[ctx] = None
+        return context
+
+    async def list_contexts(self) -> List[InterpreterContext]:
+        """See :meth:`RemoteCodeInterpreter.list_contexts`."""
+        return await self._call(rc.list_call())
+
+    async def delete_context(self, context: ContextRef) -> None:
+        """See :meth:`RemoteCodeInterpreter.delete_context`."""
+        if context is None:
+            raise TypeError("delete_context needs a context (or its id)")
+        ctx = rc.context_id(context)
+        try:
+            await self._call(rc.delete_call(ctx))
+        finally:
+            self._created.pop(ctx, None)
+
+    async def close(self) -> None:
+        """See :meth:`RemoteCodeInterpreter.close`."""
+        if self._closed:
+            return
+        try:
+            for ctx in list(self._created) if self._delete_on_close else []:
+                try:
+                    await self.delete_context(ctx)
+                except RemoteError:
+                    break
+                except InterpError:
+                    pass
+        finally:
+            self._closed = True
+            self._pool.close()
+
+
+__all__ = ["AsyncRemoteCodeInterpreter", "RemoteCodeInterpreter"]
