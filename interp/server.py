@@ -3,14 +3,24 @@
 A small JSON API over one shared :class:`~interp.CodeInterpreter`, for
 programs in any language::
 
-    POST   /contexts                {"cwd"?}        -> 201 context
+    POST   /contexts                {"cwd"?}        -> 201 context (id chosen by the server)
+    PUT    /contexts/{id}           {"cwd"?}        -> 201 context (id chosen by the client)
     GET    /contexts                                -> 200 [context, ...]
     DELETE /contexts/{id}                           -> 204
+    POST   /contexts/{id}/execute   {"code", "envs"?, "timeout"?, "stdin"?, "input"?}
+                                                    -> 200 application/x-ndjson stream
+    POST   /contexts/{id}/input     {"request", "value" | "eof"}   -> 204
+    POST   /contexts/{id}/complete  {"code", "cursor"?}            -> 200 {"matches"}
     POST   /contexts/{id}/restart                   -> 200 context
     POST   /contexts/{id}/interrupt                 -> 204
-    POST   /execute                 {"code", "context_id"?, "envs"?, "timeout"?}
-                                                    -> 200 application/x-ndjson stream
+    POST   /execute                 as above, plus "context_id"?
     GET    /health                                  -> 200 {"status": "ok", ...}
+    GET    /metrics                                 -> 200 Prometheus text
+
+The routes are the table ROUTES. Every operation on a context names it in
+the path, so a proxy can route by the id alone; ids are checked
+(CONTEXT_ID). ``input_request`` events (``request``, ``prompt``) ask for
+``input()`` answers when the request set ``"input": true``.
 
 ``/execute`` streams one JSON object per line, each sent in its own HTTP
 chunk as it happens: ``stdout`` / ``stderr`` (``text``: one line),
