@@ -19,6 +19,7 @@ from typing import Callable, List
 from interp import AsyncCodeInterpreter, CodeInterpreter, InterpTimeoutError, process
 
 from . import floors
+from .sandbox_figures import sandbox
 from .common import (Figure, Results, Settings, Target, chunks, descendants, group_exists, human_count,
                      log, open_fds, process_exists, smaps_rollup, thread_count, timed)
 
@@ -455,4 +456,5 @@ BENCHMARKS = {
     "memory": memory,
     "scale": scale,
     "parallel": parallel,
+    "sandbox": sandbox,
 }

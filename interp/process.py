@@ -698,8 +698,10 @@ class SandboxLauncher(ZygoteLauncher):
             failed = self._zygote or zygote
             if failed is not None and not failed._greeted and not self._started:
                 raise self.sandbox.diagnose(failed.said()) from None
-            raise InterpError("the sandbox stopped working (%s); close this interpreter and "
-                              "create a new one" % exc) from None
+            if failed is not None and not failed.broken:  # it answered, with an error
+                raise InterpError("the sandbox could not start a worker: %s" % exc) from None
+            raise InterpError("the sandbox stopped working (%s); the next context starts a new "
+                              "one" % exc) from None
         self._started = True
         return worker
 

@@ -37,6 +37,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import select
 import signal
 import socket
 from typing import Any, Dict, List, Optional, Sequence, Set, Union
@@ -45,6 +46,8 @@ from . import native, proctree
 from .worker import main
 
 SPAWN_FDS = 7
+#: The zygote warms up once no request came for this many seconds.
+WARM_UP_WHEN_IDLE = 0.05
 MAX_MESSAGE = 1 << 20
 
 
@@ -97,7 +100,7 @@ def serve(sock_fd: int, limits: Union[str, Dict[str, int], None] = None) -> None
         sock.send(json.dumps({"t": "hello", "error": "limits: %s" % exc}).encode())
         os._exit(1)
     _send(sock, {"t": "hello", "pid": os.getpid()}, os.getpid())
-    _warm_up()
+    warm = False
     # Daemons started by a worker that then died abruptly (a segfault, the
     # OOM killer) are re-parented here instead of to init; _sweep ends them.
     native.become_subreaper()
@@ -122,6 +125,11 @@ def serve(sock_fd: int, limits: Union[str, Dict[str, int], None] = None) -> None
             _send(sock, reply, reply.get("pid"))
         except OSError:
             break
+        if not warm and not select.select([sock], [], [], WARM_UP_WHEN_IDLE)[0]:
+            # warm up once idle: the first workers (the first context and the
+            # pool's next one, asked for right after) need not wait for it
+            _warm_up()
+            warm = True
     _sweep(workers)
     os._exit(0)
 
@@ -158,6 +166,20 @@ def _set_limits(limits: Optional[Dict[str, int]], names: Optional[Sequence[str]]
             resource.setrlimit(getattr(resource, name), (int(value), int(value)))
 
 
+def _fork(workers: Set[int], attempts: int = 5) -> int:
+    """os.fork(), retried while the process limit is reached and processes
+    left by dead workers are being killed."""
+    for attempt in range(attempts):
+        try:
+            return os.fork()
+        except BlockingIOError:
+            if attempt == attempts - 1:
+                raise
+            _sweep(workers)
+            select.select([], [], [], 0.02 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
 def _sweep(workers: Set[int]) -> None:
     """Kill and reap every child that is not one of our workers: orphans of
     workers that died, adopted by the zygote as their subreaper."""
@@ -177,7 +199,8 @@ def _handle(request: Dict[str, Any], fds: List[int], sock: socket.socket, worker
     if kind == "spawn":
         if len(fds) != SPAWN_FDS:
             return {"error": "spawn needs %d file descriptors, got %d" % (SPAWN_FDS, len(fds))}
-        pid = os.fork()
+        _sweep(workers)  # orphans of dead workers' children hold process slots (a bomb's)
+        pid = _fork(workers)
         if pid == 0:
             sock.close()
             _child(fds)

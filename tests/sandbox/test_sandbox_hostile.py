@@ -171,13 +171,17 @@ def test_fork_bomb_is_bounded_by_the_process_limit(tmp_path):
         words = result.stdout.split()
         assert words[0] == "stopped" and int(words[1]) < 32 and int(words[2]) == errno.EAGAIN, result
         ci.restart_context()
-        # a real bomb (every child forks too) ends with its run, and the host can still fork
+        assert ci.run_code("print('fine')").stdout == "fine\n"
+        # a real bomb (every child forks too) ends with its run, and the host can still fork;
+        # deleting its context frees the sandbox's process slots (its orphans, adopted by its
+        # worker as their subreaper, die with it)
+        bombed = ci.create_context()
         with pytest.raises(InterpTimeoutError):
             ci.run_code("import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n",
-                        timeout=2)
+                        timeout=2, context=bombed)
         assert subprocess.run(["true"]).returncode == 0
-        ci.restart_context()
-        assert ci.run_code("print('fine')").stdout == "fine\n"
+        ci.delete_context(bombed)
+        assert ci.run_code("print('fine')", context=ci.create_context()).stdout == "fine\n"
     no_leftovers()
 
 
