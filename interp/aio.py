@@ -15,8 +15,8 @@ import time
 from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 from . import core
-from .engine import (COMPLETION_TIMEOUT, DEFAULT_GRACE_PERIOD, DEFAULT_MAX_OUTPUT, AsyncFifoLock, Context,
-                     ContextRef, Engine, completion_command, run_command)
+from .engine import (COMPLETION_TIMEOUT, DEFAULT_DIALECT, DEFAULT_GRACE_PERIOD, DEFAULT_MAX_OUTPUT, AsyncFifoLock,
+                     Context, ContextRef, Engine, completion_command, run_command)
 from .errors import InterpError
 from .process import Launcher
 from .sandbox import Sandbox
@@ -44,15 +44,20 @@ class AsyncCodeInterpreter:
     def __init__(self, cwd: Optional[str] = None, *, env: Optional[Mapping[str, str]] = None,
                  max_output: Optional[int] = DEFAULT_MAX_OUTPUT, memory_limit: Optional[int] = None,
                  grace_period: float = DEFAULT_GRACE_PERIOD, launcher: Optional[Launcher] = None,
-                 sandbox: Union[Sandbox, bool, None] = None) -> None:
+                 sandbox: Union[Sandbox, bool, None] = None, dialect: str = DEFAULT_DIALECT) -> None:
         self._engine = Engine(AsyncFifoLock, cwd, env=env, max_output=max_output, memory_limit=memory_limit,
-                              grace_period=grace_period, launcher=launcher, sandbox=sandbox)
+                              grace_period=grace_period, launcher=launcher, sandbox=sandbox, dialect=dialect)
         self._loop: Optional[asyncio.AbstractEventLoop] = None
 
     @property
     def sandbox(self) -> Optional[Sandbox]:
         """The sandbox every context runs in (None: not sandboxed)."""
         return self._engine.sandbox
+
+    @property
+    def dialect(self) -> str:
+        """What cells are written in: "notebook" or "python" (see the constructor)."""
+        return self._engine.dialect
 
     async def __aenter__(self) -> AsyncCodeInterpreter:
         self._check_loop()

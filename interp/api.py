@@ -15,8 +15,8 @@ import time
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 from . import core
-from .engine import (CANCEL_POLL, COMPLETION_TIMEOUT, DEFAULT_GRACE_PERIOD, DEFAULT_MAX_OUTPUT, Context,
-                     ContextRef, Engine, FifoLock, completion_command, run_command)
+from .engine import (CANCEL_POLL, COMPLETION_TIMEOUT, DEFAULT_DIALECT, DEFAULT_GRACE_PERIOD, DEFAULT_MAX_OUTPUT,
+                     Context, ContextRef, Engine, FifoLock, completion_command, run_command)
 from .errors import RunCancelledError
 from .process import Launcher
 from .sandbox import Sandbox
@@ -48,6 +48,9 @@ class CodeInterpreter:
     ``sandbox`` (a :class:`interp.sandbox.Sandbox`, or True for the default
     one) runs every context inside one bubblewrap sandbox, whose workspace
     is the default cwd; then ``env`` and ``launcher`` are not given.
+    ``dialect="notebook"`` (the default) also runs notebook-style cells
+    (``!cmd``, ``%magic``, ``%%magic``, a common indentation) where they are
+    not valid Python; ``"python"`` runs Python only.
     Use it as a context manager, or call :meth:`close`, to kill every worker.
 
     Thread-safe: runs on different contexts proceed in parallel from
@@ -57,14 +60,19 @@ class CodeInterpreter:
     def __init__(self, cwd: Optional[str] = None, *, env: Optional[Mapping[str, str]] = None,
                  max_output: Optional[int] = DEFAULT_MAX_OUTPUT, memory_limit: Optional[int] = None,
                  grace_period: float = DEFAULT_GRACE_PERIOD, launcher: Optional[Launcher] = None,
-                 sandbox: Union[Sandbox, bool, None] = None) -> None:
+                 sandbox: Union[Sandbox, bool, None] = None, dialect: str = DEFAULT_DIALECT) -> None:
         self._engine = Engine(FifoLock, cwd, env=env, max_output=max_output, memory_limit=memory_limit,
-                              grace_period=grace_period, launcher=launcher, sandbox=sandbox)
+                              grace_period=grace_period, launcher=launcher, sandbox=sandbox, dialect=dialect)
 
     @property
     def sandbox(self) -> Optional[Sandbox]:
         """The sandbox every context runs in (None: not sandboxed)."""
         return self._engine.sandbox
+
+    @property
+    def dialect(self) -> str:
+        """What cells are written in: "notebook" or "python" (see the constructor)."""
+        return self._engine.dialect
 
     def __enter__(self) -> CodeInterpreter:
         return self

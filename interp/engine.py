@@ -39,6 +39,10 @@ LAST_LOOK_PAUSE_MS = 50
 DEFAULT_MAX_OUTPUT = 16 * 1024 * 1024
 DEFAULT_GRACE_PERIOD = 2.0
 DEFAULT_CONTEXT_ID = "default"
+#: What a cell may be written in: "notebook" (Python, plus IPython's syntax where
+#: the cell is not valid Python: see interp/_worker/dialect.py) or "python".
+DIALECTS = ("notebook", "python")
+DEFAULT_DIALECT = "notebook"
 #: How often a run with a ``cancel`` event checks it (seconds).
 CANCEL_POLL = 0.05
 #: A completion that takes longer than this (a property that blocks) gives up.
@@ -326,6 +330,8 @@ class Context:
                     "a fresh worker has been started: run the code again"
                     % (self.id, why), remains.result(), returncode)
             listen = [name for name in ("stdout", "stderr") if callbacks.get(name) is not None]
+            if command.get("t") == "run":
+                command = dict(command, dialect=self._engine.dialect)
             run = core.Run(self.conn, worker, command, timeout=timeout, grace=self._engine.grace_period,
                            now=now, listen=listen, max_output=self._engine.max_output)
             self._running = worker
@@ -609,7 +615,11 @@ class Engine:
                  max_output: Optional[int] = DEFAULT_MAX_OUTPUT,
                  memory_limit: Optional[int] = None,
                  grace_period: float = DEFAULT_GRACE_PERIOD,
-                 launcher: Optional[Launcher] = None, sandbox: Union[Sandbox, bool, None] = None) -> None:
+                 launcher: Optional[Launcher] = None, sandbox: Union[Sandbox, bool, None] = None,
+                 dialect: str = DEFAULT_DIALECT) -> None:
+        if dialect not in DIALECTS:
+            raise ValueError("dialect must be one of %s, not %r" % (", ".join(map(repr, DIALECTS)), dialect))
+        self.dialect = dialect
         self.sandbox = sandbox_option(sandbox)
         if self.sandbox is not None and (launcher is not None or env is not None):
             raise ValueError("a sandboxed interpreter takes no %s: %s" % (

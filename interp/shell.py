@@ -29,6 +29,7 @@ import warnings
 from typing import Any, Callable, List, Optional, TextIO
 
 from . import __version__
+from ._worker.dialect import transform
 from .api import CodeInterpreter
 from .errors import InterpError
 from .types import ExecutionError, OutputMessage, Result
@@ -134,6 +135,7 @@ class Shell:
         self.stderr = stderr or sys.stderr
         self._compiler = codeop.CommandCompiler()
         self._compiler.compiler.flags |= ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+        self._notebook = interpreter.dialect == "notebook"
         self._ctrl_c: Optional[CtrlC] = None
         self._matches: List[str] = []
 
@@ -168,7 +170,7 @@ class Shell:
                     continue
                 lines = []
                 if source.strip():
-                    self.run(source + "\n")
+                    self.run(source.rstrip("\n") + "\n")  # a %%magic block's closing blank line is no body
             except KeyboardInterrupt:  # Ctrl-C at the prompt: drop the line (or block)
                 self._err("\nKeyboardInterrupt\n")
                 lines = []
@@ -176,13 +178,25 @@ class Shell:
     def _is_complete(self, source: str) -> bool:
         """False while ``source`` is the start of a statement that needs
         more lines; True when it is complete or a syntax error (which the
-        worker then reports)."""
+        worker then reports). Notebook syntax counts as the Python it
+        becomes (``for f in x:`` then ``!echo {f}`` wants more lines), and a
+        ``%%magic`` block ends with an empty line."""
+        if self._notebook and source.lstrip().startswith("%%"):
+            return source.endswith("\n")
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                return self._compiler(source, "<stdin>", "single") is not None
+            return self._compiles(source)
         except (SyntaxError, ValueError, OverflowError):
-            return True
+            rewritten = transform(source) if self._notebook else None
+            try:
+                return rewritten is None or self._compiles(rewritten)
+            except (SyntaxError, ValueError, OverflowError):
+                return True
+
+    def _compiles(self, source: str) -> bool:
+        """True if ``source`` is a complete statement, False if it needs more lines."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return self._compiler(source, "<stdin>", "single") is not None
 
     # -- one run ---------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from types import CodeType, TracebackType
 from typing import Any, Deque, Dict, List, Optional, Set, Tuple
 
 from . import protocol
+from .dialect import transform
 from .signals import SignalGate
 
 #: Characters of cell source kept for tracebacks (older cells are forgotten).
@@ -106,14 +107,23 @@ class Interpreter(code.InteractiveInterpreter):
         self._cached: Deque[Tuple[str, int]] = collections.deque()  # cells kept in linecache
         self._cached_size = 0
 
-    def execute(self, source: str, filename: Optional[str] = None) -> Optional[Dict[str, str]]:
-        """Run ``source``; return None or an error dict for the ``done`` frame."""
+    def execute(self, source: str, filename: Optional[str] = None,
+                notebook: bool = True) -> Optional[Dict[str, str]]:
+        """Run ``source``; return None or an error dict for the ``done`` frame.
+        With ``notebook``, source that is not valid Python may use notebook
+        syntax (see :mod:`.dialect`); valid Python always runs as it is."""
         self.count += 1
         self.error = None
         filename = filename or "<cell-%d>" % self.count
         self._remember_source(filename, source)
         try:
-            units = self._compile(source, filename)
+            try:
+                units = self._compile(source, filename)
+            except SyntaxError:
+                rewritten = transform(source) if notebook else None
+                if rewritten is None:
+                    raise
+                units = self._compile(rewritten, filename)  # same lines: tracebacks quote the user's
         except (SyntaxError, ValueError, OverflowError, MemoryError, RecursionError) as exc:
             if not isinstance(exc, SyntaxError):  # e.g. NUL bytes on older Pythons
                 exc = SyntaxError(describe(exc))
@@ -197,6 +207,9 @@ class Interpreter(code.InteractiveInterpreter):
 
     def _record(self, exc: BaseException, tb: Optional[TracebackType]) -> None:
         sys.last_type, sys.last_value, sys.last_traceback = type(exc), exc, tb
+        if getattr(type(exc), "_interp_no_traceback", False) is True:  # a magic's UsageError, as IPython shows it
+            self.error = error_report(exc)
+            return
         try:
             report = traceback.TracebackException(type(exc), exc, tb)
             _hide_engine_frames(report, set())

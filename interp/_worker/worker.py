@@ -29,11 +29,13 @@ import types
 from types import FrameType
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
-from . import native
+from . import native, notebook
 from .completion import complete
+from .dialect import SHELL_NAME
 from .display import Bundle, filtered, fit_bundle, mime_bundle, raw_bundle
 from .figures import MatplotlibHook, emit_open_figures
 from .interpreter import Interpreter, error_report
+from .magics import Shell
 from .proctree import orphaned
 from .stdio import (CallbackStdin, Plumbing, attach_stdin, flush_everything, setup_descriptors,
                     whole_line_print)
@@ -66,6 +68,9 @@ class Worker:
             emit_open_figures(self.emit)
 
         sys.meta_path.insert(0, MatplotlibHook(show))
+        self.shell = Shell()  # what notebook-style lines call (see dialect.py)
+        setattr(builtins, SHELL_NAME, self.shell)
+        notebook.install(self.display, self.emit)
         signal.signal(signal.SIGINT, self._on_sigint)
         self.interp.signals.install()
         self.pid = os.getpid()
@@ -171,7 +176,8 @@ class Worker:
             if command.get("input"):
                 builtins.input = self._input
                 sys.stdin = CallbackStdin(self._ask)
-            error = self.interp.execute(command["code"], command.get("filename"))
+            error = self.interp.execute(command["code"], command.get("filename"),
+                                        notebook=command.get("dialect", "notebook") == "notebook")
             if os.getpid() != self.pid:  # a fork made by the cell reached its end
                 flush_everything()
                 os._exit(1 if error else 0)
@@ -200,6 +206,8 @@ class Worker:
         """Send ``obj`` (or a ready ``bundle``) as a result frame, after the
         output written before it."""
         data = fit_bundle(mime_bundle(obj) if bundle is None else bundle)
+        if self.shell.take(data):  # %%capture keeps it
+            return
         flush_everything()
         self.send_from_user_code({"t": "result", "data": data, "main": main}, drain=True)
 
