@@ -60,16 +60,22 @@ del _interp_prepare
 _EXIT_CODE = "(lambda code: int(code) if isinstance(code, int) else None)(__import__('sys').last_value.code)"
 
 
+def _program() -> str:
+    """How the user ran us: the ``interp`` console script, or ``python -m interp``."""
+    return "interp" if os.path.basename(sys.argv[0]) == "interp" else "python -m interp"
+
+
 def _parser() -> argparse.ArgumentParser:
+    program = _program()
     parser = argparse.ArgumentParser(
-        prog="python -m interp",
+        prog=program,
         usage="%(prog)s [--timeout SECONDS] [--cwd DIR] [-c CODE | FILE | -] [ARG ...]",
         description="Run Python code in an interp worker process, streaming its output, as python "
-                    "would run it. With no code on a terminal: an interactive shell.",
+                    "would run it. With no code on a terminal: an interactive shell. Installed with "
+                    "pip, the command is also 'interp'.",
         epilog="interp's options come before -c CODE or FILE: what follows those is passed to the "
                "code as sys.argv[1:], as with python. "
-               "Servers: 'python -m interp mcp --help' (MCP over stdio), "
-               "'python -m interp serve --help' (HTTP).",
+               "Servers: '%s mcp --help' (MCP over stdio), '%s serve --help' (HTTP)." % (program, program),
         allow_abbrev=False)
     parser.add_argument("-c", dest="code", metavar="CODE", help="the code to run")
     parser.add_argument("file", nargs="?", metavar="FILE",

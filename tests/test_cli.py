@@ -169,3 +169,15 @@ def test_usage_says_where_interp_options_go():
     assert "interp's options come before -c CODE or FILE" in usage
     proc = run_cli("--timeout", "30", "-c")
     assert proc.returncode == 2 and "-c" in proc.stderr  # -c needs its CODE
+
+
+def test_usage_names_the_console_script_when_run_as_interp():
+    """The `interp` console script (pyproject's [project.scripts]) names itself
+    in its usage; `python -m interp` does too."""
+    script = "import sys\nsys.argv[0] = sys.argv[1]\nfrom interp.__main__ import main\nmain(['--help'])"
+    for argv0, program in (("/venv/bin/interp", "interp"), ("-m", "python -m interp")):
+        proc = subprocess.run([sys.executable, "-c", script, argv0], cwd=ROOT, capture_output=True, text=True,
+                              timeout=30, env=dict(os.environ, PYTHONPATH=ROOT))
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.startswith("usage: %s [--timeout" % program)
+        assert "'%s mcp --help'" % program in " ".join(proc.stdout.split())
