@@ -5,8 +5,10 @@ from typing import TYPE_CHECKING, Any
 from .api import CodeInterpreter
 from .errors import (ConnectionLostError, ContextNotFoundError, ContextRestartedError, InterpError,
                      InterpTimeoutError, InvalidCwdError, RemoteError, RemoteProtocolError, RemoteServerError,
-                     RunCancelledError, ServerUnreachableError, WorkerDiedError)
+                     RunCancelledError, SandboxUnavailableError, ServerUnreachableError,
+                     WorkerDiedError)
 from .remote import AsyncRemoteCodeInterpreter, RemoteCodeInterpreter
+from .sandbox import Sandbox
 from .types import ExecutionError, ExecutionResult, InterpreterContext, OutputMessage, Result
 
 if TYPE_CHECKING:
@@ -42,6 +44,8 @@ __all__ = [
     "RemoteServerError",
     "Result",
     "RunCancelledError",
+    "Sandbox",
+    "SandboxUnavailableError",
     "ServerUnreachableError",
     "WorkerDiedError",
 ]

@@ -93,6 +93,9 @@ def serve(sock_fd: int, limits: Union[str, Dict[str, int], None] = None) -> None
     ``limits`` (a dict or its JSON) maps ``resource.RLIMIT_*`` names to
     values the zygote sets on itself first, so every worker inherits them
     (a sandbox's limits, see ``interp.sandbox``)."""
+    # Nothing but the parent may stop the zygote: in a sandbox it is PID 1 of
+    # the namespace, which the kernel shields from every signal it ignores
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     sock = socket.socket(fileno=sock_fd)
     try:
         _set_limits(json.loads(limits) if isinstance(limits, str) else limits)

@@ -109,12 +109,15 @@ def test_host_processes_are_invisible_and_unsignalable(box):
             "        print('signalled', pid)\n"
             "    except OSError as exc:\n"
             "        print(type(exc).__name__)\n"
+            "for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL, signal.SIGSTOP):\n"
+            "    os.kill(1, sig)  # the zygote, PID 1 here, is shielded\n"
             "os.kill(-1, signal.SIGTERM)  # every process this one may signal\n"
             % (os.getpid(), os.getppid(), sleeper.pid))
         count, saw_runner = result.stdout.split()[:2]
         assert int(count) <= 6 and saw_runner == "False"
         assert "signalled %d" % sleeper.pid not in result.stdout
         assert process_exists(os.getpid()) and sleeper.poll() is None and process_exists(os.getppid())
+        assert box.run_code("print('zygote alive')", context=box.create_context()).stdout == "zygote alive\n"
     finally:
         sleeper.kill()
         sleeper.wait()
