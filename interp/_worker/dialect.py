@@ -137,7 +137,7 @@ def _cell_magic(lines: List[str], first: int) -> str:
     if body and not body.endswith(("\n", "\r")):
         body += "\n"
     call = _call("run_cell_magic", match.group(1), match.group(2).strip(), body)
-    return "".join(lines[:first]) + indent + call + (end or "\n")
+    return "".join(lines[:first]) + call + (end or "\n")
 
 
 def transform(source: str) -> Optional[str]:

@@ -117,13 +117,7 @@ class Interpreter(code.InteractiveInterpreter):
         filename = filename or "<cell-%d>" % self.count
         self._remember_source(filename, source)
         try:
-            try:
-                units = self._compile(source, filename)
-            except SyntaxError:
-                rewritten = transform(source) if notebook else None
-                if rewritten is None:
-                    raise
-                units = self._compile(rewritten, filename)  # same lines: tracebacks quote the user's
+            units = self._compile_cell(source, filename, notebook)
         except (SyntaxError, ValueError, OverflowError, MemoryError, RecursionError) as exc:
             if not isinstance(exc, SyntaxError):  # e.g. NUL bytes on older Pythons
                 exc = SyntaxError(describe(exc))
@@ -144,6 +138,25 @@ class Interpreter(code.InteractiveInterpreter):
             old, size = self._cached.popleft()
             self._cached_size -= size
             linecache.cache.pop(old, None)
+
+    def _compile_cell(self, source: str, filename: str, notebook: bool) -> List[CodeType]:
+        """Compile a cell: as Python, else (with ``notebook``) as the Python
+        its notebook syntax becomes, whose lines are the cell's (so
+        tracebacks quote the user's own lines)."""
+        try:
+            return self._compile(source, filename)
+        except SyntaxError:
+            rewritten = transform(source) if notebook else None
+            if rewritten is None:
+                raise
+        try:
+            return self._compile(rewritten, filename)
+        except SyntaxError as exc:  # quote the user's line, not what it became
+            lines, number = source.splitlines(True), exc.lineno or 0
+            if 0 < number <= len(lines) and exc.text != lines[number - 1]:
+                exc.text = lines[number - 1]
+                exc.offset = exc.end_offset = None  # columns of another text
+            raise exc from None
 
     def _compile(self, source: str, filename: str) -> List[CodeType]:
         flags = TOP_LEVEL_AWAIT

@@ -27,6 +27,7 @@ import time
 from types import FrameType
 from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
+from .proctree import kill_tree
 from .stdio import flush_everything
 
 #: How long a command that got the interrupt may take to end before it is killed.
@@ -164,12 +165,21 @@ def call(argv: List[str]) -> int:
 
 
 def stop(process: subprocess.Popen[Any]) -> None:
-    """End ``process``: a short wait, then SIGKILL; reaped either way."""
+    """End ``process`` (an interrupted command): a short wait for it to end
+    by itself, else SIGKILL for what it started (while it is there to reap
+    them: a shell that ignores SIGINT) and then for it; reaped either way."""
+    try:
+        process.wait(STOP_GRACE)
+        return
+    except BaseException:  # still running (or another interrupt came)
+        pass
+    kill_tree(process.pid)
     try:
         process.wait(STOP_GRACE)
     except BaseException:
-        process.kill()
-        process.wait()
+        pass
+    process.kill()
+    process.wait()
 
 
 # -- timing ----------------------------------------------------------------------
