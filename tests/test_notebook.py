@@ -481,3 +481,35 @@ def test_notebook_syntax_in_a_python39_worker(tmp_path):
         assert run(ci, "%%capture c\nprint(1)\n").stdout == ""
         assert re.search("per loop", run(ci, "%timeit -n 2 -r 2 pass").stdout)
         assert error_of(ci, "%nope").name == "UsageError"
+
+
+def test_the_shell_accepts_notebook_syntax(tmp_path):
+    from test_shell import Terminal
+
+    terminal = Terminal(cwd=str(tmp_path))
+    try:
+        terminal.expect(">>> ")
+        terminal.line("!echo hi from sh")
+        terminal.expect(r"\nhi from sh\n>>> ")
+        terminal.line("%cd /")
+        terminal.expect(r"\n/\n>>> ")
+        terminal.line("%%writefile " + str(tmp_path / "f.txt"))
+        terminal.expect(r"\.\.\. ")
+        terminal.line("line one")
+        terminal.expect(r"\.\.\. ")
+        terminal.line("")
+        terminal.expect(r"Writing .*f\.txt\n>>> ")
+        terminal.line("for i in range(2):")
+        terminal.expect(r"\.\.\. ")
+        terminal.line("    !echo n{i}")
+        terminal.expect(r"\.\.\. ")
+        terminal.line("")
+        terminal.expect(r"n0\nn1\n>>> ")
+        terminal.line("    x = 7")  # pasted with an indentation
+        terminal.expect(">>> ")
+        terminal.line("%pwd")
+        terminal.expect(r"\n'/'\n>>> ")
+        assert (tmp_path / "f.txt").read_text() == "line one\n"
+        assert terminal.finish() == 0
+    finally:
+        terminal.close()
