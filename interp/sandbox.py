@@ -33,6 +33,7 @@ import site
 import sys
 import tempfile
 import threading
+import time
 import uuid
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -317,6 +318,7 @@ class Sandbox:
             self._in_use = True
         cgroup = _Cgroup.probe()
         if cgroup is not None and (self.memory is not None or self.processes is not None):
+            cgroup.remove_stale()
             self._cgroup = cgroup.create(self.memory, self.processes)
         self._started = True
 
@@ -381,6 +383,12 @@ def _kernel() -> Tuple[int, int]:
         return (0, 0)
 
 
+#: Cgroups made for sandboxes are named so; empty ones older than
+#: STALE_CGROUP_AGE seconds are left-overs of parents that were killed.
+CGROUP_PREFIX = "interp-sandbox-"
+STALE_CGROUP_AGE = 60.0
+
+
 class _Cgroup:
     """A cgroup made for one sandbox: v2 (one directory) or v1 (one per
     controller), under this process's own cgroup, where we may write."""
@@ -419,9 +427,28 @@ class _Cgroup:
         dirs: Dict[str, str] = {c: d for c, d in v1.items() if os.path.isdir(d) and os.access(d, os.W_OK)}
         return _Cgroup("v1", dirs) if dirs else None
 
+    def remove_stale(self, min_age: float = STALE_CGROUP_AGE) -> None:
+        """Remove the empty cgroups that sandboxes of parents killed by SIGKILL
+        left behind here (older than ``min_age`` seconds: a younger one may be
+        a sandbox still starting)."""
+        now = time.time()
+        for parent in set(self.dirs.values()):
+            try:
+                names = [name for name in os.listdir(parent) if name.startswith(CGROUP_PREFIX)]
+            except OSError:
+                continue
+            for name in names:
+                path = os.path.join(parent, name)
+                try:
+                    if now - os.stat(path).st_mtime >= min_age and not (_read(os.path.join(path, "cgroup.procs"))
+                                                                         or "").strip():
+                        os.rmdir(path)  # fails harmlessly if a process entered meanwhile
+                except OSError:
+                    pass
+
     def create(self, memory: Optional[int], processes: Optional[int]) -> Optional[_Cgroup]:
         """Make this sandbox's cgroup with those limits (None if it cannot be made)."""
-        name = "interp-sandbox-%s" % uuid.uuid4().hex[:12]
+        name = CGROUP_PREFIX + uuid.uuid4().hex[:12]
         made: Dict[str, str] = {}
         try:
             for controller, parent in self.dirs.items():

@@ -10,6 +10,7 @@ sandbox's); their sandboxed versions, on host pids, follow.
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
@@ -160,12 +161,13 @@ def test_parent_death_leaves_no_orphans(tmp_path):
         from interp.sandbox import Sandbox
         ci = CodeInterpreter(sandbox=Sandbox(%r))
         ctx = ci.create_context()
+        cgroup = ci.sandbox._cgroup
         for c in (None, ctx):
             ci.run_code("import subprocess, sys\\n"
                         "subprocess.Popen([sys.executable, '-c', "
                         "'import os, time\\\\nif os.fork() == 0: os.setsid()\\\\ntime.sleep(1000)', %r])",
                         context=c)
-        print("ready", flush=True)
+        print("ready", *(sorted(set(cgroup.dirs.values())) if cgroup else []), flush=True)
         import time
         time.sleep(1000)
     """) % (os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), str(tmp_path), marker)
@@ -185,12 +187,22 @@ def test_parent_death_leaves_no_orphans(tmp_path):
 
     parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     try:
-        assert parent.stdout.readline() == "ready\n"
+        ready, *cgroups = parent.stdout.readline().split()
+        assert ready == "ready"
         assert wait_until(lambda: len(marked()) == 4)
     finally:
         parent.kill()
         parent.wait()
         parent.stdout.close()
     assert wait_until(lambda: marked() == [], timeout=15)
+    # the sandbox's cgroup (when it had one) is empty: the next sandbox made
+    # here removes it once stale; this test does so now
+    def empty(path):
+        with open(os.path.join(path, "cgroup.procs")) as handle:
+            return handle.read() == ""
+
+    for path in cgroups:
+        assert wait_until(functools.partial(empty, path))
+        os.rmdir(path)
     time.sleep(0.2)
     assert marked() == []
