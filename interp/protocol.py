@@ -13,7 +13,8 @@ Messages are JSON objects with a ``"t"`` (type) key:
 
 parent -> worker
     ``{"t": "run", "id": int, "code": str, "envs": {str: str} | null, "filename": str | null,
-    "stdin": str | null, "input": bool}``        run a cell (``input``: ask for input() lines)
+    "stdin": str | null, "input": bool, "dialect": "notebook" | "python"}``  run a cell (``input``:
+    ask for input() lines; ``dialect``: whether notebook syntax is accepted, default "notebook")
     ``{"t": "setup", "cwd": str, "env": {str: str}, "options": {...}}``  first, for a
     worker forked ahead of need
     ``{"t": "input_reply", "n": int, "value": str}`` or ``{"t": "input_reply", "n": int, "eof": true}``

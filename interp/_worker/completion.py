@@ -7,6 +7,8 @@ import keyword
 import re
 from typing import Any, Dict, List, Set
 
+from .dialect import SHELL_NAME
+
 _IDENTIFIER_CHAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*\.?$|$")
 
 
@@ -25,6 +27,7 @@ def complete(namespace: Dict[str, Any], code: str, cursor: int) -> List[str]:
     names: Set[str]
     if not parents:
         names = set(keyword.kwlist) | set(namespace) | set(dir(builtins))
+        names.discard(SHELL_NAME)  # the engine's own builtin, for notebook syntax
         return sorted(n for n in names if n.startswith(stem) and (stem.startswith("_") or not n.startswith("_")))
     try:
         obj = namespace[parents[0]] if parents[0] in namespace else getattr(builtins, parents[0])
