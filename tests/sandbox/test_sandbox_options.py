@@ -221,3 +221,29 @@ def test_async_interpreter_takes_a_sandbox(tmp_path):
 
     assert asyncio.run(main()) == ("%s True\n" % tmp_path, "second\n")
     no_leftovers()
+
+
+def test_stale_cgroups_of_killed_parents_are_removed(tmp_path):
+    """A parent killed by SIGKILL cannot remove its sandbox's cgroup; the
+    next sandbox made there removes it once it is stale (and empty)."""
+    from interp.sandbox import STALE_CGROUP_AGE, _Cgroup
+
+    probe = _Cgroup.probe()
+    if probe is None:
+        pytest.skip("no cgroup interp may create here: limits use rlimits")
+    made = [os.path.join(parent, "interp-sandbox-stale%s" % age) for parent in set(probe.dirs.values())
+            for age in ("old", "new")]
+    try:
+        for path in made:
+            os.mkdir(path)
+            if path.endswith("old"):
+                old = os.stat(path).st_mtime - STALE_CGROUP_AGE - 1
+                os.utime(path, (old, old))
+        with CodeInterpreter(sandbox=Sandbox(tmp_path)) as ci:
+            ci.run_code("1")
+        assert [os.path.exists(path) for path in made] == [path.endswith("new") for path in made]
+    finally:
+        for path in made:
+            if os.path.exists(path):
+                os.rmdir(path)
+    no_leftovers()
