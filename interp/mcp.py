@@ -1,11 +1,15 @@
 """MCP front end: ``python -m interp mcp``.
 
 A Model Context Protocol server over stdio: newline-delimited JSON-RPC 2.0
-messages on stdin and stdout (revision 2025-06-18; 2025-03-26 and 2024-11-05
-when the client asks for them). It gives a model a stateful Python
-interpreter through six tools: ``run_code``, ``create_context``,
-``list_contexts``, ``delete_context``, ``restart_context`` and
-``interrupt``, all over one shared :class:`~interp.CodeInterpreter`.
+messages on stdin and stdout. Both eras of the protocol are served: the
+stateless revision 2026-07-28 (each request names its revision in
+``_meta``; ``server/discover``) and, after an ``initialize`` handshake,
+2025-11-25, 2025-06-18, 2025-03-26 and 2024-11-05 (see
+:mod:`interp._mcp_core`; the Streamable HTTP transport is
+:mod:`interp._mcp_http`). It gives a model a stateful Python interpreter
+through six tools: ``run_code``, ``create_context``, ``list_contexts``,
+``delete_context``, ``restart_context`` and ``interrupt``, all over one
+shared :class:`~interp.CodeInterpreter`.
 
 Requests are handled on their own threads (a long run in one context does
 not block a call on another); responses and notifications are written one
@@ -35,136 +39,37 @@ from __future__ import annotations
 
 import argparse
 import collections
-import itertools
 import json
 import os
 import signal
 import sys
 import threading
-from typing import Any, BinaryIO, Callable, Deque, Dict, List, Optional, Tuple
+from typing import Any, BinaryIO, Callable, Deque, List, Optional, Tuple
 
-from . import __version__
+from ._mcp_core import (INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, MAX_IN_FLIGHT, METHOD_NOT_FOUND,
+                        PARSE_ERROR, SERVER_BUSY, MCPCore, RPCError, Session, error_message)
+from ._mcp_tools import (DEFAULT_OUTPUT_LIMIT, MAX_OUTPUT_LIMIT, SUPPORTED_VERSIONS, check_schema, run_code_result,
+                         tool_error)
 from .api import CodeInterpreter
-from .errors import ContextRestartedError, InterpError, InterpTimeoutError, WorkerDiedError
-from .engine import DEFAULT_CONTEXT_ID, run_command
-from .frontend import context_json
+from .errors import InterpError
 from .sandbox import add_arguments as sandbox_arguments
 from .sandbox import from_arguments as sandbox_from
-from .types import ExecutionResult, OutputMessage
 
-#: Protocol revisions this server speaks, newest first.
-PROTOCOL_VERSIONS = ("2025-06-18", "2025-03-26", "2024-11-05")
-LATEST_PROTOCOL_VERSION = PROTOCOL_VERSIONS[0]
+__all__ = ["MCPServer", "MCPCore", "RPCError", "main", "check_schema", "run_code_result", "tool_error",
+           "MAX_MESSAGE", "MAX_BATCH", "MAX_BACKLOG", "MAX_IN_FLIGHT", "PROTOCOL_VERSIONS", "PARSE_ERROR",
+           "INVALID_REQUEST", "METHOD_NOT_FOUND", "INVALID_PARAMS", "INTERNAL_ERROR", "SERVER_BUSY"]
+
 #: Largest message (one line) accepted, in bytes; a longer line gets -32700
 #: and is skipped up to its end.
 MAX_MESSAGE = 16 * 1024 * 1024
 #: Messages in one batch; a longer batch gets -32600 (and no other reply).
 MAX_BATCH = 10_000
-#: Tool calls handled at once; a call beyond this gets SERVER_BUSY at once.
-MAX_IN_FLIGHT = 256
 #: Bytes of messages that may wait for a client slow to read its stdout;
 #: beyond this, progress notifications are dropped and reading pauses.
 MAX_BACKLOG = 32 * 1024 * 1024
-
-PARSE_ERROR = -32700
-INVALID_REQUEST = -32600
-METHOD_NOT_FOUND = -32601
-INVALID_PARAMS = -32602
-INTERNAL_ERROR = -32603
-SERVER_BUSY = -32000
-
-_CONTEXT_ID = {"type": "string",
-               "description": "Id of a context from create_context; omit (or 'default') for the default context."}
-
-TOOLS: List[Dict[str, Any]] = [
-    {
-        "name": "run_code",
-        "title": "Run Python code",
-        "description": (
-            "Run Python code in a stateful interpreter context and return its output. Variables, "
-            "imports and functions persist between calls on the same context. The value of the "
-            "last expression is returned as the result (like a notebook cell); PNG images (e.g. "
-            "matplotlib figures after plt.show()) come back as images. stdout, stderr, the result "
-            "and the traceback of an uncaught exception are labelled in the output. input() gets EOF."),
-        "inputSchema": {
-            "type": "object",
-            "properties": {
-                "code": {"type": "string", "description": "The Python code to run."},
-                "context_id": _CONTEXT_ID,
-                "timeout": {"type": "number", "minimum": 0,
-                            "description": "Seconds before the run is interrupted (0: no limit; default 600)."},
-            },
-            "required": ["code"],
-            "additionalProperties": False,
-        },
-    },
-    {
-        "name": "create_context",
-        "title": "Create an interpreter context",
-        "description": "Start a new, isolated Python context (its own process and variables) and return its id.",
-        "inputSchema": {
-            "type": "object",
-            "properties": {"cwd": {"type": "string", "description": "Working directory of the context."}},
-            "additionalProperties": False,
-        },
-    },
-    {
-        "name": "list_contexts",
-        "title": "List interpreter contexts",
-        "description": "List the contexts made by create_context (the default context is not listed).",
-        "inputSchema": {"type": "object", "properties": {}, "additionalProperties": False},
-    },
-    {
-        "name": "delete_context",
-        "title": "Delete an interpreter context",
-        "description": "Stop a context's process and every process it started; its id becomes invalid.",
-        "inputSchema": {
-            "type": "object",
-            "properties": {"context_id": {"type": "string", "description": "Id of the context to delete."}},
-            "required": ["context_id"],
-            "additionalProperties": False,
-        },
-    },
-    {
-        "name": "restart_context",
-        "title": "Restart an interpreter context",
-        "description": "Replace a context's process with a fresh one (same id and directory); all its state is lost.",
-        "inputSchema": {"type": "object", "properties": {"context_id": _CONTEXT_ID},
-                        "additionalProperties": False},
-    },
-    {
-        "name": "interrupt",
-        "title": "Interrupt running code",
-        "description": ("Raise KeyboardInterrupt in the code running in a context (no effect when it is "
-                        "idle); state is kept."),
-        "inputSchema": {"type": "object", "properties": {"context_id": _CONTEXT_ID},
-                        "additionalProperties": False},
-    },
-]
-_TOOLS_BY_NAME = {tool["name"]: tool for tool in TOOLS}
-
-
-class RPCError(Exception):
-    """A JSON-RPC error response."""
-
-    def __init__(self, code: int, message: str, data: Any = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.data = data
-
-
-class _Request:
-    """A tool call in flight; setting ``cancel`` (notifications/cancelled)
-    stops its run and its response."""
-
-    def __init__(self, request_id: Any) -> None:
-        self.id = request_id
-        self.cancel = threading.Event()
-        #: Set once a run_code call has its place in its context's line (or
-        #: failed before); the reader waits for it before taking the next
-        #: message, so runs on a context go in arrival order.
-        self.started = threading.Event()
+#: Revisions this server speaks, newest first (the first is stateless).
+PROTOCOL_VERSIONS = SUPPORTED_VERSIONS
+LATEST_PROTOCOL_VERSION = SUPPORTED_VERSIONS[0]
 
 
 class _Outbox:
@@ -241,27 +146,27 @@ class _Outbox:
 class MCPServer:
     """An MCP server over a pair of byte streams (stdin / stdout for stdio).
 
-    ``default_timeout`` is the timeout of ``run_code`` calls that give
-    none (None: the interpreter's default, 600 s). ``outfile`` must be
-    blocking; an unbuffered one (``buffering=0``) is best, so that a writer
-    blocked on a client that does not read holds no lock at exit.
-    :meth:`serve` returns after end of input once every request read has
-    been answered; the interpreter is the caller's to close.
+    Both eras are served (see :mod:`interp._mcp_core`): the process is the
+    handshake era's session. ``default_timeout`` is the timeout of
+    ``run_code`` calls that give none (None: the interpreter's default, 600
+    s); ``output_limit`` the characters of each output part a result gives
+    the model (0: no limit). ``outfile`` must be blocking; an unbuffered one
+    (``buffering=0``) is best, so that a writer blocked on a client that
+    does not read holds no lock at exit. :meth:`serve` returns after end of
+    input once every request read has been answered; the interpreter is the
+    caller's to close.
     """
 
     def __init__(self, interpreter: CodeInterpreter, infile: BinaryIO, outfile: BinaryIO, *,
-                 default_timeout: Optional[float] = None) -> None:
+                 default_timeout: Optional[float] = None, output_limit: int = DEFAULT_OUTPUT_LIMIT,
+                 task_after: float = 1.0) -> None:
+        self.core = MCPCore(interpreter, default_timeout=default_timeout, output_limit=output_limit,
+                            task_after=task_after)
         self.interpreter = interpreter
+        self.session = Session("")
         self._in = infile
         self._out = outfile
         self._outbox: Optional[_Outbox] = None
-        self._requests_lock = threading.Lock()
-        self._requests: Dict[str, _Request] = {}
-        self._in_flight = 0  # tool calls not yet answered (cancelled ones until they end)
-        self._settled = threading.Condition(self._requests_lock)
-        self.default_timeout = default_timeout
-        self.protocol_version = LATEST_PROTOCOL_VERSION
-        self.client_info: Optional[Dict[str, Any]] = None
 
     # -- reading ---------------------------------------------------------------
 
@@ -287,9 +192,7 @@ class MCPServer:
                 self._receive(line)
             except Exception as exc:  # a bug must not stop the server
                 self._send_error(None, RPCError(INTERNAL_ERROR, "%s: %s" % (type(exc).__name__, exc)))
-        with self._settled:
-            while self._in_flight:
-                self._settled.wait()
+        self.core.wait_idle()
         self._outbox.close()
 
     def _receive(self, line: bytes) -> None:
@@ -307,7 +210,7 @@ class MCPServer:
         if isinstance(message, list):  # a batch (2025-03-26 and older)
             self._handle_batch(message)
         else:
-            self._handle(message, self._send)
+            self.core.handle(message, self.session, self._send, self._notify)
 
     def _discard_rest_of_line(self) -> None:
         while True:
@@ -320,319 +223,64 @@ class MCPServer:
             self._send_error(None, RPCError(INVALID_REQUEST, "a batch must hold 1 to %d messages, not %d"
                                             % (MAX_BATCH, len(batch))))
             return
-        replies: List[Any] = []
-        expected: List[Optional[int]] = [None]  # known once every message was handled
-        lock = threading.Lock()
-
-        def send_if_complete() -> None:  # with lock held
-            if expected[0] is not None and expected[0] == len(replies) and replies:
-                self._send(list(replies))
-
-        def collect(reply: Dict[str, Any]) -> None:
-            with lock:
-                replies.append(reply)
-                send_if_complete()
-
-        count = sum(1 for message in batch if self._handle(message, collect))
-        with lock:
-            expected[0] = count
-            send_if_complete()  # a batch of notifications gets no reply at all
-
-    def _handle(self, message: Any, reply: Callable[[Any], None]) -> bool:
-        """Handle one message; a request is answered through ``reply``, now
-        or later from another thread. Returns whether a reply comes."""
-        if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
-            reply(_error(None, RPCError(INVALID_REQUEST, "not a JSON-RPC 2.0 message")))
-            return True
-        method = message.get("method")
-        if method is None:
-            if "result" in message or "error" in message:
-                return False  # a response: this server sends no requests, ignore it
-            reply(_error(message.get("id"), RPCError(INVALID_REQUEST, "no method")))
-            return True
-        if "id" not in message:
-            self._notification(method, message.get("params"))
-            return False
-        request_id = message["id"]
-        if isinstance(request_id, bool) or not isinstance(request_id, (str, int)):
-            reply(_error(None, RPCError(INVALID_REQUEST, "the id must be a string or an integer")))
-            return True
-        try:
-            if not isinstance(method, str):
-                raise RPCError(INVALID_REQUEST, "the method must be a string")
-            params = message.get("params", {})
-            if not isinstance(params, dict):
-                raise RPCError(INVALID_PARAMS, "params must be an object")
-            if method == "tools/call":
-                self._start_tool_call(request_id, params, reply)
-                return True
-            handler = self._methods().get(method)
-            if handler is None:
-                raise RPCError(METHOD_NOT_FOUND, "method not found: %s" % method)
-            result = handler(params)
-        except RPCError as exc:
-            reply(_error(request_id, exc))
-        else:
-            reply({"jsonrpc": "2.0", "id": request_id, "result": result})
-        return True
-
-    def _methods(self) -> Dict[str, Callable[[Dict[str, Any]], Dict[str, Any]]]:
-        return {"initialize": self._initialize, "ping": lambda params: {},
-                "tools/list": self._tools_list}
-
-    def _notification(self, method: Any, params: Any) -> None:
-        if method == "notifications/cancelled" and isinstance(params, dict):
-            self._cancel(params.get("requestId"))
-        # notifications/initialized and anything unknown: nothing to do (no reply to notifications)
-
-    # -- lifecycle and listing -----------------------------------------------------
-
-    def _initialize(self, params: Dict[str, Any]) -> Dict[str, Any]:
-        requested = params.get("protocolVersion")
-        if not isinstance(requested, str):
-            raise RPCError(INVALID_PARAMS, "initialize needs a protocolVersion string")
-        self.protocol_version = requested if requested in PROTOCOL_VERSIONS else LATEST_PROTOCOL_VERSION
-        info = params.get("clientInfo")
-        self.client_info = info if isinstance(info, dict) else None
-        return {
-            "protocolVersion": self.protocol_version,
-            "capabilities": {"tools": {"listChanged": False}},
-            "serverInfo": {"name": "interp", "title": "interp Python interpreter", "version": __version__},
-            "instructions": ("Stateful Python interpreter: run_code keeps variables between calls. "
-                             "Use create_context for an isolated namespace (and a working directory)."),
-        }
-
-    def _tools_list(self, params: Dict[str, Any]) -> Dict[str, Any]:
-        if self.protocol_version >= "2025-06-18":
-            return {"tools": TOOLS}
-        return {"tools": [{k: v for k, v in tool.items() if k != "title"} for tool in TOOLS]}
-
-    # -- tools ------------------------------------------------------------------------
-
-    def _start_tool_call(self, request_id: Any, params: Dict[str, Any], reply: Callable[[Any], None]) -> None:
-        name = params.get("name")
-        if not isinstance(name, str) or name not in _TOOLS_BY_NAME:
-            raise RPCError(INVALID_PARAMS, "unknown tool: %r (tools: %s)" % (name, ", ".join(_TOOLS_BY_NAME)))
-        arguments = params.get("arguments", {})
-        if arguments is None:
-            arguments = {}
-        problem = check_schema(arguments, _TOOLS_BY_NAME[name]["inputSchema"], "arguments")
-        if problem:
-            raise RPCError(INVALID_PARAMS, "invalid arguments for %s: %s" % (name, problem))
-        meta = params.get("_meta")
-        token = meta.get("progressToken") if isinstance(meta, dict) else None
-        if isinstance(token, bool) or not isinstance(token, (str, int, type(None))):
-            raise RPCError(INVALID_PARAMS, "progressToken must be a string or an integer")
-        request = _Request(request_id)
-        key = json.dumps(request_id)
-        with self._requests_lock:
-            if key in self._requests:
-                raise RPCError(INVALID_REQUEST, "request id %s is already in use" % key)
-            if self._in_flight >= MAX_IN_FLIGHT:
-                raise RPCError(SERVER_BUSY, "server busy: %d tool calls are in progress (the limit); "
-                                            "retry when some have been answered" % MAX_IN_FLIGHT)
-            self._requests[key] = request
-            self._in_flight += 1
-        try:
-            threading.Thread(target=self._call_tool, args=(request, name, arguments, token, reply),
-                             daemon=True, name="interp-mcp-%s" % name).start()
-        except RuntimeError as exc:  # "can't start new thread"
-            with self._requests_lock:
-                self._requests.pop(key, None)
-            self._settle()
-            raise RPCError(SERVER_BUSY, "server busy: %s" % exc) from None
-        if name == "run_code":
-            request.started.wait()
-
-    def _settle(self) -> None:
-        """A tool call ended (answered, or not when it was cancelled)."""
-        with self._settled:
-            self._in_flight -= 1
-            self._settled.notify_all()
-
-    def _call_tool(self, request: _Request, name: str, arguments: Dict[str, Any], token: Any,
-                   reply: Callable[[Any], None]) -> None:
-        try:
-            if name == "run_code":
-                result = self._run_code(request, arguments, token)
-            else:
-                result = self._context_tool(name, arguments)
-            if self.protocol_version < "2025-06-18":  # structured content came with 2025-06-18
-                result.pop("structuredContent", None)
-            message: Dict[str, Any] = {"jsonrpc": "2.0", "id": request.id, "result": result}
-        except Exception as exc:  # a bug here must not kill the server or leave the client waiting
-            message = _error(request.id, RPCError(INTERNAL_ERROR, "%s: %s" % (type(exc).__name__, exc)))
-        finally:
-            request.started.set()
-        with self._requests_lock:
-            self._requests.pop(json.dumps(request.id), None)
-        try:
-            if not request.cancel.is_set():
-                reply(message)
-        finally:
-            self._settle()
-
-    def _run_code(self, request: _Request, arguments: Dict[str, Any], token: Any) -> Dict[str, Any]:
-        progress = itertools.count(1)  # callbacks run in order on this thread
-
-        def stream(prefix: str) -> Optional[Callable[[OutputMessage], None]]:
-            def on_line(message: OutputMessage) -> None:
-                if not request.cancel.is_set():
-                    self._send({"jsonrpc": "2.0", "method": "notifications/progress",
-                                "params": {"progressToken": token, "progress": next(progress),
-                                           "message": prefix + message.output.rstrip("\n")}},
-                               optional=True)
-            return None if token is None else on_line
-
-        callbacks = {"stdout": stream(""), "stderr": stream("[stderr] ")}
-        try:
-            command, seconds = run_command(arguments["code"], callbacks=callbacks,
-                                           timeout=arguments.get("timeout", self.default_timeout))
-            # The reader takes the next message once this run has its place in
-            # the context's line: runs on a context go in arrival order.
-            result = self.interpreter._submit(arguments.get("context_id"), command, seconds, callbacks,
-                                              request.cancel, queued=request.started.set)
-        except InterpTimeoutError as exc:
-            return run_code_result(exc.result, "[timeout]\n" + str(exc))
-        except (WorkerDiedError, ContextRestartedError) as exc:
-            return run_code_result(exc.result, "[%s]\n%s" % (type(exc).__name__, exc))
-        except (InterpError, TypeError, ValueError) as exc:
-            return tool_error("%s: %s" % (type(exc).__name__, exc))  # RunCancelledError: not sent
-        return run_code_result(result)
-
-    def _context_tool(self, name: str, arguments: Dict[str, Any]) -> Dict[str, Any]:
-        interpreter = self.interpreter
-        try:
-            if name == "create_context":
-                context = interpreter.create_context(cwd=arguments.get("cwd"))
-                return json_result({"context": context_json(context)})
-            if name == "list_contexts":
-                return json_result({"contexts": [context_json(c) for c in interpreter.list_contexts()]})
-            context_id = arguments.get("context_id")
-            if name == "delete_context":
-                if context_id in (None, DEFAULT_CONTEXT_ID):
-                    return tool_error("the default context cannot be deleted (use restart_context)")
-                interpreter.delete_context(context_id)
-                return json_result({"deleted": context_id})
-            if name == "restart_context":
-                context = interpreter.restart_context(context_id)
-                return json_result({"context": context_json(context)})
-            interpreter.interrupt(context_id)
-            return json_result({"interrupted": context_id or DEFAULT_CONTEXT_ID})
-        except (InterpError, OSError, TypeError, ValueError) as exc:
-            return tool_error("%s: %s" % (type(exc).__name__, exc))
-
-    def _cancel(self, request_id: Any) -> None:
-        with self._requests_lock:
-            request = self._requests.get(json.dumps(request_id))
-            if request is not None:  # else finished already, or never seen: nothing to do
-                request.cancel.set()  # under the lock: the response is then surely not sent
+        collect, count_known = batch_collector(self._send)
+        count_known(sum(1 for message in batch if self.core.handle(message, self.session, collect, self._notify)))
 
     # -- writing ------------------------------------------------------------------------
 
-    def _send(self, message: Any, optional: bool = False) -> None:
-        """Queue one message for the client; never waits for it. An
-        ``optional`` one (a progress notification) is dropped while a slow
-        client has more than MAX_BACKLOG bytes to read."""
-        try:
-            data = json.dumps(message, separators=(",", ":")).encode("ascii")
-        except (TypeError, ValueError, RecursionError) as exc:  # a bug: still answer the request
-            request_id = message.get("id") if isinstance(message, dict) else None
-            error = RPCError(INTERNAL_ERROR, "the reply could not be encoded: %s" % exc)
-            data = json.dumps(_error(request_id, error), separators=(",", ":")).encode("ascii")
+    def _send(self, message: Any) -> None:
+        """Queue one message for the client; never waits for it."""
         if self._outbox is not None:
-            self._outbox.put(data + b"\n", optional)
+            self._outbox.put(encode(message) + b"\n")
+
+    def _notify(self, message: Any) -> None:
+        """A progress notification: dropped while a slow client has more
+        than MAX_BACKLOG bytes to read."""
+        if self._outbox is not None:
+            self._outbox.put(encode(message) + b"\n", optional=True)
 
     def _send_error(self, request_id: Any, error: RPCError) -> None:
-        self._send(_error(request_id, error))
+        self._send(error_message(request_id, error))
+
+
+def batch_collector(send: Callable[[Any], None]) -> Tuple[Callable[[Any], None], Callable[[int], None]]:
+    """For a batch: a ``reply`` that gathers the replies, and a function
+    taking how many replies come; the batch's one reply (a list) is sent
+    once all are in. A batch of notifications gets no reply at all."""
+    replies: List[Any] = []
+    expected: List[Optional[int]] = [None]
+    lock = threading.Lock()
+
+    def send_if_complete() -> None:  # with lock held
+        if expected[0] is not None and expected[0] == len(replies) and replies:
+            send(list(replies))
+
+    def collect(reply: Any) -> None:
+        with lock:
+            replies.append(reply)
+            send_if_complete()
+
+    def count_known(count: int) -> None:
+        with lock:
+            expected[0] = count
+            send_if_complete()
+    return collect, count_known
+
+
+def encode(message: Any) -> bytes:
+    """A message as compact ASCII JSON; one that cannot be encoded (a bug)
+    becomes an internal error that still answers its request."""
+    try:
+        return json.dumps(message, separators=(",", ":")).encode("ascii")
+    except (TypeError, ValueError, RecursionError) as exc:
+        request_id = message.get("id") if isinstance(message, dict) else None
+        error = RPCError(INTERNAL_ERROR, "the reply could not be encoded: %s" % exc)
+        return json.dumps(error_message(request_id, error), separators=(",", ":")).encode("ascii")
 
 
 def _not_json(constant: str) -> Any:
     """json.loads hook: NaN and Infinity are not JSON."""
     raise ValueError("%s is not valid JSON" % constant)
-
-
-def _error(request_id: Any, error: RPCError) -> Dict[str, Any]:
-    body: Dict[str, Any] = {"code": error.code, "message": error.message}
-    if error.data is not None:
-        body["data"] = error.data
-    return {"jsonrpc": "2.0", "id": request_id, "error": body}
-
-
-def tool_error(text: str) -> Dict[str, Any]:
-    """A tool result that reports a failure to the model."""
-    return {"content": [{"type": "text", "text": text}], "isError": True}
-
-
-def json_result(value: Dict[str, Any]) -> Dict[str, Any]:
-    """A tool result carrying ``value`` as JSON text and as structured content."""
-    return {"content": [{"type": "text", "text": json.dumps(value, indent=2)}], "structuredContent": value,
-            "isError": False}
-
-
-def run_code_result(result: Optional[ExecutionResult], failure: Optional[str] = None) -> Dict[str, Any]:
-    """The run_code tool result: one text item with labelled sections
-    ([stdout], [stderr], [display], [result], [error], then ``failure``),
-    one image item per PNG result; ``isError`` when the code raised or the
-    run failed."""
-    sections: List[str] = []
-    images: List[Dict[str, Any]] = []
-    if result is not None:
-        if result.stdout:
-            sections.append("[stdout]\n" + result.stdout.rstrip("\n"))
-        if result.stderr:
-            sections.append("[stderr]\n" + result.stderr.rstrip("\n"))
-        for item in result.results:
-            if item.png is not None:
-                images.append({"type": "image", "data": item.png, "mimeType": "image/png"})
-            elif item.text is not None:
-                sections.append(("[result]\n" if item.is_main_result else "[display]\n") + item.text)
-        if result.error is not None:
-            sections.append("[error]\n" + result.error.traceback.rstrip("\n"))
-    if failure:
-        sections.append(failure)
-    if not sections and not images:
-        sections.append("[no output]")
-    content: List[Dict[str, Any]] = [{"type": "text", "text": "\n\n".join(sections)}] if sections else []
-    structured: Dict[str, Any] = {
-        "stdout": result.stdout if result else "",
-        "stderr": result.stderr if result else "",
-        "error": None if result is None or result.error is None else
-        {"name": result.error.name, "value": result.error.value, "traceback": result.error.traceback},
-        "execution_count": result.execution_count if result else 0,
-    }
-    return {"content": content + images, "structuredContent": structured,
-            "isError": bool(failure) or (result is not None and result.error is not None)}
-
-
-_JSON_TYPES: Dict[str, Tuple[type, ...]] = {"string": (str,), "number": (int, float), "integer": (int,),
-                                            "object": (dict,), "array": (list,), "boolean": (bool,)}
-
-
-def check_schema(value: Any, schema: Dict[str, Any], where: str) -> Optional[str]:
-    """Check ``value`` against the subset of JSON Schema the tool schemas
-    use (type, properties, required, additionalProperties, minimum); return
-    what is wrong, or None."""
-    kind = schema.get("type")
-    if kind is not None:
-        ok = isinstance(value, _JSON_TYPES[kind]) and (kind == "boolean" or not isinstance(value, bool))
-        if not ok:
-            return "%s must be %s %s" % (where, "an" if kind[0] in "aeiou" else "a", kind)
-    if "minimum" in schema and value < schema["minimum"]:
-        return "%s must be >= %s" % (where, schema["minimum"])
-    if kind == "object":
-        properties = schema.get("properties", {})
-        for name in schema.get("required", ()):
-            if name not in value:
-                return "%s.%s is required" % (where, name)
-        for name, item in value.items():
-            if name in properties:
-                problem = check_schema(item, properties[name], "%s.%s" % (where, name))
-                if problem:
-                    return problem
-            elif schema.get("additionalProperties") is False:
-                return "%s has an unknown property %r (allowed: %s)" % (where, name, ", ".join(properties))
-    return None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -642,8 +290,30 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--cwd", metavar="DIR", help="working directory of the contexts")
     parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
                         help="timeout of run_code calls that give none (default 600; 0: no limit)")
+    add_output_arguments(parser)
     sandbox_arguments(parser)
     return parser
+
+
+def add_output_arguments(parser: argparse.ArgumentParser) -> None:
+    """The MCP options shared by ``mcp`` and ``serve``."""
+    parser.add_argument("--output-limit", type=int, default=DEFAULT_OUTPUT_LIMIT, metavar="CHARS",
+                        help="characters of each output part (stdout, stderr, a result, a traceback) a "
+                             "run_code result gives the model; the middle of longer output is cut, keeping "
+                             "head and tail (default %(default)s; 0: no limit; a call may ask for another "
+                             "with output_limit)")
+    parser.add_argument("--task-after", type=float, default=1.0, metavar="SECONDS",
+                        help="answer a run_code call still running after this long with a task the client "
+                             "polls, for 2026-07-28 clients that declare the tasks extension (default %(default)g)")
+
+
+def check_output_arguments(args: argparse.Namespace) -> Optional[str]:
+    """What is wrong with the MCP options, or None."""
+    if not 0 <= args.output_limit <= MAX_OUTPUT_LIMIT:
+        return "--output-limit must be from 0 to %d" % MAX_OUTPUT_LIMIT
+    if not args.task_after >= 0:
+        return "--task-after must be >= 0"
+    return None
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -652,6 +322,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
     if args.timeout is not None and not args.timeout >= 0:
         print("interp mcp: --timeout must be >= 0", file=sys.stderr)
+        return 2
+    problem = check_output_arguments(args)
+    if problem:
+        print("interp mcp: %s" % problem, file=sys.stderr)
         return 2
     sandbox = sandbox_from(parser, args)
     # The protocol owns the real stdout: keep a private copy and send fd 1
@@ -669,7 +343,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             return 2
         signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
         try:
-            MCPServer(interpreter, sys.stdin.buffer, protocol_out, default_timeout=args.timeout).serve()
+            MCPServer(interpreter, sys.stdin.buffer, protocol_out, default_timeout=args.timeout,
+                      output_limit=args.output_limit, task_after=args.task_after).serve()
         except KeyboardInterrupt:
             pass
         finally:

@@ -1,0 +1,545 @@
+"""The MCP protocol, apart from any transport: both eras, tools, tasks.
+
+A request is served in one of two eras (the 2026-07-28 revision's
+"Versioning and Compatibility"):
+
+* **modern** (2026-07-28): the request names its revision in
+  ``_meta["io.modelcontextprotocol/protocolVersion"]`` and carries
+  ``io.modelcontextprotocol/clientCapabilities``; nothing is remembered
+  between requests; every result has ``resultType`` and the server's
+  identity in ``_meta``; ``server/discover`` tells the versions; tasks are
+  the ``io.modelcontextprotocol/tasks`` extension.
+* **legacy** (2024-11-05 to 2025-11-25): ``initialize`` negotiates a
+  revision for a :class:`Session` (the stdio process, or one
+  ``Mcp-Session-Id`` over HTTP) and the session's requests follow it.
+
+The transports (stdio in :mod:`interp.mcp`, Streamable HTTP in
+:mod:`interp._mcp_http`) hand each message to :meth:`MCPCore.handle` with
+a ``reply`` for the response and a ``notify`` for the request's progress
+notifications; a tool call is answered later, from its own thread.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any, Callable, Dict, Optional, Tuple
+
+from . import __version__
+from ._mcp_tasks import Task, TaskTable
+from ._mcp_tools import (DEFAULT_OUTPUT_LIMIT, LEGACY_VERSIONS, MODERN_VERSIONS, SUPPORTED_VERSIONS, check_schema,
+                         json_result, make_tools, run_code_result, shape_result, tool_error, tools_for)
+from .api import CodeInterpreter
+from .engine import DEFAULT_CONTEXT_ID, run_command
+from .errors import ContextRestartedError, InterpError, InterpTimeoutError, RunCancelledError, WorkerDiedError
+from .frontend import context_json
+from .types import OutputMessage
+
+#: Tool calls handled at once (task runs included); a call beyond this gets SERVER_BUSY at once.
+MAX_IN_FLIGHT = 256
+
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+METHOD_NOT_FOUND = -32601
+INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603
+SERVER_BUSY = -32000
+HEADER_MISMATCH = -32020
+MISSING_CLIENT_CAPABILITY = -32021
+UNSUPPORTED_PROTOCOL_VERSION = -32022
+
+VERSION_KEY = "io.modelcontextprotocol/protocolVersion"
+CAPABILITIES_KEY = "io.modelcontextprotocol/clientCapabilities"
+CLIENT_INFO_KEY = "io.modelcontextprotocol/clientInfo"
+SERVER_INFO_KEY = "io.modelcontextprotocol/serverInfo"
+RELATED_TASK_KEY = "io.modelcontextprotocol/related-task"
+TASKS_EXTENSION = "io.modelcontextprotocol/tasks"
+#: How long clients may cache tools/list and server/discover (2026-07-28 CacheableResult).
+CACHE_TTL_MS = 300_000
+
+SERVER_INFO = {"name": "interp", "title": "interp Python interpreter", "version": __version__}
+INSTRUCTIONS = ("Stateful Python interpreter: run_code keeps variables between calls. Use create_context "
+                "for an isolated namespace (and a working directory) and pass its id as context_id.")
+
+
+class RPCError(Exception):
+    """A JSON-RPC error response. ``malformed`` marks a request the HTTP
+    transport must answer with 400 (a modern request missing its ``_meta``)."""
+
+    def __init__(self, code: int, message: str, data: Any = None, malformed: bool = False) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.data = data
+        self.malformed = malformed
+
+
+def error_message(request_id: Any, error: RPCError) -> Dict[str, Any]:
+    body: Dict[str, Any] = {"code": error.code, "message": error.message}
+    if error.data is not None:
+        body["data"] = error.data
+    return {"jsonrpc": "2.0", "id": request_id, "error": body}
+
+
+Reply = Callable[[Dict[str, Any]], None]
+
+
+class Session:
+    """The state of the handshake era: the revision ``initialize``
+    negotiated, and who the client is. ``key`` scopes request ids (for
+    ``notifications/cancelled``) and task lists."""
+
+    def __init__(self, key: str, version: str = LEGACY_VERSIONS[0]) -> None:
+        self.key = key
+        self.version = version
+        self.initialized = False
+        self.client_info: Optional[Dict[str, Any]] = None
+        self.capabilities: Dict[str, Any] = {}
+
+
+class Exchange:
+    """One request being served: its era, revision and client capabilities,
+    and where its response and notifications go."""
+
+    def __init__(self, request_id: Any, method: str, session: Session, version: str, modern: bool,
+                 capabilities: Dict[str, Any], reply: Reply, notify: Reply) -> None:
+        self.id = request_id
+        self.method = method
+        self.session = session
+        self.version = version
+        self.modern = modern
+        self.capabilities = capabilities
+        self.reply = reply
+        self.notify = notify
+
+    def respond(self, result: Dict[str, Any]) -> None:
+        """Send ``result``, completed as the era wants (``resultType`` and the server's identity)."""
+        self.reply({"jsonrpc": "2.0", "id": self.id, "result": self.finish(result)})
+
+    def finish(self, result: Dict[str, Any]) -> Dict[str, Any]:
+        if not self.modern:
+            return result
+        result = dict(result)
+        result.setdefault("resultType", "complete")
+        meta = dict(result.get("_meta") or {})
+        meta[SERVER_INFO_KEY] = {"name": SERVER_INFO["name"], "version": SERVER_INFO["version"]}
+        result["_meta"] = meta
+        return result
+
+
+class _Request:
+    """A tool call in flight. ``cancel`` stops its run; ``answered`` is set
+    once its response went out (or must never go: it was cancelled)."""
+
+    def __init__(self, exchange: Exchange) -> None:
+        self.exchange = exchange
+        self.cancel = threading.Event()
+        #: Set once a run_code call has its place in its context's line (or
+        #: failed before); the stdio reader waits for it before taking the
+        #: next message, so runs on a context go in arrival order.
+        self.started = threading.Event()
+        self.lock = threading.Lock()
+        self.answered = False
+        self.task: Optional[Task] = None
+
+
+class MCPCore:
+    """Serves MCP requests over one shared interpreter, for any transport.
+
+    ``default_timeout``: of run_code calls that give none (None: the
+    interpreter's 600 s). ``output_limit``: characters of each output part
+    a result gives the model (0: no limit). ``task_after``: seconds after
+    which a run_code call from a 2026-07-28 client that declared the tasks
+    extension is answered with a task instead of waiting. ``max_contexts``:
+    contexts create_context may make (None: no limit).
+    """
+
+    def __init__(self, interpreter: CodeInterpreter, *, default_timeout: Optional[float] = None,
+                 output_limit: int = DEFAULT_OUTPUT_LIMIT, task_after: float = 1.0,
+                 max_contexts: Optional[int] = None) -> None:
+        self.interpreter = interpreter
+        self.default_timeout = default_timeout
+        self.output_limit = output_limit
+        self.task_after = task_after
+        self.max_contexts = max_contexts
+        sandbox = interpreter.sandbox
+        self.tools = make_tools(open_world=sandbox is None or bool(sandbox.network))
+        self._by_name = {tool["name"]: tool for tool in self.tools}
+        self.tasks = TaskTable()
+        self._lock = threading.Lock()
+        self._requests: Dict[Tuple[str, str], _Request] = {}
+        self._in_flight = 0  # tool calls whose thread has not ended
+        self._settled = threading.Condition(self._lock)
+
+    # -- messages ------------------------------------------------------------------
+
+    def handle(self, message: Any, session: Session, reply: Reply, notify: Reply) -> bool:
+        """Handle one message; a request is answered through ``reply``, now
+        or later from another thread. Returns whether a reply comes."""
+        if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
+            reply(error_message(None, RPCError(INVALID_REQUEST, "not a JSON-RPC 2.0 message")))
+            return True
+        method = message.get("method")
+        if method is None:
+            if "result" in message or "error" in message:
+                return False  # a response: this server sends no requests, ignore it
+            reply(error_message(message.get("id"), RPCError(INVALID_REQUEST, "no method")))
+            return True
+        if "id" not in message:
+            self._notification(method, message.get("params"), session)
+            return False
+        request_id = message["id"]
+        if isinstance(request_id, bool) or not isinstance(request_id, (str, int)):
+            reply(error_message(None, RPCError(INVALID_REQUEST, "the id must be a string or an integer")))
+            return True
+        try:
+            if not isinstance(method, str):
+                raise RPCError(INVALID_REQUEST, "the method must be a string")
+            params = message.get("params", {})
+            if not isinstance(params, dict):
+                raise RPCError(INVALID_PARAMS, "params must be an object")
+            exchange = self.exchange(request_id, method, params, session, reply, notify)
+            if method == "tools/call":
+                self._start_tool_call(exchange, params)
+                return True
+            handler = (self._modern_methods() if exchange.modern else self._legacy_methods(exchange)).get(method)
+            if handler is None:
+                raise RPCError(METHOD_NOT_FOUND, "method not found: %s" % method)
+            exchange.respond(handler(exchange, params))
+        except RPCError as exc:
+            reply(error_message(request_id, exc))
+        return True
+
+    def exchange(self, request_id: Any, method: str, params: Dict[str, Any], session: Session,
+                 reply: Reply, notify: Reply) -> Exchange:
+        """The era and revision of a request (see the module docstring), or an RPCError."""
+        meta = params.get("_meta")
+        meta = meta if isinstance(meta, dict) else {}
+        version = meta.get(VERSION_KEY)
+        if method != "initialize" and version is not None:
+            if not isinstance(version, str):
+                raise RPCError(INVALID_PARAMS, "_meta.%s must be a string" % VERSION_KEY, malformed=True)
+            if version in MODERN_VERSIONS:
+                capabilities = meta.get(CAPABILITIES_KEY)
+                if not isinstance(capabilities, dict):
+                    raise RPCError(INVALID_PARAMS, "a %s request needs _meta.%s (an object)"
+                                   % (version, CAPABILITIES_KEY), malformed=True)
+                return Exchange(request_id, method, session, version, True, capabilities, reply, notify)
+            if version not in LEGACY_VERSIONS:
+                raise RPCError(UNSUPPORTED_PROTOCOL_VERSION, "Unsupported protocol version %r (supported: %s)"
+                               % (version[:100], ", ".join(SUPPORTED_VERSIONS)),
+                               {"supported": list(SUPPORTED_VERSIONS), "requested": version[:100]})
+            if not session.initialized:
+                return Exchange(request_id, method, session, version, False, {}, reply, notify)
+        elif method == "server/discover":
+            raise RPCError(INVALID_PARAMS, "server/discover needs _meta.%s and _meta.%s"
+                           % (VERSION_KEY, CAPABILITIES_KEY), malformed=True)
+        return Exchange(request_id, method, session, session.version, False, session.capabilities, reply, notify)
+
+    def _notification(self, method: Any, params: Any, session: Session) -> None:
+        if method == "notifications/cancelled" and isinstance(params, dict):
+            self.cancel_request(session.key, params.get("requestId"))
+        elif method == "notifications/initialized":
+            session.initialized = True
+        # anything else: nothing to do (no reply to notifications)
+
+    def cancel_request(self, scope: str, request_id: Any) -> None:
+        """Cancel a tool call in flight: its run stops and it gets no response
+        (unknown or answered requests are ignored)."""
+        try:
+            key = (scope, json.dumps(request_id))
+        except (TypeError, ValueError):
+            return
+        with self._lock:
+            request = self._requests.get(key)
+        if request is None:
+            return
+        with request.lock:
+            if not request.answered:
+                request.answered = True  # under the lock: the response is then surely not sent
+                request.cancel.set()
+                if request.task is not None:
+                    self.tasks.cancel(request.task)
+
+    def wait_idle(self) -> None:
+        """Return once no tool call is in flight (each run ends within its timeout)."""
+        with self._settled:
+            while self._in_flight:
+                self._settled.wait()
+
+    # -- methods ---------------------------------------------------------------------
+
+    def _legacy_methods(self, exchange: Exchange) -> Dict[str, Callable[[Exchange, Dict[str, Any]], Dict[str, Any]]]:
+        methods = {"initialize": self._initialize, "ping": lambda exchange, params: {},
+                   "tools/list": self._tools_list}
+        if exchange.version >= "2025-11-25":
+            methods.update({"tasks/get": self._task_get, "tasks/result": self._task_result,
+                            "tasks/list": self._task_list, "tasks/cancel": self._task_cancel})
+        return methods
+
+    def _modern_methods(self) -> Dict[str, Callable[[Exchange, Dict[str, Any]], Dict[str, Any]]]:
+        return {"server/discover": self._discover, "tools/list": self._tools_list,
+                "tasks/get": self._task_get, "tasks/update": self._task_update, "tasks/cancel": self._task_cancel}
+
+    def _initialize(self, exchange: Exchange, params: Dict[str, Any]) -> Dict[str, Any]:
+        requested = params.get("protocolVersion")
+        if not isinstance(requested, str):
+            raise RPCError(INVALID_PARAMS, "initialize needs a protocolVersion string")
+        session = exchange.session
+        session.version = requested if requested in LEGACY_VERSIONS else LEGACY_VERSIONS[0]
+        info, capabilities = params.get("clientInfo"), params.get("capabilities")
+        session.client_info = info if isinstance(info, dict) else None
+        session.capabilities = capabilities if isinstance(capabilities, dict) else {}
+        server_capabilities: Dict[str, Any] = {"tools": {"listChanged": False}}
+        if session.version >= "2025-11-25":
+            server_capabilities["tasks"] = {"list": {}, "cancel": {}, "requests": {"tools": {"call": {}}}}
+        server_info = dict(SERVER_INFO)
+        if session.version < "2025-06-18":
+            del server_info["title"]
+        return {"protocolVersion": session.version, "capabilities": server_capabilities,
+                "serverInfo": server_info, "instructions": INSTRUCTIONS}
+
+    def _discover(self, exchange: Exchange, params: Dict[str, Any]) -> Dict[str, Any]:
+        return {"supportedVersions": list(SUPPORTED_VERSIONS),
+                "capabilities": {"tools": {"listChanged": False}, "extensions": {TASKS_EXTENSION: {}}},
+                "instructions": INSTRUCTIONS, "ttlMs": CACHE_TTL_MS, "cacheScope": "public"}
+
+    def _tools_list(self, exchange: Exchange, params: Dict[str, Any]) -> Dict[str, Any]:
+        result: Dict[str, Any] = {"tools": tools_for(self.tools, exchange.version)}
+        if exchange.modern:
+            result.update(ttlMs=CACHE_TTL_MS, cacheScope="public")
+        return result
+
+    # -- tasks -----------------------------------------------------------------------
+
+    def _find_task(self, exchange: Exchange, params: Dict[str, Any]) -> Task:
+        task = self.tasks.get(params.get("taskId"))
+        if task is None:
+            raise RPCError(INVALID_PARAMS, "no task with id %r (it finished more than its ttl ago, or never "
+                                           "existed)" % str(params.get("taskId"))[:100])
+        return task
+
+    def _task_get(self, exchange: Exchange, params: Dict[str, Any]) -> Dict[str, Any]:
+        task = self._find_task(exchange, params)
+        fields = task.fields(exchange.modern)
+        if exchange.modern:  # 2026-07-28: the result or error comes with the task
+            if task.status == "completed" and task.result is not None:
+                fields["result"] = Exchange.finish(exchange, task.result)
+            elif task.status == "failed" and task.error is not None:
+                fields["error"] = task.error
+        return fields
+
+    def _task_result(self, exchange: Exchange, params: Dict[str, Any]) -> Dict[str, Any]:
+        """2025-11-25 ``tasks/result``: blocks until the task ends."""
+        task = self._find_task(exchange, params)
+        task.done.wait()
+        if task.status == "cancelled" or task.result is None:
+            error = task.error or {"code": INVALID_PARAMS, "message": "task %s was cancelled: it has no result"
+                                   % task.id}
+            raise RPCError(error["code"], error["message"])
+        result = dict(task.result)
+        result["_meta"] = dict(result.get("_meta") or {}, **{RELATED_TASK_KEY: {"taskId": task.id}})
+        return result
+
+    def _task_list(self, exchange: Exchange, params: Dict[str, Any]) -> Dict[str, Any]:
+        return {"tasks": [task.fields(False) for task in self.tasks.list(exchange.session.key)]}
+
+    def _task_update(self, exchange: Exchange, params: Dict[str, Any]) -> Dict[str, Any]:
+        self._find_task(exchange, params)  # no task of this server asks for input: nothing to take
+        return {}
+
+    def _task_cancel(self, exchange: Exchange, params: Dict[str, Any]) -> Dict[str, Any]:
+        task = self._find_task(exchange, params)
+        if not self.tasks.cancel(task) and not exchange.modern:
+            raise RPCError(INVALID_PARAMS, "task %s has ended already (%s)" % (task.id, task.status))
+        return {} if exchange.modern else task.fields(False)
+
+    # -- tool calls ------------------------------------------------------------------
+
+    def _start_tool_call(self, exchange: Exchange, params: Dict[str, Any]) -> None:
+        name = params.get("name")
+        if not isinstance(name, str) or name not in self._by_name:
+            raise RPCError(INVALID_PARAMS, "unknown tool: %r (tools: %s)" % (name, ", ".join(self._by_name)))
+        arguments = params.get("arguments", {})
+        if arguments is None:
+            arguments = {}
+        if not isinstance(arguments, dict):
+            raise RPCError(INVALID_PARAMS, "arguments must be an object")
+        meta = params.get("_meta")
+        token = meta.get("progressToken") if isinstance(meta, dict) else None
+        if isinstance(token, bool) or not isinstance(token, (str, int, type(None))):
+            raise RPCError(INVALID_PARAMS, "progressToken must be a string or an integer")
+        legacy_task = params.get("task") if exchange.version == "2025-11-25" and not exchange.modern else None
+        if legacy_task is not None:
+            if name != "run_code":
+                raise RPCError(METHOD_NOT_FOUND, "tool %s cannot run as a task (only run_code can)" % name)
+            if not isinstance(legacy_task, dict) or not isinstance(legacy_task.get("ttl", 0), (int, type(None))):
+                raise RPCError(INVALID_PARAMS, "task must be an object with an optional integer ttl")
+        problem = check_schema(arguments, self._by_name[name]["inputSchema"], "arguments")
+        if problem:
+            message = "invalid arguments for %s: %s" % (name, problem)
+            if exchange.version >= "2025-11-25":  # input validation errors are tool execution errors
+                exchange.respond(tool_error(message))
+                return
+            raise RPCError(INVALID_PARAMS, message)
+        request = _Request(exchange)
+        key = (exchange.session.key, json.dumps(exchange.id))
+        with self._lock:
+            if key in self._requests:
+                raise RPCError(INVALID_REQUEST, "request id %s is already in use" % key[1])
+            if self._in_flight >= MAX_IN_FLIGHT:
+                raise RPCError(SERVER_BUSY, "server busy: %d tool calls are in progress (the limit); "
+                                            "retry when some have been answered" % MAX_IN_FLIGHT)
+            self._requests[key] = request
+            self._in_flight += 1
+        wants_task = exchange.modern and name == "run_code" and TASKS_EXTENSION in (
+            exchange.capabilities.get("extensions") or {})
+        if legacy_task is not None or wants_task:
+            request.task = self.tasks.create(exchange.session.key, legacy_task.get("ttl") if legacy_task else None)
+            if request.task is None:
+                self._forget(key)
+                self._settle()
+                raise RPCError(SERVER_BUSY, "server busy: too many tasks are kept; retry later")
+            request.task.cancel = request.cancel
+        try:
+            threading.Thread(target=self._call_tool, args=(request, key, name, arguments, token),
+                             daemon=True, name="interp-mcp-%s" % name).start()
+        except RuntimeError as exc:  # "can't start new thread"
+            self._forget(key)
+            self._settle()
+            raise RPCError(SERVER_BUSY, "server busy: %s" % exc) from None
+        if name == "run_code":
+            request.started.wait()
+        if legacy_task is not None:  # 2025-11-25: the task, at once; the result comes from tasks/result
+            self._promote(request, key)
+        elif wants_task:
+            timer = threading.Timer(self.task_after, self._promote, (request, key))
+            timer.daemon = True
+            timer.start()
+
+    def _promote(self, request: _Request, key: Tuple[str, str]) -> None:
+        """Answer a call still running with its task (CreateTaskResult)."""
+        task = request.task
+        assert task is not None
+        with request.lock:
+            if request.answered:
+                return
+            request.answered = True
+            self._forget(key)  # notifications/cancelled no longer applies: tasks/cancel does
+            exchange = request.exchange
+            fields = task.fields(exchange.modern)
+            if exchange.modern:
+                exchange.respond(dict(fields, resultType="task"))
+            else:
+                exchange.respond({"task": fields, "_meta": {
+                    "io.modelcontextprotocol/model-immediate-response":
+                        "The code is running as task %s; poll it with tasks/get." % task.id}})
+
+    def _forget(self, key: Tuple[str, str]) -> None:
+        with self._lock:
+            self._requests.pop(key, None)
+
+    def _settle(self) -> None:
+        with self._settled:
+            self._in_flight -= 1
+            self._settled.notify_all()
+
+    def _call_tool(self, request: _Request, key: Tuple[str, str], name: str, arguments: Dict[str, Any],
+                   token: Any) -> None:
+        exchange = request.exchange
+        result: Optional[Dict[str, Any]] = None
+        error: Optional[RPCError] = None
+        try:
+            if name == "run_code":
+                result = self._run_code(request, arguments, token)
+            else:
+                result = self._context_tool(name, arguments)
+            result = shape_result(result, exchange.version)
+        except Exception as exc:  # a bug here must not kill the server or leave the client waiting
+            error = RPCError(INTERNAL_ERROR, "%s: %s" % (type(exc).__name__, exc))
+        finally:
+            request.started.set()
+        self._forget(key)
+        try:
+            if request.task is not None:
+                self.tasks.finish(request.task, result, None if error is None else
+                                  error_message(None, error)["error"])
+                if not exchange.modern:
+                    return  # 2025-11-25: answered with its task, always
+            with request.lock:
+                if request.answered:
+                    return  # cancelled, or answered with its task
+                request.answered = True
+                if request.task is not None:
+                    self.tasks.drop(request.task)  # it ended before it became a task: answer directly
+                if error is not None:
+                    exchange.reply(error_message(exchange.id, error))
+                else:
+                    assert result is not None
+                    exchange.respond(result)
+        finally:
+            self._settle()
+
+    def _run_code(self, request: _Request, arguments: Dict[str, Any], token: Any) -> Dict[str, Any]:
+        exchange, task = request.exchange, request.task
+        limit = arguments.get("output_limit", self.output_limit)
+        counter = [0]  # callbacks run in order on this thread
+
+        def stream(prefix: str) -> Callable[[OutputMessage], None]:
+            def on_line(message: OutputMessage) -> None:
+                line = prefix + message.output.rstrip("\n")
+                if task is not None:
+                    self.tasks.note(task, line)
+                if token is None or request.cancel.is_set() or (exchange.modern and request.answered):
+                    return  # nobody asked, or the request was answered (with its task)
+                counter[0] += 1
+                exchange.notify({"jsonrpc": "2.0", "method": "notifications/progress",
+                                 "params": {"progressToken": token, "progress": counter[0], "message": line}})
+            return on_line
+
+        callbacks = {"stdout": stream(""), "stderr": stream("[stderr] ")} if token is not None or task else {}
+        try:
+            command, seconds = run_command(arguments["code"], callbacks=callbacks,
+                                           timeout=arguments.get("timeout", self.default_timeout))
+            # the reader takes the next message once this run has its place in the context's line
+            result = self.interpreter._submit(arguments.get("context_id"), command, seconds, callbacks,
+                                              request.cancel, queued=request.started.set)
+        except InterpTimeoutError as exc:
+            state = ("the context was restarted: its variables are lost" if exc.restarted else
+                     "the run was interrupted: the context's variables are kept")
+            return run_code_result(exc.result, "timeout", "[timeout]\n%s (%s)" % (exc, state), limit,
+                                   state_kept=not exc.restarted)
+        except (WorkerDiedError, ContextRestartedError) as exc:
+            outcome = "worker_died" if isinstance(exc, WorkerDiedError) else "restarted"
+            return run_code_result(exc.result, outcome, "[%s]\n%s (the context's variables are lost)"
+                                   % (type(exc).__name__, exc), limit, state_kept=False)
+        except (InterpError, TypeError, ValueError) as exc:  # RunCancelledError: not sent (or a cancelled task)
+            kind = "cancelled" if isinstance(exc, RunCancelledError) else type(exc).__name__
+            return run_code_result(None, "failed", "[%s]\n%s" % (kind, exc), limit)
+        return run_code_result(result, "ok" if result.error is None else "error", None, limit)
+
+    def _context_tool(self, name: str, arguments: Dict[str, Any]) -> Dict[str, Any]:
+        interpreter = self.interpreter
+        try:
+            if name == "create_context":
+                if self.max_contexts is not None and len(interpreter.list_contexts()) >= self.max_contexts:
+                    return tool_error("this server holds its maximum of %d contexts: delete one first"
+                                      % self.max_contexts)
+                context = interpreter.create_context(cwd=arguments.get("cwd"))
+                return json_result({"context": context_json(context)})
+            if name == "list_contexts":
+                return json_result({"contexts": [context_json(c) for c in interpreter.list_contexts()]})
+            context_id = arguments.get("context_id")
+            if name == "delete_context":
+                if context_id in (None, DEFAULT_CONTEXT_ID):
+                    return tool_error("the default context cannot be deleted (use restart_context)")
+                interpreter.delete_context(context_id)
+                return json_result({"deleted": context_id})
+            if name == "restart_context":
+                context = interpreter.restart_context(context_id)
+                return json_result({"context": context_json(context)})
+            interpreter.interrupt(context_id)
+            return json_result({"interrupted": context_id or DEFAULT_CONTEXT_ID})
+        except (InterpError, OSError, TypeError, ValueError) as exc:
+            return tool_error("%s: %s" % (type(exc).__name__, exc))
+
