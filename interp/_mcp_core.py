@@ -127,6 +127,9 @@ class Exchange:
         return result
 
 
+Handler = Callable[[Exchange, Dict[str, Any]], Dict[str, Any]]
+
+
 class _Request:
     """A tool call in flight. ``cancel`` stops its run; ``answered`` is set
     once its response went out (or must never go: it was cancelled)."""
@@ -269,15 +272,15 @@ class MCPCore:
 
     # -- methods ---------------------------------------------------------------------
 
-    def _legacy_methods(self, exchange: Exchange) -> Dict[str, Callable[[Exchange, Dict[str, Any]], Dict[str, Any]]]:
-        methods = {"initialize": self._initialize, "ping": lambda exchange, params: {},
+    def _legacy_methods(self, exchange: Exchange) -> Dict[str, Handler]:
+        methods: Dict[str, Handler] = {"initialize": self._initialize, "ping": lambda exchange, params: {},
                    "tools/list": self._tools_list}
         if exchange.version >= "2025-11-25":
             methods.update({"tasks/get": self._task_get, "tasks/result": self._task_result,
                             "tasks/list": self._task_list, "tasks/cancel": self._task_cancel})
         return methods
 
-    def _modern_methods(self) -> Dict[str, Callable[[Exchange, Dict[str, Any]], Dict[str, Any]]]:
+    def _modern_methods(self) -> Dict[str, Handler]:
         return {"server/discover": self._discover, "tools/list": self._tools_list,
                 "tasks/get": self._task_get, "tasks/update": self._task_update, "tasks/cancel": self._task_cancel}
 

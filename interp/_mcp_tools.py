@@ -69,7 +69,7 @@ def make_tools(open_world: bool) -> List[Dict[str, Any]]:
     """The tool definitions in their newest form. ``open_world`` is False when
     the code runs in a sandbox without network (then it can reach nothing
     outside its own workspace)."""
-    tools = [
+    tools: List[Dict[str, Any]] = [
         {
             "name": "run_code",
             "title": "Run Python code",
@@ -132,7 +132,8 @@ def make_tools(open_world: bool) -> List[Dict[str, Any]]:
         {
             "name": "restart_context",
             "title": "Restart an interpreter context",
-            "description": "Replace a context's process with a fresh one (same id and directory); all its state is lost.",
+            "description": ("Replace a context's process with a fresh one (same id and directory); all its "
+                            "state is lost."),
             "inputSchema": {"type": "object", "properties": {"context_id": _CONTEXT_ID},
                             "additionalProperties": False},
             "annotations": _hints(False, True, False, False),

@@ -55,9 +55,26 @@ from .errors import InterpError
 from .sandbox import add_arguments as sandbox_arguments
 from .sandbox import from_arguments as sandbox_from
 
-__all__ = ["MCPServer", "MCPCore", "RPCError", "main", "check_schema", "run_code_result", "tool_error",
-           "MAX_MESSAGE", "MAX_BATCH", "MAX_BACKLOG", "MAX_IN_FLIGHT", "PROTOCOL_VERSIONS", "PARSE_ERROR",
-           "INVALID_REQUEST", "METHOD_NOT_FOUND", "INVALID_PARAMS", "INTERNAL_ERROR", "SERVER_BUSY"]
+__all__ = [
+    "INTERNAL_ERROR",
+    "INVALID_PARAMS",
+    "INVALID_REQUEST",
+    "MAX_BACKLOG",
+    "MAX_BATCH",
+    "MAX_IN_FLIGHT",
+    "MAX_MESSAGE",
+    "METHOD_NOT_FOUND",
+    "PARSE_ERROR",
+    "PROTOCOL_VERSIONS",
+    "SERVER_BUSY",
+    "MCPCore",
+    "MCPServer",
+    "RPCError",
+    "check_schema",
+    "main",
+    "run_code_result",
+    "tool_error",
+]
 
 #: Largest message (one line) accepted, in bytes; a longer line gets -32700
 #: and is skipped up to its end.

@@ -153,7 +153,7 @@ def test_initialize_negotiates_the_protocol_version():
         # an older client gets its own revision; an unknown one gets the latest
         assert client.initialize("2024-11-05")["result"]["protocolVersion"] == "2024-11-05"
         assert client.initialize("2025-03-26")["result"]["protocolVersion"] == "2025-03-26"
-        assert client.initialize("1999-01-01")["result"]["protocolVersion"] == "2025-11-25"  # the latest handshake revision
+        assert client.initialize("1999-01-01")["result"]["protocolVersion"] == "2025-11-25"  # latest handshake
     finally:
         assert client.close() == 0
 
