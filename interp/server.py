@@ -14,6 +14,8 @@ programs in any language::
     POST   /contexts/{id}/restart                   -> 200 context
     POST   /contexts/{id}/interrupt                 -> 204
     POST   /execute                 as above, plus "context_id"?
+    POST   /mcp                     one MCP message (Streamable HTTP, interp._mcp_http)
+    DELETE /mcp                     end an MCP session (Mcp-Session-Id)
     GET    /health                                  -> 200 {"status": "ok", ...}
     GET    /metrics                                 -> 200 Prometheus text
 
@@ -76,11 +78,16 @@ from typing import Any, Callable, Deque, Dict, FrozenSet, Iterable, Iterator, Li
 from urllib.parse import unquote, urlsplit
 
 from . import __version__, _jsonlimits, _metrics
+from ._mcp_core import MCPCore
+from ._mcp_http import MCPEndpoint
+from ._mcp_http import Response as MCPResponse
 from .api import CodeInterpreter
 from .engine import CANCEL_POLL, DEFAULT_CONTEXT_ID, completion_command, run_command
 from .errors import (ContextNotFoundError, ContextRestartedError, InterpError, InterpTimeoutError,
                      InvalidCwdError, RunCancelledError, WorkerDiedError)
 from .frontend import context_json
+from .mcp import add_output_arguments as add_mcp_arguments
+from .mcp import check_output_arguments as check_mcp_arguments
 from .sandbox import add_arguments as sandbox_arguments
 from .sandbox import from_arguments as sandbox_from
 from .types import MIME_FIELDS, ExecutionResult, InterpreterContext, Result
@@ -375,6 +382,8 @@ class InterpHTTPServer(ThreadingHTTPServer):
         self.metrics = _metrics.ServerMetrics()
         self.contexts = ContextTable(interpreter, self.metrics, max_contexts=max_contexts,
                                      idle_timeout=idle_timeout)
+        #: MCP at /mcp: the same interpreter; its options (output_limit, task_after) are on mcp.core
+        self.mcp = MCPEndpoint(MCPCore(interpreter, max_contexts=max_contexts))
         self.token = token
         self.max_body = max_body
         self.log = log
@@ -957,6 +966,34 @@ class RequestHandler(BaseHTTPRequestHandler):
         metrics.run_ended("ok" if result.error is None else "error", time.monotonic() - started)
         return {"type": "end", "execution_count": result.execution_count}
 
+    # -- MCP (Streamable HTTP) at /mcp: interp._mcp_http does the protocol ---------
+
+    def _mcp_post(self, body: bytes) -> None:
+        streams: List[_SSEStream] = []
+
+        def open_stream() -> _SSEStream:
+            stream = _SSEStream(self)
+            streams.append(stream)
+            return stream
+        try:
+            response = self.server.mcp.post(self.headers, body, open_stream,
+                                             lambda: _peer_closed(self.connection))
+        finally:
+            for stream in streams:
+                if not stream.finish():
+                    self.close_connection = True
+        if response is not None:
+            self._mcp_respond(response)
+
+    def _mcp_delete(self, body: bytes) -> None:
+        self._mcp_respond(self.server.mcp.delete(self.headers))
+
+    def _mcp_respond(self, response: MCPResponse) -> None:
+        if response.status == 499:  # the client went away: nobody to answer
+            self.close_connection = True
+            return
+        self._send_json(response.status, response.body, headers=response.headers)
+
     def _stream_head(self) -> bytes:
         return ("HTTP/1.1 200 OK\r\nServer: %s\r\nDate: %s\r\nContent-Type: application/x-ndjson\r\n"
                 "Transfer-Encoding: chunked\r\nCache-Control: no-store\r\nX-Accel-Buffering: no\r\n"
@@ -995,7 +1032,57 @@ ROUTES: List[Tuple[str, str, str]] = [
     ("POST", "/contexts/{id}/interrupt", "_interrupt_context"),
     ("POST", "/contexts/{id}/restart", "_restart_context"),
     ("POST", "/execute", "_execute"),
+    ("POST", "/mcp", "_mcp_post"),
+    ("DELETE", "/mcp", "_mcp_delete"),
 ]
+
+
+class _SSEStream:
+    """An MCP response as Server-Sent Events over an _EventStream: the
+    request's notifications, then its response."""
+
+    def __init__(self, handler: RequestHandler) -> None:
+        self._handler = handler
+        handler.connection.setblocking(False)  # the stream's pump owns the socket until finish()
+        self._events = _EventStream(handler.connection, handler.server.io_timeout, handler.server.metrics.sent)
+        self.gone = self._events.gone
+
+    def begin(self, headers: Dict[str, str]) -> None:
+        handler = self._handler
+        handler._responded = True
+        handler.log_request(200)
+        handler.server.metrics.answered(200)
+        lines = ["HTTP/1.1 200 OK", "Server: " + handler.version_string(), "Date: " + handler.date_time_string(),
+                 "Transfer-Encoding: chunked", "Keep-Alive: timeout=%g" % handler.server.header_timeout]
+        lines += ["%s: %s" % item for item in headers.items()]
+        self._events.begin(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+
+    def event(self, data: bytes) -> None:
+        self._events.send_bytes(data)
+
+    def finish(self) -> bool:
+        """End the response; True if the client got all of it."""
+        try:
+            return self._events.finish() or not self._events.begun
+        finally:
+            self._handler.connection.settimeout(self._handler.server.io_timeout)
+
+
+def _peer_closed(sock: socket.socket) -> bool:
+    """True if the client closed its side of the connection (checked at once, without reading)."""
+    poller = select.poll()
+    poller.register(sock.fileno(), select.POLLIN | _POLLRDHUP)
+    for _fd, flags in poller.poll(0):
+        if flags & (select.POLLHUP | select.POLLERR | _POLLRDHUP):
+            return True
+        if flags & select.POLLIN:
+            try:
+                return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+            except BlockingIOError:
+                return False
+            except OSError:
+                return True
+    return False
 
 
 class _EventStream:
@@ -1042,7 +1129,10 @@ class _EventStream:
     def send(self, event: Dict[str, Any]) -> None:
         if event["type"] in ("stdout", "stderr"):
             self.lines += 1
-        data = json.dumps(event).encode("utf-8") + b"\n"
+        self.send_bytes(json.dumps(event).encode("utf-8") + b"\n")
+
+    def send_bytes(self, data: bytes) -> None:
+        """Send ``data`` as one chunk (an MCP SSE event)."""
         self._put(b"%X\r\n%s\r\n" % (len(data), data))
 
     def finish(self) -> bool:
@@ -1343,6 +1433,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="delete a context unused for this long; later requests for it get a 404 "
                              "saying so (default: never)")
     parser.add_argument("--quiet", action="store_true", help="do not log each request to stderr")
+    add_mcp_arguments(parser)
     sandbox_arguments(parser)
     return parser
 
@@ -1352,6 +1443,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     sandbox = sandbox_from(parser, args)
+    problem = check_mcp_arguments(args)
+    if problem:
+        print("interp serve: %s" % problem, file=sys.stderr)
+        return 2
     token = args.token if args.token is not None else os.environ.get(TOKEN_ENV) or None
     try:
         interpreter = CodeInterpreter(cwd=args.cwd, sandbox=sandbox)
@@ -1368,6 +1463,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         except (ValueError, OSError) as exc:
             print("interp serve: %s" % exc, file=sys.stderr)
             return 2
+        server.mcp.core.output_limit, server.mcp.core.task_after = args.output_limit, args.task_after
         signal.signal(signal.SIGTERM, _exit_on_signal)
         host = args.host if ":" not in args.host else "[%s]" % args.host
         print("interp serve: listening on http://%s:%d%s" % (host, server.port,
