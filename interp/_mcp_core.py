@@ -205,6 +205,9 @@ class MCPCore:
             if method == "tools/call":
                 self._start_tool_call(exchange, params)
                 return True
+            if method == "tasks/result" and not exchange.modern and exchange.version >= "2025-11-25":
+                self._start_task_result(exchange, params)
+                return True
             handler = (self._modern_methods() if exchange.modern else self._legacy_methods(exchange)).get(method)
             if handler is None:
                 raise RPCError(METHOD_NOT_FOUND, "method not found: %s" % method)
@@ -276,8 +279,7 @@ class MCPCore:
         methods: Dict[str, Handler] = {"initialize": self._initialize, "ping": lambda exchange, params: {},
                    "tools/list": self._tools_list}
         if exchange.version >= "2025-11-25":
-            methods.update({"tasks/get": self._task_get, "tasks/result": self._task_result,
-                            "tasks/list": self._task_list, "tasks/cancel": self._task_cancel})
+            methods.update({"tasks/get": self._task_get, "tasks/list": self._task_list, "tasks/cancel": self._task_cancel})
         return methods
 
     def _modern_methods(self) -> Dict[str, Handler]:
@@ -332,10 +334,32 @@ class MCPCore:
                 fields["error"] = task.error
         return fields
 
-    def _task_result(self, exchange: Exchange, params: Dict[str, Any]) -> Dict[str, Any]:
-        """2025-11-25 ``tasks/result``: blocks until the task ends."""
+    def _start_task_result(self, exchange: Exchange, params: Dict[str, Any]) -> None:
+        """2025-11-25 ``tasks/result``: answered once the task ends, from a
+        thread of its own (other messages are read meanwhile)."""
         task = self._find_task(exchange, params)
-        task.done.wait()
+        with self._lock:
+            if self._in_flight >= MAX_IN_FLIGHT:
+                raise RPCError(SERVER_BUSY, "server busy: %d calls are in progress (the limit)" % MAX_IN_FLIGHT)
+            self._in_flight += 1
+
+        def answer() -> None:
+            try:
+                task.done.wait()
+                try:
+                    exchange.respond(self._task_result(task))
+                except RPCError as exc:
+                    exchange.reply(error_message(exchange.id, exc))
+            finally:
+                self._settle()
+        try:
+            threading.Thread(target=answer, daemon=True, name="interp-mcp-task-result").start()
+        except RuntimeError as exc:
+            self._settle()
+            raise RPCError(SERVER_BUSY, "server busy: %s" % exc) from None
+
+    def _task_result(self, task: Task) -> Dict[str, Any]:
+        """The result of an ended task, as tools/call would have given it."""
         if task.status == "cancelled" or task.result is None:
             error = task.error or {"code": INVALID_PARAMS, "message": "task %s was cancelled: it has no result"
                                    % task.id}
