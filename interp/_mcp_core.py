@@ -279,7 +279,8 @@ class MCPCore:
         methods: Dict[str, Handler] = {"initialize": self._initialize, "ping": lambda exchange, params: {},
                    "tools/list": self._tools_list}
         if exchange.version >= "2025-11-25":
-            methods.update({"tasks/get": self._task_get, "tasks/list": self._task_list, "tasks/cancel": self._task_cancel})
+            methods.update({"tasks/get": self._task_get, "tasks/list": self._task_list,
+                            "tasks/cancel": self._task_cancel})
         return methods
 
     def _modern_methods(self) -> Dict[str, Handler]:

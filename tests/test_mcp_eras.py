@@ -409,7 +409,8 @@ def test_http_disconnect_cancels_the_run(http_server, tmp_path):
     try:
         sock.sendall(b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                      b"Accept: application/json, text/event-stream\r\nMCP-Protocol-Version: 2026-07-28\r\n"
-                     b"Mcp-Method: tools/call\r\nMcp-Name: run_code\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+                     b"Mcp-Method: tools/call\r\nMcp-Name: run_code\r\nContent-Length: %d\r\n\r\n%s"
+                     % (len(body), body))
         seen = b""
         while b"notifications/progress" not in seen:
             chunk = sock.recv(4096)
