@@ -479,13 +479,24 @@ class Context:
     def restart(self) -> InterpreterContext:
         """Replace the worker with a fresh one (same id and cwd); state is lost.
 
-        A run in progress ends with ContextRestartedError.
+        A run in progress ends with ContextRestartedError. The old worker
+        stays until the new one has started, unless the new one cannot start
+        beside it (a process limit reached, say): then it goes first.
         """
         with self._state:
             if self.removed:
                 raise ContextNotFoundError("context %r was %s" % (self.id, self.removed))
             old = self.worker
-            self._spawn()
+            try:
+                self._spawn()
+            except InvalidCwdError:
+                raise  # the old worker keeps running where it is
+            except (InterpError, OSError):
+                if old is None:
+                    raise
+                self._retire(old)
+                self.worker = old = None
+                self._spawn()
             if old is not None:
                 self._retire(old)
         return self.snapshot()

@@ -310,11 +310,15 @@ def main(capture: Optional[Sequence[int]] = None, options: Union[str, Mapping[st
 
 
 def apply_options(options: Optional[Mapping[str, Any]]) -> None:
-    """Apply a context's limits (``memory_limit``: RLIMIT_AS in bytes)."""
+    """Apply a context's limits (``memory_limit``: RLIMIT_AS in bytes, at most
+    the limit already in force, a sandbox's say)."""
     limit = (options or {}).get("memory_limit")
     if limit:
         import resource
 
+        hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+        if hard != resource.RLIM_INFINITY:
+            limit = min(limit, hard)
         in_use = _address_space()
         if in_use and limit < in_use + (64 << 20):
             raise MemoryError("memory_limit=%d leaves no room: the worker already maps %d bytes "

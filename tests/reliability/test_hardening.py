@@ -386,3 +386,33 @@ def test_a_clone_parent_sibling_dies_with_its_context(tmp_path, launcher):
         assert process_exists(sibling)
         ci.delete_context(ctx)
         assert wait_until(lambda: not process_exists(sibling), timeout=10)
+
+
+def test_restart_at_the_process_limit_retires_the_old_worker_first(tmp_path):
+    """A context whose new worker cannot start beside the old one (a process
+    limit) is still restarted: the old worker goes first."""
+    from interp.errors import InterpError as _InterpError
+    from interp.process import ZygoteLauncher
+
+    class Crowded(ZygoteLauncher):
+        """Refuses a second worker while one is alive, like a process limit."""
+        alive = None
+
+        def start(self, *args, **kwargs):
+            if Crowded.alive is not None and Crowded.alive.alive():
+                raise OSError(11, "Resource temporarily unavailable (a process limit)")
+            Crowded.alive = super().start(*args, **kwargs)
+            return Crowded.alive
+
+    launcher = Crowded()
+    try:
+        with CodeInterpreter(cwd=str(tmp_path), launcher=launcher) as ci:
+            ctx = ci.create_context()
+            ci.run_code("kept = 1", context=ctx)
+            ci.restart_context(ctx)
+            assert ci.run_code("kept", context=ctx).error.name == "NameError"
+            assert ci.run_code("print('fresh')", context=ctx).stdout == "fresh\n"
+            with pytest.raises(_InterpError):
+                ci.create_context()  # the limit holds for a second context
+    finally:
+        launcher.close()
