@@ -36,8 +36,13 @@ def pytest_collection_modifyitems(config, items):
         return
     here = os.path.dirname(os.path.abspath(__file__))
     for item in items:
-        if str(item.fspath).startswith(here):
+        if str(item.fspath).startswith(here) and item.name != "test_ci_never_skips_the_sandbox":
             item.add_marker(pytest.mark.skip(reason=_REASON))
+
+
+def sandbox_unavailable_reason() -> Optional[str]:
+    """Why bubblewrap cannot run here (None: it can)."""
+    return _REASON
 
 
 def no_leftovers() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import os
+import sys
 import socket
 import stat
 
@@ -247,3 +248,19 @@ def test_stale_cgroups_of_killed_parents_are_removed(tmp_path):
             if os.path.exists(path):
                 os.rmdir(path)
     no_leftovers()
+
+
+def test_ci_never_skips_the_sandbox():
+    """CI installs bubblewrap (.ci/run): there, a sandbox that cannot run is a
+    failure, not a reason to skip every test in this folder."""
+    reason = _sandbox_conftest().sandbox_unavailable_reason()
+    if reason is not None and not os.environ.get("CI"):
+        pytest.skip(reason)
+    assert reason is None
+
+
+def _sandbox_conftest():
+    """This folder's conftest module (both conftests are named "conftest")."""
+    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "conftest.py")
+    return next(module for module in list(sys.modules.values())
+                if os.path.abspath(getattr(module, "__file__", None) or "") == here)
