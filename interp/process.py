@@ -327,6 +327,7 @@ class _Zygote:
         argv = [python, "-c", ZYGOTE_BOOTSTRAP, PROTOCOL_PATH, WORKER_PACKAGE, str(child_sock.fileno()),
                 json.dumps(dict(limits or {}))]
         # bwrap reports why it could not start the sandbox on its stderr
+        self.sandboxed = wrap is not None
         self.stderr = tempfile.TemporaryFile() if wrap is not None else None
         self._said = ""
         try:
@@ -348,6 +349,7 @@ class _Zygote:
         self.owner_pid = os.getpid()  # a fork of the parent must not share this zygote
         self.broken = False
         self.pid = self.popen.pid  # the zygote's host pid, once it said hello
+        self._requests = 0  # requests sent; each reply names the one it answers
         self.pidfd: Optional[int] = None
         self._greeted = False
 
@@ -393,12 +395,16 @@ class _Zygote:
                     self._greet()
                 if is_stopped(self.pid):
                     raise ZygoteError("the zygote was stopped (SIGSTOP)")
-                socket.send_fds(self.sock, [json.dumps(message).encode()], list(fds))
+                self._requests += 1
+                number = self._requests
+                socket.send_fds(self.sock, [json.dumps(dict(message, n=number)).encode()], list(fds))
                 data, got = self._answer()
                 if not data:
                     raise ZygoteError("the zygote exited")
                 try:
                     reply = json.loads(data)
+                    if not isinstance(reply, dict) or reply.get("n") != number:
+                        raise ValueError("a reply to another request (out of step)")
                 except ValueError:
                     for fd in got:
                         os.close(fd)
@@ -407,10 +413,10 @@ class _Zygote:
                 self.broken = True
                 self._stop()
                 raise ZygoteError("the zygote stopped answering: %s" % exc) from None
-        if not isinstance(reply, dict) or "error" in reply:
+        if "error" in reply:
             for fd in got:
                 os.close(fd)
-            raise ZygoteError("the zygote refused: %s" % (reply.get("error") if isinstance(reply, dict) else reply))
+            raise ZygoteError("the zygote refused: %s" % (reply.get("error"),))
         for fd in got[1:]:
             os.close(fd)
         if got:
@@ -603,13 +609,19 @@ class ZygoteLauncher:
             with self._lock:
                 self._failures += 1
             raise
-        pid = int(reply["pid"])  # in the zygote's PID namespace (a sandbox's is not ours)
+        pid = reply.get("pid")  # in the zygote's PID namespace (a sandbox's is not ours)
         pidfd: Optional[int] = reply.get("pidfd")
         try:
+            if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+                raise ZygoteError("the zygote's reply names no pid: %r" % (reply,))
+            if pidfd is None and zygote.sandboxed:
+                # only a pidfd says which host process it is: a bare number
+                # from inside a sandbox could name any process of the host
+                raise ZygoteError("the sandboxed zygote sent no pidfd for its worker")
             seen = host_pid(pidfd) if pidfd is not None else pid
         except ZygoteError:
-            assert pidfd is not None
-            os.close(pidfd)
+            if pidfd is not None:
+                os.close(pidfd)
             pipes.close_all()
             raise
         self._failures = 0
@@ -617,9 +629,10 @@ class ZygoteLauncher:
 
         def reap() -> Optional[int]:
             try:
-                return int(zygote.request({"t": "reap", "pid": pid})["returncode"])
+                status = zygote.request({"t": "reap", "pid": pid}).get("returncode")
             except ZygoteError:  # the zygote died: init reaps its orphans
                 return None
+            return status if isinstance(status, int) and not isinstance(status, bool) else None
 
         return pipes.handle(seen, exited=exited, reap=reap, release=release)
 

@@ -49,12 +49,16 @@ DEFAULT_FILE_SIZE = 1024 * MiB
 DEFAULT_TMP_SIZE = 256 * MiB
 
 #: The parts of /etc code needs (users, name resolution, TLS roots, time
-#: zones, locales, the dynamic linker, fonts, MIME types), not its secrets.
+#: zones, locales, the dynamic linker, fonts, MIME types), not its secrets:
+#: of /etc/ssl and /etc/pki only the certificates and OpenSSL's settings (their
+#: private/ directories hold the host's keys), and no machine-id (it
+#: identifies the host).
 ETC_ENTRIES = (
     "passwd", "group", "hosts", "host.conf", "resolv.conf", "nsswitch.conf", "gai.conf", "services",
     "protocols", "localtime", "timezone", "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives",
-    "ssl", "ca-certificates", "ca-certificates.conf", "pki", "crypto-policies", "fonts", "mime.types",
-    "locale.alias", "locale.conf", "os-release", "matplotlibrc", "python3", "machine-id",
+    "ssl/certs", "ssl/openssl.cnf", "ca-certificates", "ca-certificates.conf", "pki/tls/certs",
+    "pki/tls/openssl.cnf", "pki/ca-trust", "crypto-policies", "fonts", "mime.types",
+    "locale.alias", "locale.conf", "os-release", "matplotlibrc", "python3",
 )
 #: Host directories that are, or link into, the system.
 SYSTEM_DIRS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
@@ -285,10 +289,16 @@ class Sandbox:
             path = os.path.join("/etc", entry)
             if os.path.lexists(path):
                 args += ["--ro-bind-try", path, path]
-        args += ["--proc", "/proc", "--dev", "/dev"]
-        if self.tmp_size is not None:
-            args += ["--size", str(self.tmp_size)]
-        args += ["--perms", "1777", "--tmpfs", "/tmp"]
+        # /proc read-only: a sandbox started by root still runs as uid 0 (with
+        # no capability), and the kernel lets uid 0 write sysctls such as
+        # kernel.core_pattern by their owner bits. /dev read-only but for a
+        # sized /dev/shm (both were tmpfs without a size).
+        args += ["--proc", "/proc", "--remount-ro", "/proc", "--dev", "/dev"]
+        for target in ("/dev/shm", "/tmp"):
+            if self.tmp_size is not None:
+                args += ["--size", str(self.tmp_size)]
+            args += ["--perms", "1777", "--tmpfs", target]
+        args += ["--remount-ro", "/dev"]
         shown = ["/usr", *SYSTEM_DIRS]
         for path in [*self.python_paths(), *mounts]:
             if not _inside(path, shown):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from typing import Any, Dict
 
+PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
 
 _libc: Dict[str, Any] = {}  # name -> C function
@@ -32,6 +33,15 @@ def become_subreaper() -> None:
     prctl = load().get("prctl")
     if prctl is not None:
         prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def set_dumpable(dumpable: bool) -> None:
+    """Whether processes of the same user may ptrace this one, read its
+    /proc/<pid>/fd or copy its fds (pidfd_getfd). The zygote is not: in a
+    sandbox, its workers could otherwise take its socket to the parent."""
+    prctl = load().get("prctl")
+    if prctl is not None and sys.platform.startswith("linux"):
+        prctl(PR_SET_DUMPABLE, 1 if dumpable else 0, 0, 0, 0)
 
 
 def fflush_all() -> None:

@@ -71,6 +71,7 @@ def _warm_up() -> None:
 def _child(fds: Sequence[int]) -> None:
     """In the forked child: become a worker. Never returns."""
     try:
+        native.set_dumpable(True)
         os.setsid()
         _set_limits(_child_limits, PER_PROCESS)
         channel_in, channel_out, startup_err = fds[:3]
@@ -96,6 +97,10 @@ def serve(sock_fd: int, limits: Union[str, Dict[str, int], None] = None) -> None
     # Nothing but the parent may stop the zygote: in a sandbox it is PID 1 of
     # the namespace, which the kernel shields from every signal it ignores
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Workers must not reach the socket to the parent through this process
+    # (ptrace, /proc/<pid>/fd, pidfd_getfd): forged replies would name host
+    # processes for the parent to kill. Each worker is made dumpable again.
+    native.set_dumpable(False)
     sock = socket.socket(fileno=sock_fd)
     try:
         _set_limits(json.loads(limits) if isinstance(limits, str) else limits)
@@ -116,14 +121,17 @@ def serve(sock_fd: int, limits: Union[str, Dict[str, int], None] = None) -> None
         if not data:
             break
         reply: Dict[str, Any]
+        number = None
         try:
             request = json.loads(data)
+            number = request.get("n")
             reply = _handle(request, fds, sock, workers)
         except Exception as exc:
             reply = {"error": "%s: %s" % (type(exc).__name__, exc)}
         finally:
             for fd in fds:
                 os.close(fd)
+        reply["n"] = number  # the request it answers
         try:
             _send(sock, reply, reply.get("pid"))
         except OSError:

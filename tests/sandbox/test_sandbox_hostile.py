@@ -233,7 +233,9 @@ def test_the_parents_secret_environment_is_absent(tmp_path, monkeypatch):
     with CodeInterpreter(sandbox=Sandbox(tmp_path)) as ci:
         result = ci.run_code(
             "import os\nprint(sorted(os.environ))\n"
-            "print('hunter2' in open('/proc/self/environ').read() + open('/proc/1/environ').read())\n"
+            "def text(path):\n    try:\n        return open(path).read()\n"
+            "    except PermissionError:  # the zygote (pid 1) is not dumpable\n        return ''\n"
+            "print('hunter2' in text('/proc/self/environ') + text('/proc/1/environ'))\n"
             "import subprocess\nprint(subprocess.run(['env'], capture_output=True, text=True).stdout)")
         assert "hunter2" not in result.stdout and "INTERP_TEST_SECRET" not in result.stdout
         assert result.stdout.splitlines()[1] == "False"
@@ -283,3 +285,66 @@ def test_no_capabilities_no_new_privileges_own_namespaces(box):
                           % sorted(own - {"time", "time_for_children"})).stdout
     for name in own - {"time", "time_for_children"}:
         assert os.readlink("/proc/self/ns/" + name) not in inside, name
+
+
+# -- found by a hostile review: the zygote, /proc, /dev ------------------------------------
+
+STEAL_THE_ZYGOTE_SOCKET = r"""
+import ctypes, json, os, socket
+fdnum = int(open('/proc/1/cmdline', 'rb').read().split(b'\0')[5])
+libc = ctypes.CDLL(None, use_errno=True)
+fd = libc.syscall(438, os.pidfd_open(1), fdnum, 0)  # pidfd_getfd: copy the zygote's socket
+if fd < 0:
+    print('refused', ctypes.get_errno())
+else:
+    socket.socket(fileno=fd).send(json.dumps({"pid": VICTIM, "n": 1}).encode())
+    print('forged')
+"""
+
+
+def test_workers_cannot_take_the_zygotes_socket_to_forge_replies(tmp_path):
+    """A worker that copied the zygote's socket (pidfd_getfd) could answer the
+    parent in its place and name any host process for it to kill. The zygote
+    is not dumpable, so the copy is refused; and a sandboxed zygote's reply
+    without a pidfd is never believed."""
+    victim = subprocess.Popen(["sleep", "600"], start_new_session=True)
+    try:
+        with CodeInterpreter(sandbox=Sandbox(tmp_path)) as ci:
+            out = ci.run_code(STEAL_THE_ZYGOTE_SOCKET.replace("VICTIM", str(victim.pid))).stdout
+            assert out.startswith("refused"), out
+            assert ci.run_code("import os\nfdnum = int(open('/proc/1/cmdline', 'rb').read().split(b'\\0')[5])\n"
+                               "try:\n    os.readlink('/proc/1/fd/%d' % fdnum)\nexcept OSError as e:\n"
+                               "    print(type(e).__name__)").stdout == "PermissionError\n"
+            for _ in range(3):
+                ctx = ci.create_context()
+                assert ci.run_code("print('ok')", context=ctx).stdout == "ok\n"
+                ci.delete_context(ctx)
+        assert victim.poll() is None
+    finally:
+        victim.kill()
+        victim.wait()
+    no_leftovers()
+
+
+def test_sysctls_and_the_hosts_tls_keys_are_out_of_reach(box):
+    """Started by root, the sandbox still runs as uid 0 (no capability), which
+    the kernel lets write sysctls by their owner bits: /proc is read-only."""
+    out = box.run_code(
+        "import os\n"
+        "for path in ('/proc/sys/kernel/core_pattern', '/proc/sys/vm/drop_caches', '/proc/sysrq-trigger'):\n"
+        "    try:\n        os.close(os.open(path, os.O_WRONLY))\n        print('WRITABLE', path)\n"
+        "    except OSError as exc:\n        print('refused', exc.errno)\n"
+        "print(os.path.exists('/etc/ssl/private'), os.path.exists('/etc/machine-id'))").stdout
+    assert "WRITABLE" not in out and out.splitlines()[-1] == "False False", out
+
+
+def test_dev_is_read_only_and_dev_shm_is_bounded(tmp_path):
+    with CodeInterpreter(sandbox=Sandbox(tmp_path, tmp_size=64 * MiB, memory=None)) as ci:
+        out = ci.run_code(
+            "import os\ntry:\n    open('/dev/filler', 'w')\nexcept OSError as exc:\n    print('dev', exc.errno)\n"
+            "written = 0\ntry:\n    with open('/dev/shm/filler', 'wb') as f:\n"
+            "        for _ in range(200):\n            f.write(b'x' * (1 << 20))\n            written += 1\n"
+            "except OSError as exc:\n    print('shm full', exc.errno)\nprint(written)\n"
+            "open('/dev/null', 'w').write('still a device')").stdout.split()
+        assert out[:2] == ["dev", "30"] and out[2:4] == ["shm", "full"] and int(out[-1]) <= 64, out
+    no_leftovers()
