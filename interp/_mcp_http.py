@@ -3,9 +3,13 @@
 Each JSON-RPC message is one POST. A request is answered with one JSON
 object, or, when it asked for progress (``_meta.progressToken``) and the
 client accepts ``text/event-stream``, with an SSE stream of its progress
-notifications ending with the response. A notification or response gets
-202. A client that disconnects cancels its request (the run is interrupted,
-as on stdio by ``notifications/cancelled``).
+notifications ending with the response. A request still unanswered after
+:attr:`MCPEndpoint.keepalive` seconds is switched to an SSE stream too (if
+the client accepts one), which carries an SSE comment after each such
+silence: a client's read timeout (the official SDK's is 300 s) must not
+end a long silent run. A notification or response gets 202. A client
+that disconnects cancels its request (the run is interrupted, as on stdio
+by ``notifications/cancelled``).
 
 Eras (see :mod:`interp._mcp_core`): a 2026-07-28 request carries its
 revision in ``_meta`` and must mirror it, its method and its tool name in
@@ -34,8 +38,9 @@ import time
 from typing import Any, Callable, Deque, Dict, List, Optional, Protocol, Tuple
 
 from . import _jsonlimits
-from ._mcp_core import (HEADER_MISMATCH, INVALID_REQUEST, METHOD_NOT_FOUND, MISSING_CLIENT_CAPABILITY, PARSE_ERROR,
-                        UNSUPPORTED_PROTOCOL_VERSION, VERSION_KEY, MCPCore, RPCError, Session, error_message)
+from ._mcp_core import (HEADER_MISMATCH, INTERNAL_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, MISSING_CLIENT_CAPABILITY,
+                        PARSE_ERROR, UNSUPPORTED_PROTOCOL_VERSION, VERSION_KEY, MCPCore, RPCError, Session,
+                        error_message)
 from ._mcp_tools import LEGACY_VERSIONS, MODERN_VERSIONS, SUPPORTED_VERSIONS
 
 #: Nesting of arrays and objects a message may have.
@@ -48,6 +53,12 @@ SESSION_IDLE = 3600.0
 DEFAULT_LEGACY_VERSION = "2025-03-26"
 #: How often a waiting request checks whether its client went away, in seconds.
 POLL = 0.05
+#: The head of an SSE response.
+SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+#: Seconds of silence after which a pending request's response becomes an SSE stream and gets a comment.
+KEEPALIVE = 10.0
+#: What a silent SSE response gets every KEEPALIVE seconds (a comment: clients ignore it).
+KEEPALIVE_COMMENT = b": keepalive\n\n"
 
 
 class Response:
@@ -89,6 +100,14 @@ def _status_of(message: Dict[str, Any], modern: bool, malformed: bool) -> int:
     return 200
 
 
+def http_error_body(status: int, message: str) -> Dict[str, Any]:
+    """The body of an HTTP-level rejection of a /mcp request (a wrong token, a foreign Origin, a body
+    too large...): a JSON-RPC error, which MCP clients show (the official SDK reports only "Server
+    returned an error response" for any other body)."""
+    code = INVALID_REQUEST if status < 500 else INTERNAL_ERROR
+    return error_message(None, RPCError(code, message, {"status": status}))
+
+
 def _header_value(value: str) -> Optional[str]:
     """A header value, decoded from the ``=?base64?...?=`` form; None if invalid."""
     if value.startswith("=?base64?") and value.endswith("?="):
@@ -104,8 +123,10 @@ def _header_value(value: str) -> Optional[str]:
 class MCPEndpoint:
     """The ``/mcp`` endpoint over a shared :class:`MCPCore`."""
 
-    def __init__(self, core: MCPCore) -> None:
+    def __init__(self, core: MCPCore, keepalive: float = KEEPALIVE) -> None:
         self.core = core
+        #: Seconds of silence before a pending response becomes an SSE stream and gets a keep-alive comment.
+        self.keepalive = keepalive
         self._lock = threading.Lock()
         self._sessions: collections.OrderedDict[str, Tuple[Session, float]] = collections.OrderedDict()
 
@@ -252,10 +273,10 @@ class MCPEndpoint:
         stream: Optional[Stream] = None
         if takes_sse and (wants_progress or not takes_json):
             stream = open_stream()
-            stream.begin(dict(response_headers, **{"Content-Type": "text/event-stream", "Cache-Control": "no-store",
-                                                   "X-Accel-Buffering": "no"}))
+            stream.begin(dict(response_headers, **SSE_HEADERS))
         self.core.handle(message, session, put(True), put(False) if stream is not None else lambda note: None)
         malformed = False
+        quiet_since = time.monotonic()  # when the client last got something (or the request came)
         while True:
             with ready:
                 while not outbox:
@@ -264,7 +285,14 @@ class MCPEndpoint:
                     if (stream is not None and stream.gone.is_set()) or (stream is None and gone()):
                         self.core.cancel_request(session.key, message.get("id"))
                         return None if stream is not None else Response(499)
+                    if takes_sse and time.monotonic() - quiet_since >= self.keepalive:
+                        if stream is None:
+                            stream = open_stream()
+                            stream.begin(dict(response_headers, **SSE_HEADERS))
+                        stream.event(KEEPALIVE_COMMENT)
+                        quiet_since = time.monotonic()
                 final, item = outbox.popleft()
+                quiet_since = time.monotonic()
             if not final:
                 assert stream is not None
                 stream.event(b"event: message\ndata: " + json.dumps(item).encode("utf-8") + b"\n\n")

@@ -79,7 +79,9 @@ from urllib.parse import unquote, urlsplit
 
 from . import __version__, _jsonlimits, _metrics
 from ._mcp_core import MCPCore
+from ._mcp_http import KEEPALIVE as MCP_KEEPALIVE
 from ._mcp_http import MCPEndpoint
+from ._mcp_http import http_error_body as mcp_http_error_body
 from ._mcp_http import Response as MCPResponse
 from .api import CodeInterpreter
 from .engine import CANCEL_POLL, DEFAULT_CONTEXT_ID, completion_command, run_command
@@ -699,8 +701,11 @@ class RequestHandler(BaseHTTPRequestHandler):
             close = error.close or not body_read  # an unread body would be taken for the next request
             if close:
                 self.close_connection = True
-            self._send_json(error.status, _error_body(error.status, error.message, error.kind), close=close,
-                            headers=error.headers)
+            if urlsplit(self.path).path == "/mcp":  # MCP clients read JSON-RPC errors
+                payload: Dict[str, Any] = mcp_http_error_body(error.status, error.message)
+            else:
+                payload = _error_body(error.status, error.message, error.kind)
+            self._send_json(error.status, payload, close=close, headers=error.headers)
 
     def _check_caller(self) -> None:
         """Who may ask: a Host naming this server (DNS rebinding), no foreign
@@ -1434,6 +1439,10 @@ def _parser() -> argparse.ArgumentParser:
                              "saying so (default: never)")
     parser.add_argument("--quiet", action="store_true", help="do not log each request to stderr")
     add_mcp_arguments(parser)
+    parser.add_argument("--mcp-keepalive", type=float, default=MCP_KEEPALIVE, metavar="SECONDS",
+                        help="an /mcp request still running after this long is answered as an SSE stream "
+                             "that gets a comment after each such silence, so a client's read timeout does "
+                             "not end a long silent run (default %(default)g)")
     sandbox_arguments(parser)
     return parser
 
@@ -1444,6 +1453,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
     sandbox = sandbox_from(parser, args)
     problem = check_mcp_arguments(args)
+    if not problem and not args.mcp_keepalive > 0:
+        problem = "--mcp-keepalive must be > 0"
     if problem:
         print("interp serve: %s" % problem, file=sys.stderr)
         return 2
@@ -1464,6 +1475,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             print("interp serve: %s" % exc, file=sys.stderr)
             return 2
         server.mcp.core.output_limit, server.mcp.core.task_after = args.output_limit, args.task_after
+        server.mcp.keepalive = args.mcp_keepalive
         signal.signal(signal.SIGTERM, _exit_on_signal)
         host = args.host if ":" not in args.host else "[%s]" % args.host
         print("interp serve: listening on http://%s:%d%s" % (host, server.port,
