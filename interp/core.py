@@ -321,7 +321,7 @@ class Run:
         times = [b.since + PARTIAL_LINE_DELAY for b in self._lines.values() if b.since is not None]
         if self.state == RUNNING and self.deadline is not None:
             times.append(self.deadline)
-        if self.state == INTERRUPTING and self.kill_at is not None:
+        if self.kill_at is not None:  # also once done: callbacks behind then stop (see on_timer)
             times.append(self.kill_at)
         return min(times) if times else None
 

@@ -120,3 +120,19 @@ def test_worst_case_error_frame_fits():
     frame = encode({"t": "done", "error": {"name": "E" * 200, "value": worst, "traceback": worst}})
     assert len(frame) <= protocol.MAX_EVENT_FRAME
     assert FrameDecoder().feed(frame)[0]["error"]["value"] == worst
+
+
+def test_a_run_answered_after_its_interrupt_still_wakes_at_the_end_of_the_grace_period():
+    """Callbacks behind a backlog stop at the end of the grace period even when
+    the worker's answer came in meanwhile: the driver must be woken then."""
+    from interp import core
+
+    run = core.Run(Connection(), None, {"t": "run", "code": "x"}, timeout=1.0, grace=2.0, now=0.0,  # type: ignore[arg-type]
+                   listen=["stdout"])
+    run.conn.ready = True
+    assert run.on_timer(1.5) == [core.INTERRUPT] and run.kill_at == 3.5
+    lines = b"".join(output_frame("stdout", b"%d\n" % i) for i in range(1000))
+    items = run.on_bytes(lines + encode({"t": "done", "re": run.id, "error": None, "count": 1}), 1.6)
+    assert run.finished and len(items) == 1000
+    assert run.wakeup_at() == 3.5
+    assert run.delivering and run.on_timer(3.5) == [] and not run.delivering
