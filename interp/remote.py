@@ -219,7 +219,33 @@ class _Pool:
             conn.close()
 
 
-class RemoteCodeInterpreter:
+class _RemoteClient:
+    """What the sync and async clients share: their options and their record
+    of the contexts they created."""
+
+    def __init__(self, url: str, token: Optional[str], max_output: Optional[int], io_timeout: float,
+                 connect_timeout: float, max_event: int, delete_on_close: bool) -> None:
+        self._address, self._token = _check_options(url, token, max_output, io_timeout, connect_timeout,
+                                                    max_event)
+        self.url = url
+        self._max_output = max_output
+        self._io_timeout = float(io_timeout)
+        self._connect_timeout = float(connect_timeout)
+        self._max_event = max_event
+        self._delete_on_close = delete_on_close
+        self._created: Dict[str, None] = {}  # ids of the contexts this client made (ordered)
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return "<%s %s contexts=%d%s>" % (type(self).__name__, self.url, len(self._created),
+                                          " closed" if self._closed else "")
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise InterpError("this interpreter is closed; create a new one")
+
+
+class RemoteCodeInterpreter(_RemoteClient):
     """:class:`interp.CodeInterpreter`'s API over an interp HTTP server.
 
     ``url`` is the server's address, ``http://HOST:PORT`` (a path after it is
@@ -245,31 +271,15 @@ class RemoteCodeInterpreter:
                  max_output: Optional[int] = DEFAULT_MAX_OUTPUT, io_timeout: float = DEFAULT_IO_TIMEOUT,
                  connect_timeout: float = DEFAULT_CONNECT_TIMEOUT, max_event: int = rc.DEFAULT_MAX_EVENT,
                  delete_on_close: bool = True) -> None:
-        self._address, self._token = _check_options(url, token, max_output, io_timeout, connect_timeout,
-                                                    max_event)
-        self.url = url
-        self._max_output = max_output
-        self._io_timeout = float(io_timeout)
-        self._max_event = max_event
-        self._delete_on_close = delete_on_close
-        self._pool = _Pool(self._address, float(connect_timeout))
-        self._created: Dict[str, None] = {}  # ids of the contexts this client made (ordered)
+        super().__init__(url, token, max_output, io_timeout, connect_timeout, max_event, delete_on_close)
+        self._pool = _Pool(self._address, self._connect_timeout)
         self._lock = threading.Lock()
-        self._closed = False
 
     def __enter__(self) -> RemoteCodeInterpreter:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-    def __repr__(self) -> str:
-        return "<RemoteCodeInterpreter %s contexts=%d%s>" % (self.url, len(self._created),
-                                                            " closed" if self._closed else "")
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise InterpError("this interpreter is closed; create a new one")
 
     def _call(self, call: rc.Call[T]) -> T:
         """Send one request and read its answer, on a kept-alive connection
@@ -520,7 +530,7 @@ class _AsyncPool:
             conn.close()
 
 
-class AsyncRemoteCodeInterpreter:
+class AsyncRemoteCodeInterpreter(_RemoteClient):
     """The asyncio twin of :class:`RemoteCodeInterpreter`, with the API of
     :class:`interp.AsyncCodeInterpreter`: methods are coroutines, callbacks
     may be plain or coroutine functions (awaited in order), and cancelling a
@@ -532,16 +542,8 @@ class AsyncRemoteCodeInterpreter:
                  max_output: Optional[int] = DEFAULT_MAX_OUTPUT, io_timeout: float = DEFAULT_IO_TIMEOUT,
                  connect_timeout: float = DEFAULT_CONNECT_TIMEOUT, max_event: int = rc.DEFAULT_MAX_EVENT,
                  delete_on_close: bool = True) -> None:
-        self._address, self._token = _check_options(url, token, max_output, io_timeout, connect_timeout,
-                                                    max_event)
-        self.url = url
-        self._max_output = max_output
-        self._io_timeout = float(io_timeout)
-        self._max_event = max_event
-        self._delete_on_close = delete_on_close
-        self._pool = _AsyncPool(self._address, float(connect_timeout))
-        self._created: Dict[str, None] = {}
-        self._closed = False
+        super().__init__(url, token, max_output, io_timeout, connect_timeout, max_event, delete_on_close)
+        self._pool = _AsyncPool(self._address, self._connect_timeout)
         self._loop: Optional[asyncio.AbstractEventLoop] = None
 
     async def __aenter__(self) -> AsyncRemoteCodeInterpreter:
@@ -551,15 +553,10 @@ class AsyncRemoteCodeInterpreter:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
-    def __repr__(self) -> str:
-        return "<AsyncRemoteCodeInterpreter %s contexts=%d%s>" % (self.url, len(self._created),
-                                                                 " closed" if self._closed else "")
-
     def _check_open(self) -> None:
         import asyncio
 
-        if self._closed:
-            raise InterpError("this interpreter is closed; create a new one")
+        super()._check_open()
         loop = asyncio.get_running_loop()
         if self._loop is None:
             self._loop = loop
