@@ -363,16 +363,18 @@ def test_a_stopped_zygote_does_not_stall_context_creation(ci):
 
 CLONE_PARENT_ESCAPE = r"""
 import ctypes, os, signal, time
-libc = ctypes.CDLL(None, use_errno=True)
+# PyDLL: the GIL stays held across the call, so the clone (a copy of this one
+# thread) does not wait for a GIL some other thread held at that instant
+libc = ctypes.PyDLL(None, use_errno=True)
 SYS_clone = {"x86_64": 56, "aarch64": 220}[os.uname().machine]
 pid = libc.syscall(SYS_clone, 0x00008000 | signal.SIGCHLD, 0, 0, 0, 0)  # CLONE_PARENT: a sibling
 if pid == 0:
     os.setsid()
-    while True:
-        time.sleep(1)
-while os.getsid(pid) != pid:  # out of the worker's session and group
+    os.execv('/bin/sleep', ['sleep', '600'])
+give_up = time.monotonic() + 10
+while os.getsid(pid) != pid and time.monotonic() < give_up:  # out of the worker's session and group
     time.sleep(0.01)
-print(pid)
+print(pid if os.getsid(pid) == pid else 'no-setsid')
 """
 
 
