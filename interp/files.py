@@ -141,15 +141,17 @@ class FileRoot:
                 return os.open(name, flags, dir_fd=parent)
             except FileNotFoundError:
                 if not create:
-                    raise
+                    raise _error(errno.ENOENT, "no such file or directory", path) from None
                 try:
                     os.mkdir(name, 0o755, dir_fd=parent)
                 except FileExistsError:
                     pass  # made meanwhile: open it
+                except OSError as exc:
+                    raise OSError(exc.errno, exc.strerror, path) from None
             except OSError as exc:
                 if exc.errno in (errno.ENOTDIR, errno.ELOOP) and self.confined:
                     self._refuse_link(parent, name, path)
-                raise
+                raise OSError(exc.errno, exc.strerror, path) from None
         raise _error(errno.EAGAIN, "the directory %r keeps changing" % name, path)
 
     def _refuse_link(self, parent: int, name: str, path: str) -> None:
@@ -165,15 +167,12 @@ class FileRoot:
     def resolve(self, path: Any, create_parents: bool = False, what: str = "path") -> _Target:
         """``path`` as a directory fd and a last component (see _Target)."""
         path = check_path(path, what)
-        if not self.confined:
-            full = os.path.abspath(os.path.join(self.root, path))
-            head, name = os.path.split(full)
-            if create_parents:
-                os.makedirs(head, exist_ok=True)
-            fd = os.open(head or "/", _WALK)
-            return _Target(fd, name or None, path)
-        parts = self._components(path)
-        fd = os.open(self.root, _WALK)
+        if self.confined:
+            parts, start = self._components(path), self.root
+        else:
+            parts, start = os.path.abspath(os.path.join(self.root, path)).split("/")[1:], "/"
+            parts = [part for part in parts if part]
+        fd = os.open(start, _WALK)
         try:
             for part in parts[:-1]:
                 next_fd = self._open_dir(fd, part, path, create_parents)
@@ -327,7 +326,7 @@ class FileRoot:
 
     def create_folder(self, path: Any, mode: Any = "755") -> None:
         """Make the directory ``path`` with exactly ``mode`` (octal str;
-        missing parents get 755). An existing directory is left as it is;
+        missing parents get 755 less the umask). An existing directory is left as it is;
         anything else there raises FileExistsError."""
         bits = parse_mode(mode)
         with self.resolve(path, create_parents=True) as target:

@@ -77,7 +77,8 @@ class FileSystem:
 
     def create_folder(self, path: str, mode: str = "755") -> None:
         """Make the folder ``path`` with exactly ``mode`` (octal, as a str),
-        and any missing parents (755). An existing folder is left as it is."""
+        and any missing parents (755 less the umask, as
+        ``mkdir -p``). An existing folder is left as it is."""
         self._root().create_folder(path, mode)
 
     def delete_file(self, path: str, recursive: bool = False) -> None:
