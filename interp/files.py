@@ -149,10 +149,26 @@ class FileRoot:
                 except OSError as exc:
                     raise OSError(exc.errno, exc.strerror, path) from None
             except OSError as exc:
-                if exc.errno in (errno.ENOTDIR, errno.ELOOP) and self.confined:
-                    self._refuse_link(parent, name, path)
-                raise OSError(exc.errno, exc.strerror, path) from None
+                raise self._open_error(exc, parent, name, path) from None
         raise _error(errno.EAGAIN, "the directory %r keeps changing" % name, path)
+
+    def _open_error(self, exc: OSError, parent: int, name: str, path: str) -> OSError:
+        """What to raise when opening ``name`` in ``parent`` failed: confined,
+        ELOOP (O_NOFOLLOW met a link) or a link found there is a
+        PermissionError; else the same error naming the caller's path."""
+        if self.confined and exc.errno == errno.ELOOP:
+            return self._link_refused(name, path)
+        if self.confined and exc.errno == errno.ENOTDIR:
+            try:
+                self._refuse_link(parent, name, path)
+            except PermissionError as refused:
+                return refused
+        return OSError(exc.errno, exc.strerror, path)
+
+    @staticmethod
+    def _link_refused(name: str, path: str) -> OSError:
+        return _error(errno.EACCES, "%r is a symbolic link; links inside the sandbox's workspace "
+                      "are not followed" % name, path)
 
     def _refuse_link(self, parent: int, name: str, path: str) -> None:
         """PermissionError if ``name`` in ``parent`` is a symbolic link."""
@@ -161,8 +177,7 @@ class FileRoot:
         except OSError:
             return
         if stat.S_ISLNK(st.st_mode):
-            raise _error(errno.EACCES, "%r is a symbolic link; links inside the sandbox's workspace "
-                         "are not followed" % name, path)
+            raise self._link_refused(name, path)
 
     def resolve(self, path: Any, create_parents: bool = False, what: str = "path") -> _Target:
         """``path`` as a directory fd and a last component (see _Target)."""
@@ -198,9 +213,7 @@ class FileRoot:
         try:
             return os.open(target.name, flags, dir_fd=target.parent)
         except OSError as exc:
-            if exc.errno in (errno.ENOTDIR, errno.ELOOP) and self.confined:
-                self._refuse_link(target.parent, target.name, target.path)
-            raise OSError(exc.errno, exc.strerror, target.path) from None
+            raise self._open_error(exc, target.parent, target.name, target.path) from None
 
     def list_files(self, path: Any = ".") -> List[FileInfo]:
         """The entries of the directory ``path``, sorted by name, dotfiles
@@ -229,9 +242,7 @@ class FileRoot:
             try:
                 fd = os.open(name, flags, dir_fd=target.parent)
             except OSError as exc:
-                if exc.errno == errno.ELOOP and self.confined:
-                    self._refuse_link(target.parent, name, target.path)
-                raise OSError(exc.errno, exc.strerror, target.path) from None
+                raise self._open_error(exc, target.parent, name, target.path) from None
         try:
             st = os.fstat(fd)
             if stat.S_ISDIR(st.st_mode):
@@ -302,7 +313,7 @@ class FileRoot:
             else:
                 if stat.S_ISLNK(st.st_mode):
                     if self.confined:
-                        self._refuse_link(target.parent, name, target.path)
+                        raise self._link_refused(name, target.path)
                     real = os.path.realpath(os.path.join(self.root, target.path))
                     return self.write_chunks(real, chunks)  # not confined: write where the link leads
                 if stat.S_ISDIR(st.st_mode):
@@ -311,10 +322,10 @@ class FileRoot:
             temp, fd = _make_temp(target.parent, mode)
             try:
                 with os.fdopen(fd, "wb") as file:
+                    if mode != 0o644:
+                        os.fchmod(fd, mode)
                     for chunk in chunks:
                         file.write(chunk)
-                if mode != 0o644:
-                    _chmod_at(target.parent, temp, mode)
                 os.rename(temp, name, src_dir_fd=target.parent, dst_dir_fd=target.parent)
             except BaseException:
                 try:
@@ -338,11 +349,18 @@ class FileRoot:
             except FileExistsError:
                 st = target.lstat()
                 if self.confined and stat.S_ISLNK(st.st_mode):
-                    self._refuse_link(target.parent, name, target.path)
+                    raise self._link_refused(name, target.path) from None
                 if stat.S_ISDIR(os.stat(name, dir_fd=target.parent).st_mode):
                     return
                 raise _error(errno.EEXIST, "exists and is not a directory", target.path) from None
-            _chmod_at(target.parent, name, bits)
+            try:  # exactly ``bits``, whatever the umask; never through a link swapped in
+                fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | _CLOEXEC, dir_fd=target.parent)
+            except OSError as exc:
+                raise self._open_error(exc, target.parent, name, target.path) from None
+            try:
+                os.fchmod(fd, bits)
+            finally:
+                os.close(fd)
 
     def delete_file(self, path: Any, recursive: bool = False) -> None:
         """Remove ``path`` (a link: the link only). A directory needs
@@ -389,15 +407,6 @@ def _make_temp(parent: int, mode: int) -> Tuple[str, int]:
         except FileExistsError:
             continue
     raise _error(errno.EEXIST, "no free temporary name", _TEMP_PREFIX)
-
-
-def _chmod_at(parent: int, name: str, mode: int) -> None:
-    """chmod ``name`` in ``parent`` without following a link swapped in."""
-    fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | _CLOEXEC, dir_fd=parent)
-    try:
-        os.fchmod(fd, mode)
-    finally:
-        os.close(fd)
 
 
 def _remove_tree(parent: int, name: str) -> None:
