@@ -257,12 +257,15 @@ def test_delete_file(pair, tmp_path):
     fs.delete_file("f")
     assert os.listdir(root) == []
     fs.upload_file(b"1", "tree/a/b/c")
-    os.symlink("/", root / "tree" / "a" / "to-root")
+    decoy = tmp_path / "decoy"  # never a real system directory: a regression must not harm the host
+    decoy.mkdir()
+    (decoy / "kept").write_bytes(b"!")
+    os.symlink(str(decoy), root / "tree" / "a" / "to-decoy")
     with pytest.raises(IsADirectoryError) as caught:
         fs.delete_file("tree")
     assert caught.value.errno == errno.EISDIR and "recursive=True" in str(caught.value)
     fs.delete_file("tree", recursive=True)
-    assert os.listdir(root) == [] and os.path.isdir("/etc")
+    assert os.listdir(root) == [] and (decoy / "kept").read_bytes() == b"!"
     with pytest.raises(FileNotFoundError):
         fs.delete_file("f")
     with pytest.raises(TypeError):
