@@ -33,6 +33,7 @@ from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Tuple, Uni
 from .types import FileInfo
 
 CHUNK = 1 << 20  # bytes per read and write when streaming
+MAX_DEPTH = 256  # folders below the one delete_file(recursive=True) removes
 #: Bytes, or a str (or os.PathLike) naming a local file to stream.
 UploadSource = Union[bytes, bytearray, memoryview, str, "os.PathLike[str]"]
 
@@ -300,7 +301,7 @@ class FileRoot:
         else:
             raise TypeError("upload_file takes bytes or a local path (str), not %s" % type(source).__name__)
 
-    def write_chunks(self, path: Any, chunks: Iterator[bytes]) -> None:
+    def write_chunks(self, path: Any, chunks: Iterator[bytes], follow: bool = True) -> None:
         """Write ``chunks`` to ``path``, atomically (see upload_file)."""
         target = self.resolve(path, create_parents=True)
         with target:
@@ -314,8 +315,10 @@ class FileRoot:
                 if stat.S_ISLNK(st.st_mode):
                     if self.confined:
                         raise self._link_refused(name, target.path)
+                    if not follow:  # realpath left a link: a loop
+                        raise _error(errno.ELOOP, "too many levels of symbolic links", target.path)
                     real = os.path.realpath(os.path.join(self.root, target.path))
-                    return self.write_chunks(real, chunks)  # not confined: write where the link leads
+                    return self.write_chunks(real, chunks, False)  # not confined: write where the link leads
                 if stat.S_ISDIR(st.st_mode):
                     raise _error(errno.EISDIR, "is a directory", target.path)
                 mode = stat.S_IMODE(st.st_mode)
@@ -376,7 +379,7 @@ class FileRoot:
             elif not recursive:
                 raise _error(errno.EISDIR, "is a directory; pass recursive=True to delete it", target.path)
             else:
-                _remove_tree(target.parent, name)
+                _remove_tree(target.parent, name, target.path)
 
     def move_files(self, source: Any, destination: Any) -> None:
         """Rename ``source`` to ``destination`` (replacing a file there, as
@@ -409,9 +412,12 @@ def _make_temp(parent: int, mode: int) -> Tuple[str, int]:
     raise _error(errno.EEXIST, "no free temporary name", _TEMP_PREFIX)
 
 
-def _remove_tree(parent: int, name: str) -> None:
+def _remove_tree(parent: int, name: str, path: str, depth: int = 0) -> None:
     """Remove the directory ``name`` in ``parent`` and everything below it,
-    never following a link (one swapped in is unlinked instead)."""
+    never following a link (one swapped in is unlinked instead). One fd is
+    held per level: deeper than MAX_DEPTH is an error, not a RecursionError."""
+    if depth > MAX_DEPTH:
+        raise _error(errno.EMLINK, "more than %d folders deep; delete its deepest part first" % MAX_DEPTH, path)
     try:
         fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | _CLOEXEC, dir_fd=parent)
     except OSError as exc:
@@ -425,13 +431,13 @@ def _remove_tree(parent: int, name: str) -> None:
         for child, is_dir in children:
             try:
                 if is_dir:
-                    _remove_tree(fd, child)
+                    _remove_tree(fd, child, path, depth + 1)
                 else:
                     os.unlink(child, dir_fd=fd)
             except FileNotFoundError:
                 pass
             except IsADirectoryError:
-                _remove_tree(fd, child)  # became a directory meanwhile
+                _remove_tree(fd, child, path, depth + 1)  # became a directory meanwhile
     finally:
         os.close(fd)
     os.rmdir(name, dir_fd=parent)

@@ -434,3 +434,31 @@ def test_docs_files_md_examples_print_what_they_say(index, tmp_path):
                           timeout=60, env={**os.environ, "PYTHONPATH": ROOT})
     assert proc.returncode == 0, proc.stderr
     assert missing(expected_lines(example), proc.stdout.splitlines()) == [], proc.stdout
+
+
+def test_unsandboxed_links_lead_where_they_point_for_reads_and_writes(pair, tmp_path):
+    _, fs, root = pair
+    (tmp_path / "real.txt").write_bytes(b"real")
+    os.symlink(str(tmp_path / "real.txt"), root / "link")
+    assert fs.download_file("link") == b"real"
+    fs.upload_file(b"new", "link")  # writes the file the link leads to, the link stays
+    assert os.path.islink(root / "link") and (tmp_path / "real.txt").read_bytes() == b"new"
+    os.symlink("loop", root / "loop")
+    with pytest.raises(OSError) as caught:
+        fs.upload_file(b"x", "loop")
+    assert caught.value.errno == errno.ELOOP
+
+
+def test_a_tree_too_deep_to_delete_is_a_clear_error(pair):
+    from interp.files import MAX_DEPTH
+    _, fs, root = pair
+    os.makedirs(os.path.join(root, "ok", *["d"] * MAX_DEPTH))
+    fs.delete_file("ok", recursive=True)
+    os.makedirs(os.path.join(root, "deep", *["d"] * (MAX_DEPTH + 1)))
+    with pytest.raises(OSError, match="folders deep") as caught:
+        fs.delete_file("deep", recursive=True)
+    assert caught.value.errno == errno.EMLINK and caught.value.filename == "deep"
+    assert os.listdir(root) == ["deep"]
+    fs.delete_file("deep/" + "/".join(["d"] * 10), recursive=True)  # its deepest part first
+    fs.delete_file("deep", recursive=True)
+    assert os.listdir(root) == []
