@@ -462,3 +462,34 @@ def test_a_tree_too_deep_to_delete_is_a_clear_error(pair):
     fs.delete_file("deep/" + "/".join(["d"] * 10), recursive=True)  # its deepest part first
     fs.delete_file("deep", recursive=True)
     assert os.listdir(root) == []
+
+
+MEMORY_PROBE = """
+import os, resource, sys
+sys.path.insert(0, sys.argv[1])
+from interp import CodeInterpreter
+size = int(sys.argv[2])
+with open("big.bin", "wb") as f:
+    for _ in range(size // 2**20):
+        f.write(b"%d" % _ * (2**20 // len(b"%d" % _)) + b"x" * (2**20 % len(b"%d" % _)))
+with CodeInterpreter(cwd=os.getcwd()) as ci:
+    ci.fs.list_files(".")  # everything imported and warmed up
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    ci.fs.upload_file("big.bin", "copy/big.bin")
+    ci.fs.download_file("copy/big.bin", "back.bin")
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+assert os.path.getsize("back.bin") == size
+print((after - before) * 1024)
+"""
+
+
+@pytest.mark.limit(120)
+def test_streaming_keeps_memory_flat(tmp_path):
+    """A 128 MiB upload from a local path and download into one grow the
+    peak RSS by far less than the file: it moves in 1 MiB chunks."""
+    size = 128 << 20
+    proc = subprocess.run([sys.executable, "-c", MEMORY_PROBE, os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__))), str(size)], cwd=str(tmp_path), capture_output=True, text=True, timeout=110)
+    assert proc.returncode == 0, proc.stderr
+    growth = int(proc.stdout)
+    assert growth < size // 8, "peak RSS grew by %d MiB" % (growth >> 20)
