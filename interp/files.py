@@ -87,12 +87,18 @@ class _Target:
         self.parent = parent
         self.name = name
         self.path = path  # as the caller gave it, for error messages
+        self.closed = False
 
     def __enter__(self) -> _Target:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        os.close(self.parent)
+        self.close()
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            os.close(self.parent)
 
     def lstat(self) -> os.stat_result:
         if self.name is None:
@@ -103,6 +109,63 @@ class _Target:
         if self.name is None:
             raise _error(errno.EPERM, "cannot %s the file root itself" % action, self.path)
         return self.name
+
+
+class Upload:
+    """A file being uploaded: :meth:`write` its bytes, then :meth:`commit`
+    (a temporary file beside the target is renamed over it) or :meth:`abort`
+    (the temporary file is removed); one of the two must be called. As a
+    context manager it commits on success and aborts on an exception."""
+
+    def __init__(self, target: _Target, name: str, mode: int) -> None:
+        self._target = target
+        self._name = name
+        self._temp, fd = _make_temp(target.parent, mode)
+        self._file = os.fdopen(fd, "wb")
+        self.size = 0
+        try:
+            if mode != 0o644:
+                os.fchmod(fd, mode)  # the replaced file's mode, on the fd: never through a name
+        except BaseException:
+            self.abort()
+            raise
+
+    def __enter__(self) -> Upload:
+        return self
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+
+    def write(self, data: bytes) -> None:
+        self._file.write(data)
+        self.size += len(data)
+
+    def commit(self) -> None:
+        """Put the file in place (replacing what was there)."""
+        try:
+            self._file.close()
+            os.rename(self._temp, self._name, src_dir_fd=self._target.parent, dst_dir_fd=self._target.parent)
+        except BaseException:
+            self.abort()
+            raise
+        self._target.close()
+
+    def abort(self) -> None:
+        """Drop what was written; the target is left as it was. Idempotent."""
+        if self._target.closed:
+            return
+        try:
+            self._file.close()
+        except OSError:
+            pass
+        try:
+            os.unlink(self._temp, dir_fd=self._target.parent)
+        except OSError:
+            pass
+        self._target.close()
 
 
 class FileRoot:
@@ -301,10 +364,17 @@ class FileRoot:
         else:
             raise TypeError("upload_file takes bytes or a local path (str), not %s" % type(source).__name__)
 
-    def write_chunks(self, path: Any, chunks: Iterator[bytes], follow: bool = True) -> None:
+    def write_chunks(self, path: Any, chunks: Iterator[bytes]) -> None:
         """Write ``chunks`` to ``path``, atomically (see upload_file)."""
+        with self.begin_upload(path) as upload:
+            for chunk in chunks:
+                upload.write(chunk)
+
+    def begin_upload(self, path: Any, follow: bool = True) -> Upload:
+        """Start writing ``path`` (see upload_file): missing parents are made
+        and the checks done now, so errors come before any byte is sent."""
         target = self.resolve(path, create_parents=True)
-        with target:
+        try:
             name = target.require_name("write")
             mode = 0o644
             try:
@@ -318,25 +388,15 @@ class FileRoot:
                     if not follow:  # realpath left a link: a loop
                         raise _error(errno.ELOOP, "too many levels of symbolic links", target.path)
                     real = os.path.realpath(os.path.join(self.root, target.path))
-                    return self.write_chunks(real, chunks, False)  # not confined: write where the link leads
+                    target.close()
+                    return self.begin_upload(real, False)  # not confined: write where the link leads
                 if stat.S_ISDIR(st.st_mode):
                     raise _error(errno.EISDIR, "is a directory", target.path)
                 mode = stat.S_IMODE(st.st_mode)
-            temp, fd = _make_temp(target.parent, mode)
-            try:
-                with os.fdopen(fd, "wb") as file:
-                    if mode != 0o644:
-                        os.fchmod(fd, mode)
-                    for chunk in chunks:
-                        file.write(chunk)
-                os.rename(temp, name, src_dir_fd=target.parent, dst_dir_fd=target.parent)
-            except BaseException:
-                try:
-                    os.unlink(temp, dir_fd=target.parent)
-                except OSError:
-                    pass
-                raise
-        return None
+            return Upload(target, name, mode)
+        except BaseException:
+            target.close()
+            raise
 
     def create_folder(self, path: Any, mode: Any = "755") -> None:
         """Make the directory ``path`` with exactly ``mode`` (octal str;

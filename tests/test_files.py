@@ -493,3 +493,23 @@ def test_streaming_keeps_memory_flat(tmp_path):
     assert proc.returncode == 0, proc.stderr
     growth = int(proc.stdout)
     assert growth < size // 8, "peak RSS grew by %d MiB" % (growth >> 20)
+
+
+def test_the_upload_object_for_the_http_routes(tmp_path):
+    """FileRoot.begin_upload: checks first, then chunks, then commit or abort."""
+    root = FileRoot(str(tmp_path), confined=True)
+    (tmp_path / "dir").mkdir()
+    with pytest.raises(IsADirectoryError):
+        root.begin_upload("dir")
+    upload = root.begin_upload("f")
+    upload.write(b"half")
+    upload.abort()
+    upload.abort()
+    assert os.listdir(tmp_path) == ["dir"]
+    upload = root.begin_upload("sub/f")
+    for chunk in (b"one ", b"two"):
+        upload.write(chunk)
+    assert upload.size == 7 and not os.path.exists(tmp_path / "sub" / "f")
+    upload.commit()
+    assert (tmp_path / "sub" / "f").read_bytes() == b"one two"
+    assert sorted(os.listdir(tmp_path / "sub")) == ["f"]
