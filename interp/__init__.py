@@ -10,6 +10,7 @@ from .errors import (ConnectionLostError, ContextNotFoundError, ContextRestarted
 from .remote import AsyncRemoteCodeInterpreter, RemoteCodeInterpreter
 from .sandbox import Sandbox
 from .types import ExecutionError, ExecutionResult, InterpreterContext, OutputMessage, Result
+from .types import FileInfo
 
 if TYPE_CHECKING:
     from .aio import AsyncCodeInterpreter
@@ -33,6 +34,7 @@ __all__ = [
     "ContextRestartedError",
     "ExecutionError",
     "ExecutionResult",
+    "FileInfo",
     "InterpError",
     "InterpTimeoutError",
     "InterpreterContext",

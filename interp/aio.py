@@ -18,6 +18,7 @@ from . import core
 from .engine import (COMPLETION_TIMEOUT, DEFAULT_DIALECT, DEFAULT_GRACE_PERIOD, DEFAULT_MAX_OUTPUT, AsyncFifoLock,
                      Context, ContextRef, Engine, completion_command, run_command)
 from .errors import InterpError
+from .fs import AsyncFileSystem, engine_root
 from .process import Launcher
 from .sandbox import Sandbox
 from .types import ExecutionResult, InterpreterContext
@@ -48,6 +49,8 @@ class AsyncCodeInterpreter:
         self._engine = Engine(AsyncFifoLock, cwd, env=env, max_output=max_output, memory_limit=memory_limit,
                               grace_period=grace_period, launcher=launcher, sandbox=sandbox, dialect=dialect)
         self._loop: Optional[asyncio.AbstractEventLoop] = None
+        #: Files in and out (Daytona's ``fs``), as coroutines: see :class:`interp.fs.AsyncFileSystem`.
+        self.fs = AsyncFileSystem(engine_root(self._engine))
 
     @property
     def sandbox(self) -> Optional[Sandbox]:

@@ -18,6 +18,7 @@ from . import core
 from .engine import (CANCEL_POLL, COMPLETION_TIMEOUT, DEFAULT_DIALECT, DEFAULT_GRACE_PERIOD, DEFAULT_MAX_OUTPUT,
                      Context, ContextRef, Engine, FifoLock, completion_command, run_command)
 from .errors import RunCancelledError
+from .fs import FileSystem, engine_root
 from .process import Launcher
 from .sandbox import Sandbox
 from .types import ExecutionError, ExecutionResult, InterpreterContext, OutputMessage, Result
@@ -63,6 +64,8 @@ class CodeInterpreter:
                  sandbox: Union[Sandbox, bool, None] = None, dialect: str = DEFAULT_DIALECT) -> None:
         self._engine = Engine(FifoLock, cwd, env=env, max_output=max_output, memory_limit=memory_limit,
                               grace_period=grace_period, launcher=launcher, sandbox=sandbox, dialect=dialect)
+        #: Files in and out (Daytona's ``fs``): see :class:`interp.fs.FileSystem`.
+        self.fs = FileSystem(engine_root(self._engine))
 
     @property
     def sandbox(self) -> Optional[Sandbox]:

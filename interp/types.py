@@ -131,3 +131,22 @@ class InterpreterContext:
     cwd: str
     language: str = "python"
     active: bool = True
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """One file or directory, as ``fs.get_file_info`` and ``fs.list_files`` describe it.
+
+    ``name`` is the last component of its path, ``is_dir`` is True for a
+    directory (False for a symbolic link, even to one: links are described,
+    not followed), ``size`` is in bytes, ``mode`` is in ``ls -l`` form
+    (``"-rw-r--r--"``, ``"drwxr-xr-x"``, ``"lrwxrwxrwx"``) and ``mod_time``
+    the last modification in ISO 8601 with a UTC offset
+    (``"2026-12-06T15:11:21.123456+00:00"``).
+    """
+
+    name: str
+    is_dir: bool
+    size: int
+    mode: str
+    mod_time: str
