@@ -369,7 +369,10 @@ def _box_chart(ax: Any) -> Optional[Chart]:
         vertices = patch.get_path().vertices
         outlines.append(([float(x) for x in vertices[:, 0]], [float(y) for y in vertices[:, 1]]))
     segments = [_xy(line) for line in ax.lines if _is_segment(line)]
-    markers = [_xy(line) for line in ax.lines if _is_markers(line) and not _is_segment(line)]
+    markers = []
+    for line in ax.lines:  # the same outliers drawn twice count once
+        if _is_markers(line) and not _is_segment(line) and _xy(line) not in markers:
+            markers.append(_xy(line))
     if not outlines:
         return None
     rects = [(min(xs), max(xs), min(ys), max(ys)) for xs, ys in outlines]
