@@ -375,3 +375,27 @@ def test_matplotlib_is_imported_only_by_user_code(shared):
                          "display(Thing())\n[m for m in ('matplotlib', 'pandas', 'numpy') if m in sys.modules]")
     shared.delete_context(context)
     assert result.error is None and result.text == "[]"
+
+
+def test_pandas_plots(shared):
+    pytest.importorskip("pandas")
+    chart = chart_of(shared, """
+        import pandas as pd, matplotlib.pyplot as plt
+        frame = pd.DataFrame({'v': [1.0, 2.0, 4.0]}, index=pd.date_range('2024-01-01', periods=3, freq='D'))
+        frame.plot(title='daily')
+        plt.show()
+        """)
+    assert chart["type"] == "line" and chart["title"] == "daily" and chart["x_scale"] == "datetime"
+    assert chart["elements"] == [{"label": "v", "points": [["2024-01-01T00:00:00", 1.0], ["2024-01-02T00:00:00", 2.0],
+                                                           ["2024-01-03T00:00:00", 4.0]]}]
+    assert all(isinstance(tick, str) for tick in chart["x_ticks"])
+    chart = chart_of(shared, """
+        import pandas as pd, matplotlib.pyplot as plt
+        pd.DataFrame({'a': [1, 2], 'b': [3, 4]}, index=['x', 'y']).plot.bar()
+        plt.show()
+        """)
+    assert [(bar["group"], bar["label"], bar["value"]) for bar in chart["elements"]] == \
+        [("a", "x", 1), ("a", "y", 2), ("b", "x", 3), ("b", "y", 4)]
+    chart = chart_of(shared, "import numpy as np, matplotlib.pyplot as plt\n"
+                             "plt.hist([1, 2, 2, 3, 3, 3], bins=[0.5, 1.5, 2.5, 3.5])\nplt.show()")
+    assert [(bar["label"], bar["value"]) for bar in chart["elements"]] == [("1", 1), ("2", 2), ("3", 3)]

@@ -16,11 +16,11 @@ from helpers import worker_processes_of
 pytest.importorskip("matplotlib")
 pytest.importorskip("pandas")
 
-from interp import CodeInterpreter, RemoteCodeInterpreter, RemoteProtocolError  # noqa: E402
-from interp.protocol import CHART_MIME, TABLE_MIME, ProtocolError, validate_event  # noqa: E402
-from remote_helpers import ProcessServer  # noqa: E402
-from test_mcp import MCPClient  # noqa: E402
-from test_remote import STREAM_HEAD, HostileServer, _chunk  # noqa: E402
+from interp import CodeInterpreter, RemoteCodeInterpreter, RemoteProtocolError
+from interp.protocol import CHART_MIME, TABLE_MIME, ProtocolError, validate_event
+from remote_helpers import ProcessServer
+from test_mcp import MCPClient
+from test_remote import STREAM_HEAD, HostileServer, _chunk
 
 CODE = textwrap.dedent("""
     import matplotlib.pyplot as plt, pandas as pd

@@ -14,7 +14,7 @@ from helpers import worker_processes_of
 
 pytest.importorskip("pandas")
 
-from interp import CodeInterpreter  # noqa: E402
+from interp import CodeInterpreter
 
 TABLE = "application/vnd.dataresource+json"
 MiB = 1024 * 1024

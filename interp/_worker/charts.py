@@ -15,7 +15,7 @@ import math
 import re
 import sys
 from decimal import Decimal
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 Chart = Dict[str, Any]
 
@@ -210,9 +210,19 @@ def _converter(axis: Any) -> Any:
     return getter() if callable(getter) else getattr(axis, "converter", None)
 
 
-def _is_dates(axis: Any) -> bool:
-    return type(_converter(axis)).__module__ == "matplotlib.dates" or \
-        type(axis.get_major_locator()).__module__ == "matplotlib.dates"
+def _time_format(axis: Any) -> Optional[Callable[[float], Optional[str]]]:
+    """How a number on ``axis`` becomes an ISO date, if it is a time axis:
+    matplotlib's dates (days since its epoch) or pandas' time series (period
+    ordinals of the locator's frequency); None for other axes."""
+    locator = axis.get_major_locator()
+    dates = sys.modules.get("matplotlib.dates")
+    if dates is not None and "matplotlib.dates" in (type(_converter(axis)).__module__, type(locator).__module__):
+        return lambda number: str(dates.num2date(number).isoformat())
+    pandas = sys.modules.get("pandas")
+    freq = getattr(locator, "freq", None)
+    if pandas is not None and freq is not None and type(locator).__name__ == "TimeSeries_DateLocator":
+        return lambda number: str(pandas.Period(ordinal=round(number), freq=freq).start_time.isoformat())
+    return None
 
 
 def _axis_info(ax: Any, name: str) -> Dict[str, Any]:
@@ -220,15 +230,27 @@ def _axis_info(ax: Any, name: str) -> Dict[str, Any]:
     axis = ax.xaxis if name == "x" else ax.yaxis
     ticks = list(axis.get_majorticklocs())
     labels = [label.get_text() for label in axis.get_ticklabels()]
-    dates = sys.modules.get("matplotlib.dates")
-    if _is_dates(axis) and dates is not None:
+    times = _time_format(axis)
+    if times is not None:
         scale = "datetime"
-        values: List[Any] = [dates.num2date(tick).isoformat() for tick in ticks]
+        values: List[Any] = [_timed(times, _value(tick)) for tick in ticks]
     else:
         values = [_number(tick) for tick in ticks]
         scale = "categorical" if type(_converter(axis)).__module__ == "matplotlib.category" else \
             str(ax.get_xscale() if name == "x" else ax.get_yscale())
     return {name + "_ticks": values, name + "_tick_labels": labels, name + "_scale": scale}
+
+
+def _timed(times: Callable[[float], Optional[str]], value: Any) -> Any:
+    """A number on a time axis as an ISO date (other values as they are)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            return None
+        try:
+            return times(value)
+        except (ValueError, OverflowError, TypeError):
+            return None
+    return value
 
 
 def _labels(ax: Any, swap: bool = False) -> Dict[str, Any]:
@@ -257,18 +279,22 @@ def _point_chart(ax: Any, kind: str, elements: List[Dict[str, Any]]) -> Chart:
     return chart
 
 
-def _points(xs: Any, ys: Any, budget: _Budget, total: int) -> List[Tuple[Any, Any]]:
+def _points(ax: Any, xs: Any, ys: Any, budget: _Budget, total: int) -> List[Tuple[Any, Any]]:
     count = min(len(xs), len(ys))
-    indexes = budget.take(range(count), total)
-    xs, ys = (xs[indexes.start:indexes.stop:indexes.step], ys[indexes.start:indexes.stop:indexes.step]) \
-        if isinstance(indexes, range) else (xs, ys)
-    return list(zip(_values(xs), _values(ys)))
+    kept = budget.take(range(count), total)
+    assert isinstance(kept, range)
+    columns = []
+    for axis, data in ((ax.xaxis, xs), (ax.yaxis, ys)):
+        values = _values(data[kept.start:kept.stop:kept.step])
+        times = _time_format(axis)
+        columns.append([_timed(times, value) for value in values] if times is not None else values)
+    return list(zip(*columns))
 
 
 def _line_elements(ax: Any, budget: _Budget, total: int) -> List[Dict[str, Any]]:
     lines = [line for line in ax.lines if not _is_reference_line(ax, line)]
     return [{"label": _label(line.get_label(), "Line %d" % number),
-             "points": _points(line.get_xdata(), line.get_ydata(), budget, total)}
+             "points": _points(ax, line.get_xdata(), line.get_ydata(), budget, total)}
             for number, line in enumerate(lines)]
 
 
@@ -277,7 +303,7 @@ def _scatter_elements(ax: Any, budget: _Budget, total: int) -> List[Dict[str, An
     for number, collection in enumerate(ax.collections):
         offsets = collection.get_offsets()
         elements.append({"label": _label(collection.get_label(), "Series %d" % number),
-                         "points": _points(offsets[:, 0], offsets[:, 1], budget, total)})
+                         "points": _points(ax, offsets[:, 0], offsets[:, 1], budget, total)})
     return elements
 
 
@@ -285,8 +311,14 @@ def _scatter_elements(ax: Any, budget: _Budget, total: int) -> List[Dict[str, An
 
 
 def _tick_label(axis: Any, position: float) -> str:
-    """The label of the tick at ``position`` (the nearest one, if it is nearer
-    than half the tick spacing), else the position itself."""
+    """What a bar or box at ``position`` is called: on an axis whose ticks were
+    placed (categories, ``set_xticks``), the label of the nearest tick if it is
+    nearer than half the tick spacing; else the position itself."""
+    placed = type(_converter(axis)).__module__ == "matplotlib.category" or \
+        type(axis.get_major_locator()).__name__ == "FixedLocator"
+    times = _time_format(axis)
+    if not placed:
+        return str(_timed(times, position)) if times is not None else "%g" % position
     ticks = [float(tick) for tick in axis.get_majorticklocs()]
     labels = [str(label.get_text()) for label in axis.get_ticklabels()]
     if ticks and len(labels) == len(ticks):
@@ -333,6 +365,8 @@ def _pie_chart(ax: Any, budget: _Budget, total: int) -> Chart:
 # -- box and whisker ----------------------------------------------------------------------
 
 Box = Dict[str, Any]
+#: the most points a box's outline has (a notched one has 11)
+_MAX_OUTLINE = 64
 
 
 def _xy(line: Any) -> Tuple[List[float], List[float]]:
@@ -341,8 +375,10 @@ def _xy(line: Any) -> Tuple[List[float], List[float]]:
 
 def _is_segment(line: Any) -> bool:
     """A two-point segment parallel to an axis (whisker, cap, median)."""
+    if len(line.get_xdata(orig=False)) != 2:
+        return False
     xs, ys = _xy(line)
-    return len(xs) == 2 and (xs[0] == xs[1] or ys[0] == ys[1])
+    return xs[0] == xs[1] or ys[0] == ys[1]
 
 
 def _is_markers(line: Any) -> bool:
@@ -352,8 +388,10 @@ def _is_markers(line: Any) -> bool:
 
 def _is_outline(line: Any) -> bool:
     """A closed polygon (a box drawn as a line)."""
+    if not 5 <= len(line.get_xdata(orig=False)) <= _MAX_OUTLINE:
+        return False
     xs, ys = _xy(line)
-    return len(xs) >= 5 and xs[0] == xs[-1] and ys[0] == ys[-1]
+    return xs[0] == xs[-1] and ys[0] == ys[-1]
 
 
 def _looks_like_boxes(lines: List[Any]) -> bool:
