@@ -399,3 +399,17 @@ def test_pandas_plots(shared):
     chart = chart_of(shared, "import numpy as np, matplotlib.pyplot as plt\n"
                              "plt.hist([1, 2, 2, 3, 3, 3], bins=[0.5, 1.5, 2.5, 3.5])\nplt.show()")
     assert [(bar["label"], bar["value"]) for bar in chart["elements"]] == [("1", 1), ("2", 2), ("3", 3)]
+
+
+def test_e2b_classes_read_every_chart_unchanged(shared):
+    """Where E2B's SDK is installed, its own Result turns each chart into its chart class."""
+    e2b = pytest.importorskip("e2b_code_interpreter.models")
+    codes = {"LineChart": "plt.plot([1, 2], [3, 4], label='a')", "ScatterChart": "plt.scatter([1], [2])",
+             "BarChart": "plt.bar(['a', 'b'], [3, 4])", "PieChart": "plt.pie([1, 3], labels=['x', 'y'])",
+             "BoxAndWhiskerChart": "plt.boxplot([[1, 2, 3, 4, 40]])", "Chart": "plt.imshow([[1]])",
+             "SuperChart": "f, (a, b) = plt.subplots(1, 2); a.plot([1, 2]); b.bar(['q'], [1])"}
+    for name, code in codes.items():
+        chart = chart_of(shared, "import matplotlib.pyplot as plt\n%s\nplt.show()" % code)
+        parsed = e2b.Result(chart=chart, is_main_result=False).chart
+        assert type(parsed).__name__ == name and parsed.type.value == chart["type"]
+        assert len(parsed.elements) == len(chart["elements"])
