@@ -7,18 +7,18 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import subprocess
+import sys
 import textwrap
 
 import pytest
 
-from helpers import worker_processes_of
-
 pytest.importorskip("matplotlib")
 pytest.importorskip("pandas")
 
-from interp import CodeInterpreter, RemoteCodeInterpreter, RemoteProtocolError
+from interp import CodeInterpreter, RemoteCodeInterpreter, RemoteProtocolError, WorkerDiedError
 from interp.protocol import CHART_MIME, TABLE_MIME, ProtocolError, validate_event
-from remote_helpers import ProcessServer
+from remote_helpers import ROOT, ProcessServer
 from test_mcp import MCPClient
 from test_remote import STREAM_HEAD, HostileServer, _chunk
 
@@ -50,7 +50,6 @@ def server(tmp_path_factory):
 def test_locally(tmp_path):
     with CodeInterpreter(cwd=str(tmp_path)) as ci:
         figure, frame = ci.run_code(CODE).results
-    assert worker_processes_of(os.getpid()) == []
     check(figure.chart, frame.data)
     assert figure.formats() == ["text", "png", "chart"] and frame.formats() == ["text", "html", "data"]
 
@@ -122,3 +121,30 @@ def test_user_bundles_with_malformed_charts_lose_only_that_format(tmp_path):
     assert result.error is None and result.text == "'alive'"
     assert (result.results[0].text, result.results[0].chart, result.results[0].data) == ("kept", None, None)
     assert result.results[1].chart == {"type": "pie", "title": None, "elements": []}
+
+
+def test_a_forged_result_frame_with_a_malformed_chart_costs_only_that_context(tmp_path):
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "reliability"))
+    try:
+        from test_hardening import FORGE
+    finally:
+        sys.path.pop(0)
+    with CodeInterpreter(cwd=str(tmp_path)) as ci:
+        other = ci.create_context()
+        ci.run_code("kept = 'other'", context=other)
+        ci.run_code(FORGE)
+        with pytest.raises(WorkerDiedError, match="must be an object"):
+            ci.run_code("forge({'t': 'result', 'data': {%r: 'not a chart'}, 'main': False})" % CHART_MIME)
+        assert ci.run_code("print('fresh')").stdout == "fresh\n"
+        assert ci.run_code("print(kept)", context=other).stdout == "other\n"
+
+
+def test_the_parent_never_imports_matplotlib_or_pandas(tmp_path):
+    script = ("import sys\nfrom interp import CodeInterpreter\nwith CodeInterpreter() as ci:\n"
+              "    figure, frame = ci.run_code(%r).results\n"
+              "assert figure.chart['type'] == 'bar' and frame.data['data']\n"
+              "print(sorted(m for m in ('matplotlib', 'pandas', 'numpy') if m in sys.modules))" % CODE)
+    proc = subprocess.run([sys.executable, "-c", script], cwd=str(tmp_path), capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "PYTHONPATH": ROOT})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "[]\n"
