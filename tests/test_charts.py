@@ -413,3 +413,19 @@ def test_e2b_classes_read_every_chart_unchanged(shared):
         parsed = e2b.Result(chart=chart, is_main_result=False).chart
         assert type(parsed).__name__ == name and parsed.type.value == chart["type"]
         assert len(parsed.elements) == len(chart["elements"])
+
+
+def test_markers_reference_lines_error_bars_and_colorbars(shared):
+    chart = chart_of(shared, "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3], [4, 5, 6], 'o')\n"
+                             "plt.axhline(5)\nplt.axvline(2)\nplt.show()")
+    assert chart["type"] == "line"  # markers only are points too; axhline/axvline are no data
+    assert chart["elements"] == [{"label": "Line 0", "points": [[1.0, 4.0], [2.0, 5.0], [3.0, 6.0]]}]
+    chart = chart_of(shared, "import matplotlib.pyplot as plt\n"
+                             "plt.bar(['a', 'b'], [3, 4], yerr=[0.5, 1], capsize=3)\nplt.show()")
+    assert chart["type"] == "bar" and [bar["value"] for bar in chart["elements"]] == [3, 4]
+    chart = chart_of(shared, "import matplotlib.pyplot as plt\n"
+                             "plt.errorbar([1, 2], [3, 4], yerr=[0.1, 0.2], label='m')\nplt.show()")
+    assert chart["type"] == "line" and chart["elements"][0] == {"label": "m", "points": [[1.0, 3.0], [2.0, 4.0]]}
+    chart = chart_of(shared, "import matplotlib.pyplot as plt\n"
+                             "points = plt.scatter([1, 2], [3, 4], c=[5, 6])\nplt.colorbar(points)\nplt.show()")
+    assert chart["type"] == "scatter" and len(chart["elements"][0]["points"]) == 2

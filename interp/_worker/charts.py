@@ -51,7 +51,7 @@ class _Budget:
 
 def figure_chart(figure: Any, limit: int = MAX_POINTS) -> Optional[Chart]:
     """``figure`` as a chart, or None if none of its Axes holds data."""
-    axes = list(figure.get_axes())
+    axes = [ax for ax in figure.get_axes() if getattr(ax, "_colorbar", None) is None]  # a colorbar is no chart
     if not any(_has_data(ax) for ax in axes):
         return None
     budget = _Budget(limit)
@@ -101,6 +101,8 @@ def _axes_chart(ax: Any, budget: _Budget, total: int) -> Chart:
             boxes = _box_chart(ax)
             if boxes is not None:
                 return boxes
+            if not ax.patches:  # segments and markers that are no boxes: lines after all
+                return _point_chart(ax, "line", _line_elements(ax, budget, total))
     except Exception:
         pass
     return _unknown(ax)
@@ -122,7 +124,9 @@ def _kind(ax: Any) -> str:
         return "unknown"  # 3D, polar, images, tables
     lines = [line for line in ax.lines if not _is_reference_line(ax, line)]
     patches = list(ax.patches)
-    collections = list(ax.collections)
+    collections = [c for c in ax.collections if type(c).__name__ != "LineCollection"]
+    if len(collections) == len(ax.collections) or not (collections or patches or lines):
+        collections = list(ax.collections)  # else the line collections are error bars: not data
     names = {type(patch).__name__ for patch in patches}
     if not patches and not collections and lines:
         return "box_and_whisker" if _looks_like_boxes(lines) else "line"
@@ -131,12 +135,11 @@ def _kind(ax: Any) -> str:
     if patches and not collections:
         if names == {"PathPatch"} and _looks_like_boxes(lines):
             return "box_and_whisker"
-        if lines:
-            return "unknown"
-        if names == {"Wedge"}:
-            return "pie"
-        if names == {"Rectangle"} and _bar_containers(ax):
+        if names == {"Rectangle"} and _bar_containers(ax) and \
+                all(_is_segment(line) or _is_markers(line) for line in lines):  # error bars
             return "bar"
+        if names == {"Wedge"} and not lines:
+            return "pie"
     return "unknown"
 
 
@@ -293,7 +296,9 @@ def _points(ax: Any, xs: Any, ys: Any, budget: _Budget, total: int) -> List[Tupl
 
 def _line_elements(ax: Any, budget: _Budget, total: int) -> List[Dict[str, Any]]:
     lines = [line for line in ax.lines if not _is_reference_line(ax, line)]
-    return [{"label": _label(line.get_label(), "Line %d" % number),
+    labels = {id(container.lines[0]): container.get_label() for container in ax.containers  # errorbar()
+              if type(container).__name__ == "ErrorbarContainer" and container.lines and container.lines[0]}
+    return [{"label": _label(labels.get(id(line), line.get_label()), "Line %d" % number),
              "points": _points(ax, line.get_xdata(), line.get_ydata(), budget, total)}
             for number, line in enumerate(lines)]
 
