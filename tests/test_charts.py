@@ -429,3 +429,16 @@ def test_markers_reference_lines_error_bars_and_colorbars(shared):
     chart = chart_of(shared, "import matplotlib.pyplot as plt\n"
                              "points = plt.scatter([1, 2], [3, 4], c=[5, 6])\nplt.colorbar(points)\nplt.show()")
     assert chart["type"] == "scatter" and len(chart["elements"][0]["points"]) == 2
+
+
+@pytest.mark.parametrize("options", ["", "notch=True", "showmeans=True, meanline=True",
+                                     "patch_artist=True, showmeans=True, meanline=True",
+                                     "orientation='horizontal', notch=True", "whis=(0, 100)"])
+def test_box_variants_give_the_same_statistics(shared, options):
+    chart = chart_of(shared, "import matplotlib.pyplot as plt\n"
+                             "plt.boxplot([[1, 2, 3, 4, 10, 11, 12, 30], [5, 6, 7, 8, 9, 50]], %s)\nplt.show()"
+                             % options)
+    whole = options == "whis=(0, 100)"  # whiskers reach the extremes: no outliers
+    assert [(b["min"], b["first_quartile"], b["median"], b["third_quartile"], b["max"], b["outliers"])
+            for b in chart["elements"]] == [(1, 2.75, 7, 11.25, 30 if whole else 12, [] if whole else [30]),
+                                            (5, 6.25, 7.5, 8.75, 50 if whole else 9, [] if whole else [50])]

@@ -372,6 +372,8 @@ def _pie_chart(ax: Any, budget: _Budget, total: int) -> Chart:
 Box = Dict[str, Any]
 #: the most points a box's outline has (a notched one has 11)
 _MAX_OUTLINE = 64
+#: matplotlib's Path.CLOSEPOLY: a vertex whose coordinates mean nothing
+_CLOSEPOLY = 79
 
 
 def _xy(line: Any) -> Tuple[List[float], List[float]]:
@@ -409,8 +411,10 @@ def _box_chart(ax: Any) -> Optional[Chart]:
     no median or the Axes holds other things."""
     outlines = [_xy(line) for line in ax.lines if _is_outline(line)]
     for patch in ax.patches:
-        vertices = patch.get_path().vertices
-        outlines.append(([float(x) for x in vertices[:, 0]], [float(y) for y in vertices[:, 1]]))
+        path = patch.get_path()
+        codes = path.codes if path.codes is not None else [None] * len(path.vertices)
+        points = [(float(x), float(y)) for (x, y), code in zip(path.vertices, codes) if code != _CLOSEPOLY]
+        outlines.append(([x for x, _ in points], [y for _, y in points]))
     segments = [_xy(line) for line in ax.lines if _is_segment(line)]
     markers = []
     for line in ax.lines:  # the same outliers drawn twice count once
@@ -423,12 +427,16 @@ def _box_chart(ax: Any) -> Optional[Chart]:
     if horizontal is None:
         return None
     if horizontal:  # work as if vertical: category along x, values along y
-        rects = [(y0, y1, x0, x1) for x0, x1, y0, y1 in rects]
+        outlines = [(ys, xs) for xs, ys in outlines]
         segments = [(ys, xs) for xs, ys in segments]
         markers = [(ys, xs) for xs, ys in markers]
     boxes: List[Box] = []
     seen = set()
-    for c0, c1, q1, q3 in rects:
+    for xs, ys in outlines:
+        # the quartiles are the outline's level edges (a notch may reach past them)
+        levels = [ya for (xa, ya), (xb, yb) in zip(zip(xs, ys), zip(xs[1:], ys[1:])) if ya == yb and xa != xb]
+        c0, c1 = min(xs), max(xs)
+        q1, q3 = (min(levels), max(levels)) if levels else (min(ys), max(ys))
         box = _box(c0, c1, q1, q3, segments, markers)
         if box is None:
             return None
@@ -461,23 +469,27 @@ def _boxes_horizontal(rects: List[Tuple[float, float, float, float]],
 
 def _box(c0: float, c1: float, q1: float, q3: float, segments: List[Tuple[List[float], List[float]]],
          markers: List[Tuple[List[float], List[float]]]) -> Optional[Box]:
-    """One vertical box: its median (a level segment across it, strictly
-    inside if one is, else the widest), whiskers (upright segments from a
+    """One vertical box: its median (the first level segment drawn strictly
+    inside it, else the widest on a quartile), whiskers (upright segments from a
     quartile outwards) and outliers; None without a median."""
-    medians: List[Tuple[bool, float, float]] = []  # (strictly inside, width, level)
+    inside: List[float] = []  # levels strictly inside the box, in the order drawn (median, then mean)
+    edges: List[Tuple[float, float]] = []  # (width, level) of those on a quartile
     low, high = q1, q3
     for xs, ys in segments:
         if not (c0 <= min(xs) and max(xs) <= c1):
             continue
-        if ys[0] == ys[1] and xs[0] != xs[1] and q1 <= ys[0] <= q3:
-            medians.append((q1 < ys[0] < q3, max(xs) - min(xs), ys[0]))
+        if ys[0] == ys[1] and xs[0] != xs[1] and q1 < ys[0] < q3:
+            inside.append(ys[0])
+        elif ys[0] == ys[1] and xs[0] != xs[1] and ys[0] in (q1, q3):
+            edges.append((max(xs) - min(xs), ys[0]))
         elif xs[0] == xs[1] and ys[0] != ys[1]:
             if max(ys) == q1:
                 low = min(low, min(ys))
             elif min(ys) == q3:
                 high = max(high, max(ys))
-    if not medians:
+    if not inside and not edges:
         return None
+    median = inside[0] if inside else max(edges)[1]
     outliers = [y for xs, ys in markers for x, y in zip(xs, ys) if c0 <= x <= c1]
-    return {"min": low, "first_quartile": q1, "median": max(medians)[2], "third_quartile": q3, "max": high,
+    return {"min": low, "first_quartile": q1, "median": median, "third_quartile": q3, "max": high,
             "outliers": outliers}
