@@ -364,9 +364,29 @@ def test_large_charts_are_thinned_and_say_so(shared):
     chart = result.results[0].chart
     assert chart["truncated"] is True
     long, short = chart["elements"]
-    assert 0 < len(long["points"]) <= 20_000 and len(short["points"]) <= 2
+    assert 10_000 < len(long["points"]) <= 20_000 and short["points"] == [[0.0, 5.0]]  # every k-th, one at least
     assert all(y == 2 * x for x, y in long["points"])
     assert long["points"][0] == [0.0, 0.0]
+    result = shared.run_code("plt.plot(np.arange(20_000))\nplt.show()")
+    chart = result.results[0].chart
+    assert "truncated" not in chart and len(chart["elements"][0]["points"]) == 20_000
+
+
+def test_bars_and_wedges_are_thinned_too():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from interp._worker.charts import figure_chart
+    figure, (bars, pie) = plt.subplots(1, 2)
+    try:
+        bars.bar(range(300), 1)
+        pie.pie([1] * 100)
+        chart = figure_chart(figure, limit=80)
+    finally:
+        plt.close(figure)
+    assert chart["truncated"] is True
+    assert [len(element["elements"]) for element in chart["elements"]] == [60, 20]
 
 
 def test_matplotlib_is_imported_only_by_user_code(shared):

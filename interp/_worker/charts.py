@@ -28,25 +28,23 @@ _UNIT = re.compile(r"\s\(([^()]*)\)|\[([^\[\]]*)\]")
 
 
 class _Budget:
-    """The points a chart may still hold."""
+    """How many points each element of a chart keeps: all of them if the
+    chart holds at most ``limit``, else a share in proportion to its size
+    (at least one), every k-th point."""
 
-    def __init__(self, limit: int) -> None:
-        self.left = limit
+    def __init__(self, limit: int, total: int) -> None:
+        self.limit = limit
+        self.total = total
         self.truncated = False
 
-    def take(self, items: Sequence[Any], total: int) -> Sequence[Any]:
-        """``items`` (``total`` of them in the whole chart), thinned to fit."""
-        if total <= self.left:
-            self.left -= len(items)
+    def take(self, items: Sequence[Any]) -> Sequence[Any]:
+        if self.total <= self.limit or not len(items):
+            return items
+        keep = max(1, self.limit * len(items) // self.total)
+        if keep >= len(items):
             return items
         self.truncated = True
-        keep = max(0, self.left * len(items) // max(total, 1))
-        if keep <= 0:
-            return items[:0]
-        step = math.ceil(len(items) / keep)
-        thinned = items[::step]
-        self.left -= len(thinned)
-        return thinned
+        return items[::math.ceil(len(items) / keep)]
 
 
 def figure_chart(figure: Any, limit: int = MAX_POINTS) -> Optional[Chart]:
@@ -54,15 +52,14 @@ def figure_chart(figure: Any, limit: int = MAX_POINTS) -> Optional[Chart]:
     axes = [ax for ax in figure.get_axes() if getattr(ax, "_colorbar", None) is None]  # a colorbar is no chart
     if not any(_has_data(ax) for ax in axes):
         return None
-    budget = _Budget(limit)
-    total = sum(_size(ax) for ax in axes)
+    budget = _Budget(limit, sum(_size(ax) for ax in axes))
     if len(axes) == 1:
-        chart = _axes_chart(axes[0], budget, total)
+        chart = _axes_chart(axes[0], budget)
     else:
         getter = getattr(figure, "get_suptitle", None)
         title = getter() if callable(getter) else getattr(getattr(figure, "_suptitle", None), "get_text", str)()
         chart = {"type": "superchart", "title": _text(title),
-                 "elements": [_axes_chart(ax, budget, total) for ax in axes]}
+                 "elements": [_axes_chart(ax, budget) for ax in axes]}
     if budget.truncated:
         chart["truncated"] = True
     return chart
@@ -85,24 +82,24 @@ def _size(ax: Any) -> int:
     return size
 
 
-def _axes_chart(ax: Any, budget: _Budget, total: int) -> Chart:
+def _axes_chart(ax: Any, budget: _Budget) -> Chart:
     """One Axes as a chart; ``unknown`` when it cannot be understood."""
     try:
         kind = _kind(ax)
         if kind == "line":
-            return _point_chart(ax, "line", _line_elements(ax, budget, total))
+            return _point_chart(ax, "line", _line_elements(ax, budget))
         if kind == "scatter":
-            return _point_chart(ax, "scatter", _scatter_elements(ax, budget, total))
+            return _point_chart(ax, "scatter", _scatter_elements(ax, budget))
         if kind == "bar":
-            return _bar_chart(ax, budget, total)
+            return _bar_chart(ax, budget)
         if kind == "pie":
-            return _pie_chart(ax, budget, total)
+            return _pie_chart(ax, budget)
         if kind == "box_and_whisker":
             boxes = _box_chart(ax)
             if boxes is not None:
                 return boxes
             if not ax.patches:  # segments and markers that are no boxes: lines after all
-                return _point_chart(ax, "line", _line_elements(ax, budget, total))
+                return _point_chart(ax, "line", _line_elements(ax, budget))
     except Exception:
         pass
     return _unknown(ax)
@@ -282,9 +279,9 @@ def _point_chart(ax: Any, kind: str, elements: List[Dict[str, Any]]) -> Chart:
     return chart
 
 
-def _points(ax: Any, xs: Any, ys: Any, budget: _Budget, total: int) -> List[Tuple[Any, Any]]:
+def _points(ax: Any, xs: Any, ys: Any, budget: _Budget) -> List[Tuple[Any, Any]]:
     count = min(len(xs), len(ys))
-    kept = budget.take(range(count), total)
+    kept = budget.take(range(count))
     assert isinstance(kept, range)
     columns = []
     for axis, data in ((ax.xaxis, xs), (ax.yaxis, ys)):
@@ -294,21 +291,21 @@ def _points(ax: Any, xs: Any, ys: Any, budget: _Budget, total: int) -> List[Tupl
     return list(zip(*columns))
 
 
-def _line_elements(ax: Any, budget: _Budget, total: int) -> List[Dict[str, Any]]:
+def _line_elements(ax: Any, budget: _Budget) -> List[Dict[str, Any]]:
     lines = [line for line in ax.lines if not _is_reference_line(ax, line)]
     labels = {id(container.lines[0]): container.get_label() for container in ax.containers  # errorbar()
               if type(container).__name__ == "ErrorbarContainer" and container.lines and container.lines[0]}
     return [{"label": _label(labels.get(id(line), line.get_label()), "Line %d" % number),
-             "points": _points(ax, line.get_xdata(), line.get_ydata(), budget, total)}
+             "points": _points(ax, line.get_xdata(), line.get_ydata(), budget)}
             for number, line in enumerate(lines)]
 
 
-def _scatter_elements(ax: Any, budget: _Budget, total: int) -> List[Dict[str, Any]]:
+def _scatter_elements(ax: Any, budget: _Budget) -> List[Dict[str, Any]]:
     elements = []
     for number, collection in enumerate(ax.collections):
         offsets = collection.get_offsets()
         elements.append({"label": _label(collection.get_label(), "Series %d" % number),
-                         "points": _points(ax, offsets[:, 0], offsets[:, 1], budget, total)})
+                         "points": _points(ax, offsets[:, 0], offsets[:, 1], budget)})
     return elements
 
 
@@ -334,7 +331,7 @@ def _tick_label(axis: Any, position: float) -> str:
     return "%g" % position
 
 
-def _bar_chart(ax: Any, budget: _Budget, total: int) -> Chart:
+def _bar_chart(ax: Any, budget: _Budget) -> Chart:
     containers = _bar_containers(ax)
     horizontal = _is_horizontal(containers[0])
     chart = _labels(ax, swap=horizontal)
@@ -342,7 +339,7 @@ def _bar_chart(ax: Any, budget: _Budget, total: int) -> Chart:
     axis = ax.yaxis if horizontal else ax.xaxis
     for number, container in enumerate(containers):
         group = _label(container.get_label(), "Group %d" % number)
-        for bar in budget.take(list(container.patches), total):
+        for bar in budget.take(list(container.patches)):
             if horizontal:
                 position, value = bar.get_y() + bar.get_height() / 2, bar.get_width()
             else:
@@ -361,9 +358,9 @@ def _is_horizontal(container: Any) -> bool:
     return len(heights) == 1 and len(widths) > 1
 
 
-def _pie_chart(ax: Any, budget: _Budget, total: int) -> Chart:
+def _pie_chart(ax: Any, budget: _Budget) -> Chart:
     elements = [{"label": str(wedge.get_label()), "angle": _rounded(abs(wedge.theta2 - wedge.theta1)),
-                 "radius": _number(wedge.r)} for wedge in budget.take(list(ax.patches), total)]
+                 "radius": _number(wedge.r)} for wedge in budget.take(list(ax.patches))]
     return {"type": "pie", "title": _text(ax.get_title()), "elements": elements}
 
 
