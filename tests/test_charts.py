@@ -449,6 +449,10 @@ def test_markers_reference_lines_error_bars_and_colorbars(shared):
     chart = chart_of(shared, "import matplotlib.pyplot as plt\n"
                              "points = plt.scatter([1, 2], [3, 4], c=[5, 6])\nplt.colorbar(points)\nplt.show()")
     assert chart["type"] == "scatter" and len(chart["elements"][0]["points"]) == 2
+    chart = chart_of(shared, "import matplotlib.pyplot as plt\nplt.errorbar([1, 2], [3, 4], yerr=1, fmt='none')\n"
+                             "plt.scatter([1, 2], [3, 4])\nplt.show()")
+    assert chart["type"] == "scatter"
+    assert chart["elements"] == [{"label": "Series 0", "points": [[1.0, 3.0], [2.0, 4.0]]}]
 
 
 @pytest.mark.parametrize("options", ["", "notch=True", "showmeans=True, meanline=True",

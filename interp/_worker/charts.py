@@ -302,7 +302,8 @@ def _line_elements(ax: Any, budget: _Budget) -> List[Dict[str, Any]]:
 
 def _scatter_elements(ax: Any, budget: _Budget) -> List[Dict[str, Any]]:
     elements = []
-    for number, collection in enumerate(ax.collections):
+    collections = [c for c in ax.collections if type(c).__name__ == "PathCollection"]  # not error bars
+    for number, collection in enumerate(collections):
         offsets = collection.get_offsets()
         elements.append({"label": _label(collection.get_label(), "Series %d" % number),
                          "points": _points(ax, offsets[:, 0], offsets[:, 1], budget)})
