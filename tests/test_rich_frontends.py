@@ -4,6 +4,7 @@ them by the generic paths; malformed ones are refused where they enter."""
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
 import os
@@ -16,7 +17,7 @@ import pytest
 pytest.importorskip("matplotlib")
 pytest.importorskip("pandas")
 
-from interp import CodeInterpreter, RemoteCodeInterpreter, RemoteProtocolError, WorkerDiedError
+from interp import AsyncCodeInterpreter, CodeInterpreter, RemoteCodeInterpreter, RemoteProtocolError, WorkerDiedError
 from interp.protocol import CHART_MIME, TABLE_MIME, ProtocolError, validate_event
 from remote_helpers import ROOT, ProcessServer
 from test_mcp import MCPClient
@@ -148,3 +149,12 @@ def test_the_parent_never_imports_matplotlib_or_pandas(tmp_path):
                           timeout=60, env={**os.environ, "PYTHONPATH": ROOT})
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "[]\n"
+
+
+def test_the_async_twin(tmp_path):
+    async def main():
+        async with AsyncCodeInterpreter(cwd=str(tmp_path)) as ci:
+            return (await ci.run_code(CODE)).results
+
+    figure, frame = asyncio.run(main())
+    check(figure.chart, frame.data)
