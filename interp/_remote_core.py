@@ -22,7 +22,8 @@ from .engine import DEFAULT_CONTEXT_ID, ContextRef
 from .errors import (ConnectionLostError, ContextNotFoundError, ContextRestartedError, InterpError,
                      InterpTimeoutError, InvalidCwdError, RemoteProtocolError, RemoteServerError,
                      WorkerDiedError)
-from .types import MIME_FIELDS, ExecutionError, ExecutionResult, InterpreterContext, OutputMessage, Result
+from .types import (MIME_FIELDS, ExecutionError, ExecutionResult, InterpreterContext, OutputMessage, Result,
+                    format_problem)
 
 #: Bytes of a response's status line and headers.
 MAX_HEAD = 64 * 1024
@@ -564,8 +565,9 @@ def _result(event: Dict[str, Any]) -> Result:
     for attr in MIME_FIELDS.values():
         if attr in event:
             value = event[attr]
-            if attr != "json" and not isinstance(value, str):
-                raise _bad("a result whose %r is not a string" % attr)
+            problem = format_problem(attr, value)
+            if problem:
+                raise _bad("a result whose %r is %s" % (attr, problem))
             fields[attr] = value
     extra = event.get("extra", {})
     if not isinstance(extra, dict):

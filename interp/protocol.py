@@ -197,6 +197,11 @@ def _check_str(message: Mapping[str, Any], key: str, optional: bool = False) -> 
         raise ProtocolError("%r message needs a string %r" % (message.get("t"), key))
 
 
+#: A matplotlib figure's data, in E2B's chart schema (see docs/charts-and-tables.md).
+CHART_MIME = "application/vnd.interp.chart+json"
+#: A pandas DataFrame or Series as a Frictionless data resource, as pandas writes it.
+TABLE_MIME = "application/vnd.dataresource+json"
+
 #: The rich formats a result names directly: (MIME type, Result attribute,
 #: the method objects provide it with). PNG and JPEG travel as base64 text.
 RESULT_FORMATS = (
@@ -209,10 +214,14 @@ RESULT_FORMATS = (
     ("text/latex", "latex", "_repr_latex_"),
     ("application/json", "json", "_repr_json_"),
     ("application/javascript", "javascript", "_repr_javascript_"),
+    (CHART_MIME, "chart", None),
+    (TABLE_MIME, "data", None),
 )
 
+#: MIME types whose data must be a JSON object.
+OBJECT_MIMES = (CHART_MIME, TABLE_MIME)
 #: MIME types whose data must be a string (JSON may be any JSON value).
-TEXT_MIMES = tuple(mime for mime, _, _ in RESULT_FORMATS if mime != "application/json")
+TEXT_MIMES = tuple(mime for mime, _, _ in RESULT_FORMATS if mime != "application/json" and mime not in OBJECT_MIMES)
 
 
 def _check_int(message: Mapping[str, Any], key: str) -> None:
@@ -247,6 +256,8 @@ def validate_event(message: Dict[str, Any]) -> Dict[str, Any]:
         for mime, value in data.items():
             if mime in TEXT_MIMES and not isinstance(value, str):
                 raise ProtocolError("'result' data for %s must be a string" % mime)
+            if mime in OBJECT_MIMES and not isinstance(value, dict):
+                raise ProtocolError("'result' data for %s must be an object" % mime)
         if not isinstance(message.get("main"), bool):
             raise ProtocolError("'result' message needs a boolean 'main'")
     elif kind == "input":

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
-from .protocol import RESULT_FORMATS
+from .protocol import OBJECT_MIMES, RESULT_FORMATS
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,15 @@ class ExecutionError:
 
 #: MIME type -> Result attribute, for the formats Result names directly.
 MIME_FIELDS = {mime: attr for mime, attr, _ in RESULT_FORMATS}
+_OBJECT_FIELDS = frozenset(MIME_FIELDS[mime] for mime in OBJECT_MIMES)
+
+
+def format_problem(attr: str, value: Any) -> Optional[str]:
+    """Why ``value`` cannot be Result's ``attr`` (``"not a string"``), or None if
+    it can: ``chart`` and ``data`` take objects, ``json`` any value, the rest strings."""
+    if attr in _OBJECT_FIELDS:
+        return None if isinstance(value, dict) else "not an object"
+    return None if attr == "json" or isinstance(value, str) else "not a string"
 
 
 @dataclass(frozen=True)
@@ -47,6 +56,12 @@ class Result:
     ``png`` and ``jpeg`` are base64 strings, ``json`` is the decoded value.
     ``extra`` maps any other MIME type to its data. ``is_main_result`` is
     True for the value of the run's last expression.
+
+    ``chart`` is a matplotlib figure's data in E2B's chart schema (a dict:
+    ``type``, ``title``, ``elements``, axis labels, ticks and scales) and
+    ``data`` a pandas DataFrame or Series as the Frictionless table pandas
+    writes (``{"schema": ..., "data": [...]}``); both decoded, see
+    docs/charts-and-tables.md.
     """
 
     text: Optional[str] = None
@@ -60,6 +75,9 @@ class Result:
     javascript: Optional[str] = None
     extra: Dict[str, Any] = field(default_factory=dict)
     is_main_result: bool = False
+    # after is_main_result, so that positional arguments keep their meaning
+    chart: Optional[Dict[str, Any]] = None
+    data: Optional[Dict[str, Any]] = None
 
     @classmethod
     def from_bundle(cls, bundle: Dict[str, Any], is_main_result: bool = False) -> Result:

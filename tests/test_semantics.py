@@ -177,7 +177,7 @@ def test_matplotlib_figures_become_png_results(ci):
     assert base64.b64decode(figure.png).startswith(b"\x89PNG\r\n\x1a\n")
     # figures left open at the end of a run are emitted the same way
     result = ci.run_code("fig, ax = plt.subplots()\nax.bar([1], [2]);")
-    assert [r.formats() for r in result.results] == [["text", "png"]]
+    assert [r.formats() for r in result.results] == [["text", "png", "chart"]]  # chart: issue 22
     assert ci.run_code("len(plt.get_fignums())").text == "0"
     assert ci.run_code("fig").results[0].png  # a Figure value renders as PNG too
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any, Dict, List, Optional
+import sys
+from typing import Any, Callable, Dict, List, Optional
 
 from . import protocol
+from .charts import figure_chart
 from .figures import figure_png, is_figure
 from .interpreter import clip
+from .tables import frame_table
 
 Bundle = Dict[str, Any]
 
@@ -44,8 +47,10 @@ def _normalise(mime: str, value: Any) -> Any:
             return base64.b64encode(bytes(value)).decode("ascii")
         return value if isinstance(value, str) else None
     if mime == "application/json" or mime.endswith("+json"):
+        if mime in protocol.OBJECT_MIMES and not isinstance(value, dict):
+            return None  # the parent would refuse the frame
         try:
-            text = json.dumps(value)
+            text = json.dumps(value, allow_nan=mime not in protocol.OBJECT_MIMES)
         except (TypeError, ValueError, RecursionError):
             return None
         if protocol.json_depth(text.encode("ascii"), _RESULT_JSON_DEPTH) > _RESULT_JSON_DEPTH:
@@ -67,6 +72,20 @@ def _normalised(bundle: Dict[Any, Any]) -> Bundle:
     return data
 
 
+def _add_data(data: Bundle, mime: str, extract: Callable[[Any], Optional[Dict[str, Any]]], obj: Any) -> None:
+    """Add ``extract(obj)`` to ``data`` as ``mime`` unless it is there already;
+    an extraction that fails or gives nothing adds nothing."""
+    if mime in data:
+        return
+    try:
+        value = extract(obj)
+    except Exception:
+        return
+    value = None if value is None else _normalise(mime, value)
+    if value is not None:
+        data[mime] = value
+
+
 def _safe_repr(obj: Any) -> str:
     try:
         return repr(obj)
@@ -86,11 +105,15 @@ def mime_bundle(obj: Any) -> Bundle:
             value = None if value is None else _normalise(mime, value)
             if value is not None:
                 data[mime] = value
-    if "image/png" not in data and is_figure(obj):
-        try:
-            data["image/png"] = figure_png(obj)
-        except Exception:
-            pass
+    if is_figure(obj):
+        if "image/png" not in data:
+            try:
+                data["image/png"] = figure_png(obj)
+            except Exception:
+                pass
+        _add_data(data, protocol.CHART_MIME, figure_chart, obj)  # after the PNG: tick labels are drawn
+    if "pandas" in sys.modules:
+        _add_data(data, protocol.TABLE_MIME, frame_table, obj)
     if not isinstance(data.get("text/plain"), str):
         data["text/plain"] = _safe_repr(obj)
     return data
