@@ -38,6 +38,10 @@ LAST_LOOK_PAUSE_MS = 50
 #: Characters of each stream an ExecutionResult keeps (callbacks see all).
 DEFAULT_MAX_OUTPUT = 16 * 1024 * 1024
 DEFAULT_GRACE_PERIOD = 2.0
+#: The least memory_limit accepted: a worker maps about 100 MB of address space
+#: before it runs anything (Python, the worker, its threads' stacks), and
+#: interp/_worker/worker.py's apply_options demands 64 MiB more on top.
+MIN_MEMORY_LIMIT = 128 << 20
 DEFAULT_CONTEXT_ID = "default"
 #: What a cell may be written in: "notebook" (Python, plus IPython's syntax where
 #: the cell is not valid Python: see interp/_worker/dialect.py) or "python".
@@ -640,6 +644,11 @@ class Engine:
         self.env: Optional[Dict[str, str]] = check_environment("env", env)  # None: inherit
         self.max_output = _check_size("max_output", max_output)
         self.memory_limit = _check_size("memory_limit", memory_limit)
+        if self.memory_limit is not None and self.memory_limit < MIN_MEMORY_LIMIT:
+            raise ValueError("memory_limit=%d is too low to start a worker: a worker maps about 100 MB of "
+                             "address space before it runs anything and needs 64 MiB more to run code; "
+                             "give at least %d (128 MiB), or None for no limit"
+                             % (self.memory_limit, MIN_MEMORY_LIMIT))
         grace = check_seconds("grace_period", grace_period, DEFAULT_GRACE_PERIOD)
         if grace is None and grace_period:
             raise ValueError("grace_period must be finite: a run that ignores its interrupt "
