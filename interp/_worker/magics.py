@@ -205,9 +205,10 @@ _micro: List[str] = []
 
 
 def micro_sign() -> str:
-    """The sign IPython's timing magics print for micro: IPython 9 prints the
-    Greek mu (U+03BC), IPython 8 and older the micro sign (U+00B5). Follows
-    the IPython installed in the worker's Python, else 9 (looked up once)."""
+    """The sign IPython's timing magics print for micro: the Greek mu
+    (U+03BC) from IPython 8.25 on, the micro sign (U+00B5) before. Follows
+    the IPython installed in the worker's Python, else the newest (looked up
+    once)."""
     if not _micro:
         try:
             from importlib.metadata import PackageNotFoundError, version
@@ -215,10 +216,10 @@ def micro_sign() -> str:
             _micro.append("\u03bc")
         else:
             try:
-                major = int(version("ipython").split(".")[0])
+                release = tuple(int(part) for part in version("ipython").split(".")[:2])
             except (PackageNotFoundError, ValueError, OSError):
-                major = 9
-            _micro.append("\xb5" if major < 9 else "\u03bc")
+                release = (9, 0)
+            _micro.append("\xb5" if release < (8, 25) else "\u03bc")
     return _micro[0]
 
 
