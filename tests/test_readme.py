@@ -96,14 +96,20 @@ def playground() -> Iterator[Dict[str, str]]:
     try:
         shutil.copytree(os.path.join(ROOT, "interp"), os.path.join(base, "lib", "interp"),
                         ignore=shutil.ignore_patterns("__pycache__"))
-        python = os.path.realpath(sys.executable)
+        python = sys.executable
         prefix: List[str] = []
         if os.geteuid() == 0:
             prefix = ["setpriv", "--reuid=%d" % NOBODY, "--regid=%d" % NOBODY, "--clear-groups"]
-            if subprocess.run(prefix + [python, "-c", "pass"], capture_output=True, timeout=30).returncode != 0:
-                python = "/usr/bin/python3"  # our Python lives where that user cannot read (under /root, say)
+            for python in (sys.executable, os.path.realpath(sys.executable), "/usr/bin/python3"):
+                # our venv or our Python may live where that user cannot read (under /root, say)
+                probe = prefix + ["env", "-i", python, "-c", "pass"]  # env: setpriv itself may still reach it
+                if subprocess.run(probe, capture_output=True, timeout=30).returncode == 0:
+                    break
         os.makedirs(os.path.join(base, "bin"))
-        os.symlink(python, os.path.join(base, "bin", "python3"))
+        shim = os.path.join(base, "bin", "python3")
+        with open(shim, "w") as handle:  # not a link: sys.executable must be a path a sandbox shows
+            handle.write('#!/bin/sh\nexec "%s" "$@"\n' % python)
+        os.chmod(shim, 0o755)
         yield {"base": base, "python": python, "prefix": " ".join(prefix)}
     finally:
         shutil.rmtree(base, ignore_errors=True)
