@@ -11,10 +11,11 @@ import sys
 
 import pytest
 
-from interp import AsyncCodeInterpreter, CodeInterpreter
+from interp import AsyncCodeInterpreter, CodeInterpreter, WorkerDiedError, engine
 from interp.__main__ import _parser as cli_parser
 from interp.engine import DEFAULT_TIMEOUT, MIN_MEMORY_LIMIT
 from interp.mcp import _parser as mcp_parser
+from interp.process import SpawnLauncher
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -92,10 +93,26 @@ def test_a_memory_limit_too_low_to_start_a_worker_is_refused_at_construction(lim
             make(memory_limit=limit)
 
 
-def test_the_least_memory_limit_accepted_runs_code(tmp_path):
-    # the zygote's worker maps about 100 MB; with 64 MiB of room on top the floor must leave it working
-    with CodeInterpreter(cwd=str(tmp_path), memory_limit=256 << 20) as ci:
+@pytest.mark.parametrize("launcher", ["zygote", "spawn"])
+def test_the_least_memory_limit_accepted_runs_code(tmp_path, launcher):
+    # a spawned worker maps about 95 MB, a forked one about 30 MB; both need 64 MiB of room on top
+    options = {"launcher": SpawnLauncher()} if launcher == "spawn" else {}
+    with CodeInterpreter(cwd=str(tmp_path), memory_limit=MIN_MEMORY_LIMIT, **options) as ci:
         assert ci.run_code("print(sum(range(10)))").stdout == "45\n"
+
+
+def test_a_worker_that_refuses_its_limit_says_the_code_did_not_run(tmp_path, monkeypatch):
+    """Past the floor, a worker may still find the limit too low (a bigger Python): the run
+    says why and that nothing ran, not that a fresh worker has been started."""
+    monkeypatch.setattr(engine, "MIN_MEMORY_LIMIT", 1)
+    with CodeInterpreter(cwd=str(tmp_path), memory_limit=16 << 20) as ci:
+        for _ in range(2):
+            with pytest.raises(WorkerDiedError) as info:
+                ci.run_code("print('never')")
+            message = str(info.value)
+            assert "could not start: the context could not be set up: memory_limit=16777216 leaves no room" \
+                in message and message.endswith("; the code did not run"), message
+            assert info.value.result.stdout == ""
 
 
 def test_list_contexts_leaves_out_the_default_context_as_documented(tmp_path):
