@@ -32,6 +32,7 @@ from typing import Callable, List, Optional, TextIO, Tuple
 from . import (CodeInterpreter, ExecutionError, InterpError, InterpTimeoutError, OutputMessage, WorkerDiedError,
                __version__)
 from ._options import Parser, add_timeout
+from ._options import program as program_name
 from .engine import DEFAULT_GRACE_PERIOD, run_command
 from .sandbox import add_arguments as sandbox_arguments
 from .sandbox import from_arguments as sandbox_from
@@ -61,13 +62,8 @@ del _interp_prepare
 _EXIT_CODE = "(lambda code: int(code) if isinstance(code, int) else None)(__import__('sys').last_value.code)"
 
 
-def _program() -> str:
-    """How the user ran us: the ``interp`` console script, or ``python -m interp``."""
-    return "interp" if os.path.basename(sys.argv[0]) == "interp" else "python -m interp"
-
-
 def _parser() -> argparse.ArgumentParser:
-    program = _program()
+    program = program_name()
     parser = Parser(
         prog=program,
         usage="%(prog)s [--timeout SECONDS] [--cwd DIR] [--sandbox ...] [-c CODE | FILE | -] [ARG ...]\n"

@@ -6,9 +6,16 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+import sys
 from typing import NoReturn
 
 from .engine import DEFAULT_TIMEOUT
+
+
+def program() -> str:
+    """How the user ran us: the ``interp`` console script, or ``python -m interp``."""
+    return "interp" if os.path.basename(sys.argv[0]) == "interp" else "python -m interp"
 
 
 class Parser(argparse.ArgumentParser):

@@ -52,7 +52,7 @@ from ._mcp_tools import (DEFAULT_OUTPUT_LIMIT, MAX_OUTPUT_LIMIT, SUPPORTED_VERSI
                          tool_error)
 from .api import CodeInterpreter
 from .errors import InterpError
-from ._options import Parser, add_timeout
+from ._options import Parser, add_timeout, program
 from .sandbox import add_arguments as sandbox_arguments
 from .sandbox import from_arguments as sandbox_from
 
@@ -303,7 +303,7 @@ def _not_json(constant: str) -> Any:
 
 def _parser() -> argparse.ArgumentParser:
     parser = Parser(
-        prog="python -m interp mcp",
+        prog=program() + " mcp",
         description="Serve a stateful Python interpreter to an MCP host over stdio.")
     parser.add_argument("--cwd", metavar="DIR", help="working directory of the contexts")
     add_timeout(parser, "run_code calls that give no timeout")
