@@ -28,7 +28,8 @@ def sdk1_python(tmp_path_factory):
     where = tmp_path_factory.mktemp("mcp-sdk1")
     venv.EnvBuilder(with_pip=True).create(str(where))
     python = os.path.join(str(where), "bin", "python")
-    install = subprocess.run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", SDK1],
+    install = subprocess.run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                              "--retries", "1", "--timeout", "20", SDK1],  # offline: fail in seconds, not minutes
                              capture_output=True, text=True, timeout=300)
     if install.returncode != 0:
         network_unavailable("could not install %s (offline?): %s" % (SDK1, install.stderr.strip()[-300:]))
