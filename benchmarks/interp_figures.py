@@ -1,4 +1,4 @@
-"""The interp figures of issue 4, each measured beside its floor (and the
+"""The interp figures, each measured beside its floor (and the
 Jupyter peer when there is one).
 
 Every benchmark is a function ``(results, settings, peer)``; ``peer`` is a

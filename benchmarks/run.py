@@ -1,5 +1,5 @@
-"""interp benchmarks (issue 4): every figure beside floors and the Jupyter
-peer measured in the same run.
+"""interp benchmarks: every figure beside floors and the Jupyter peer
+measured in the same run.
 
 Run from the repository root: ``python3 -m benchmarks`` or
 ``python3 benchmarks/run.py``. ``--quick`` takes under a minute; ``--only``

@@ -1,4 +1,4 @@
-"""The sandbox figures of issue 12, each beside its floors measured in the
+"""The sandbox figures, each beside its floors measured in the
 same run: ``bwrap ... true`` (the sandbox alone), ``bwrap ... python -c pass``
 (the sandbox and a Python start) and a fork of a warmed process.
 

@@ -31,7 +31,9 @@ from typing import Callable, List, Optional, TextIO, Tuple
 
 from . import (CodeInterpreter, ExecutionError, InterpError, InterpTimeoutError, OutputMessage, WorkerDiedError,
                __version__)
-from .engine import run_command
+from ._options import Parser, add_timeout
+from ._options import program as program_name
+from .engine import DEFAULT_GRACE_PERIOD, run_command
 from .sandbox import add_arguments as sandbox_arguments
 from .sandbox import from_arguments as sandbox_from
 from .shell import CtrlC
@@ -60,16 +62,13 @@ del _interp_prepare
 _EXIT_CODE = "(lambda code: int(code) if isinstance(code, int) else None)(__import__('sys').last_value.code)"
 
 
-def _program() -> str:
-    """How the user ran us: the ``interp`` console script, or ``python -m interp``."""
-    return "interp" if os.path.basename(sys.argv[0]) == "interp" else "python -m interp"
-
-
 def _parser() -> argparse.ArgumentParser:
-    program = _program()
-    parser = argparse.ArgumentParser(
+    program = program_name()
+    parser = Parser(
         prog=program,
-        usage="%(prog)s [--timeout SECONDS] [--cwd DIR] [-c CODE | FILE | -] [ARG ...]",
+        usage="%(prog)s [--timeout SECONDS] [--cwd DIR] [--sandbox ...] [-c CODE | FILE | -] [ARG ...]\n"
+              "       %(prog)s mcp [--help] [OPTIONS]      MCP server over stdio\n"
+              "       %(prog)s serve [--help] [OPTIONS]    HTTP server (and MCP at /mcp)",
         description="Run Python code in an interp worker process, streaming its output, as python "
                     "would run it. With no code on a terminal: an interactive shell. Installed with "
                     "pip, the command is also 'interp'.",
@@ -81,8 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("file", nargs="?", metavar="FILE",
                         help="a file to run ('-' or nothing with piped input: standard input)")
     parser.add_argument("args", nargs="*", metavar="ARG", help="arguments for the code (sys.argv[1:])")
-    parser.add_argument("--timeout", type=float, default=0, metavar="SECONDS",
-                        help="interrupt the run after this many seconds (default: no limit)")
+    add_timeout(parser, "each run (in the shell: each input)")
     parser.add_argument("--cwd", metavar="DIR", help="working directory of the context")
     parser.add_argument("--version", action="version", version="interp " + __version__)
     sandbox_arguments(parser)
@@ -156,8 +154,10 @@ def _run(code: str, filename: str, prepare: str, args: argparse.Namespace) -> in
     try:
         interpreter = CodeInterpreter(cwd=args.cwd, sandbox=args.sandbox)
         return _run_in(interpreter, code, filename, prepare, args.timeout)
-    except InterpTimeoutError as exc:
-        print("interp: %s" % exc, file=sys.stderr)
+    except InterpTimeoutError as exc:  # (the process exits: whether the state was kept does not matter)
+        how = ("killed: it ignored the interrupt for %g s" % DEFAULT_GRACE_PERIOD) if exc.restarted \
+            else "interrupted"
+        print("interp: timed out after %g s (%s)" % (args.timeout, how), file=sys.stderr)
         return EXIT_TIMEOUT
     except KeyboardInterrupt:  # before the code started, or a forced stop
         print("KeyboardInterrupt", file=sys.stderr)
@@ -239,8 +239,6 @@ def _shell(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     """The interactive shell, for no code on a terminal."""
     from .shell import main as shell_main
 
-    if not args.timeout >= 0:
-        parser.error("--timeout must be >= 0 seconds")
     sandbox = sandbox_from(parser, args)
     try:
         if sandbox is not None:

@@ -129,7 +129,10 @@ class AsyncCodeInterpreter:
         return (await asyncio.to_thread(self._engine.create, cwd)).snapshot()
 
     async def list_contexts(self) -> List[InterpreterContext]:
-        """The contexts made by create_context (not the default one), oldest first."""
+        """The contexts made by create_context, oldest first. The default
+        context (``context=None``, id ``"default"``) is never listed: it
+        is started on first use, and deleting it ends its worker: the next
+        run on it starts a fresh one."""
         self._check_loop()
         return self._engine.list()
 

@@ -167,7 +167,10 @@ class CodeInterpreter:
         return self._engine.create(cwd).snapshot()
 
     def list_contexts(self) -> List[InterpreterContext]:
-        """The contexts made by create_context (not the default one), oldest first."""
+        """The contexts made by create_context, oldest first. The default
+        context (``context=None``, id ``"default"``) is never listed: it
+        is started on first use, and deleting it ends its worker: the next
+        run on it starts a fresh one."""
         return self._engine.list()
 
     def delete_context(self, context: ContextRef) -> None:

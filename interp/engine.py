@@ -38,6 +38,12 @@ LAST_LOOK_PAUSE_MS = 50
 #: Characters of each stream an ExecutionResult keeps (callbacks see all).
 DEFAULT_MAX_OUTPUT = 16 * 1024 * 1024
 DEFAULT_GRACE_PERIOD = 2.0
+#: The least memory_limit accepted: a spawned worker maps about 95 MB of address
+#: space before it runs anything (a forked one about 30 MB), and
+#: interp/_worker/worker.py's apply_options demands 64 MiB more on top.
+MIN_MEMORY_LIMIT = 160 << 20
+#: How a worker's fatal message starts when it refused its setup (interp/_worker/worker.py).
+SETUP_REFUSED = "the context could not be set up: "
 DEFAULT_CONTEXT_ID = "default"
 #: What a cell may be written in: "notebook" (Python, plus IPython's syntax where
 #: the cell is not valid Python: see interp/_worker/dialect.py) or "python".
@@ -537,6 +543,9 @@ class Context:
             was_ready = run.conn.ready
             returncode = self._replace(worker)
         if run.state == core.LOST:
+            if run.fatal is not None and run.fatal.startswith(SETUP_REFUSED):  # a limit too low, say
+                raise WorkerDiedError("the worker of context %r could not start: %s; the code did not run"
+                                      % (self.id, run.fatal), run.result(), returncode)
             if run.protocol_error is not None:
                 why = "sent an invalid frame (%s) and was killed" % run.protocol_error
             elif run.fatal is not None:
@@ -640,6 +649,11 @@ class Engine:
         self.env: Optional[Dict[str, str]] = check_environment("env", env)  # None: inherit
         self.max_output = _check_size("max_output", max_output)
         self.memory_limit = _check_size("memory_limit", memory_limit)
+        if self.memory_limit is not None and self.memory_limit < MIN_MEMORY_LIMIT:
+            raise ValueError("memory_limit=%d is too low to start a worker: a worker maps up to about 100 MB "
+                             "of address space before it runs anything and needs 64 MiB more to run code; "
+                             "give at least %d (160 MiB), or None for no limit"
+                             % (self.memory_limit, MIN_MEMORY_LIMIT))
         grace = check_seconds("grace_period", grace_period, DEFAULT_GRACE_PERIOD)
         if grace is None and grace_period:
             raise ValueError("grace_period must be finite: a run that ignores its interrupt "

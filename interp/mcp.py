@@ -52,6 +52,7 @@ from ._mcp_tools import (DEFAULT_OUTPUT_LIMIT, MAX_OUTPUT_LIMIT, SUPPORTED_VERSI
                          tool_error)
 from .api import CodeInterpreter
 from .errors import InterpError
+from ._options import Parser, add_timeout, program
 from .sandbox import add_arguments as sandbox_arguments
 from .sandbox import from_arguments as sandbox_from
 
@@ -301,12 +302,11 @@ def _not_json(constant: str) -> Any:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m interp mcp",
+    parser = Parser(
+        prog=program() + " mcp",
         description="Serve a stateful Python interpreter to an MCP host over stdio.")
     parser.add_argument("--cwd", metavar="DIR", help="working directory of the contexts")
-    parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
-                        help="timeout of run_code calls that give none (default 600; 0: no limit)")
+    add_timeout(parser, "run_code calls that give no timeout")
     add_output_arguments(parser)
     sandbox_arguments(parser)
     return parser
@@ -337,13 +337,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     """Entry point of ``python -m interp mcp``; returns the exit status."""
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.timeout is not None and not args.timeout >= 0:
-        print("interp mcp: --timeout must be >= 0", file=sys.stderr)
-        return 2
     problem = check_output_arguments(args)
     if problem:
-        print("interp mcp: %s" % problem, file=sys.stderr)
-        return 2
+        parser.error(problem)
     sandbox = sandbox_from(parser, args)
     # The protocol owns the real stdout: keep a private copy and send fd 1
     # (and sys.stdout) to stderr so that nothing else can corrupt it. The

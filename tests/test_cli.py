@@ -49,7 +49,7 @@ def test_timeout_exit_status():
     proc = run_cli("--timeout", "0.5", "-c", "import time\nprint('start', flush=True)\ntime.sleep(30)")
     assert proc.returncode == 124
     assert proc.stdout == "start\n"
-    assert "timeout" in proc.stderr
+    assert "timed out" in proc.stderr
 
 
 def test_worker_death_and_bad_usage():
@@ -58,7 +58,7 @@ def test_worker_death_and_bad_usage():
     proc = run_cli("/no/such/file.py")
     assert proc.returncode == 2 and "cannot read" in proc.stderr
     proc = run_cli("--timeout", "-1", "-c", "1")
-    assert proc.returncode == 1 and "timeout" in proc.stderr
+    assert proc.returncode == 2 and "timeout" in proc.stderr
 
 
 def test_sys_exit_status_is_an_error():

@@ -358,10 +358,10 @@ def test_end_of_input_answers_runs_in_flight_then_sigterm_stops_the_rest():
 
 
 def _readme_try_it_by_hand() -> str:
-    """The shell command of the README's MCP "Try it by hand" example."""
-    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as handle:
+    """The shell command of the MCP page's "Try it by hand" example."""
+    with open(os.path.join(ROOT, "docs", "mcp.md"), encoding="utf-8") as handle:
         readme = handle.read()
-    block = readme[readme.index("Try it by hand:"):]
+    block = readme[readme.index("## Try it by hand"):]
     block = block[block.index("```sh\n") + len("```sh\n"):]
     return block[:block.index("```")]
 

@@ -1,7 +1,8 @@
 """The MCP server under the MCP Inspector's command-line mode (the npm
 package @modelcontextprotocol/inspector, a client many server authors check
-against). It is installed with npm into a temporary folder: without npm or
-the registry it is skipped, in CI (CI=true) it must run."""
+against). It is installed with npm into a temporary folder (marked
+``network``): without npm or the registry it is skipped, saying why; in CI
+(CI=true) it must run."""
 
 from __future__ import annotations
 
@@ -13,14 +14,13 @@ import sys
 
 import pytest
 
+from helpers import network_unavailable as _unavailable
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 INSPECTOR = "@modelcontextprotocol/inspector@2.12.0"
 
 
-def _unavailable(why: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(why)
-    pytest.skip(why)
+pytestmark = pytest.mark.network
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +28,14 @@ def inspector(tmp_path_factory):
     npm = shutil.which("npm")
     if npm is None:
         _unavailable("npm is not installed")
+    try:  # offline, npm install would retry for minutes: ask the registry once first
+        ping = subprocess.run([npm, "ping", "--fetch-retries=0", "--fetch-timeout=15000"], capture_output=True,
+                              text=True, timeout=30)
+        reachable = ping.returncode == 0
+    except subprocess.TimeoutExpired:
+        reachable = False
+    if not reachable:
+        _unavailable("the npm registry is unreachable (offline?): cannot install %s" % INSPECTOR)
     where = str(tmp_path_factory.mktemp("inspector"))
     install = subprocess.run([npm, "install", "--prefix", where, "--no-audit", "--no-fund", "--silent", INSPECTOR],
                              capture_output=True, text=True, timeout=300)

@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 import zipfile
+from typing import Tuple
 
 import pytest
 from helpers import wait_until, worker_processes_of
@@ -54,6 +55,20 @@ def ipython_importable() -> bool:
     except ImportError:
         return False
     return True
+
+
+def ipython_release() -> Tuple[int, int]:
+    """(major, minor) of the IPython the tests import ((0, 0) without one)."""
+    try:
+        import IPython
+    except ImportError:
+        return (0, 0)
+    major, minor = IPython.__version__.split(".")[:2]
+    return (int(major), int(minor))
+
+
+# IPython printed the micro sign until 8.24, the Greek mu from 8.25 (the worker follows it; without it: mu)
+MICRO = "\xb5" if (0, 0) < ipython_release() < (8, 25) else "\u03bc"
 
 
 # -- valid Python runs unchanged -----------------------------------------------------------
@@ -218,13 +233,13 @@ def test_cd_pwd_and_env(ci, tmp_path):
 def test_time_and_timeit_have_ipythons_output_shape(ci):
     result = run(ci, "%time sum(range(10))")
     lines = result.stdout.splitlines()
-    number = r"[\d.]+ (s|ms|\xb5s|ns)"
+    number = r"[\d.]+ (s|ms|%ss|ns)" % MICRO
     assert re.fullmatch("CPU times: user %s, sys: %s, total: %s" % (number, number, number), lines[0]), lines
     assert re.fullmatch("Wall time: %s" % number, lines[1]), lines
     assert result.results[0].text == "45"
     result = run(ci, "%%time\nx = 20\nx * 2 + 2")
     assert result.stdout.startswith("CPU times: ") and result.results[0].text == "42"
-    shape = (r"[\d.]+ (s|ms|\xb5s|ns) \xb1 [\d.]+ (s|ms|\xb5s|ns) per loop "
+    shape = (r"[\d.]+ (s|ms|%ss|ns) \xb1 [\d.]+ (s|ms|%ss|ns) per loop " % (MICRO, MICRO) +
              r"\(mean \xb1 std\. dev\. of 3 runs, 1,000 loops each\)")
     assert re.fullmatch(shape, run(ci, "%timeit -n 1000 -r 3 x = 1 + 1").stdout.splitlines()[-1])
     result = run(ci, "t = %timeit -o -q -n 10 -r 2 pass\nprint(t.loops, t.repeat, len(t.timings), t.average >= 0)")
@@ -236,7 +251,7 @@ def test_time_and_timeit_have_ipythons_output_shape(ci):
 def test_format_time_matches_ipython():
     from interp._worker.magics import format_time
 
-    assert format_time(1.5e-6) == "1.5 \xb5s"
+    assert format_time(1.5e-6) == "1.5 %ss" % MICRO
     assert format_time(0.5) == "500 ms"
     assert format_time(2.0) == "2 s"
     assert format_time(4.5e-9) == "4.5 ns"
@@ -377,8 +392,10 @@ def test_ipython_display_with_ipython_installed(ci):
     run(ci, "import IPython\nassert not IPython.__doc__.startswith(\"interp's stand-in\")")
     _check_display_cell(ci)
     # every import path of IPython's display() reaches interp
+    # (IPython 9 took display() out of IPython.core.display: it is in display_functions since 7.23)
     result = run(ci, "import IPython.display, IPython.core.display, IPython.core.display_functions as f\n"
-                     "for show in (IPython.display.display, IPython.core.display.display, f.display):\n"
+                     "for show in (IPython.display.display, getattr(IPython.core.display, 'display', f.display),\n"
+                     "             f.display):\n"
                      "    show({'n': 1})\n"
                      "IPython.display.display_html('<i>raw</i>', raw=True)\n"
                      "IPython.display.update_display('again', display_id='x')\n")
@@ -441,6 +458,10 @@ def test_stand_in_gives_ipythons_bundles(tmp_path):
     ours = _display_cases(ipython_display, tmp_path)
     theirs = _display_cases(IPython_display, tmp_path)
     for mine, real in zip(ours, theirs):
+        if type(real).__name__ == "IFrame" and ipython_release() < (9, 0):  # the stand-in's is IPython 9's
+            assert bundle(mine)["text/html"].replace(
+                '            referrerpolicy="strict-origin-when-cross-origin"\n', "") == bundle(real)["text/html"]
+            continue
         assert bundle(mine) == bundle(real), type(real).__name__
 
 

@@ -1,34 +1,66 @@
-"""Every Python example in README.md runs as written and prints what its
-comments say.
+"""Every example in README.md and docs/*.md runs as written and prints what
+its comments say, as an unprivileged user (uid 65534 when the tests run as
+root, which would hide examples that write where users cannot).
 
-The convention the README follows: a line that prints ends with a comment
+The convention the pages follow: a line that prints ends with a comment
 holding what it prints (``print(x)   # 4``). Several lines of output are
 separated by `` / ``, ``...`` stands for any text, and an explanation may
-follow `` -- ``. The expected lines must appear in the example's output in
-that order (other output may come between them).
+follow `` -- `` (a comment that starts with ``-- `` is only an explanation).
+The expected lines must appear in the example's output in that order
+(other output may come between them).
+
+- ```` ```python ```` blocks run with ``python -c``; a line "prints" when it
+  calls ``print(``.
+- ```` ```sh ```` blocks run with ``bash -e`` in an empty directory, with
+  ``python3`` on ``PATH`` and interp importable; every commented command
+  prints its comment.
+- ```` ```shell ```` blocks are shown, not run: installs (README.md's, which
+  .ci/run runs word for word) and servers (their pages' routes are tested by
+  tests/test_http.py and tests/test_remote.py).
 """
 
 from __future__ import annotations
 
+import glob
 import os
 import re
+import shutil
 import subprocess
 import sys
-from typing import List
+import tempfile
+from typing import Callable, Dict, Iterator, List, Tuple
 
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as _readme:
-    EXAMPLES = re.findall(r"```python\n(.*?)```", _readme.read(), re.S)
+PAGES = [os.path.join(ROOT, "README.md")] + sorted(glob.glob(os.path.join(ROOT, "docs", "*.md")))
+#: Pages other work adds (the lead links them at merge); a link to them may dangle until then.
+PENDING_PAGES = {"docs/sandbox.md", "docs/charts-and-tables.md", "docs/files.md", "docs/integrations.md"}
+NOBODY = 65534
 
 
-def expected_lines(example: str) -> List[str]:
+def _blocks(language: str) -> List[Tuple[str, str]]:
+    """(page, code) of every ```language block of the pages."""
+    found = []
+    for page in PAGES:
+        with open(page, encoding="utf-8") as handle:
+            text = handle.read()
+        name = os.path.relpath(page, ROOT)
+        found += [(name, code) for code in re.findall(r"^```%s\n(.*?)^```" % language, text, re.S | re.M)]
+    return found
+
+
+PYTHON = _blocks("python")
+SH = _blocks("sh")
+SHELL = _blocks("shell")
+
+
+def expected_lines(example: str, shell: bool = False) -> List[str]:
     """The output the comments of ``example`` promise, line by line."""
     lines = []
     for line in example.splitlines():
         code, hash_, comment = line.partition("  # ")
-        if not hash_ or "print(" not in code:
+        if not hash_ or comment.startswith("-- ") or (not shell and "print(" not in code):
             continue
         promise = comment.split(" -- ")[0].strip()
         lines.extend(part.strip() for part in promise.split(" / "))
@@ -53,22 +85,114 @@ def missing(expected: List[str], output: List[str]) -> List[str]:
     return absent
 
 
-def test_readme_has_examples():
-    assert len(EXAMPLES) >= 6
+Runner = Callable[[List[str]], subprocess.CompletedProcess]
+
+
+@pytest.fixture(scope="module")
+def playground() -> Iterator[Dict[str, str]]:
+    """A directory the examples' user owns: a copy of interp, a bin/ with python3."""
+    base = tempfile.mkdtemp(prefix="interp-readme-")
+    os.chmod(base, 0o755)
+    try:
+        shutil.copytree(os.path.join(ROOT, "interp"), os.path.join(base, "lib", "interp"),
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        python = sys.executable
+        prefix: List[str] = []
+        if os.geteuid() == 0:
+            prefix = ["setpriv", "--reuid=%d" % NOBODY, "--regid=%d" % NOBODY, "--clear-groups"]
+            for python in (sys.executable, os.path.realpath(sys.executable), "/usr/bin/python3"):
+                # our venv or our Python may live where that user cannot read (under /root, say)
+                probe = prefix + ["env", "-i", python, "-c", "pass"]  # env: setpriv itself may still reach it
+                if subprocess.run(probe, capture_output=True, timeout=30).returncode == 0:
+                    break
+        os.makedirs(os.path.join(base, "bin"))
+        shim = os.path.join(base, "bin", "python3")
+        with open(shim, "w") as handle:  # not a link: sys.executable must be a path a sandbox shows
+            handle.write('#!/bin/sh\nexec "%s" "$@"\n' % python)
+        os.chmod(shim, 0o755)
+        yield {"base": base, "python": python, "prefix": " ".join(prefix)}
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def run_as_user(playground) -> Iterator[Runner]:
+    """Run a command in a fresh directory, as uid 65534 when we are root."""
+    work = tempfile.mkdtemp(prefix="work-", dir=playground["base"])
+    if os.geteuid() == 0:
+        os.chown(work, NOBODY, NOBODY)
+    environment = {"PATH": "%s/bin:/usr/local/bin:/usr/bin:/bin" % playground["base"], "HOME": work,
+                   "PYTHONPATH": os.path.join(playground["base"], "lib"), "LANG": "C.UTF-8",
+                   "PYTHONDONTWRITEBYTECODE": "1"}
+
+    def run(command: List[str]) -> subprocess.CompletedProcess:
+        prefix = playground["prefix"].split()
+        return subprocess.run(prefix + ["env", "-i"] + ["%s=%s" % item for item in environment.items()] + command,
+                              cwd=work, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=150)
+    yield run
+
+
+def test_pages_have_examples():
+    assert len(PYTHON) >= 15 and len(SH) >= 3
+    assert any(page.startswith("docs") for page, _ in PYTHON)
 
 
 def test_the_comment_convention_is_read_as_documented():
-    example = 'print(a)   # 4 -- why\nprint(b)  # x / ...y\nx = 1  # not a print\n'
+    example = 'print(a)   # 4 -- why\nprint(b)  # x / ...y\nx = 1  # not a print\nprint(c)  # -- only why\n'
     assert expected_lines(example) == ["4", "x", "...y"]
+    assert expected_lines('echo hi  # hi -- why\nls  # -- explained\n', shell=True) == ["hi"]
     assert missing(["4", "x", "...y"], ["4", "noise", "x", "any y"]) == []
     assert missing(["x", "4"], ["4", "x"]) == ["4"]
 
 
-@pytest.mark.parametrize("index", range(len(EXAMPLES)))
-def test_readme_example_prints_what_its_comments_say(index, tmp_path):
-    proc = subprocess.run([sys.executable, "-c", EXAMPLES[index]], cwd=str(tmp_path), capture_output=True,
-                          text=True, timeout=60, env={**os.environ, "PYTHONPATH": ROOT})
+@pytest.mark.limit(170)
+@pytest.mark.parametrize("index", range(len(PYTHON)), ids=["%s-%d" % (p, i) for i, (p, _) in enumerate(PYTHON)])
+def test_python_example_prints_what_its_comments_say(index, run_as_user):
+    proc = run_as_user(["python3", "-c", PYTHON[index][1]])
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
-    expected = expected_lines(EXAMPLES[index])
-    assert missing(expected, proc.stdout.splitlines()) == [], proc.stdout
+    assert missing(expected_lines(PYTHON[index][1]), proc.stdout.splitlines()) == [], proc.stdout
+
+
+@pytest.mark.limit(170)
+@pytest.mark.parametrize("index", range(len(SH)), ids=["%s-%d" % (p, i) for i, (p, _) in enumerate(SH)])
+def test_shell_example_prints_what_its_comments_say(index, run_as_user):
+    proc = run_as_user(["bash", "-e", "-o", "pipefail", "-c", SH[index][1]])
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert missing(expected_lines(SH[index][1], shell=True), proc.stdout.splitlines()) == [], proc.stdout
+
+
+def test_examples_run_as_an_unprivileged_user(run_as_user):
+    if os.geteuid() != 0:
+        pytest.skip("the tests already run unprivileged")
+    assert run_as_user(["python3", "-c", "import os; print(os.getuid())"]).stdout == "%d\n" % NOBODY
+
+
+def test_shown_only_blocks_are_installs_and_servers():
+    """```shell blocks are not run: only installs (README.md's, which CI runs word for word) and servers."""
+    with open(os.path.join(ROOT, ".ci", "run"), encoding="utf-8") as handle:
+        ci = handle.read()
+    for page, block in SHELL:
+        commands = [line.partition("  # ")[0].strip() for line in block.splitlines()]
+        commands = [command for command in commands if command and not command.startswith("#")]
+        if page == "README.md":
+            for command in commands:
+                assert command in ci, "%s: CI does not run %r" % (page, command)
+        else:  # a server, or an install (of a framework an integration page needs, say)
+            assert any(" serve" in command or "pip install" in command or "npm install" in command
+                       for command in commands), (page, block)
+
+
+def test_links_between_pages_resolve():
+    for page in PAGES:
+        with open(page, encoding="utf-8") as handle:
+            text = handle.read()
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text):
+            if re.match(r"[a-z]+:", target):
+                continue  # https:, mailto:
+            path = os.path.normpath(os.path.join(os.path.dirname(page), target))
+            if os.path.relpath(path, ROOT) in PENDING_PAGES:
+                continue
+            assert os.path.exists(path), "%s links to %s, which does not exist" % (os.path.relpath(page, ROOT),
+                                                                                   target)

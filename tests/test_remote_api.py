@@ -6,7 +6,7 @@ RemoteCodeInterpreter talking over real loopback sockets to a real
 ``InterpHTTPServer`` served in this process, so the workers are this
 process's children and the tests' process checks still hold. Tests that
 cannot apply to a remote client are left out below, each with the reason
-(the README lists the differences).
+(docs/remote.md lists the differences).
 """
 
 from __future__ import annotations

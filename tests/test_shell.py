@@ -222,11 +222,11 @@ def test_history_is_kept_between_sessions(tmp_path):
 
 
 def test_the_readme_transcript_is_what_the_shell_prints(term):
-    """The README's shell session, typed in as written, shows what the README
+    """The shell session of docs/cli.md, typed in as written, shows what the page
     shows (pids and versions aside)."""
-    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as handle:
+    with open(os.path.join(ROOT, "docs", "cli.md"), encoding="utf-8") as handle:
         readme = handle.read()
-    section = readme[readme.index("### Interactive shell"):]
+    section = readme[readme.index("## Interactive shell"):]
     transcript = re.search(r"```text\n(.*?)```", section, re.S).group(1)
     lines = [re.sub(r"\s{2,}# .*$", "", line).rstrip() for line in transcript.splitlines()]
     first = True  # the fixture waited for the first prompt

@@ -6,7 +6,8 @@ notebooks imports: ``display``, ``clear_output``, ``update_display``, the
 ``Latex``, ``SVG``, ``JSON``, ``Javascript``, ``Image``, ``IFrame``,
 ``Pretty``, ``DisplayObject`` and ``TextDisplayObject``. For the same
 arguments each object gives the same MIME bundle (and the same repr) as
-IPython's own. Written for interp, standard library only.
+IPython 9's own (IPython 8's ``IFrame`` lacked the ``referrerpolicy``
+attribute). Written for interp, standard library only.
 
 :mod:`.notebook` makes it importable as ``IPython``, ``IPython.display``,
 ``IPython.core.display``, ``IPython.core.display_functions`` and
@@ -466,7 +467,8 @@ class IFrame:
 
     _TEMPLATE = ('\n        <iframe\n            width="{width}"\n            height="{height}"\n'
                  '            src="{src}{params}"\n            frameborder="0"\n            allowfullscreen\n'
-                 '            {extras}\n        ></iframe>\n        ')
+                 '            referrerpolicy="strict-origin-when-cross-origin"\n'
+                 '            {extras}\n        ></iframe>\n        ')  # IPython 9's
 
     def __init__(self, src: str, width: Any, height: Any, extras: Optional[Iterable[str]] = None,
                  **kwargs: Any) -> None:
@@ -479,9 +481,11 @@ class IFrame:
     def _repr_html_(self) -> str:
         from urllib.parse import urlencode
 
+        from html import escape
+
         params = "?" + urlencode(self.params) if self.params else ""
-        return self._TEMPLATE.format(src=self.src, width=self.width, height=self.height, params=params,
-                                     extras=" ".join(self.extras))
+        return self._TEMPLATE.format(src=escape(str(self.src)), width=escape(str(self.width)),
+                                     height=escape(str(self.height)), params=params, extras=" ".join(self.extras))
 
 
 for _cls in (DisplayObject, TextDisplayObject, Pretty, HTML, Markdown, Math, Latex, SVG, JSON, Javascript, Image):

@@ -198,7 +198,29 @@ def format_time(seconds: float, precision: int = 3) -> str:
                 break
         return " ".join(parts)
     order = 3 if seconds <= 0.0 else min(-(math.floor(math.log10(seconds)) // 3), 3)
-    return "%.*g %s" % (precision, seconds * 1000 ** order, ("s", "ms", "\xb5s", "ns")[order])
+    return "%.*g %s" % (precision, seconds * 1000 ** order, ("s", "ms", micro_sign() + "s", "ns")[order])
+
+
+_micro: List[str] = []
+
+
+def micro_sign() -> str:
+    """The sign IPython's timing magics print for micro: the Greek mu
+    (U+03BC) from IPython 8.25 on, the micro sign (U+00B5) before. Follows
+    the IPython installed in the worker's Python, else the newest (looked up
+    once)."""
+    if not _micro:
+        try:
+            from importlib.metadata import PackageNotFoundError, version
+        except ImportError:  # pragma: no cover - importlib.metadata is in every Python >= 3.8
+            _micro.append("\u03bc")
+        else:
+            try:
+                release = tuple(int(part) for part in version("ipython").split(".")[:2])
+            except (PackageNotFoundError, ValueError, OSError):
+                release = (9, 0)
+            _micro.append("\xb5" if release < (8, 25) else "\u03bc")
+    return _micro[0]
 
 
 class TimeitResult:
