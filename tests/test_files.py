@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
-import re
-import shutil
 import subprocess
 import sys
 import stat
@@ -415,25 +413,6 @@ def test_errors_round_trip_through_json():
             assert (again.errno, again.filename) == (original.errno, original.filename)
     assert isinstance(error_from_json({"error": "Nonsense"}), ValueError)
     assert isinstance(error_from_json({"error": "FileNotFoundError", "errno": True}), ValueError)
-
-
-def _doc_examples():
-    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "files.md")
-    with open(path, encoding="utf-8") as doc:
-        return re.findall(r"```python\n(.*?)```", doc.read(), re.S)
-
-
-@pytest.mark.parametrize("index", range(len(_doc_examples())))
-def test_docs_files_md_examples_print_what_they_say(index, tmp_path):
-    """docs/files.md by the README's convention (see tests/test_readme.py)."""
-    from test_readme import ROOT, expected_lines, missing
-    example = _doc_examples()[index]
-    if "sandbox=True" in example and shutil.which("bwrap") is None:
-        pytest.skip("bubblewrap is not installed")
-    proc = subprocess.run([sys.executable, "-c", example], cwd=str(tmp_path), capture_output=True, text=True,
-                          timeout=60, env={**os.environ, "PYTHONPATH": ROOT})
-    assert proc.returncode == 0, proc.stderr
-    assert missing(expected_lines(example), proc.stdout.splitlines()) == [], proc.stdout
 
 
 def test_unsandboxed_links_lead_where_they_point_for_reads_and_writes(pair, tmp_path):
