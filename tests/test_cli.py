@@ -39,6 +39,29 @@ def test_file_and_its_tracebacks(tmp_path):
     assert "raise ValueError('boom')" in proc.stderr
 
 
+# Issue 21 item 8: a form feed, U+2028 (in a comment), \x1c-\x1e (in strings) and lone \r are not
+# line breaks to the compiler (only \n, \r\n and \r are); the traceback quotes the line python quotes.
+ODD_BREAKS = ("\x0cx = 1  # form feed at the start: whitespace\n"
+              "# a comment\u2028that goes on\n"
+              "s = 'a\x1cb\x1dc\x1ed\x0be'\r\n"
+              "t = 2\r"
+              "def f():\n"
+              "    raise ValueError('line six')\n"
+              "f()  # line seven\n")
+
+
+def test_file_tracebacks_quote_the_line_python_quotes(tmp_path):
+    script = tmp_path / "odd.py"
+    script.write_bytes(ODD_BREAKS.encode("utf-8"))
+    ours = run_cli(str(script))
+    theirs = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    assert "line 6, in f" in theirs.stderr and "raise ValueError('line six')" in theirs.stderr
+    assert (ours.returncode, ours.stderr) == (theirs.returncode, theirs.stderr)
+    code = run_cli("-c", ODD_BREAKS)
+    assert 'File "<string>", line 7, in <module>\n    f()  # line seven\n' in code.stderr
+    assert "    raise ValueError('line six')\n" in code.stderr
+
+
 def test_piped_stdin_runs_as_a_script():
     proc = run_cli(stdin="x = 6\nprint(x * 7)\n")
     assert (proc.returncode, proc.stdout) == (0, "42\n")

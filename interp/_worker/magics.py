@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import ast
 import builtins
+import gc
 import importlib
 import io
+import itertools
+import linecache
 import math
 import os
 import shlex
@@ -561,30 +564,82 @@ def run_timed(source: str, caller: Caller, first_line: int) -> Any:
 def run_timeit(line: str, cell: Optional[str], caller: Caller) -> Optional[TimeitResult]:
     """``%timeit`` / ``%%timeit``: options, then the statement (the line; for
     the cell magic the line is setup code and the body is timed)."""
-    import timeit as timing
-
     options, statement = _timeit_options(line)
-    setup = "pass"
+    setup, setup_line, statement_line = "pass", caller.lineno, caller.lineno
     if cell is not None:
-        setup, statement = statement or "pass", cell
+        setup, statement, statement_line = statement or "pass", cell, caller.lineno + 1
     if not statement.strip():
         raise UsageError("%timeit needs a statement to time")
     namespace = caller.globals if caller.locals is caller.globals else dict(caller.globals, **caller.locals)
-    timer = timing.Timer(statement, setup, globals=namespace)
+    timer = _loop_timer(setup, setup_line, statement, statement_line, caller.filename, namespace)
     loops = options.get("n", 0)
     if not loops:  # as IPython: the first power of ten that takes 0.2 s
         for power in range(10):
             loops = 10 ** power
-            if timer.timeit(loops) >= 0.2:
+            if timer(loops) >= 0.2:
                 break
     repeat = options.get("r", 7)
-    result = TimeitResult(loops, repeat, timer.repeat(repeat, loops), options.get("p", 3))
+    result = TimeitResult(loops, repeat, [timer(loops) for _ in range(repeat)], options.get("p", 3))
     if not options.get("q"):
         if result.worst > 4 * result.best and result.best > 0 and result.worst > 1e-6:
             print("The slowest run took %0.2f times longer than the fastest. This could mean that an "
                   "intermediate result is being cached." % (result.worst / result.best))
         print(result)
     return result if options.get("o") else None
+
+
+def _loop_timer(setup: str, setup_line: int, statement: str, statement_line: int, filename: str,
+                namespace: Dict[str, Any]) -> Callable[[int], float]:
+    """A function of ``loops`` that runs ``setup`` once, then ``statement``
+    ``loops`` times with the garbage collector off (as timeit does), and returns
+    the seconds the loop took. Both are compiled as lines of the caller's cell
+    (``filename``, from their first lines on), so a traceback quotes the cell."""
+    def parse(source: str, first_line: int) -> List[ast.stmt]:
+        tree = compile("\n" * (first_line - 1) + source, filename, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+        _shift_columns(tree, first_line, linecache.getline(filename, first_line), source)
+        assert isinstance(tree, ast.Module)
+        compile(tree, filename, "exec", dont_inherit=True)  # ``return``, ``break`` and the like: errors here
+        return list(tree.body)
+
+    template = ast.parse("def inner(_loops, _clock):\n    _start = _clock()\n    for _ in _loops:\n"
+                         "        pass\n    return _clock() - _start\n")
+    ast.increment_lineno(template, statement_line - 1)
+    function = template.body[0]
+    assert isinstance(function, ast.FunctionDef)
+    loop = function.body[1]
+    assert isinstance(loop, ast.For)
+    loop.body = parse(statement, statement_line) or loop.body
+    function.body[:0] = parse(setup, setup_line)
+    scope: Dict[str, Any] = {}
+    exec(compile(template, filename, "exec", dont_inherit=True), namespace, scope)
+    inner = scope["inner"]
+
+    def timer(loops: int) -> float:
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            return float(inner(itertools.repeat(None, loops), time.perf_counter))
+        finally:
+            if collecting:
+                gc.enable()
+
+    return timer
+
+
+def _shift_columns(tree: ast.AST, lineno: int, line: str, source: str) -> None:
+    """Columns on line ``lineno`` of code parsed from ``source`` are counted
+    from where its first line sits in the cell's ``line`` (a magic's own line),
+    so a traceback's carets mark the statement, not the start of the line."""
+    head = source.split("\n", 1)[0]
+    column = line.find(head) if head.strip() else -1
+    if column <= 0:
+        return
+    shift = len(line[:column].encode("utf-8"))
+    for node in ast.walk(tree):
+        if getattr(node, "lineno", None) == lineno:
+            node.col_offset += shift  # type: ignore[attr-defined]
+        if getattr(node, "end_lineno", None) == lineno and getattr(node, "end_col_offset", None) is not None:
+            node.end_col_offset += shift  # type: ignore[attr-defined]
 
 
 def _timeit_options(line: str) -> Tuple[Dict[str, int], str]:
