@@ -12,8 +12,8 @@ import time
 import pytest
 
 from helpers import process_exists, wait_until
-from interp import (ContextNotFoundError, ContextRestartedError, ExecutionResult, InterpTimeoutError, RunCancelledError,
-                    Result)
+from interp import (CodeInterpreter, ContextNotFoundError, ContextRestartedError, ExecutionResult, InterpTimeoutError,
+                    Result, RunCancelledError)
 
 RICH = textwrap.dedent("""
     class Rich:
@@ -162,6 +162,57 @@ def test_huge_bundles_are_cut_to_fit(ci):
     result = ci.run_code(code, timeout=120).results[0]
     assert result.text == "Big()" and result.html is None
     assert result.extra == {"application/x-interp-dropped": ["text/html"]}
+
+
+HUGE_KEYS = ("class B:\n    def _repr_mimebundle_(self, include=None, exclude=None):\n"
+             "        return {'text/plain': 'keep me', 'x/' + 'k' * %d: 'v', 'y/' + 'k' * %d: 'w', 'z/short': 'z'}\n"
+             "display(B())")
+
+
+@pytest.mark.limit(120)
+def test_a_bundle_past_the_results_budget_is_cut_keeping_its_text(ci):
+    """Issue 21: a 22 MB bundle of huge MIME keys fits the worker's frame but
+    not the parent's 16 MiB budget; it is cut as the worker cuts (largest
+    formats first), keeping text/plain, not dropped whole."""
+    seen = []
+    result = ci.run_code(HUGE_KEYS % (11_000_000, 11_000_000), timeout=120, on_result=seen.append)
+    assert result.error is None and result.truncated
+    kept = result.results[0]
+    assert kept.text == "keep me" and kept.extra["z/short"] == "z"
+    dropped = kept.extra["application/x-interp-dropped"]
+    assert len(dropped) == 1 and dropped[0][:5] in ("x/kkk", "y/kkk")
+    assert len(dropped[0]) < 300  # the name is clipped
+    assert len(seen[0].extra) == 3  # on_result received it whole
+
+
+def test_results_cut_to_a_small_budget_and_stand_ins():
+    with CodeInterpreter(max_output=1000) as ci:
+        result = ci.run_code(HUGE_KEYS % (3000, 2000) + "\ndisplay('x' * 5000)")
+        first, second = result.results
+        assert first.text == "keep me" and first.extra["application/x-interp-dropped"][0].startswith("x/")
+        assert "y/" + "k" * 2000 not in first.extra  # both huge keys went, largest first
+        assert second.text.startswith("[interp: a result of ") and result.truncated
+
+
+def test_results_are_bounded_in_count():
+    """Issue 21 item 7: stand-ins count too; past MAX_KEPT_RESULTS one stand-in
+    counts the rest, while on_result still receives every result."""
+    from interp import core
+
+    MAX_KEPT_RESULTS = getattr(core, "MAX_KEPT_RESULTS", 10_000)
+    with CodeInterpreter(max_output=1000) as ci:
+        received = []
+        result = ci.run_code("for i in range(%d): display(i)" % (MAX_KEPT_RESULTS + 2500),
+                             on_result=lambda r: received.append(r.text), timeout=60)
+        assert len(received) == MAX_KEPT_RESULTS + 2500 and received[-1] == str(MAX_KEPT_RESULTS + 2499)
+        assert len(result.results) == MAX_KEPT_RESULTS + 1 and result.truncated
+        assert result.results[0].text == "0"
+        assert result.results[-2].text.startswith("[interp: a result of ")
+        assert result.results[-1].text.startswith("[interp: 2500 more results (")
+        assert ci.run_code("display(1)").results[0].text == "1"  # the next run starts afresh
+    with CodeInterpreter(max_output=None) as ci:  # unlimited means unlimited
+        assert len(ci.run_code("for i in range(%d): display(i)" % (MAX_KEPT_RESULTS + 5)).results) == \
+            MAX_KEPT_RESULTS + 5
 
 
 @pytest.mark.skipif(importlib.util.find_spec("matplotlib") is None, reason="matplotlib not installed")

@@ -306,8 +306,9 @@ def test_an_oversized_bundle_is_cut_to_fit_and_the_state_survives(ci, shape):
     seen = []
     result = ci.run_code("display(%s, raw=True)" % make, on_result=seen.append)
     assert result.error is None
-    bundle = seen[0]  # (too large for the results kept, see max_output)
+    bundle = seen[0]
     assert bundle.text == "big" and bundle.extra["application/x-interp-dropped"]
+    assert result.results[0].text == "big"  # the parent's budget cuts it the same way, keeping its text
     assert ci.run_code("print(kept)").stdout == "yes\n"
 
 
