@@ -543,3 +543,73 @@ def test_print_behaves_like_the_builtin_and_writes_each_call_at_once(ci):
         "finally:\n    noise.kill(); noise.wait()").stdout.splitlines()
     ours = [line for line in lines if line != "y"]
     assert ours == ["line-%d-" % i + "z" * 200 for i in range(3000)]
+
+
+# -- buffered print() keeps the order of every writer (issue 20, streaming at 3x) -----------------
+
+WRITERS = {
+    "print": "print(TEXT)",
+    "write": "sys.stdout.write(TEXT + '\\n')",
+    "buffer": "sys.stdout.buffer.write(TEXT.encode() + b'\\n')",
+    "os.write": "os.write(1, TEXT.encode() + b'\\n')",
+    "os.system": "os.system('echo ' + TEXT)",
+    "subprocess": "subprocess.run(['echo', TEXT])",
+    "posix_spawn": "os.waitpid(os.posix_spawn('/bin/echo', ['echo', TEXT], os.environ), 0)",
+    "fork+print": "pid = os.fork()\nif pid == 0:\n    print(TEXT)\n    os._exit(0)\nos.waitpid(pid, 0)",
+    "C after flush": "sys.stdout.flush(); libc.write(1, TEXT.encode() + b'\\n', len(TEXT) + 1)",
+}
+
+
+@pytest.mark.limit(120)
+def test_every_pair_of_writers_keeps_its_order(ci):
+    """print() is buffered in the worker, flushed before any other writer can
+    write to fd 1: for every ordered pair of writers, the first one's line
+    comes first."""
+    lines = []
+    for first in WRITERS:
+        for second in WRITERS:
+            if first != second:
+                for name in (first, second):
+                    lines.append("%s:%s:%s" % (first, second, name))
+    code = ["import os, sys, subprocess, ctypes", "libc = ctypes.CDLL(None)"]
+    for line in lines:
+        code.append(WRITERS[line.rsplit(":", 1)[1]].replace("TEXT", repr(line.replace(" ", "_"))))
+    result = ci.run_code("\n".join(code), timeout=100)
+    assert result.error is None, result.error.traceback
+    assert result.stdout.splitlines() == [line.replace(" ", "_") for line in lines]
+
+
+def test_stderr_writers_keep_their_order(ci):
+    result = ci.run_code("import os, sys, subprocess\n"
+                         "for i in range(3):\n"
+                         "    print('p%d' % i, file=sys.stderr)\n"
+                         "    os.write(2, b'w%d\\n' % i)\n"
+                         "    sys.stderr.write('s%d\\n' % i)\n"
+                         "    subprocess.run(['sh', '-c', 'echo c%d >&2' % i])\n")
+    assert result.stderr.split() == ["%s%d" % (kind, i) for i in range(3) for kind in "pwsc"]
+
+
+def test_buffered_output_arrives_within_milliseconds_and_before_an_exit(ci):
+    """A line waits in the buffer only a few milliseconds (a partial one too),
+    and os._exit flushes it first."""
+    arrived = {}
+
+    def on_stdout(message):
+        arrived.setdefault(message.output.strip(), time.monotonic())
+
+    result = ci.run_code("import time, sys\nprint('tick')\nsys.stdout.write('partial')\ntime.sleep(1.5)\n"
+                         "print()\nprint('tock')", on_stdout=on_stdout)
+    assert result.stdout == "tick\npartial\ntock\n"
+    assert arrived["tock"] - arrived["tick"] > 1.0  # tick did not wait for the end of the sleep
+    assert arrived["tock"] - arrived["partial"] > 1.0  # (a partial line: the parent's 0.1 s delay)
+
+
+def test_background_output_precedes_the_next_runs_output(ci):
+    """A thread's print() after a run, buffered, comes before what the next
+    run prints, whether the ticker still ran (0.1 s after) or had stopped."""
+    for delay in (0.1, 1.3):
+        ci.run_code("import threading, time\n"
+                    "def late():\n    time.sleep(%r)\n    print('background')\n"
+                    "t = threading.Thread(target=late)\nt.start()" % delay)
+        time.sleep(delay + 0.3)
+        assert ci.run_code("print('next')").stdout == "background\nnext\n"

@@ -22,10 +22,13 @@ CHUNK = 65536
 _splice: Optional[Callable[..., int]] = getattr(os, "splice", None) if sys.platform.startswith("linux") else None
 
 
+_write = os.write  # as the engine found it (user code's flushes its output first, see flushing.py)
+
+
 def write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
-        written = os.write(fd, view)
+        written = _write(fd, view)
         view = view[written:]
 
 

@@ -9,20 +9,59 @@ import os
 import sys
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from . import native
+from . import flushing, native
 from .channel import Channel, Relay, identity, write_all
 from .signals import start_thread
 
 
+#: Bytes sys.stdout / sys.stderr hold before they write (see flushing.py for when they flush).
+OUTPUT_BUFFER = 65536
+#: Writes to a pipe of at most this many bytes are atomic (POSIX PIPE_BUF on Linux).
+PIPE_BUF = 4096
+_write = os.write  # not the flushing os.write user code gets (flushing.py): the buffer calls this
+
+
+class LineAlignedPipe(io.RawIOBase):
+    """fd 1 or 2 under the output buffer: each write is at most PIPE_BUF
+    bytes, cut after its last newline where it has one. Such a write is
+    atomic in a pipe, so a process writing to the same pipe meanwhile lands
+    between two lines, never inside one (of up to PIPE_BUF bytes), as with
+    one write per line."""
+
+    def __init__(self, fd: int) -> None:
+        super().__init__()
+        self._fd = fd
+
+    def writable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        if len(view) > PIPE_BUF:
+            view = view[:PIPE_BUF]
+            cut = bytes(view).rfind(b"\n") + 1
+            if cut:
+                view = view[:cut]
+        return _write(self._fd, view)
+
+
 def text_stream(fd: int, mode: str) -> io.TextIOWrapper:
     """A text stream over ``fd`` for sys.stdin (``"r"``) or sys.stdout/err (``"w"``)."""
-    raw = io.FileIO(fd, mode, closefd=False)
     if mode == "r":
-        return io.TextIOWrapper(io.BufferedReader(raw), encoding="utf-8", errors="replace")
-    # Unbuffered like ``python -u``: bytes reach the pipe at once, so a
-    # partial line is never stuck in this process and ordering with
-    # os.write / subprocess output is preserved.
-    return io.TextIOWrapper(raw, encoding="utf-8", errors="backslashreplace", write_through=True)
+        return io.TextIOWrapper(io.BufferedReader(io.FileIO(fd, mode, closefd=False)), encoding="utf-8",
+                                errors="replace")
+    # Buffered as python's own over a pipe, and flushed before any other
+    # writer and every few milliseconds (flushing.py), so a line costs a copy
+    # and the bytes still reach the pipe in the order they were written.
+    stream = io.TextIOWrapper(io.BufferedWriter(LineAlignedPipe(fd), OUTPUT_BUFFER), encoding="utf-8",
+                              errors="backslashreplace")
+    # Text goes straight into the byte buffer (not a text chunk of its own),
+    # so writes to sys.stdout.buffer keep their place among print()s.
+    stream._CHUNK_SIZE = 1  # type: ignore[attr-defined]
+    return stream
 
 
 #: The streams set_stream installed over the capture pipes (and stdin).
@@ -44,30 +83,45 @@ def whole_line_print(*objects: object, sep: Optional[str] = " ", end: Optional[s
                      file: Any = None, flush: bool = False) -> None:
     """print(): to the capture streams, the whole text of one call (objects,
     separators and ``end``) goes out in one write, so another writer (os.write,
-    a subprocess) never lands between a line and its newline, and a line costs
-    one system call, not two. Other files get the built-in print."""
+    a subprocess, a flush by the ticker) never lands between a line and its
+    newline. Other files get the built-in print."""
     stream: Any = sys.stdout if file is None else file
     if stream is None:
         return
     if stream is not _ours.get("stdout") and stream is not _ours.get("stderr"):
         _builtin_print(*objects, sep=sep, end=end, file=stream, flush=flush)
         return
-    if sep is None:
-        sep = " "
-    elif not isinstance(sep, str):
-        raise TypeError("sep must be None or a string, not %s" % type(sep).__name__)
     if end is None:
         end = "\n"
     elif not isinstance(end, str):
         raise TypeError("end must be None or a string, not %s" % type(end).__name__)
     writer: Any = stream  # (one of ours)
-    writer.write(sep.join([str(obj) for obj in objects]) + end)
+    if len(objects) == 1 and (sep is None or isinstance(sep, str)):  # the common case, quickly
+        writer.write(str(objects[0]) + end)
+    else:
+        if sep is None:
+            sep = " "
+        elif not isinstance(sep, str):
+            raise TypeError("sep must be None or a string, not %s" % type(sep).__name__)
+        writer.write(sep.join([str(obj) for obj in objects]) + end)
     if flush:
         writer.flush()
 
 
 whole_line_print.__name__ = whole_line_print.__qualname__ = "print"
 whole_line_print.__doc__ = _builtin_print.__doc__
+
+
+def flush_streams() -> None:
+    """Flush the worker's own sys.stdout and sys.stderr (whatever user code
+    did to them; never raises): before another writer, or on a tick."""
+    for name in ("stdout", "stderr"):
+        stream = _ours.get(name)
+        try:
+            if stream is not None:
+                stream.flush()
+        except BaseException:
+            pass
 
 
 def flush_everything() -> None:
@@ -121,6 +175,8 @@ class Plumbing:
         self.reset_stdin()
         set_stream("stdout", text_stream(1, "w"))
         set_stream("stderr", text_stream(2, "w"))
+        flushing.install(flush_streams)
+        self.ticker = flushing.Ticker(flush_streams)
 
     def reset_stdin(self) -> None:
         """fd 0 reads /dev/null again; sys.stdin is a fresh reader over it."""

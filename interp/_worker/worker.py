@@ -37,7 +37,7 @@ from .figures import MatplotlibHook, emit_open_figures
 from .interpreter import Interpreter, error_report
 from .magics import Shell
 from .proctree import orphaned
-from .stdio import (CallbackStdin, Plumbing, attach_stdin, flush_everything, setup_descriptors,
+from .stdio import (CallbackStdin, Plumbing, attach_stdin, flush_everything, flush_streams, setup_descriptors,
                     whole_line_print)
 
 Message = Dict[str, Any]
@@ -167,7 +167,9 @@ class Worker:
         if not self.relay.intact():  # user code closed or replaced the read end of a capture pipe
             self.channel.send({"t": "fatal", "message": "user code broke the worker's output capture"})
             orphaned()
+        self.plumbing.ticker.busy()
         try:
+            flush_streams()  # what background threads printed comes before this run's output
             self.plumbing.repair()  # e.g. exit() closed sys.stdin; os.close(1)
             if envs:
                 os.environ.update(envs)
@@ -197,6 +199,7 @@ class Worker:
             if saved is not None:
                 restore_environ(saved)
         flush_everything()
+        self.plumbing.ticker.idle()
         self.relay.drain()
         return {"t": "done", "re": command.get("id"), "error": error, "count": self.interp.count}
 
