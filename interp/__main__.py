@@ -222,14 +222,11 @@ def _exit_status(interpreter: CodeInterpreter, error: ExecutionError) -> int:
 
 def _read_line(prompt: str, ctrl_c: CtrlC) -> str:
     """input() in the code: ``prompt`` to stdout, a line from stdin (EOF:
-    EOFError). Ctrl-C while it waits stops the run (exit 130)."""
+    EOFError). Ctrl-C while it waits raises KeyboardInterrupt in the code's
+    input(), as with python."""
     sys.stdout.write(prompt)
     sys.stdout.flush()
-    ctrl_c.raise_here = True
-    try:
-        line = sys.stdin.readline()
-    finally:
-        ctrl_c.raise_here = False
+    line = ctrl_c.read(sys.stdin.readline)
     if not line:
         raise EOFError
     return line[:-1] if line.endswith("\n") else line

@@ -313,11 +313,14 @@ class Run:
         self.outgoing.clear()
         self._sent = 0
 
-    def answer_input(self, value: Optional[str]) -> None:
-        """Answer the oldest unanswered ``input`` event: a line, or None for EOF."""
+    def answer_input(self, value: Optional[str], interrupt: bool = False) -> None:
+        """Answer the oldest unanswered ``input`` event: a line, None for EOF,
+        or (``interrupt``) KeyboardInterrupt raised by the code's input()."""
         number = self._asked.popleft() if self._asked else -1
         reply: Dict[str, object] = {"t": "input_reply", "n": number}
-        if value is None:
+        if interrupt:
+            reply["interrupt"] = True
+        elif value is None:
             reply["eof"] = True
         else:
             reply["value"] = value

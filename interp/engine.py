@@ -49,6 +49,14 @@ CANCEL_POLL = 0.05
 COMPLETION_TIMEOUT = 5.0
 
 ContextRef = Union[InterpreterContext, str, None]
+
+
+class InputInterrupted(Exception):
+    """Raised by an ``on_input`` callback (a front end whose user pressed
+    Ctrl-C while it read a line): the code's ``input()`` raises
+    KeyboardInterrupt, as python's does, and the run goes on. (Any other
+    exception from ``on_input`` but EOFError stops the run and is raised by
+    ``run_code``.)"""
 #: Timeouts this long (about 31 years) or longer mean no limit.
 FOREVER = 1e9
 
@@ -452,7 +460,9 @@ class Context:
         an input answer on (EOFError means EOF), or abort the run if it raised."""
         if kind == "input" and exc is None and not isinstance(value, str):
             exc = TypeError("on_input must return a str, not %s" % type(value).__name__)
-        if kind == "input" and (exc is None or isinstance(exc, EOFError)):
+        if kind == "input" and isinstance(exc, InputInterrupted):
+            run.answer_input(None, interrupt=True)
+        elif kind == "input" and (exc is None or isinstance(exc, EOFError)):
             run.answer_input(None if exc is not None else value)
         elif exc is not None:
             for action in run.abort(exc, time.monotonic()):

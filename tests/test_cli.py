@@ -6,7 +6,9 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
+import pytest
 from helpers import process_exists, wait_until
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -168,6 +170,44 @@ def test_uncaught_ctrl_c_prints_the_traceback_and_exits_130():
     _, err = finish(proc)
     assert proc.returncode == 130
     assert err.startswith("Traceback") and err.endswith("KeyboardInterrupt\n") and 'File "<string>"' in err
+
+
+def start_cli_on_a_terminal(*args):
+    """The command line with a terminal as its stdin (input() is served by
+    the command line itself, line by line)."""
+    import pty
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "interp", *args], cwd=ROOT, stdin=follower,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, PYTHONPATH=ROOT))
+    os.close(follower)
+    proc.terminal = leader
+    assert proc.stdout.readline() == "ready\n"
+    return proc
+
+
+@pytest.mark.parametrize("catch", [True, False])
+def test_ctrl_c_while_the_code_waits_in_input(catch):
+    """Issue 21 item 15: the code's input() raises KeyboardInterrupt, the
+    code's handler's output is kept and the exit status is python's (0 when
+    caught, 130 with the traceback when not); it was discarded, with 130."""
+    code = "print('ready', flush=True)\ninput('name? ')"
+    if catch:
+        code = "try:\n    %s\nexcept KeyboardInterrupt:\n    print('caught')\nprint('after')" % (
+            code.replace("\n", "\n    "))
+    proc = start_cli_on_a_terminal("-c", code)
+    try:
+        time.sleep(0.5)  # the command line is reading the terminal for input()
+        proc.send_signal(signal.SIGINT)
+        out, err = finish(proc)
+    finally:
+        os.close(proc.terminal)
+    if catch:
+        assert (proc.returncode, out, err) == (0, "name? caught\nafter\n", "")
+    else:
+        assert proc.returncode == 130 and out == "name? "
+        assert err.startswith("Traceback") and err.endswith("KeyboardInterrupt\n") and "input(" in err
 
 
 def test_code_that_swallows_ctrl_c_is_stopped_by_the_third():

@@ -251,6 +251,31 @@ def test_execution_count(ci):
 # -- 3. stdin ------------------------------------------------------------------------
 
 
+def test_on_input_can_interrupt_the_codes_input(ci):
+    """InputInterrupted from on_input: input() (and sys.stdin.readline())
+    raise KeyboardInterrupt in the code, which may catch it; the run goes on."""
+    from interp.engine import InputInterrupted
+
+    def interrupt(prompt):
+        raise InputInterrupted
+
+    code = ("import sys\nfor name, read in (('input', input), ('readline', sys.stdin.readline)):\n"
+            "    try:\n        read()\n    except KeyboardInterrupt:\n        print('caught', name)\n"
+            "print(input('again? '))")
+    answers = iter([InputInterrupted, InputInterrupted, "yes"])
+
+    def answer(prompt):
+        value = next(answers)
+        if value is InputInterrupted:
+            raise value
+        return value
+
+    result = ci.run_code(code, on_input=answer)
+    assert result.error is None and result.stdout == "caught input\ncaught readline\nyes\n"
+    error = ci.run_code("input()", on_input=interrupt).error
+    assert error.name == "KeyboardInterrupt" and "input()" in error.traceback
+
+
 def test_stdin_text_feeds_input_and_sys_stdin(ci):
     code = ("a = input()\nb = input('prompt: ')\nimport sys\nrest = sys.stdin.read()\n"
             "print(repr(a), repr(b), repr(rest))")

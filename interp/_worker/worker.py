@@ -264,6 +264,8 @@ class Worker:
             reply = self._next_message()
             if reply.get("t") == "input_reply" and reply.get("n") == number:
                 break  # replies to requests given up on (interrupted) are dropped
+        if reply.get("interrupt"):  # Ctrl-C while the front end read the line
+            raise KeyboardInterrupt
         if reply.get("eof"):
             raise EOFError("EOF when reading a line")
         value = str(reply.get("value", ""))
