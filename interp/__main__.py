@@ -145,7 +145,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     prepare = _PREPARE % (script_argv + arguments, directory)
     if args.code is None and args.file not in (None, "-"):
         prepare += "__file__ = %r\n" % filename
+    # Piped or redirected stdin that the code did not come from is the code's
+    # own fd 0, as with python; a terminal's lines are served to input().
+    args.stream_stdin = filename != "<stdin>" and not _is_terminal(0)
     return _run(code, filename, prepare, args)
+
+
+def _is_terminal(fd: int) -> bool:
+    try:
+        return os.isatty(fd)
+    except OSError:
+        return False
 
 
 def _run(code: str, filename: str, prepare: str, args: argparse.Namespace) -> int:
@@ -155,7 +165,7 @@ def _run(code: str, filename: str, prepare: str, args: argparse.Namespace) -> in
     interpreter: Optional[CodeInterpreter] = None
     try:
         interpreter = CodeInterpreter(cwd=args.cwd, sandbox=args.sandbox)
-        return _run_in(interpreter, code, filename, prepare, args.timeout)
+        return _run_in(interpreter, code, filename, prepare, args.timeout, args.stream_stdin)
     except InterpTimeoutError as exc:
         print("interp: %s" % exc, file=sys.stderr)
         return EXIT_TIMEOUT
@@ -179,15 +189,17 @@ def _run(code: str, filename: str, prepare: str, args: argparse.Namespace) -> in
             interpreter.close()
 
 
-def _run_in(interpreter: CodeInterpreter, code: str, filename: str, prepare: str, timeout: float) -> int:
+def _run_in(interpreter: CodeInterpreter, code: str, filename: str, prepare: str, timeout: float,
+            stream_stdin: bool) -> int:
     ctrl_c = CtrlC(interpreter)
 
     def read_input(prompt: str) -> str:
         return _read_line(prompt, ctrl_c)
 
-    callbacks = {"stdout": _write(sys.stdout), "stderr": _write(sys.stderr), "input": read_input}
-    command, seconds = run_command(code, timeout=timeout, filename=filename, on_input=read_input,
-                                   callbacks=callbacks)
+    on_input = None if stream_stdin else read_input
+    callbacks = {"stdout": _write(sys.stdout), "stderr": _write(sys.stderr), "input": on_input}
+    command, seconds = run_command(code, timeout=timeout, filename=filename, on_input=on_input,
+                                   callbacks=callbacks, stdin_fd=0 if stream_stdin else None)
     prepared = interpreter.run_code(prepare)  # also starts the worker before Ctrl-C is forwarded
     if prepared.error is not None:  # only if interp itself is broken
         raise InterpError("could not set up sys.argv: %s" % prepared.error.value)

@@ -9,6 +9,7 @@ the user's callbacks for the events it returns.
 
 from __future__ import annotations
 
+import base64
 import codecs
 import json
 import os
@@ -197,7 +198,12 @@ class Run:
         self.conn = conn
         self.worker = worker  # the driver's handle on the worker, opaque here
         self.id = new_command_id()  # the worker's replies must name it
-        self.outgoing = bytearray(protocol.encode(dict(command, id=self.id)))  # for the worker, from _sent on
+        command = dict(command, id=self.id)
+        #: A file descriptor of the parent whose bytes become the run's fd 0 (see feed_stdin).
+        self.stdin_fd: Optional[int] = command.pop("stdin_fd", None)
+        self._stdin_credit = False  # the worker asked for the next chunk (stdin_more)
+        self._stdin_ended = False
+        self.outgoing = bytearray(protocol.encode(command))  # for the worker, from _sent on
         self._sent = 0
         self.is_completion = command.get("t") == "complete"
         self.deadline = now + timeout if timeout else None
@@ -326,6 +332,24 @@ class Run:
             reply["value"] = value
         self.outgoing += protocol.encode(reply)
 
+    @property
+    def wants_stdin(self) -> bool:
+        """The driver should read ``stdin_fd`` and pass what it reads to
+        :meth:`feed_stdin`: the worker asked for more and everything sent
+        before has gone (so the parent holds at most one chunk)."""
+        return (self._stdin_credit and not self._stdin_ended and self.state == RUNNING
+                and not self.wants_write)
+
+    def feed_stdin(self, data: bytes) -> None:
+        """The next bytes of the run's stdin (b"": end of file), for the worker."""
+        self._stdin_credit = False
+        if data:
+            message: Dict[str, object] = {"t": "stdin", "d": base64.b64encode(data).decode("ascii")}
+        else:
+            message = {"t": "stdin", "eof": True}
+            self._stdin_ended = True
+        self.outgoing += protocol.encode(message)
+
     def wakeup_at(self) -> Optional[float]:
         """When the driver must call :meth:`on_timer` if no bytes come first."""
         times = [b.since + PARTIAL_LINE_DELAY for b in self._lines.values() if b.since is not None]
@@ -431,6 +455,8 @@ class Run:
                     items.append(INTERRUPT)
             elif kind == "fatal":
                 self.fatal = message["message"]
+            elif kind == "stdin_more" and self.stdin_fd is not None:
+                self._stdin_credit = True
             elif kind == "ready":
                 self.conn.ready = True
                 if self._interrupt_when_ready or self.interrupt_requested:

@@ -70,6 +70,74 @@ def test_piped_stdin_runs_as_a_script():
     assert run_cli("-", stdin="print('dash')").stdout == "dash\n"
 
 
+STDIN_PROGRAMS = [
+    # (code, stdin bytes): python and interp print the same
+    ("import sys\nprint(repr(sys.stdin.read(2)))\nprint(repr(sys.stdin.read()))", b"abc\ndef"),
+    ("import os, subprocess\nprint(repr(os.read(0, 3)))\nprint(subprocess.run(['cat'], capture_output=True).stdout)",
+     b"abc\ndef"),
+    ("import sys\nprint(sys.stdin.buffer.read())", b"\xff\x00bin\r\nary"),
+    ("import subprocess\nsubprocess.run(['wc', '-c'])", b"z" * 1_000_000),
+    ("import sys\nprint(sys.stdin.readline(), end='|')\nimport os\nos.system('cat')", b"one\ntwo\nthree"),
+    ("while True:\n    try:\n        print(input('> '))\n    except EOFError:\n        break", b"a\nb"),
+    ("import sys\nprint(sys.stdin.isatty(), sys.stdin.fileno(), sys.stdin.read() == '')", b""),
+]
+
+
+@pytest.mark.parametrize("code, data", STDIN_PROGRAMS,
+                         ids=["partial-read", "fd0-and-cat", "buffer", "1MB-to-wc", "readline-then-shell",
+                              "input-loop", "empty"])
+def test_piped_stdin_is_the_codes_own_as_with_python(code, data):
+    """Issue 21 item 10: with -c CODE (or FILE) and piped stdin, fd 0 and
+    sys.stdin are python's: no added newline, partial reads, .buffer, and
+    subprocesses read it too."""
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    env.pop("PYTHONUNBUFFERED", None)
+    theirs = subprocess.run([sys.executable, "-c", code], input=data, capture_output=True, timeout=60, env=env)
+    ours = subprocess.run([sys.executable, "-m", "interp", "-c", code], input=data, capture_output=True,
+                          cwd=ROOT, timeout=60, env=env)
+    assert theirs.returncode == 0, theirs.stderr
+    assert (ours.returncode, ours.stdout, ours.stderr) == (0, theirs.stdout, b"")
+
+
+def test_piped_stdin_streams_as_it_comes(tmp_path):
+    """The code reads each line while the writer is still writing (stdin is
+    not read whole first), and a FILE gets piped stdin the same way."""
+    script = tmp_path / "echo.py"
+    script.write_text("import sys, time\nfor line in sys.stdin:\n    print(line.strip(), round(time.time(), 1), "
+                      "flush=True)\n")
+    writer = subprocess.Popen([sys.executable, "-c", "import time\nprint('first', flush=True)\ntime.sleep(1.5)\n"
+                               "print('second', flush=True)"], stdout=subprocess.PIPE)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "interp", str(script)], stdin=writer.stdout,
+                              capture_output=True, text=True, cwd=ROOT, timeout=60,
+                              env=dict(os.environ, PYTHONPATH=ROOT))
+    finally:
+        writer.stdout.close()
+        writer.wait(30)
+    (first, at_first), (second, at_second) = [line.split() for line in proc.stdout.splitlines()]
+    assert (proc.returncode, first, second) == (0, "first", "second")
+    assert float(at_second) - float(at_first) >= 1.0
+
+
+def test_ctrl_c_while_the_code_reads_piped_stdin():
+    proc = subprocess.Popen([sys.executable, "-m", "interp", "-c",
+                             "import sys\nprint('ready', flush=True)\ntry:\n    sys.stdin.read()\n"
+                             "except KeyboardInterrupt:\n    print('caught')"],
+                            cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=dict(os.environ, PYTHONPATH=ROOT))
+    with proc:
+        try:
+            assert proc.stdout.readline() == "ready\n"
+            proc.send_signal(signal.SIGINT)
+            out = proc.stdout.read()  # stdin stays open: the code's read() ends by the interrupt alone
+            err = proc.stderr.read()
+            proc.wait(30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert (proc.returncode, out, err) == (0, "caught\n", "")
+
+
 def test_timeout_exit_status():
     proc = run_cli("--timeout", "0.5", "-c", "import time\nprint('start', flush=True)\ntime.sleep(30)")
     assert proc.returncode == 124
@@ -198,15 +266,16 @@ def test_ctrl_c_while_the_code_waits_in_input(catch):
             code.replace("\n", "\n    "))
     proc = start_cli_on_a_terminal("-c", code)
     try:
-        time.sleep(0.5)  # the command line is reading the terminal for input()
+        assert proc.stdout.read(6) == "name? "  # the command line now reads the terminal for input()
+        time.sleep(0.2)
         proc.send_signal(signal.SIGINT)
         out, err = finish(proc)
     finally:
         os.close(proc.terminal)
     if catch:
-        assert (proc.returncode, out, err) == (0, "name? caught\nafter\n", "")
+        assert (proc.returncode, out, err) == (0, "caught\nafter\n", "")
     else:
-        assert proc.returncode == 130 and out == "name? "
+        assert proc.returncode == 130 and out == ""
         assert err.startswith("Traceback") and err.endswith("KeyboardInterrupt\n") and "input(" in err
 
 

@@ -638,3 +638,14 @@ def test_background_output_precedes_the_next_runs_output(ci):
                     "t = threading.Thread(target=late)\nt.start()" % delay)
         time.sleep(delay + 0.3)
         assert ci.run_code("print('next')").stdout == "background\nnext\n"
+
+
+def test_an_interrupt_during_a_flush_never_repeats_output(ci):
+    """A KeyboardInterrupt raised just after a buffered write reached the
+    pipe would make the buffer write it again: it is raised a moment later."""
+    for _ in range(5):
+        threading.Timer(0.3, ci.interrupt).start()
+        result = ci.run_code("i = 0\nwhile True:\n    print(i, flush=True)\n    i += 1", timeout=30)
+        assert result.error is not None and result.error.name == "KeyboardInterrupt"
+        numbers = [int(line) for line in result.stdout.split()]
+        assert numbers == list(range(len(numbers))) and numbers

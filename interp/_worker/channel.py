@@ -67,6 +67,10 @@ class Channel:
         """True if a whole message is already decoded, waiting for recv()."""
         return bool(self._inbox)
 
+    def unread(self, message: Dict[str, Any]) -> None:
+        """Put ``message`` back: the next recv() returns it."""
+        self._inbox.insert(0, message)
+
     def recv(self) -> Dict[str, Any]:
         """Block for the next command; raise EOFError when the parent is gone."""
         while not self._inbox:

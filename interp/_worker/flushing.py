@@ -45,6 +45,7 @@ FLUSH_INTERVAL = 0.005
 LINGER = 1.0
 
 _STD_FDS = (1, 2)
+_pthread_kill = signal.pthread_kill  # the engine's: user code's is wrapped below
 
 
 def install(flush: Callable[[], None]) -> None:
@@ -95,7 +96,20 @@ class Ticker:
         self._linger = linger
         self._until = 0.0  # tick while time.monotonic() <= this
         self._wake = threading.Event()
+        self._interrupt = False
+        # Held while the thread flushes, and across a fork: a child forked
+        # while this thread held a stream's lock would find it held for ever.
+        self._flushing = threading.Lock()
+        os.register_at_fork(before=self._flushing.acquire, after_in_parent=self._flushing.release,
+                            after_in_child=self._flushing.release)
         start_thread(self._loop)
+
+    def interrupt_soon(self) -> None:
+        """Deliver a SIGINT to the main thread again at the next tick (it came
+        at a moment it could not be raised; see stdio.in_write)."""
+        self._interrupt = True
+        if not self._wake.is_set():
+            self._wake.set()
 
     def busy(self) -> None:
         """A run starts: tick until it ends."""
@@ -111,7 +125,12 @@ class Ticker:
         while True:
             self._wake.wait()
             time.sleep(self._interval)
-            self._flush()
+            with self._flushing:
+                self._flush()
+            if self._interrupt:
+                self._interrupt = False
+                # a real signal (not _thread.interrupt_main): it must wake a blocking call
+                _pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
             if time.monotonic() > self._until:
                 self._wake.clear()
                 if time.monotonic() <= self._until:  # busy() came in between

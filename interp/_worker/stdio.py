@@ -3,10 +3,13 @@ and the capture pipes, the Python streams over them, and their repair."""
 
 from __future__ import annotations
 
+import base64
 import builtins
 import io
 import os
+import select
 import sys
+import threading
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from . import flushing, native
@@ -45,7 +48,23 @@ class LineAlignedPipe(io.RawIOBase):
             cut = bytes(view).rfind(b"\n") + 1
             if cut:
                 view = view[:cut]
-        return _write(self._fd, view)
+        # A KeyboardInterrupt raised between the write and the return would
+        # make the buffer write these bytes again: the worker's SIGINT handler
+        # defers it while this is set (see in_write).
+        _in_write[0] = threading.get_ident()
+        try:
+            return _write(self._fd, view)
+        finally:
+            _in_write[0] = 0
+
+
+_in_write = [0]  # the thread between a write to fd 1/2 and its return, or 0
+
+
+def in_write() -> bool:
+    """True while the main thread is inside a buffered write to fd 1 or 2
+    (where an exception would lose track of what was written)."""
+    return _in_write[0] == threading.main_thread().ident
 
 
 def text_stream(fd: int, mode: str) -> io.TextIOWrapper:
@@ -225,6 +244,77 @@ def attach_stdin(text: str) -> None:
     else:
         start_thread(feed)
     set_stream("stdin", text_stream(0, "r"))
+
+
+class StreamedStdin:
+    """fd 0 of one run as a pipe the parent fills with its own stdin (the
+    command line's), chunk by chunk as the code reads: ``sys.stdin`` is a
+    real stream over it (``.buffer``, partial reads, bytes as they were) and
+    subprocesses inherit it. A thread takes the channel for the run: it asks
+    for a chunk (``stdin_more``), writes the ``stdin`` frame's bytes into the
+    pipe and asks again; :meth:`stop` ends it before the run's ``done``."""
+
+    def __init__(self, channel: Channel) -> None:
+        self._channel = channel
+        read_end, self._write_end = os.pipe()
+        os.set_blocking(self._write_end, False)
+        os.dup2(read_end, 0)
+        os.close(read_end)
+        set_stream("stdin", text_stream(0, "r"))
+        self._stop_r, self._stop_w = os.pipe()
+        self._ended = threading.Lock()
+        self._ended.acquire()
+        start_thread(self._feed)
+
+    def stop(self) -> None:
+        """End the thread (the run is over) and give the channel back."""
+        os.write(self._stop_w, b"!")
+        self._ended.acquire()
+        os.close(self._stop_r)
+        os.close(self._stop_w)
+
+    def _feed(self) -> None:
+        try:
+            self._channel.send({"t": "stdin_more"})
+            while True:
+                message = self._next()
+                if message is None or message.get("eof"):
+                    return
+                if not self._write(base64.b64decode(str(message.get("d", "")))):
+                    return
+                self._channel.send({"t": "stdin_more"})
+        except (OSError, ValueError):  # the channel broke, or the code closed fd 0's pipe
+            pass
+        finally:
+            os.close(self._write_end)  # the code reads EOF
+            self._ended.release()
+
+    def _next(self) -> Optional[Dict[str, Any]]:
+        """The next ``stdin`` frame, or None once stopped (another frame is
+        left for the main loop)."""
+        channel = self._channel
+        if not channel.has_message():
+            ready, _, _ = select.select([channel.rfd, self._stop_r], [], [])
+            if self._stop_r in ready:
+                return None
+        message = channel.recv()
+        if message.get("t") != "stdin":
+            channel.unread(message)
+            return None
+        return message
+
+    def _write(self, data: bytes) -> bool:
+        """Put ``data`` into the pipe as the code makes room; False if stopped."""
+        view = memoryview(data)
+        while view:
+            _, writable, _ = select.select([self._stop_r], [self._write_end], [])
+            if not writable:
+                return False
+            try:
+                view = view[os.write(self._write_end, view):]
+            except BlockingIOError:
+                pass
+        return True
 
 
 class CallbackStdin(io.TextIOBase):

@@ -37,8 +37,8 @@ from .figures import MatplotlibHook, emit_open_figures
 from .interpreter import Interpreter, error_report
 from .magics import Shell
 from .proctree import orphaned
-from .stdio import (CallbackStdin, Plumbing, attach_stdin, flush_everything, flush_streams, setup_descriptors,
-                    whole_line_print)
+from .stdio import (CallbackStdin, Plumbing, StreamedStdin, attach_stdin, flush_everything, flush_streams, in_write,
+                    setup_descriptors, whole_line_print)
 
 Message = Dict[str, Any]
 
@@ -84,6 +84,9 @@ class Worker:
         # (for the run whose command is on its way): the parent decides,
         # told by a 'started' frame.
         if self.interp.in_user_code:
+            if in_write():  # raised here, it would write the same output twice
+                self.plumbing.ticker.interrupt_soon()
+                return
             raise KeyboardInterrupt
         if self.running:
             self.interp.interrupt_pending = True
@@ -164,6 +167,7 @@ class Worker:
             self.stray_sigint = False
             self.channel.send({"t": "started", "re": command.get("id")})
         error = None
+        streamed: Optional[StreamedStdin] = None
         if not self.relay.intact():  # user code closed or replaced the read end of a capture pipe
             self.channel.send({"t": "fatal", "message": "user code broke the worker's output capture"})
             orphaned()
@@ -175,6 +179,8 @@ class Worker:
                 os.environ.update(envs)
             if stdin is not None:
                 attach_stdin(stdin)
+            elif command.get("stdin_stream"):
+                streamed = StreamedStdin(self.channel)
             if command.get("input"):
                 builtins.input = self._input
                 sys.stdin = CallbackStdin(self._ask)
@@ -194,7 +200,9 @@ class Worker:
         finally:
             self.running = False
             builtins.input = self._builtin_input
-            if stdin is not None or type(sys.stdin) is CallbackStdin:
+            if streamed is not None:
+                streamed.stop()
+            if stdin is not None or streamed is not None or type(sys.stdin) is CallbackStdin:
                 self.plumbing.reset_stdin()
             if saved is not None:
                 restore_environ(saved)
