@@ -234,7 +234,7 @@ def test_time_and_timeit_have_ipythons_output_shape(ci):
 
 
 def test_format_time_matches_ipython():
-    from interp._worker.magics import format_time
+    from interp._worker.timing import format_time
 
     assert format_time(1.5e-6) == "1.5 \xb5s"
     assert format_time(0.5) == "500 ms"
