@@ -363,9 +363,12 @@ def test_a_stopped_zygote_does_not_stall_context_creation(ci):
 
 
 CLONE_PARENT_ESCAPE = r"""
-import ctypes, os, signal, time
+import ctypes, os, signal, sys, time
 # PyDLL: the GIL stays held across the call, so the clone (a copy of this one
-# thread) does not wait for a GIL some other thread held at that instant
+# thread) does not wait for a GIL some other thread held at that instant; and
+# a long switch interval, so that no other thread (the worker's flush ticker)
+# has asked for the GIL at that instant, which the clone would wait to hand over
+sys.setswitchinterval(60)
 libc = ctypes.PyDLL(None, use_errno=True)
 SYS_clone = {"x86_64": 56, "aarch64": 220}[os.uname().machine]
 pid = libc.syscall(SYS_clone, 0x00008000 | signal.SIGCHLD, 0, 0, 0, 0)  # CLONE_PARENT: a sibling
