@@ -649,3 +649,30 @@ def test_an_interrupt_during_a_flush_never_repeats_output(ci):
         assert result.error is not None and result.error.name == "KeyboardInterrupt"
         numbers = [int(line) for line in result.stdout.split()]
         assert numbers == list(range(len(numbers))) and numbers
+
+
+def test_a_signal_handler_that_raises_during_a_flush_never_repeats_output(ci):
+    """The same for user code's own handlers (a 1 kHz SIGALRM timer whose
+    handler raises inside print()): numbers may be skipped, never printed
+    twice."""
+    code = ("import itertools, signal\n"
+            "class Tick(Exception):\n    pass\n"
+            "ticks = 0\n"
+            "def tick(signum, frame):  # only inside print(), never between the cell's own lines\n"
+            "    global ticks\n"
+            "    if ticks < 300 and frame is not None and frame.f_code.co_name != '<module>':\n"
+            "        ticks += 1\n"
+            "        raise Tick\n"
+            "signal.signal(signal.SIGALRM, tick)\n"
+            "numbers = itertools.count()\n"
+            "signal.setitimer(signal.ITIMER_REAL, 0.001, 0.001)\n"
+            "while ticks < 300:\n"
+            "    try:\n"
+            "        print(next(numbers), flush=True)\n"
+            "    except Tick:\n"
+            "        pass\n"
+            "signal.setitimer(signal.ITIMER_REAL, 0)\n")
+    result = ci.run_code(code, timeout=60)
+    assert result.error is None, result.error.traceback
+    numbers = [int(line) for line in result.stdout.split()]
+    assert len(numbers) > 300 and all(a < b for a, b in zip(numbers, numbers[1:]))

@@ -35,7 +35,7 @@ import os
 import signal
 import threading
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Set
 
 from .signals import start_thread
 
@@ -96,7 +96,7 @@ class Ticker:
         self._linger = linger
         self._until = 0.0  # tick while time.monotonic() <= this
         self._wake = threading.Event()
-        self._interrupt = False
+        self._resend: Set[int] = set()
         # Held while the thread flushes, and across a fork: a child forked
         # while this thread held a stream's lock would find it held for ever.
         self._flushing = threading.Lock()
@@ -104,10 +104,10 @@ class Ticker:
                             after_in_child=self._flushing.release)
         start_thread(self._loop)
 
-    def interrupt_soon(self) -> None:
-        """Deliver a SIGINT to the main thread again at the next tick (it came
-        at a moment it could not be raised; see stdio.in_write)."""
-        self._interrupt = True
+    def resend(self, signum: int) -> None:
+        """Send ``signum`` to the main thread again at the next tick (it came
+        at a moment its handler could not raise; see stdio.in_write)."""
+        self._resend.add(signum)
         if not self._wake.is_set():
             self._wake.set()
 
@@ -127,10 +127,9 @@ class Ticker:
             time.sleep(self._interval)
             with self._flushing:
                 self._flush()
-            if self._interrupt:
-                self._interrupt = False
+            while self._resend:
                 # a real signal (not _thread.interrupt_main): it must wake a blocking call
-                _pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
+                _pthread_kill(threading.main_thread().ident or 0, self._resend.pop())
             if time.monotonic() > self._until:
                 self._wake.clear()
                 if time.monotonic() <= self._until:  # busy() came in between

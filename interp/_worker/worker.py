@@ -72,6 +72,10 @@ class Worker:
         setattr(builtins, SHELL_NAME, self.shell)
         notebook.install(self.display, self.emit)
         signal.signal(signal.SIGINT, self._on_sigint)
+        # User code's handlers wait out a buffered write's return too (an exception
+        # there would write it twice); such a signal is sent again a tick later.
+        self.interp.signals.is_open = lambda: self.interp.in_user_code and not in_write()
+        self.interp.signals.on_hold = self._held
         self.interp.signals.install()
         self.pid = os.getpid()
         os.register_at_fork(after_in_child=self._after_fork)
@@ -85,13 +89,18 @@ class Worker:
         # told by a 'started' frame.
         if self.interp.in_user_code:
             if in_write():  # raised here, it would write the same output twice
-                self.plumbing.ticker.interrupt_soon()
+                self.plumbing.ticker.resend(signal.SIGINT)
                 return
             raise KeyboardInterrupt
         if self.running:
             self.interp.interrupt_pending = True
         else:
             self.stray_sigint = True
+
+    def _held(self, signum: int) -> None:
+        if self.interp.in_user_code and in_write():
+            self.interp.signals.held.pop(signum, None)
+            self.plumbing.ticker.resend(signum)
 
     def _after_fork(self) -> None:
         """In a process forked by user code: it must never speak the protocol
