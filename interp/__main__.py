@@ -143,7 +143,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     prepare = _PREPARE % (script_argv + arguments, directory)
     if args.code is None and args.file not in (None, "-"):
         prepare += "__file__ = %r\n" % filename
+    # Piped or redirected stdin that the code did not come from is the code's
+    # own fd 0, as with python; a terminal's lines are served to input().
+    args.stream_stdin = filename != "<stdin>" and not _is_terminal(0)
     return _run(code, filename, prepare, args)
+
+
+def _is_terminal(fd: int) -> bool:
+    try:
+        return os.isatty(fd)
+    except OSError:
+        return False
 
 
 def _run(code: str, filename: str, prepare: str, args: argparse.Namespace) -> int:
@@ -153,7 +163,7 @@ def _run(code: str, filename: str, prepare: str, args: argparse.Namespace) -> in
     interpreter: Optional[CodeInterpreter] = None
     try:
         interpreter = CodeInterpreter(cwd=args.cwd, sandbox=args.sandbox)
-        return _run_in(interpreter, code, filename, prepare, args.timeout)
+        return _run_in(interpreter, code, filename, prepare, args.timeout, args.stream_stdin)
     except InterpTimeoutError as exc:  # (the process exits: whether the state was kept does not matter)
         how = ("killed: it ignored the interrupt for %g s" % DEFAULT_GRACE_PERIOD) if exc.restarted \
             else "interrupted"
@@ -179,15 +189,17 @@ def _run(code: str, filename: str, prepare: str, args: argparse.Namespace) -> in
             interpreter.close()
 
 
-def _run_in(interpreter: CodeInterpreter, code: str, filename: str, prepare: str, timeout: float) -> int:
+def _run_in(interpreter: CodeInterpreter, code: str, filename: str, prepare: str, timeout: float,
+            stream_stdin: bool) -> int:
     ctrl_c = CtrlC(interpreter)
 
     def read_input(prompt: str) -> str:
         return _read_line(prompt, ctrl_c)
 
-    callbacks = {"stdout": _write(sys.stdout), "stderr": _write(sys.stderr), "input": read_input}
-    command, seconds = run_command(code, timeout=timeout, filename=filename, on_input=read_input,
-                                   callbacks=callbacks)
+    on_input = None if stream_stdin else read_input
+    callbacks = {"stdout": _write(sys.stdout), "stderr": _write(sys.stderr), "input": on_input}
+    command, seconds = run_command(code, timeout=timeout, filename=filename, on_input=on_input,
+                                   callbacks=callbacks, stdin_fd=0 if stream_stdin else None)
     prepared = interpreter.run_code(prepare)  # also starts the worker before Ctrl-C is forwarded
     if prepared.error is not None:  # only if interp itself is broken
         raise InterpError("could not set up sys.argv: %s" % prepared.error.value)
@@ -222,14 +234,11 @@ def _exit_status(interpreter: CodeInterpreter, error: ExecutionError) -> int:
 
 def _read_line(prompt: str, ctrl_c: CtrlC) -> str:
     """input() in the code: ``prompt`` to stdout, a line from stdin (EOF:
-    EOFError). Ctrl-C while it waits stops the run (exit 130)."""
+    EOFError). Ctrl-C while it waits raises KeyboardInterrupt in the code's
+    input(), as with python."""
     sys.stdout.write(prompt)
     sys.stdout.flush()
-    ctrl_c.raise_here = True
-    try:
-        line = sys.stdin.readline()
-    finally:
-        ctrl_c.raise_here = False
+    line = ctrl_c.read(sys.stdin.readline)
     if not line:
         raise EOFError
     return line[:-1] if line.endswith("\n") else line

@@ -23,6 +23,9 @@ from .process import Launcher
 from .sandbox import Sandbox
 from .types import ExecutionError, ExecutionResult, InterpreterContext, OutputMessage, Result
 
+#: Most bytes of a streamed stdin read (and sent to the worker) at a time.
+STDIN_CHUNK = 65536
+
 OutputCallback = Callable[[OutputMessage], Any]
 ErrorCallback = Callable[[ExecutionError], Any]
 ResultCallback = Callable[[Result], Any]
@@ -203,7 +206,7 @@ def _drive(ctx: Context, run: core.Run, callbacks: Mapping[str, Any],
     worker = run.worker
     poller = select.poll()
     poller.register(worker.recv_fd, select.POLLIN)
-    writing = False
+    writing = reading_stdin = False
     ctx.send(run)  # a pipe almost always takes the whole command at once
     items = run.start(time.monotonic())
     while True:
@@ -222,13 +225,23 @@ def _drive(ctx: Context, run: core.Run, callbacks: Mapping[str, Any],
             if run.wants_write and not writing:
                 poller.register(worker.send_fd, select.POLLOUT)
                 writing = True
+            if run.stdin_fd is not None and run.wants_stdin and not reading_stdin:  # stdin from a fd of ours
+                poller.register(run.stdin_fd, select.POLLIN)
+                reading_stdin = True
             if cancel is not None and cancel.is_set() and run.abort_reason is None:
                 ctx.abort(run, RunCancelledError("the run was cancelled"))
             wake = run.wakeup_at()
             limit = MAX_WAIT_MS if cancel is None else CANCEL_POLL_MS
             wait_ms = limit if wake is None else min(limit, max(0, math.ceil((wake - time.monotonic()) * 1000)))
             for fd, _ in poller.poll(wait_ms):
-                if fd == worker.send_fd:
+                if fd == run.stdin_fd and reading_stdin:
+                    data = _read_stdin(fd)
+                    if data is not None:
+                        poller.unregister(fd)
+                        reading_stdin = False
+                        run.feed_stdin(data)
+                        ctx.send(run)
+                elif fd == worker.send_fd:
                     ctx.send(run)
                     if not run.wants_write:
                         poller.unregister(fd)
@@ -243,3 +256,14 @@ def _drive(ctx: Context, run: core.Run, callbacks: Mapping[str, Any],
         except BaseException as exc:  # e.g. KeyboardInterrupt in the caller's thread
             ctx.abort(run, exc)
 
+
+
+def _read_stdin(fd: int) -> Optional[bytes]:
+    """The next bytes of a run's stdin source: b"" at its end (or if it
+    failed), None if it has nothing after all (a non-blocking fd)."""
+    try:
+        return os.read(fd, STDIN_CHUNK)
+    except BlockingIOError:
+        return None
+    except OSError:
+        return b""

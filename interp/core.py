@@ -9,6 +9,7 @@ the user's callbacks for the events it returns.
 
 from __future__ import annotations
 
+import base64
 import codecs
 import json
 import os
@@ -16,6 +17,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any, Deque, Dict, Iterable, List, Optional, Tuple, Union
 
 from . import protocol
+from ._worker.display import DROPPED_KEY, fit_bundle
 from .types import ExecutionError, ExecutionResult, OutputMessage, Result
 
 if TYPE_CHECKING:  # the core never touches the worker: it only carries the driver's handle
@@ -33,6 +35,11 @@ TRUNCATION_MARKER = ("\n[interp: output truncated: %d more characters were not k
 #: Stands for a result past the ``max_output`` budget of results (its
 #: callback received it whole).
 RESULT_DROPPED = "[interp: a result of %d characters was not kept (max_output=%d); on_result received it]"
+#: Results a run keeps when ``max_output`` is set, stand-ins included; the rest
+#: are counted in one last stand-in (RESULTS_NOT_LISTED).
+MAX_KEPT_RESULTS = 10_000
+RESULTS_NOT_LISTED = ("[interp: %d more results (%d characters) were not kept (at most %d results are kept "
+                      "per run); on_result received them]")
 #: Delivered (on stderr) when output printed between runs overran ``max_output``
 #: while nobody could take it (during a completion).
 BETWEEN_RUNS_DROPPED = "[interp: %d characters printed between runs were dropped (max_output=%d)]\n"
@@ -191,7 +198,12 @@ class Run:
         self.conn = conn
         self.worker = worker  # the driver's handle on the worker, opaque here
         self.id = new_command_id()  # the worker's replies must name it
-        self.outgoing = bytearray(protocol.encode(dict(command, id=self.id)))  # for the worker, from _sent on
+        command = dict(command, id=self.id)
+        #: A file descriptor of the parent whose bytes become the run's fd 0 (see feed_stdin).
+        self.stdin_fd: Optional[int] = command.pop("stdin_fd", None)
+        self._stdin_credit = False  # the worker asked for the next chunk (stdin_more)
+        self._stdin_ended = False
+        self.outgoing = bytearray(protocol.encode(command))  # for the worker, from _sent on
         self._sent = 0
         self.is_completion = command.get("t") == "complete"
         self.deadline = now + timeout if timeout else None
@@ -214,7 +226,8 @@ class Run:
         self._deferred_size = 0
         self._deferred_dropped = 0
         self._results_size = 0  # characters of results kept
-        self._results_dropped = 0
+        self._results_dropped = 0  # results replaced by a stand-in, or cut
+        self._unlisted: List[int] = [0, 0, 0]  # results past MAX_KEPT_RESULTS: count, characters, main ones
         self._dropped_between = 0  # output lost between runs, reported by this run
         self._asked: Deque[int] = deque()  # input requests delivered, not yet answered
         self._interrupt_when_ready = False
@@ -306,15 +319,36 @@ class Run:
         self.outgoing.clear()
         self._sent = 0
 
-    def answer_input(self, value: Optional[str]) -> None:
-        """Answer the oldest unanswered ``input`` event: a line, or None for EOF."""
+    def answer_input(self, value: Optional[str], interrupt: bool = False) -> None:
+        """Answer the oldest unanswered ``input`` event: a line, None for EOF,
+        or (``interrupt``) KeyboardInterrupt raised by the code's input()."""
         number = self._asked.popleft() if self._asked else -1
         reply: Dict[str, object] = {"t": "input_reply", "n": number}
-        if value is None:
+        if interrupt:
+            reply["interrupt"] = True
+        elif value is None:
             reply["eof"] = True
         else:
             reply["value"] = value
         self.outgoing += protocol.encode(reply)
+
+    @property
+    def wants_stdin(self) -> bool:
+        """The driver should read ``stdin_fd`` and pass what it reads to
+        :meth:`feed_stdin`: the worker asked for more and everything sent
+        before has gone (so the parent holds at most one chunk)."""
+        return (self._stdin_credit and not self._stdin_ended and self.state == RUNNING
+                and not self.wants_write)
+
+    def feed_stdin(self, data: bytes) -> None:
+        """The next bytes of the run's stdin (b"": end of file), for the worker."""
+        self._stdin_credit = False
+        if data:
+            message: Dict[str, object] = {"t": "stdin", "d": base64.b64encode(data).decode("ascii")}
+        else:
+            message = {"t": "stdin", "eof": True}
+            self._stdin_ended = True
+        self.outgoing += protocol.encode(message)
 
     def wakeup_at(self) -> Optional[float]:
         """When the driver must call :meth:`on_timer` if no bytes come first."""
@@ -339,10 +373,10 @@ class Run:
             stdout=self._capture["stdout"].text(),
             stderr=self._capture["stderr"].text(),
             error=self.error,
-            results=list(self.results),
+            results=self._kept_results(),
             execution_count=self.execution_count,
             truncated=bool(any(capture.dropped for capture in self._capture.values())
-                           or self._results_dropped or self._dropped_between),
+                           or self._results_dropped or self._unlisted[0] or self._dropped_between),
         )
 
     # -- internals ---------------------------------------------------------
@@ -398,9 +432,7 @@ class Run:
                 self._dropped_between += message.get("lost", 0)
                 items.extend(self._output(message["s"], message["d"], now))
             elif kind == "result":
-                result = Result.from_bundle(message["data"], message["main"])
-                self._keep(result, _bundle_size(message["data"]))
-                items.append(("result", result))
+                items.append(("result", self._keep(message["data"], message["main"])))
             elif kind == "input":
                 self._asked.append(message["n"])
                 items.append(("input", message["prompt"]))
@@ -423,6 +455,8 @@ class Run:
                     items.append(INTERRUPT)
             elif kind == "fatal":
                 self.fatal = message["message"]
+            elif kind == "stdin_more" and self.stdin_fd is not None:
+                self._stdin_credit = True
             elif kind == "ready":
                 self.conn.ready = True
                 if self._interrupt_when_ready or self.interrupt_requested:
@@ -433,15 +467,41 @@ class Run:
                     "%r frame during a %s" % (kind, "completion" if self.is_completion else "run"))))
         return items
 
-    def _keep(self, result: Result, size: int) -> None:
-        """Keep ``result`` (of ``size`` characters) in the run's results, or a
-        stand-in for it once the results kept reach ``max_output`` characters."""
-        if self.max_output is not None and self._results_size + size > self.max_output:
+    def _keep(self, bundle: Message, main: bool) -> Result:
+        """The Result for ``bundle`` (whole, for on_result); keep it in the
+        run's results, or, once the results kept would pass ``max_output``
+        characters, keep it cut as the worker cuts (largest formats first,
+        text/plain last) or a stand-in; past MAX_KEPT_RESULTS results, only
+        count it."""
+        result = Result.from_bundle(bundle, main)
+        if self.max_output is None:
+            self.results.append(result)
+            return result
+        size = _bundle_size(bundle)
+        if len(self.results) >= MAX_KEPT_RESULTS:
+            self._unlisted[0] += 1
+            self._unlisted[1] += size
+            self._unlisted[2] += bool(main)
+            return result
+        kept, room = result, self.max_output - self._results_size
+        if size > room:
             self._results_dropped += 1
-            result = Result(text=RESULT_DROPPED % (size, self.max_output), is_main_result=result.is_main_result)
-        else:
-            self._results_size += size
-        self.results.append(result)
+            cut = fit_bundle(dict(bundle), max(room, 0))
+            cut_size = _bundle_size(cut)
+            if cut_size <= room and set(cut) - {DROPPED_KEY}:
+                kept, size = Result.from_bundle(cut, main), cut_size
+            else:
+                kept, size = Result(text=RESULT_DROPPED % (size, self.max_output), is_main_result=main), 0
+        self._results_size += size
+        self.results.append(kept)
+        return result
+
+    def _kept_results(self) -> List[Result]:
+        count, size, main = self._unlisted
+        if not count:
+            return list(self.results)
+        summary = Result(text=RESULTS_NOT_LISTED % (count, size, MAX_KEPT_RESULTS), is_main_result=main > 0)
+        return self.results + [summary]
 
     def _defer(self, message: Message) -> None:
         """Hold output that comes during a completion for the next run, up to

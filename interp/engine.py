@@ -55,15 +55,28 @@ CANCEL_POLL = 0.05
 COMPLETION_TIMEOUT = 5.0
 
 ContextRef = Union[InterpreterContext, str, None]
+
+
+class InputInterrupted(Exception):
+    """Raised by an ``on_input`` callback (a front end whose user pressed
+    Ctrl-C while it read a line): the code's ``input()`` raises
+    KeyboardInterrupt, as python's does, and the run goes on. (Any other
+    exception from ``on_input`` but EOFError stops the run and is raised by
+    ``run_code``.)"""
 #: Timeouts this long (about 31 years) or longer mean no limit.
 FOREVER = 1e9
 
 
 def run_command(code: Any, *, envs: Any = None, timeout: Any = None, stdin: Any = None,
                 on_input: Any = None, filename: Optional[str] = None,
-                callbacks: Optional[Mapping[str, Any]] = None) -> Tuple[Dict[str, Any], Optional[float]]:
+                callbacks: Optional[Mapping[str, Any]] = None,
+                stdin_fd: Optional[int] = None) -> Tuple[Dict[str, Any], Optional[float]]:
     """Validate ``run_code`` arguments; return the ``run`` command and the
-    timeout in seconds (None: no limit). Raises TypeError / ValueError."""
+    timeout in seconds (None: no limit). Raises TypeError / ValueError.
+
+    ``stdin_fd`` (for the command line, with the sync driver): a file
+    descriptor of this process whose bytes become the code's fd 0 and
+    ``sys.stdin`` as they come, as python's own stdin would be."""
     if not isinstance(code, str):
         raise TypeError("code must be a str, not %s" % type(code).__name__)
     envs = check_environment("envs", envs)
@@ -71,12 +84,16 @@ def run_command(code: Any, *, envs: Any = None, timeout: Any = None, stdin: Any 
         raise TypeError("stdin must be a str, not %s" % type(stdin).__name__)
     if stdin is not None and on_input is not None:
         raise ValueError("give stdin or on_input, not both")
+    if stdin_fd is not None and (stdin is not None or on_input is not None):
+        raise ValueError("a run with stdin_fd takes neither stdin nor on_input")
     for name, callback in dict(callbacks or {}, input=on_input).items():
         if callback is not None and not callable(callback):
             raise TypeError("on_%s must be callable, not %s" % (name, type(callback).__name__))
     seconds = check_seconds("timeout", timeout, DEFAULT_TIMEOUT)
     command = {"t": "run", "code": code, "envs": envs, "filename": filename, "stdin": stdin,
                "input": on_input is not None}
+    if stdin_fd is not None:
+        command.update(stdin_stream=True, stdin_fd=stdin_fd)  # the core keeps the fd, sends the rest
     return command, seconds
 
 
@@ -458,7 +475,9 @@ class Context:
         an input answer on (EOFError means EOF), or abort the run if it raised."""
         if kind == "input" and exc is None and not isinstance(value, str):
             exc = TypeError("on_input must return a str, not %s" % type(value).__name__)
-        if kind == "input" and (exc is None or isinstance(exc, EOFError)):
+        if kind == "input" and isinstance(exc, InputInterrupted):
+            run.answer_input(None, interrupt=True)
+        elif kind == "input" and (exc is None or isinstance(exc, EOFError)):
             run.answer_input(None if exc is not None else value)
         elif exc is not None:
             for action in run.abort(exc, time.monotonic()):

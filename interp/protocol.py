@@ -17,7 +17,10 @@ parent -> worker
     ask for input() lines; ``dialect``: whether notebook syntax is accepted, default "notebook")
     ``{"t": "setup", "cwd": str, "env": {str: str}, "options": {...}}``  first, for a
     worker forked ahead of need
-    ``{"t": "input_reply", "n": int, "value": str}`` or ``{"t": "input_reply", "n": int, "eof": true}``
+    ``{"t": "input_reply", "n": int, "value": str}``, ``{"t": "input_reply", "n": int, "eof": true}``
+    or ``{"t": "input_reply", "n": int, "interrupt": true}`` (input() raises KeyboardInterrupt)
+    ``{"t": "stdin", "d": base64 str}`` or ``{"t": "stdin", "eof": true}``  the next bytes of fd 0
+    for a run with ``"stdin_stream": true`` (sent only after a ``stdin_more``)
     ``{"t": "complete", "id": int, "code": str, "cursor": int}``
 
 worker -> parent
@@ -25,6 +28,7 @@ worker -> parent
     an output frame, decoded as ``{"t": "out", "s": "stdout"|"stderr", "b": bytes}``
     ``{"t": "result", "data": {mime: data}, "main": bool}``  a rich value
     ``{"t": "input", "prompt": str, "n": int}``         input() wants a line (the n-th asked)
+    ``{"t": "stdin_more"}``                             a ``stdin_stream`` run can take the next chunk
     ``{"t": "started", "re": int}``                     a SIGINT came before the run began (see below)
     ``{"t": "done", "re": int, "error": null | {"name", "value", "traceback"}, "count": int}``
     ``{"t": "completions", "re": int, "matches": [str]}``
@@ -274,6 +278,8 @@ def validate_event(message: Dict[str, Any]) -> Dict[str, Any]:
         _check_int(message, "re")
     elif kind == "ready":
         _check_int(message, "pid")
+    elif kind == "stdin_more":
+        pass
     else:
         raise ProtocolError("unknown message type %r" % (kind,))
     return message

@@ -31,6 +31,7 @@ from typing import Any, Callable, List, Optional, TextIO
 from . import __version__
 from ._worker.dialect import transform
 from .api import CodeInterpreter
+from .engine import InputInterrupted
 from .errors import InterpError
 from .types import ExecutionError, OutputMessage, Result
 
@@ -48,10 +49,11 @@ class CtrlC:
     Within ``with CtrlC(interpreter):`` each SIGINT this process gets
     interrupts the code running in ``context`` (KeyboardInterrupt in the
     worker, whose run then ends normally with that error) instead of
-    raising here. The ``force_after``-th press, or any press while
-    ``raise_here`` is true (the front end is reading input for the code),
-    raises KeyboardInterrupt here instead, so that run_code stops the run by
-    force; presses after that one are ignored (the run is being stopped).
+    raising here. A press while the front end reads a line for the code's
+    input() (see :meth:`read`) makes that input() raise KeyboardInterrupt.
+    The ``force_after``-th press raises KeyboardInterrupt here instead, so
+    that run_code stops the run by force; presses after that one are
+    ignored (the run is being stopped).
     Enter it from the main thread. A signal handler must not take locks, so
     a thread makes the ``interrupt()`` call.
     """
@@ -89,11 +91,26 @@ class CtrlC:
             self._thread.join(5)
         os.close(self._wake_r)
 
+    def read(self, reader: Callable[[], str]) -> str:
+        """Call ``reader`` (it reads a line for the code's ``input()``); a
+        Ctrl-C meanwhile makes that input() raise KeyboardInterrupt in the
+        code (InputInterrupted, for on_input), as python's input() does."""
+        self.raise_here = True
+        try:
+            return reader()
+        except KeyboardInterrupt:
+            raise InputInterrupted from None
+        finally:
+            self.raise_here = False
+
     def _on_sigint(self, signum: int, frame: Any) -> None:
         if self.forced:  # a KeyboardInterrupt raised here is already stopping the run
             return
+        if self.raise_here:  # for the code's input(): see read()
+            self.raise_here = False
+            raise KeyboardInterrupt
         self.presses += 1
-        if self.raise_here or self.presses >= self.force_after:
+        if self.presses >= self.force_after:
             self.forced = True
             raise KeyboardInterrupt
         try:
@@ -239,11 +256,7 @@ class Shell:
 
     def _read_input(self, prompt: str) -> str:
         assert self._ctrl_c is not None
-        self._ctrl_c.raise_here = True
-        try:
-            return input(prompt)
-        finally:
-            self._ctrl_c.raise_here = False
+        return self._ctrl_c.read(lambda: input(prompt))
 
     def _out(self, text: str) -> None:
         self.stdout.write(text)

@@ -6,7 +6,9 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
+import pytest
 from helpers import process_exists, wait_until
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -39,10 +41,101 @@ def test_file_and_its_tracebacks(tmp_path):
     assert "raise ValueError('boom')" in proc.stderr
 
 
+# Issue 21 item 8: a form feed, U+2028 (in a comment), \x1c-\x1e (in strings) and lone \r are not
+# line breaks to the compiler (only \n, \r\n and \r are); the traceback quotes the line python quotes.
+ODD_BREAKS = ("\x0cx = 1  # form feed at the start: whitespace\n"
+              "# a comment\u2028that goes on\n"
+              "s = 'a\x1cb\x1dc\x1ed\x0be'\r\n"
+              "t = 2\r"
+              "def f():\n"
+              "    raise ValueError('line six')\n"
+              "f()  # line seven\n")
+
+
+def test_file_tracebacks_quote_the_line_python_quotes(tmp_path):
+    script = tmp_path / "odd.py"
+    script.write_bytes(ODD_BREAKS.encode("utf-8"))
+    ours = run_cli(str(script))
+    theirs = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    assert "line 6, in f" in theirs.stderr and "raise ValueError('line six')" in theirs.stderr
+    assert (ours.returncode, ours.stderr) == (theirs.returncode, theirs.stderr)
+    code = run_cli("-c", ODD_BREAKS)
+    assert 'File "<string>", line 7, in <module>\n    f()  # line seven\n' in code.stderr
+    assert "    raise ValueError('line six')\n" in code.stderr
+
+
 def test_piped_stdin_runs_as_a_script():
     proc = run_cli(stdin="x = 6\nprint(x * 7)\n")
     assert (proc.returncode, proc.stdout) == (0, "42\n")
     assert run_cli("-", stdin="print('dash')").stdout == "dash\n"
+
+
+STDIN_PROGRAMS = [
+    # (code, stdin bytes): python and interp print the same
+    ("import sys\nprint(repr(sys.stdin.read(2)))\nprint(repr(sys.stdin.read()))", b"abc\ndef"),
+    ("import os, subprocess\nprint(repr(os.read(0, 3)))\nprint(subprocess.run(['cat'], capture_output=True).stdout)",
+     b"abc\ndef"),
+    ("import sys\nprint(sys.stdin.buffer.read())", b"\xff\x00bin\r\nary"),
+    ("import subprocess\nsubprocess.run(['wc', '-c'])", b"z" * 1_000_000),
+    ("import sys\nprint(sys.stdin.readline(), end='|')\nimport os\nos.system('cat')", b"one\ntwo\nthree"),
+    ("while True:\n    try:\n        print(input('> '))\n    except EOFError:\n        break", b"a\nb"),
+    ("import sys\nprint(sys.stdin.isatty(), sys.stdin.fileno(), sys.stdin.read() == '')", b""),
+]
+
+
+@pytest.mark.parametrize("code, data", STDIN_PROGRAMS,
+                         ids=["partial-read", "fd0-and-cat", "buffer", "1MB-to-wc", "readline-then-shell",
+                              "input-loop", "empty"])
+def test_piped_stdin_is_the_codes_own_as_with_python(code, data):
+    """Issue 21 item 10: with -c CODE (or FILE) and piped stdin, fd 0 and
+    sys.stdin are python's: no added newline, partial reads, .buffer, and
+    subprocesses read it too."""
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    env.pop("PYTHONUNBUFFERED", None)
+    theirs = subprocess.run([sys.executable, "-c", code], input=data, capture_output=True, timeout=60, env=env)
+    ours = subprocess.run([sys.executable, "-m", "interp", "-c", code], input=data, capture_output=True,
+                          cwd=ROOT, timeout=60, env=env)
+    assert theirs.returncode == 0, theirs.stderr
+    assert (ours.returncode, ours.stdout, ours.stderr) == (0, theirs.stdout, b"")
+
+
+def test_piped_stdin_streams_as_it_comes(tmp_path):
+    """The code reads each line while the writer is still writing (stdin is
+    not read whole first), and a FILE gets piped stdin the same way."""
+    script = tmp_path / "echo.py"
+    script.write_text("import sys, time\nfor line in sys.stdin:\n    print(line.strip(), round(time.time(), 1), "
+                      "flush=True)\n")
+    writer = subprocess.Popen([sys.executable, "-c", "import time\nprint('first', flush=True)\ntime.sleep(1.5)\n"
+                               "print('second', flush=True)"], stdout=subprocess.PIPE)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "interp", str(script)], stdin=writer.stdout,
+                              capture_output=True, text=True, cwd=ROOT, timeout=60,
+                              env=dict(os.environ, PYTHONPATH=ROOT))
+    finally:
+        writer.stdout.close()
+        writer.wait(30)
+    (first, at_first), (second, at_second) = [line.split() for line in proc.stdout.splitlines()]
+    assert (proc.returncode, first, second) == (0, "first", "second")
+    assert float(at_second) - float(at_first) >= 1.0
+
+
+def test_ctrl_c_while_the_code_reads_piped_stdin():
+    proc = subprocess.Popen([sys.executable, "-m", "interp", "-c",
+                             "import sys\nprint('ready', flush=True)\ntry:\n    sys.stdin.read()\n"
+                             "except KeyboardInterrupt:\n    print('caught')"],
+                            cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=dict(os.environ, PYTHONPATH=ROOT))
+    with proc:
+        try:
+            assert proc.stdout.readline() == "ready\n"
+            proc.send_signal(signal.SIGINT)
+            out = proc.stdout.read()  # stdin stays open: the code's read() ends by the interrupt alone
+            err = proc.stderr.read()
+            proc.wait(30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert (proc.returncode, out, err) == (0, "caught\n", "")
 
 
 def test_timeout_exit_status():
@@ -145,6 +238,45 @@ def test_uncaught_ctrl_c_prints_the_traceback_and_exits_130():
     _, err = finish(proc)
     assert proc.returncode == 130
     assert err.startswith("Traceback") and err.endswith("KeyboardInterrupt\n") and 'File "<string>"' in err
+
+
+def start_cli_on_a_terminal(*args):
+    """The command line with a terminal as its stdin (input() is served by
+    the command line itself, line by line)."""
+    import pty
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "interp", *args], cwd=ROOT, stdin=follower,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, PYTHONPATH=ROOT))
+    os.close(follower)
+    proc.terminal = leader
+    assert proc.stdout.readline() == "ready\n"
+    return proc
+
+
+@pytest.mark.parametrize("catch", [True, False])
+def test_ctrl_c_while_the_code_waits_in_input(catch):
+    """Issue 21 item 15: the code's input() raises KeyboardInterrupt, the
+    code's handler's output is kept and the exit status is python's (0 when
+    caught, 130 with the traceback when not); it was discarded, with 130."""
+    code = "print('ready', flush=True)\ninput('name? ')"
+    if catch:
+        code = "try:\n    %s\nexcept KeyboardInterrupt:\n    print('caught')\nprint('after')" % (
+            code.replace("\n", "\n    "))
+    proc = start_cli_on_a_terminal("-c", code)
+    try:
+        assert proc.stdout.read(6) == "name? "  # the command line now reads the terminal for input()
+        time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        out, err = finish(proc)
+    finally:
+        os.close(proc.terminal)
+    if catch:
+        assert (proc.returncode, out, err) == (0, "caught\nafter\n", "")
+    else:
+        assert proc.returncode == 130 and out == ""
+        assert err.startswith("Traceback") and err.endswith("KeyboardInterrupt\n") and "input(" in err
 
 
 def test_code_that_swallows_ctrl_c_is_stopped_by_the_third():

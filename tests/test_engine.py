@@ -380,9 +380,11 @@ def test_timeout_reaches_child_processes(ci):
 
 
 @pytest.mark.parametrize("code, status", [
-    ("import os; os._exit(3)", "status 3"),
+    ("import os; os._exit(3)", "status 3"),  # os._exit, os.kill, os.abort flush print()'s buffer first
     ("import os, signal; os.kill(os.getpid(), signal.SIGKILL)", "SIGKILL"),
-    ("import ctypes; ctypes.string_at(0)", "SIGSEGV"),
+    ("import os; os.abort()", "SIGABRT"),
+    # a crash in C code: what print() wrote reaches the pipe within 5 ms, or at once with flush=True
+    ("import sys; sys.stdout.flush()\nimport ctypes; ctypes.string_at(0)", "SIGSEGV"),
 ])
 def test_worker_death_mid_run_is_reported(ci, code, status):
     other = ci.create_context()
@@ -402,8 +404,10 @@ def test_worker_death_mid_run_is_reported(ci, code, status):
 def test_output_before_a_crash_is_never_lost(ci):
     """Whenever the worker dies, every byte it wrote arrives: the relay never
     holds output in memory (before the relay moved bytes with splice, a crash
-    while it waited for the GIL lost about 1 run in 20 of this)."""
-    code = "import sys, ctypes\nfor i in range(2000): print(i)\nsys.stderr.write('tail\u20ac')\nctypes.string_at(0)"
+    while it waited for the GIL lost about 1 run in 20 of this). Python's
+    buffered streams are flushed first: a crash in C code does not flush them."""
+    code = ("import sys, ctypes\nfor i in range(2000): print(i)\nsys.stderr.write('tail\u20ac')\n"
+            "sys.stdout.flush(); sys.stderr.flush()\nctypes.string_at(0)")
     want = "".join("%d\n" % i for i in range(2000))
     for _ in range(40):
         with pytest.raises(WorkerDiedError, match="SIGSEGV") as info:

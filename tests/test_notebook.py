@@ -249,7 +249,7 @@ def test_time_and_timeit_have_ipythons_output_shape(ci):
 
 
 def test_format_time_matches_ipython():
-    from interp._worker.magics import format_time
+    from interp._worker.timing import format_time
 
     assert format_time(1.5e-6) == "1.5 %ss" % MICRO
     assert format_time(0.5) == "500 ms"
@@ -270,6 +270,38 @@ def test_errors_in_timed_code_point_at_the_users_line(ci):
     assert "line 4" in error.traceback and "y = 1 / 0" in error.traceback
     error = error_of(ci, "a = 1\n%time b = a / 0")
     assert "line 2" in error.traceback and "%time b = a / 0" in error.traceback
+
+
+def test_timeit_errors_point_at_the_cells_own_line(ci):
+    """Issue 21 item 9: no timeit.py frames nor <timeit-src>; the cell's line,
+    with the carets under the timed statement."""
+    error = error_of(ci, "x = 0\n%timeit -n 1 -r 1 1 / x")
+    assert error.name == "ZeroDivisionError"
+    assert "timeit" not in error.traceback.replace("%timeit", "")
+    assert error.traceback.count('File "<cell-') == 2 and "line 2, in inner" in error.traceback
+    lines = error.traceback.splitlines()
+    quoted = lines.index("    %timeit -n 1 -r 1 1 / x", lines.index(next(line for line in lines if "in inner" in line)))
+    assert lines[quoted + 1].index("^") == lines[quoted].index("/")  # under the statement
+    error = error_of(ci, "%%timeit -n 1 -r 1 a = 0\n\nb = 1\nb / a\n")
+    assert 'line 4, in inner' in error.traceback and "    b / a\n" in error.traceback
+    assert "timeit.py" not in error.traceback and "<timeit-src>" not in error.traceback
+    error = error_of(ci, "%%timeit -n1 -r1 missing_name\npass")
+    assert (error.name, "line 1, in inner" in error.traceback) == ("NameError", True)
+    error = error_of(ci, "pass\n%timeit return 3")
+    assert error.name == "SyntaxError" and '"<cell-' in error.traceback and "line 2" in error.traceback
+    # still a timer: the statement runs in the namespace, -o gives the result
+    result = run(ci, "n = 0\ndef bump():\n    global n\n    n += 1\n"
+                     "t = %timeit -o -q -n 3 -r 2 bump()\nprint(n, t.loops)")
+    assert result.stdout == "6 3\n"
+
+
+@pytest.mark.parametrize("cell", ["%%", "%%\nx = 1", "%% time\nx = 1", "%%1abc\nx", "  %%\n  x", "%%  \nx"])
+def test_bare_or_malformed_cell_magic_is_a_usage_error(ci, cell):
+    """Issue 21 item 14: never interp's own AssertionError."""
+    error = error_of(ci, cell)
+    assert error.name == "UsageError", error.traceback
+    assert error.value.startswith("Cell magic `%%") and error.value.endswith("` not found.")
+    assert run(ci, "print('fine')").stdout == "fine\n"
 
 
 def test_who_and_reset(ci):

@@ -136,3 +136,37 @@ def test_a_run_answered_after_its_interrupt_still_wakes_at_the_end_of_the_grace_
     assert run.finished and len(items) == 1000
     assert run.wakeup_at() == 3.5
     assert run.delivering and run.on_timer(3.5) == [] and not run.delivering
+
+
+def test_streamed_stdin_holds_at_most_one_chunk_whatever_the_worker_asks():
+    """A run with stdin_fd: the parent reads its stdin only when the worker
+    asks (stdin_more) and what it sent before has gone, so a worker (or the
+    code in it) that forges requests and never reads cannot grow the parent."""
+    from interp import core
+
+    run = core.Run(Connection(), None, {"t": "run", "code": "x", "stdin_stream": True, "stdin_fd": 0},  # type: ignore[arg-type]
+                   timeout=None, grace=2.0, now=0.0)
+    assert run.stdin_fd == 0 and b"stdin_fd" not in bytes(run.outgoing)
+    run.sent(len(run.outgoing))
+    assert not run.wants_stdin
+    run.on_bytes(encode({"t": "stdin_more"}) * 1000, 0.1)
+    assert run.wants_stdin
+    run.feed_stdin(b"x" * 65536)
+    assert not run.wants_stdin  # the chunk has not gone to the worker yet
+    run.on_bytes(encode({"t": "stdin_more"}) * 1000, 0.2)
+    assert not run.wants_stdin and len(run.outgoing) < 100_000
+    run.sent(len(run.outgoing))
+    assert run.wants_stdin
+    run.feed_stdin(b"")  # end of file: nothing more is read
+    run.sent(len(run.outgoing))
+    run.on_bytes(encode({"t": "stdin_more"}), 0.3)
+    assert not run.wants_stdin and not run.finished
+
+
+def test_stdin_more_in_a_run_without_streamed_stdin_is_a_protocol_error():
+    from interp import core
+
+    run = core.Run(Connection(), None, {"t": "run", "code": "x"}, timeout=None, grace=2.0,  # type: ignore[arg-type]
+                   now=0.0)
+    items = run.on_bytes(encode({"t": "stdin_more"}), 0.1)
+    assert run.finished and core.KILL in items and "stdin_more" in str(run.protocol_error)

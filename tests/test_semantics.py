@@ -12,8 +12,8 @@ import time
 import pytest
 
 from helpers import process_exists, wait_until
-from interp import (ContextNotFoundError, ContextRestartedError, ExecutionResult, InterpTimeoutError, RunCancelledError,
-                    Result)
+from interp import (CodeInterpreter, ContextNotFoundError, ContextRestartedError, ExecutionResult, InterpTimeoutError,
+                    Result, RunCancelledError)
 
 RICH = textwrap.dedent("""
     class Rich:
@@ -164,6 +164,57 @@ def test_huge_bundles_are_cut_to_fit(ci):
     assert result.extra == {"application/x-interp-dropped": ["text/html"]}
 
 
+HUGE_KEYS = ("class B:\n    def _repr_mimebundle_(self, include=None, exclude=None):\n"
+             "        return {'text/plain': 'keep me', 'x/' + 'k' * %d: 'v', 'y/' + 'k' * %d: 'w', 'z/short': 'z'}\n"
+             "display(B())")
+
+
+@pytest.mark.limit(120)
+def test_a_bundle_past_the_results_budget_is_cut_keeping_its_text(ci):
+    """Issue 21: a 22 MB bundle of huge MIME keys fits the worker's frame but
+    not the parent's 16 MiB budget; it is cut as the worker cuts (largest
+    formats first), keeping text/plain, not dropped whole."""
+    seen = []
+    result = ci.run_code(HUGE_KEYS % (11_000_000, 11_000_000), timeout=120, on_result=seen.append)
+    assert result.error is None and result.truncated
+    kept = result.results[0]
+    assert kept.text == "keep me" and kept.extra["z/short"] == "z"
+    dropped = kept.extra["application/x-interp-dropped"]
+    assert len(dropped) == 1 and dropped[0][:5] in ("x/kkk", "y/kkk")
+    assert len(dropped[0]) < 300  # the name is clipped
+    assert len(seen[0].extra) == 3  # on_result received it whole
+
+
+def test_results_cut_to_a_small_budget_and_stand_ins():
+    with CodeInterpreter(max_output=1000) as ci:
+        result = ci.run_code(HUGE_KEYS % (3000, 2000) + "\ndisplay('x' * 5000)")
+        first, second = result.results
+        assert first.text == "keep me" and first.extra["application/x-interp-dropped"][0].startswith("x/")
+        assert "y/" + "k" * 2000 not in first.extra  # both huge keys went, largest first
+        assert second.text.startswith("[interp: a result of ") and result.truncated
+
+
+def test_results_are_bounded_in_count():
+    """Issue 21 item 7: stand-ins count too; past MAX_KEPT_RESULTS one stand-in
+    counts the rest, while on_result still receives every result."""
+    from interp import core
+
+    MAX_KEPT_RESULTS = getattr(core, "MAX_KEPT_RESULTS", 10_000)
+    with CodeInterpreter(max_output=1000) as ci:
+        received = []
+        result = ci.run_code("for i in range(%d): display(i)" % (MAX_KEPT_RESULTS + 2500),
+                             on_result=lambda r: received.append(r.text), timeout=60)
+        assert len(received) == MAX_KEPT_RESULTS + 2500 and received[-1] == str(MAX_KEPT_RESULTS + 2499)
+        assert len(result.results) == MAX_KEPT_RESULTS + 1 and result.truncated
+        assert result.results[0].text == "0"
+        assert result.results[-2].text.startswith("[interp: a result of ")
+        assert result.results[-1].text.startswith("[interp: 2500 more results (")
+        assert ci.run_code("display(1)").results[0].text == "1"  # the next run starts afresh
+    with CodeInterpreter(max_output=None) as ci:  # unlimited means unlimited
+        assert len(ci.run_code("for i in range(%d): display(i)" % (MAX_KEPT_RESULTS + 5)).results) == \
+            MAX_KEPT_RESULTS + 5
+
+
 @pytest.mark.skipif(importlib.util.find_spec("matplotlib") is None, reason="matplotlib not installed")
 @pytest.mark.limit(120)
 def test_matplotlib_figures_become_png_results(ci):
@@ -198,6 +249,31 @@ def test_execution_count(ci):
 
 
 # -- 3. stdin ------------------------------------------------------------------------
+
+
+def test_on_input_can_interrupt_the_codes_input(ci):
+    """InputInterrupted from on_input: input() (and sys.stdin.readline())
+    raise KeyboardInterrupt in the code, which may catch it; the run goes on."""
+    from interp.engine import InputInterrupted
+
+    def interrupt(prompt):
+        raise InputInterrupted
+
+    code = ("import sys\nfor name, read in (('input', input), ('readline', sys.stdin.readline)):\n"
+            "    try:\n        read()\n    except KeyboardInterrupt:\n        print('caught', name)\n"
+            "print(input('again? '))")
+    answers = iter([InputInterrupted, InputInterrupted, "yes"])
+
+    def answer(prompt):
+        value = next(answers)
+        if value is InputInterrupted:
+            raise value
+        return value
+
+    result = ci.run_code(code, on_input=answer)
+    assert result.error is None and result.stdout == "caught input\ncaught readline\nyes\n"
+    error = ci.run_code("input()", on_input=interrupt).error
+    assert error.name == "KeyboardInterrupt" and "input()" in error.traceback
 
 
 def test_stdin_text_feeds_input_and_sys_stdin(ci):
@@ -492,3 +568,111 @@ def test_print_behaves_like_the_builtin_and_writes_each_call_at_once(ci):
         "finally:\n    noise.kill(); noise.wait()").stdout.splitlines()
     ours = [line for line in lines if line != "y"]
     assert ours == ["line-%d-" % i + "z" * 200 for i in range(3000)]
+
+
+# -- buffered print() keeps the order of every writer (issue 20, streaming at 3x) -----------------
+
+WRITERS = {
+    "print": "print(TEXT)",
+    "write": "sys.stdout.write(TEXT + '\\n')",
+    "buffer": "sys.stdout.buffer.write(TEXT.encode() + b'\\n')",
+    "os.write": "os.write(1, TEXT.encode() + b'\\n')",
+    "os.system": "os.system('echo ' + TEXT)",
+    "subprocess": "subprocess.run(['echo', TEXT])",
+    "posix_spawn": "os.waitpid(os.posix_spawn('/bin/echo', ['echo', TEXT], os.environ), 0)",
+    "fork+print": "pid = os.fork()\nif pid == 0:\n    print(TEXT)\n    os._exit(0)\nos.waitpid(pid, 0)",
+    "C after flush": "sys.stdout.flush(); libc.write(1, TEXT.encode() + b'\\n', len(TEXT) + 1)",
+}
+
+
+@pytest.mark.limit(120)
+def test_every_pair_of_writers_keeps_its_order(ci):
+    """print() is buffered in the worker, flushed before any other writer can
+    write to fd 1: for every ordered pair of writers, the first one's line
+    comes first."""
+    lines = []
+    for first in WRITERS:
+        for second in WRITERS:
+            if first != second:
+                for name in (first, second):
+                    lines.append("%s:%s:%s" % (first, second, name))
+    code = ["import os, sys, subprocess, ctypes", "libc = ctypes.CDLL(None)"]
+    for line in lines:
+        code.append(WRITERS[line.rsplit(":", 1)[1]].replace("TEXT", repr(line.replace(" ", "_"))))
+    result = ci.run_code("\n".join(code), timeout=100)
+    assert result.error is None, result.error.traceback
+    assert result.stdout.splitlines() == [line.replace(" ", "_") for line in lines]
+
+
+def test_stderr_writers_keep_their_order(ci):
+    result = ci.run_code("import os, sys, subprocess\n"
+                         "for i in range(3):\n"
+                         "    print('p%d' % i, file=sys.stderr)\n"
+                         "    os.write(2, b'w%d\\n' % i)\n"
+                         "    sys.stderr.write('s%d\\n' % i)\n"
+                         "    subprocess.run(['sh', '-c', 'echo c%d >&2' % i])\n")
+    assert result.stderr.split() == ["%s%d" % (kind, i) for i in range(3) for kind in "pwsc"]
+
+
+def test_buffered_output_arrives_within_milliseconds_and_before_an_exit(ci):
+    """A line waits in the buffer only a few milliseconds (a partial one too),
+    and os._exit flushes it first."""
+    arrived = {}
+
+    def on_stdout(message):
+        arrived.setdefault(message.output.strip(), time.monotonic())
+
+    result = ci.run_code("import time, sys\nprint('tick')\nsys.stdout.write('partial')\ntime.sleep(1.5)\n"
+                         "print()\nprint('tock')", on_stdout=on_stdout)
+    assert result.stdout == "tick\npartial\ntock\n"
+    assert arrived["tock"] - arrived["tick"] > 1.0  # tick did not wait for the end of the sleep
+    assert arrived["tock"] - arrived["partial"] > 1.0  # (a partial line: the parent's 0.1 s delay)
+
+
+def test_background_output_precedes_the_next_runs_output(ci):
+    """A thread's print() after a run, buffered, comes before what the next
+    run prints, whether the ticker still ran (0.1 s after) or had stopped."""
+    for delay in (0.1, 1.3):
+        ci.run_code("import threading, time\n"
+                    "def late():\n    time.sleep(%r)\n    print('background')\n"
+                    "t = threading.Thread(target=late)\nt.start()" % delay)
+        time.sleep(delay + 0.3)
+        assert ci.run_code("print('next')").stdout == "background\nnext\n"
+
+
+def test_an_interrupt_during_a_flush_never_repeats_output(ci):
+    """A KeyboardInterrupt raised just after a buffered write reached the
+    pipe would make the buffer write it again: it is raised a moment later."""
+    for _ in range(5):
+        threading.Timer(0.3, ci.interrupt).start()
+        result = ci.run_code("i = 0\nwhile True:\n    print(i, flush=True)\n    i += 1", timeout=30)
+        assert result.error is not None and result.error.name == "KeyboardInterrupt"
+        numbers = [int(line) for line in result.stdout.split()]
+        assert numbers == list(range(len(numbers))) and numbers
+
+
+def test_a_signal_handler_that_raises_during_a_flush_never_repeats_output(ci):
+    """The same for user code's own handlers (a 1 kHz SIGALRM timer whose
+    handler raises inside print()): numbers may be skipped, never printed
+    twice."""
+    code = ("import itertools, signal\n"
+            "class Tick(Exception):\n    pass\n"
+            "ticks = 0\n"
+            "def tick(signum, frame):  # only inside print(), never between the cell's own lines\n"
+            "    global ticks\n"
+            "    if ticks < 300 and frame is not None and frame.f_code.co_name != '<module>':\n"
+            "        ticks += 1\n"
+            "        raise Tick\n"
+            "signal.signal(signal.SIGALRM, tick)\n"
+            "numbers = itertools.count()\n"
+            "signal.setitimer(signal.ITIMER_REAL, 0.001, 0.001)\n"
+            "while ticks < 300:\n"
+            "    try:\n"
+            "        print(next(numbers), flush=True)\n"
+            "    except Tick:\n"
+            "        pass\n"
+            "signal.setitimer(signal.ITIMER_REAL, 0)\n")
+    result = ci.run_code(code, timeout=60)
+    assert result.error is None, result.error.traceback
+    numbers = [int(line) for line in result.stdout.split()]
+    assert len(numbers) > 300 and all(a < b for a, b in zip(numbers, numbers[1:]))

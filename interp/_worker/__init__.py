@@ -8,11 +8,14 @@ standard library and ``interp/protocol.py``.
   ``complete``), and ``main()``, the entry point of a worker process.
 - :mod:`.channel`: the framed channel to the parent, and the relay thread
   that forwards the capture pipes of fds 1 and 2 as output frames.
-- :mod:`.stdio`: fds 0, 1 and 2 as user code sees them, and their repair.
+- :mod:`.stdio`: fds 0, 1 and 2 as user code sees them, and their repair;
+  :mod:`.flushing`: when the buffered sys.stdout / sys.stderr are flushed.
 - :mod:`.interpreter`: compiling and running cells, recording errors.
 - :mod:`.signals`: user code's signal handlers run only while user code runs.
 - :mod:`.display`: MIME bundles of results; :mod:`.figures`: matplotlib.
 - :mod:`.completion`: names and attributes for ``complete()``.
+- :mod:`.dialect`, :mod:`.magics` (with :mod:`.callers` and :mod:`.timing`)
+  and :mod:`.notebook`: notebook-style code.
 - :mod:`.proctree` and :mod:`.native`: finding and killing process trees (the
   parent uses them too), and the few C functions reached through ctypes.
 - :mod:`.zygote`: the warmed process that forks workers, and the supervisor

@@ -22,10 +22,13 @@ CHUNK = 65536
 _splice: Optional[Callable[..., int]] = getattr(os, "splice", None) if sys.platform.startswith("linux") else None
 
 
+_write = os.write  # as the engine found it (user code's flushes its output first, see flushing.py)
+
+
 def write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
-        written = os.write(fd, view)
+        written = _write(fd, view)
         view = view[written:]
 
 
@@ -63,6 +66,10 @@ class Channel:
     def has_message(self) -> bool:
         """True if a whole message is already decoded, waiting for recv()."""
         return bool(self._inbox)
+
+    def unread(self, message: Dict[str, Any]) -> None:
+        """Put ``message`` back: the next recv() returns it."""
+        self._inbox.insert(0, message)
 
     def recv(self) -> Dict[str, Any]:
         """Block for the next command; raise EOFError when the parent is gone."""

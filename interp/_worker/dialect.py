@@ -131,12 +131,16 @@ def _cell_magic(lines: List[str], first: int) -> str:
     head, end = _body_and_end(lines[first])
     indent = _INDENT.match(head).group(0)  # type: ignore[union-attr]
     match = _CELL_MAGIC.match(head[len(indent):])
-    assert match is not None
+    if match is not None:
+        name, args = match.group(1), match.group(2).strip()
+    else:  # ``%%``, ``%% time``, ``%%1abc``: as IPython, the name is what follows ``%%`` up to a space
+        name, _, args = head[len(indent) + 2:].rstrip().partition(" ")
+        args = args.strip()
     body = "".join(line[len(indent):] if indent and line.startswith(indent) else line
                    for line in lines[first + 1:])
     if body and not body.endswith(("\n", "\r")):
         body += "\n"
-    call = _call("run_cell_magic", match.group(1), match.group(2).strip(), body)
+    call = _call("run_cell_magic", name, args, body)
     return "".join(lines[:first]) + call + (end or "\n")
 
 

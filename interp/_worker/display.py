@@ -138,15 +138,25 @@ def filtered(bundle: Bundle, include: Optional[List[str]], exclude: Optional[Lis
             if (include is None or mime in include) and (exclude is None or mime not in exclude)}
 
 
-def fit_bundle(data: Bundle) -> Bundle:
-    """Drop the largest formats until the result frame fits the protocol limit;
-    name (the first 20 of) them in ``application/x-interp-dropped``."""
-    budget = protocol.MAX_EVENT_FRAME - 64 * 1024  # the rest of the frame, the list of dropped formats
+#: Names the formats a cut dropped (the worker's, then the parent's).
+DROPPED_KEY = "application/x-interp-dropped"
+
+
+def fit_bundle(data: Bundle, budget: int = protocol.MAX_EVENT_FRAME - 64 * 1024) -> Bundle:
+    """Drop the largest formats until the bundle's JSON fits ``budget`` bytes
+    (by default: the result frame fits the protocol limit; the rest of the
+    frame holds the list of dropped formats); name (the first 20 of) them in
+    ``application/x-interp-dropped``. The parent cuts with the same function
+    to fit its results budget."""
     # what each entry costs in the frame: its key, its value, ':' and ','
     sizes = {mime: len(json.dumps(mime)) + len(json.dumps(value)) + 2 for mime, value in data.items()}
     total = sum(sizes.values())
-    dropped = []
-    for mime in sorted((mime for mime in sizes if mime != "text/plain"), key=sizes.__getitem__, reverse=True):
+    earlier = data.get(DROPPED_KEY)
+    if not (isinstance(earlier, list) and len(earlier) <= 21 and all(isinstance(name, str) for name in earlier)):
+        earlier = []  # none, or not a list of names: an ordinary format, dropped like the others
+    dropped: List[str] = list(earlier)
+    keep = ("text/plain", DROPPED_KEY) if earlier else ("text/plain",)
+    for mime in sorted((mime for mime in sizes if mime not in keep), key=sizes.__getitem__, reverse=True):
         if total <= budget:
             break
         total -= sizes[mime]
@@ -154,9 +164,9 @@ def fit_bundle(data: Bundle) -> Bundle:
         dropped.append(mime)
     if total > budget and "text/plain" in data:  # text/plain alone is too large
         data["text/plain"] = clip(data["text/plain"])
-    if dropped:
+    if len(dropped) > len(earlier):
         names = [clip(mime, 200) for mime in dropped[:20]]
         if len(dropped) > 20:
             names.append("... and %d more" % (len(dropped) - 20))
-        data["application/x-interp-dropped"] = names
+        data[DROPPED_KEY] = names
     return data

@@ -14,7 +14,7 @@ from types import CodeType, TracebackType
 from typing import Any, Deque, Dict, List, Optional, Set, Tuple
 
 from . import protocol
-from .dialect import transform
+from .dialect import split_lines, transform
 from .signals import SignalGate
 
 #: Characters of cell source kept for tracebacks (older cells are forgotten).
@@ -79,7 +79,7 @@ def _hide_engine_frames(report: Optional[traceback.TracebackException], seen: Se
 
 def _suppressed_by_semicolon(source: str, node: ast.stmt) -> bool:
     """True if the expression statement ``node`` is followed by ``;`` (as in a notebook)."""
-    lines = source.splitlines()
+    lines = split_lines(source)
     if node.end_lineno is None or node.end_col_offset is None or node.end_lineno > len(lines):
         return False
     rest = lines[node.end_lineno - 1].encode("utf-8")[node.end_col_offset:]
@@ -131,7 +131,10 @@ class Interpreter(code.InteractiveInterpreter):
     def _remember_source(self, filename: str, source: str) -> None:
         """Keep the cell's source so tracebacks can quote it, now and in later
         runs; forget the oldest cells beyond LINECACHE_BUDGET characters."""
-        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+        # As linecache reads a file: lines split where the compiler splits them, each ending in "\n"
+        # (traceback's carets count on that ending).
+        lines = [line.rstrip("\r\n") + "\n" for line in split_lines(source)]
+        linecache.cache[filename] = (len(source), None, lines, filename)
         self._cached.append((filename, len(source)))
         self._cached_size += len(source)
         while self._cached_size > LINECACHE_BUDGET and len(self._cached) > 1:
@@ -152,7 +155,7 @@ class Interpreter(code.InteractiveInterpreter):
         try:
             return self._compile(rewritten, filename)
         except SyntaxError as exc:  # quote the user's line, not what it became
-            lines, number = source.splitlines(True), exc.lineno or 0
+            lines, number = split_lines(source), exc.lineno or 0
             if 0 < number <= len(lines) and exc.text != lines[number - 1]:
                 exc.text = lines[number - 1]
                 exc.offset = exc.end_offset = None  # columns of another text

@@ -13,32 +13,23 @@ other output, and an interrupt reaches them too.
 
 from __future__ import annotations
 
-import ast
 import builtins
 import importlib
 import io
-import math
 import os
 import shlex
 import string
 import subprocess
 import sys
-import time
-from types import FrameType
-from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from .callers import Caller, UsageError, run_source
 from .proctree import kill_tree
 from .stdio import flush_everything
+from .timing import TimeitResult, run_timed, run_timeit
 
 #: How long a command that got the interrupt may take to end before it is killed.
 STOP_GRACE = 0.25
-
-
-class UsageError(Exception):
-    """A magic that does not exist or was called wrongly (IPython's name and
-    messages). Reported without a traceback, as IPython does."""
-
-    _interp_no_traceback = True
 
 
 class SList(List[str]):
@@ -58,30 +49,6 @@ class SList(List[str]):
     def s(self) -> str:
         """The lines joined by spaces."""
         return " ".join(self)
-
-
-class Caller(NamedTuple):
-    """Where a magic was called from: the namespaces and the line of the call."""
-
-    globals: Dict[str, Any]
-    locals: Mapping[str, Any]
-    filename: str
-    lineno: int
-
-    @classmethod
-    def of(cls, frame: FrameType) -> Caller:
-        return cls(frame.f_globals, frame.f_locals, frame.f_code.co_filename, frame.f_lineno)
-
-    def lookup(self, name: str) -> Any:
-        """The value of ``name`` as the caller sees it; KeyError if it has none."""
-        if name in self.locals:
-            return self.locals[name]
-        if name in self.globals:
-            return self.globals[name]
-        return vars(builtins)[name]
-
-    def eval(self, expression: str) -> Any:
-        return eval(expression, self.globals, self.locals)
 
 
 def expand(command: str, caller: Caller) -> str:
@@ -180,71 +147,6 @@ def stop(process: subprocess.Popen[Any]) -> None:
         pass
     process.kill()
     process.wait()
-
-
-# -- timing ----------------------------------------------------------------------
-
-def format_time(seconds: float, precision: int = 3) -> str:
-    """A duration as IPython's timing magics show it: ``1.23 ms``, ``456 ns``, ``1min 5s``."""
-    if seconds >= 60.0:
-        parts = []
-        left = seconds
-        for suffix, length in (("d", 86400), ("h", 3600), ("min", 60), ("s", 1)):
-            count = int(left // length)
-            if count:
-                parts.append("%d%s" % (count, suffix))
-                left -= count * length
-            if left < 1:
-                break
-        return " ".join(parts)
-    order = 3 if seconds <= 0.0 else min(-(math.floor(math.log10(seconds)) // 3), 3)
-    return "%.*g %s" % (precision, seconds * 1000 ** order, ("s", "ms", micro_sign() + "s", "ns")[order])
-
-
-_micro: List[str] = []
-
-
-def micro_sign() -> str:
-    """The sign IPython's timing magics print for micro: the Greek mu
-    (U+03BC) from IPython 8.25 on, the micro sign (U+00B5) before. Follows
-    the IPython installed in the worker's Python, else the newest (looked up
-    once)."""
-    if not _micro:
-        try:
-            from importlib.metadata import PackageNotFoundError, version
-        except ImportError:  # pragma: no cover - importlib.metadata is in every Python >= 3.8
-            _micro.append("\u03bc")
-        else:
-            try:
-                release = tuple(int(part) for part in version("ipython").split(".")[:2])
-            except (PackageNotFoundError, ValueError, OSError):
-                release = (9, 0)
-            _micro.append("\xb5" if release < (8, 25) else "\u03bc")
-    return _micro[0]
-
-
-class TimeitResult:
-    """What ``%timeit -o`` returns: per-loop times of each run, like IPython's."""
-
-    def __init__(self, loops: int, repeat: int, timings: List[float], precision: int = 3) -> None:
-        self.loops = loops
-        self.repeat = repeat
-        self.all_runs = timings  # seconds for ``loops`` loops, one per run
-        self.timings = [run / loops for run in timings]
-        self.best = min(self.timings)
-        self.worst = max(self.timings)
-        self.average = math.fsum(self.timings) / len(self.timings)
-        self.stdev = math.sqrt(math.fsum((t - self.average) ** 2 for t in self.timings) / len(self.timings))
-        self._precision = precision
-
-    def __str__(self) -> str:
-        return "%s \xb1 %s per loop (mean \xb1 std. dev. of %d run%s, %s loop%s each)" % (
-            format_time(self.average, self._precision), format_time(self.stdev, self._precision),
-            self.repeat, "" if self.repeat == 1 else "s", f"{self.loops:,}",
-            "" if self.loops == 1 else "s")
-
-    def __repr__(self) -> str:
-        return "<TimeitResult : %s>" % self
 
 
 # -- %%capture ---------------------------------------------------------------------
@@ -547,84 +449,3 @@ def refresh_imports() -> None:
     importlib.invalidate_caches()
 
 
-def run_source(source: str, caller: Caller, first_line: int, want_value: bool) -> Any:
-    """Run ``source`` (a magic's statement or cell body, which starts on
-    line ``first_line`` of the caller's cell) in the caller's namespace, so
-    tracebacks point at the cell's own lines. With ``want_value``, a final
-    expression's value is returned."""
-    tree = compile("\n" * (first_line - 1) + source, caller.filename, "exec", ast.PyCF_ONLY_AST,
-                   dont_inherit=True)
-    assert isinstance(tree, ast.Module)
-    last: Optional[ast.Expression] = None
-    if want_value and tree.body and isinstance(tree.body[-1], ast.Expr):
-        last = ast.Expression(tree.body[-1].value)
-        del tree.body[-1]
-    exec(compile(tree, caller.filename, "exec", dont_inherit=True), caller.globals, caller.locals)
-    if last is None:
-        return None
-    return eval(compile(last, caller.filename, "eval", dont_inherit=True), caller.globals, caller.locals)
-
-
-def run_timed(source: str, caller: Caller, first_line: int) -> Any:
-    """``%time``: run ``source`` once; print CPU and wall time; return a final expression's value."""
-    import resource
-
-    start_cpu, start_wall = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
-    value = run_source(source, caller, first_line, want_value=True)
-    wall = time.perf_counter() - start_wall
-    end_cpu = resource.getrusage(resource.RUSAGE_SELF)
-    user, system = end_cpu.ru_utime - start_cpu.ru_utime, end_cpu.ru_stime - start_cpu.ru_stime
-    print("CPU times: user %s, sys: %s, total: %s" % (format_time(user), format_time(system),
-                                                      format_time(user + system)))
-    print("Wall time: %s" % format_time(wall))
-    return value
-
-
-def run_timeit(line: str, cell: Optional[str], caller: Caller) -> Optional[TimeitResult]:
-    """``%timeit`` / ``%%timeit``: options, then the statement (the line; for
-    the cell magic the line is setup code and the body is timed)."""
-    import timeit as timing
-
-    options, statement = _timeit_options(line)
-    setup = "pass"
-    if cell is not None:
-        setup, statement = statement or "pass", cell
-    if not statement.strip():
-        raise UsageError("%timeit needs a statement to time")
-    namespace = caller.globals if caller.locals is caller.globals else dict(caller.globals, **caller.locals)
-    timer = timing.Timer(statement, setup, globals=namespace)
-    loops = options.get("n", 0)
-    if not loops:  # as IPython: the first power of ten that takes 0.2 s
-        for power in range(10):
-            loops = 10 ** power
-            if timer.timeit(loops) >= 0.2:
-                break
-    repeat = options.get("r", 7)
-    result = TimeitResult(loops, repeat, timer.repeat(repeat, loops), options.get("p", 3))
-    if not options.get("q"):
-        if result.worst > 4 * result.best and result.best > 0 and result.worst > 1e-6:
-            print("The slowest run took %0.2f times longer than the fastest. This could mean that an "
-                  "intermediate result is being cached." % (result.worst / result.best))
-        print(result)
-    return result if options.get("o") else None
-
-
-def _timeit_options(line: str) -> Tuple[Dict[str, int], str]:
-    options: Dict[str, int] = {}
-    rest = line.strip()
-    while rest.startswith("-"):
-        flag, _, tail = rest.partition(" ")
-        letter = flag[1:2]
-        if letter in ("n", "r", "p"):
-            value = flag[2:] or tail.split(" ", 1)[0]
-            if not flag[2:]:
-                tail = tail.partition(" ")[2]
-            if not value.isdigit() or int(value) < (0 if letter == "p" else 1):
-                raise UsageError("%%timeit -%s takes a positive number, not %r" % (letter, value))
-            options[letter] = int(value)
-        elif flag in ("-o", "-q", "-t", "-c"):
-            options[flag[1]] = 1
-        else:
-            raise UsageError("%%timeit: unknown option %s" % flag)
-        rest = tail.strip()
-    return options, rest

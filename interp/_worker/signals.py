@@ -46,6 +46,8 @@ class SignalGate:
         # again while held is held once. Only replaced or changed by single
         # operations, so a handler that comes in between loses nothing.
         self.held: Dict[int, Tuple[Handler, Optional[FrameType]]] = {}
+        #: Called with a signal number just held (the worker may arrange to send it again soon).
+        self.on_hold: Optional[Callable[[int], None]] = None
         self._signal = signal.signal
         self._getsignal = signal.getsignal
 
@@ -93,6 +95,8 @@ class _GatedHandler:
         if self.gate.is_open():
             return self.handler(signum, frame)
         self.gate.held[signum] = (self.handler, frame)
+        if self.gate.on_hold is not None:
+            self.gate.on_hold(signum)
         return None
 
 

@@ -3,26 +3,84 @@ and the capture pipes, the Python streams over them, and their repair."""
 
 from __future__ import annotations
 
+import base64
 import builtins
 import io
 import os
+import select
 import sys
+import threading
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from . import native
+from . import flushing, native
 from .channel import Channel, Relay, identity, write_all
 from .signals import start_thread
 
 
+#: Bytes sys.stdout / sys.stderr hold before they write (see flushing.py for when they flush).
+OUTPUT_BUFFER = 65536
+#: Writes to a pipe of at most this many bytes are atomic (POSIX PIPE_BUF on Linux).
+PIPE_BUF = 4096
+_write = os.write  # not the flushing os.write user code gets (flushing.py): the buffer calls this
+
+
+class LineAlignedPipe(io.RawIOBase):
+    """fd 1 or 2 under the output buffer: each write is at most PIPE_BUF
+    bytes, cut after its last newline where it has one. Such a write is
+    atomic in a pipe, so a process writing to the same pipe meanwhile lands
+    between two lines, never inside one (of up to PIPE_BUF bytes), as with
+    one write per line."""
+
+    def __init__(self, fd: int) -> None:
+        super().__init__()
+        self._fd = fd
+
+    def writable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        if len(view) > PIPE_BUF:
+            view = view[:PIPE_BUF]
+            cut = bytes(view).rfind(b"\n") + 1
+            if cut:
+                view = view[:cut]
+        # A KeyboardInterrupt raised between the write and the return would
+        # make the buffer write these bytes again: the worker's SIGINT handler
+        # defers it while this is set (see in_write).
+        _in_write[0] = threading.get_ident()
+        try:
+            return _write(self._fd, view)
+        finally:
+            _in_write[0] = 0
+
+
+_in_write = [0]  # the thread between a write to fd 1/2 and its return, or 0
+
+
+def in_write() -> bool:
+    """True while the main thread is inside a buffered write to fd 1 or 2
+    (where an exception would lose track of what was written)."""
+    return _in_write[0] == threading.main_thread().ident
+
+
 def text_stream(fd: int, mode: str) -> io.TextIOWrapper:
     """A text stream over ``fd`` for sys.stdin (``"r"``) or sys.stdout/err (``"w"``)."""
-    raw = io.FileIO(fd, mode, closefd=False)
     if mode == "r":
-        return io.TextIOWrapper(io.BufferedReader(raw), encoding="utf-8", errors="replace")
-    # Unbuffered like ``python -u``: bytes reach the pipe at once, so a
-    # partial line is never stuck in this process and ordering with
-    # os.write / subprocess output is preserved.
-    return io.TextIOWrapper(raw, encoding="utf-8", errors="backslashreplace", write_through=True)
+        return io.TextIOWrapper(io.BufferedReader(io.FileIO(fd, mode, closefd=False)), encoding="utf-8",
+                                errors="replace")
+    # Buffered as python's own over a pipe, and flushed before any other
+    # writer and every few milliseconds (flushing.py), so a line costs a copy
+    # and the bytes still reach the pipe in the order they were written.
+    stream = io.TextIOWrapper(io.BufferedWriter(LineAlignedPipe(fd), OUTPUT_BUFFER), encoding="utf-8",
+                              errors="backslashreplace")
+    # Text goes straight into the byte buffer (not a text chunk of its own),
+    # so writes to sys.stdout.buffer keep their place among print()s.
+    stream._CHUNK_SIZE = 1  # type: ignore[attr-defined]
+    return stream
 
 
 #: The streams set_stream installed over the capture pipes (and stdin).
@@ -44,30 +102,45 @@ def whole_line_print(*objects: object, sep: Optional[str] = " ", end: Optional[s
                      file: Any = None, flush: bool = False) -> None:
     """print(): to the capture streams, the whole text of one call (objects,
     separators and ``end``) goes out in one write, so another writer (os.write,
-    a subprocess) never lands between a line and its newline, and a line costs
-    one system call, not two. Other files get the built-in print."""
+    a subprocess, a flush by the ticker) never lands between a line and its
+    newline. Other files get the built-in print."""
     stream: Any = sys.stdout if file is None else file
     if stream is None:
         return
     if stream is not _ours.get("stdout") and stream is not _ours.get("stderr"):
         _builtin_print(*objects, sep=sep, end=end, file=stream, flush=flush)
         return
-    if sep is None:
-        sep = " "
-    elif not isinstance(sep, str):
-        raise TypeError("sep must be None or a string, not %s" % type(sep).__name__)
     if end is None:
         end = "\n"
     elif not isinstance(end, str):
         raise TypeError("end must be None or a string, not %s" % type(end).__name__)
     writer: Any = stream  # (one of ours)
-    writer.write(sep.join([str(obj) for obj in objects]) + end)
+    if len(objects) == 1 and (sep is None or isinstance(sep, str)):  # the common case, quickly
+        writer.write(str(objects[0]) + end)
+    else:
+        if sep is None:
+            sep = " "
+        elif not isinstance(sep, str):
+            raise TypeError("sep must be None or a string, not %s" % type(sep).__name__)
+        writer.write(sep.join([str(obj) for obj in objects]) + end)
     if flush:
         writer.flush()
 
 
 whole_line_print.__name__ = whole_line_print.__qualname__ = "print"
 whole_line_print.__doc__ = _builtin_print.__doc__
+
+
+def flush_streams() -> None:
+    """Flush the worker's own sys.stdout and sys.stderr (whatever user code
+    did to them; never raises): before another writer, or on a tick."""
+    for name in ("stdout", "stderr"):
+        stream = _ours.get(name)
+        try:
+            if stream is not None:
+                stream.flush()
+        except BaseException:
+            pass
 
 
 def flush_everything() -> None:
@@ -121,6 +194,8 @@ class Plumbing:
         self.reset_stdin()
         set_stream("stdout", text_stream(1, "w"))
         set_stream("stderr", text_stream(2, "w"))
+        flushing.install(flush_streams)
+        self.ticker = flushing.Ticker(flush_streams)
 
     def reset_stdin(self) -> None:
         """fd 0 reads /dev/null again; sys.stdin is a fresh reader over it."""
@@ -169,6 +244,77 @@ def attach_stdin(text: str) -> None:
     else:
         start_thread(feed)
     set_stream("stdin", text_stream(0, "r"))
+
+
+class StreamedStdin:
+    """fd 0 of one run as a pipe the parent fills with its own stdin (the
+    command line's), chunk by chunk as the code reads: ``sys.stdin`` is a
+    real stream over it (``.buffer``, partial reads, bytes as they were) and
+    subprocesses inherit it. A thread takes the channel for the run: it asks
+    for a chunk (``stdin_more``), writes the ``stdin`` frame's bytes into the
+    pipe and asks again; :meth:`stop` ends it before the run's ``done``."""
+
+    def __init__(self, channel: Channel) -> None:
+        self._channel = channel
+        read_end, self._write_end = os.pipe()
+        os.set_blocking(self._write_end, False)
+        os.dup2(read_end, 0)
+        os.close(read_end)
+        set_stream("stdin", text_stream(0, "r"))
+        self._stop_r, self._stop_w = os.pipe()
+        self._ended = threading.Lock()
+        self._ended.acquire()
+        start_thread(self._feed)
+
+    def stop(self) -> None:
+        """End the thread (the run is over) and give the channel back."""
+        os.write(self._stop_w, b"!")
+        self._ended.acquire()
+        os.close(self._stop_r)
+        os.close(self._stop_w)
+
+    def _feed(self) -> None:
+        try:
+            self._channel.send({"t": "stdin_more"})
+            while True:
+                message = self._next()
+                if message is None or message.get("eof"):
+                    return
+                if not self._write(base64.b64decode(str(message.get("d", "")))):
+                    return
+                self._channel.send({"t": "stdin_more"})
+        except (OSError, ValueError):  # the channel broke, or the code closed fd 0's pipe
+            pass
+        finally:
+            os.close(self._write_end)  # the code reads EOF
+            self._ended.release()
+
+    def _next(self) -> Optional[Dict[str, Any]]:
+        """The next ``stdin`` frame, or None once stopped (another frame is
+        left for the main loop)."""
+        channel = self._channel
+        if not channel.has_message():
+            ready, _, _ = select.select([channel.rfd, self._stop_r], [], [])
+            if self._stop_r in ready:
+                return None
+        message = channel.recv()
+        if message.get("t") != "stdin":
+            channel.unread(message)
+            return None
+        return message
+
+    def _write(self, data: bytes) -> bool:
+        """Put ``data`` into the pipe as the code makes room; False if stopped."""
+        view = memoryview(data)
+        while view:
+            _, writable, _ = select.select([self._stop_r], [self._write_end], [])
+            if not writable:
+                return False
+            try:
+                view = view[os.write(self._write_end, view):]
+            except BlockingIOError:
+                pass
+        return True
 
 
 class CallbackStdin(io.TextIOBase):

@@ -37,8 +37,8 @@ from .figures import MatplotlibHook, emit_open_figures
 from .interpreter import Interpreter, error_report
 from .magics import Shell
 from .proctree import orphaned
-from .stdio import (CallbackStdin, Plumbing, attach_stdin, flush_everything, setup_descriptors,
-                    whole_line_print)
+from .stdio import (CallbackStdin, Plumbing, StreamedStdin, attach_stdin, flush_everything, flush_streams, in_write,
+                    setup_descriptors, whole_line_print)
 
 Message = Dict[str, Any]
 
@@ -72,6 +72,10 @@ class Worker:
         setattr(builtins, SHELL_NAME, self.shell)
         notebook.install(self.display, self.emit)
         signal.signal(signal.SIGINT, self._on_sigint)
+        # User code's handlers wait out a buffered write's return too (an exception
+        # there would write it twice); such a signal is sent again a tick later.
+        self.interp.signals.is_open = lambda: self.interp.in_user_code and not in_write()
+        self.interp.signals.on_hold = self._held
         self.interp.signals.install()
         self.pid = os.getpid()
         os.register_at_fork(after_in_child=self._after_fork)
@@ -84,11 +88,19 @@ class Worker:
         # (for the run whose command is on its way): the parent decides,
         # told by a 'started' frame.
         if self.interp.in_user_code:
+            if in_write():  # raised here, it would write the same output twice
+                self.plumbing.ticker.resend(signal.SIGINT)
+                return
             raise KeyboardInterrupt
         if self.running:
             self.interp.interrupt_pending = True
         else:
             self.stray_sigint = True
+
+    def _held(self, signum: int) -> None:
+        if self.interp.in_user_code and in_write():
+            self.interp.signals.held.pop(signum, None)
+            self.plumbing.ticker.resend(signum)
 
     def _after_fork(self) -> None:
         """In a process forked by user code: it must never speak the protocol
@@ -164,15 +176,20 @@ class Worker:
             self.stray_sigint = False
             self.channel.send({"t": "started", "re": command.get("id")})
         error = None
+        streamed: Optional[StreamedStdin] = None
         if not self.relay.intact():  # user code closed or replaced the read end of a capture pipe
             self.channel.send({"t": "fatal", "message": "user code broke the worker's output capture"})
             orphaned()
+        self.plumbing.ticker.busy()
         try:
+            flush_streams()  # what background threads printed comes before this run's output
             self.plumbing.repair()  # e.g. exit() closed sys.stdin; os.close(1)
             if envs:
                 os.environ.update(envs)
             if stdin is not None:
                 attach_stdin(stdin)
+            elif command.get("stdin_stream"):
+                streamed = StreamedStdin(self.channel)
             if command.get("input"):
                 builtins.input = self._input
                 sys.stdin = CallbackStdin(self._ask)
@@ -192,11 +209,14 @@ class Worker:
         finally:
             self.running = False
             builtins.input = self._builtin_input
-            if stdin is not None or type(sys.stdin) is CallbackStdin:
+            if streamed is not None:
+                streamed.stop()
+            if stdin is not None or streamed is not None or type(sys.stdin) is CallbackStdin:
                 self.plumbing.reset_stdin()
             if saved is not None:
                 restore_environ(saved)
         flush_everything()
+        self.plumbing.ticker.idle()
         self.relay.drain()
         return {"t": "done", "re": command.get("id"), "error": error, "count": self.interp.count}
 
@@ -261,6 +281,8 @@ class Worker:
             reply = self._next_message()
             if reply.get("t") == "input_reply" and reply.get("n") == number:
                 break  # replies to requests given up on (interrupted) are dropped
+        if reply.get("interrupt"):  # Ctrl-C while the front end read the line
+            raise KeyboardInterrupt
         if reply.get("eof"):
             raise EOFError("EOF when reading a line")
         value = str(reply.get("value", ""))

@@ -85,7 +85,7 @@ def _child(fds: Sequence[int]) -> None:
         except OSError:
             pass
     finally:
-        os._exit(1)
+        proctree._exit(1)  # not the flushing os._exit of user code
 
 
 def serve(sock_fd: int, limits: Union[str, Dict[str, int], None] = None) -> None:

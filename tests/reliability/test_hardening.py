@@ -306,8 +306,9 @@ def test_an_oversized_bundle_is_cut_to_fit_and_the_state_survives(ci, shape):
     seen = []
     result = ci.run_code("display(%s, raw=True)" % make, on_result=seen.append)
     assert result.error is None
-    bundle = seen[0]  # (too large for the results kept, see max_output)
+    bundle = seen[0]
     assert bundle.text == "big" and bundle.extra["application/x-interp-dropped"]
+    assert result.results[0].text == "big"  # the parent's budget cuts it the same way, keeping its text
     assert ci.run_code("print(kept)").stdout == "yes\n"
 
 
@@ -362,9 +363,12 @@ def test_a_stopped_zygote_does_not_stall_context_creation(ci):
 
 
 CLONE_PARENT_ESCAPE = r"""
-import ctypes, os, signal, time
+import ctypes, os, signal, sys, time
 # PyDLL: the GIL stays held across the call, so the clone (a copy of this one
-# thread) does not wait for a GIL some other thread held at that instant
+# thread) does not wait for a GIL some other thread held at that instant; and
+# a long switch interval, so that no other thread (the worker's flush ticker)
+# has asked for the GIL at that instant, which the clone would wait to hand over
+sys.setswitchinterval(60)
 libc = ctypes.PyDLL(None, use_errno=True)
 SYS_clone = {"x86_64": 56, "aarch64": 220}[os.uname().machine]
 pid = libc.syscall(SYS_clone, 0x00008000 | signal.SIGCHLD, 0, 0, 0, 0)  # CLONE_PARENT: a sibling
