@@ -14,6 +14,9 @@ Handler = Callable[[int, Optional[FrameType]], Any]
 _SYNCHRONOUS = {signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE, signal.SIGILL, signal.SIGTRAP,
                 signal.SIGSYS, signal.SIGKILL, signal.SIGSTOP}
 ASYNCHRONOUS = signal.valid_signals() - _SYNCHRONOUS
+#: Stack of the engine's threads: they only relay bytes and flush streams, and a memory limit
+#: (RLIMIT_AS) counts every thread's stack whether it is used or not.
+ENGINE_STACK = 512 * 1024
 
 
 def start_thread(target: Callable[[], Any]) -> None:
@@ -22,9 +25,11 @@ def start_thread(target: Callable[[], Any]) -> None:
     import _thread
 
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, ASYNCHRONOUS)
+    stack = _thread.stack_size(ENGINE_STACK)  # not the 8 MiB of address space a thread gets by default
     try:
         _thread.start_new_thread(target, ())
     finally:
+        _thread.stack_size(stack)
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
