@@ -42,7 +42,7 @@ async def arun(ci: Any, code: str, *, tools: Optional[HostTools] = None, context
     never blocks (async tools then run on this loop all the same)."""
     if not inspect.iscoroutinefunction(getattr(ci, "run_code", None)):
         loop = asyncio.get_running_loop()
-        threaded = None if tools is None else _OnLoop(tools.tools, loop)
+        threaded = None if tools is None else _OnLoop(tools, loop)
         return await loop.run_in_executor(None, lambda: run(ci, code, tools=threaded, context=context,
                                                              timeout=timeout, cancel=cancel))
     options: dict[str, Any] = {"context": context, "timeout": timeout}
@@ -61,8 +61,8 @@ class _OnLoop(HostTools):
     """Host tools answered from a thread while ``loop`` runs: async tools are
     run on that loop (where their resources live)."""
 
-    def __init__(self, tools: Any, loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__(tools)
+    def __init__(self, tools: HostTools, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(tools.tools, final=tools.final)
         self.tools = {name: self._bind(function, loop) for name, function in self.tools.items()}
 
     @staticmethod

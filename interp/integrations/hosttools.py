@@ -19,7 +19,7 @@ import asyncio
 import inspect
 import json
 import keyword
-from typing import Any, Callable, Dict, Mapping
+from typing import Any, Callable, Collection, Dict, Mapping
 
 from .. import _jsonlimits
 
@@ -35,6 +35,9 @@ _STUBS = r'''
 def _interp_host_tools(names, mark):
     import builtins as _b, json as _j
     ask = _b.input  # the worker's input(), bound to this run's on_input
+
+    class FinalAnswerException(BaseException):
+        """Ends the run: a final tool (final_answer) was called."""
 
     class HostToolError(Exception):
         """A host tool failed with an exception that is not a built-in one."""
@@ -56,6 +59,8 @@ def _interp_host_tools(names, mark):
                 if not (isinstance(cls, type) and issubclass(cls, Exception)):
                     cls, message = HostToolError, "%s: %s" % (kind, message)
                 raise cls(message)
+            if reply.get("final"):
+                raise FinalAnswerException(name)
             return reply["ok"]
         tool.__name__ = tool.__qualname__ = name
         tool.__doc__ = "Calls the host tool %r (its arguments and result are JSON values)." % name
@@ -84,15 +89,17 @@ class HostTools:
     """Tools by name, callable from code in a worker. Pass :attr:`setup_code`
     (run it before the code, each run: a restarted worker forgets it) and use
     :meth:`answer` (or :meth:`aanswer` with an async interpreter) as the
-    run's ``on_input``."""
+    run's ``on_input``. A call to a tool named in ``final`` (once it has
+    returned) ends the run with a ``FinalAnswerException`` in the code."""
 
-    def __init__(self, tools: Mapping[str, Tool]) -> None:
+    def __init__(self, tools: Mapping[str, Tool], *, final: Collection[str] = ()) -> None:
         for name, function in tools.items():
             if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
                 raise ValueError("a tool name must be a Python identifier, not %r" % (name,))
             if not callable(function):
                 raise TypeError("tool %r is not callable: %r" % (name, function))
         self.tools: Dict[str, Tool] = dict(tools)
+        self.final = frozenset(final)
 
     def __bool__(self) -> bool:
         return bool(self.tools)
@@ -111,14 +118,14 @@ class HostTools:
         call = self._parse(prompt)
         if isinstance(call, str):
             return call
-        function, args, kwargs = call
+        name, function, args, kwargs = call
         try:
             value = function(*args, **kwargs)
             if inspect.isawaitable(value):
                 value = _run_awaitable(value)
         except Exception as exc:
             return _error(exc)
-        return self._reply(value)
+        return self._reply(name, value)
 
     async def aanswer(self, prompt: str) -> str:
         """``on_input`` for an async run: async tools are awaited, plain ones
@@ -126,7 +133,7 @@ class HostTools:
         call = self._parse(prompt)
         if isinstance(call, str):
             return call
-        function, args, kwargs = call
+        name, function, args, kwargs = call
         try:
             if inspect.iscoroutinefunction(function):
                 value = await function(*args, **kwargs)
@@ -136,10 +143,10 @@ class HostTools:
                     value = await value
         except Exception as exc:
             return _error(exc)
-        return self._reply(value)
+        return self._reply(name, value)
 
     def _parse(self, prompt: str) -> Any:
-        """(function, args, kwargs), or the error reply (a str) for a bad request."""
+        """(name, function, args, kwargs), or the error reply (a str) for a bad request."""
         if not prompt.startswith(MARK):
             raise EOFError("the code has no standard input here")
         if len(prompt) > MAX_REQUEST:
@@ -156,9 +163,11 @@ class HostTools:
             return _error(NameError("no host tool named %r" % (name,)))
         if not isinstance(args, list) or not isinstance(kwargs, dict):
             return _error(TypeError("a tool call's args must be a list and its kwargs an object"))
-        return self.tools[name], args, kwargs
+        return name, self.tools[name], args, kwargs
 
-    def _reply(self, value: Any) -> str:
+    def _reply(self, name: str, value: Any) -> str:
+        if name in self.final:
+            return json.dumps({"ok": None, "final": True})  # the adapter's tool keeps the value itself
         try:
             reply = json.dumps({"ok": value}, allow_nan=False)
         except (TypeError, ValueError) as exc:
