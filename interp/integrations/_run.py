@@ -14,6 +14,7 @@ from ..types import ExecutionError, ExecutionResult
 from .hosttools import HostTools
 
 OnOutput = Optional[Callable[[Any], Any]]
+_GONE = "the context was restarted: its variables are gone"
 
 
 def run(ci: Any, code: str, *, tools: Optional[HostTools] = None, context: Any = None,
@@ -82,13 +83,19 @@ def stopped(exc: BaseException, timeout: Optional[float]) -> ExecutionResult:
     printed before, and an error that says whether the variables survived."""
     partial = getattr(exc, "result", None) or ExecutionResult()
     if isinstance(exc, InterpTimeoutError):
-        state = "the context was restarted: its variables are gone" if exc.restarted \
-            else "it was interrupted; the variables are kept"
+        state = _GONE if exc.restarted else "it was interrupted; the variables are kept"
         error = ExecutionError("TimeoutError", "the code ran longer than %s s: %s" % (_seconds(timeout), state), "")
     else:
         error = ExecutionError("WorkerDiedError", "%s; the context starts afresh on the next run" % exc, "")
     return ExecutionResult(stdout=partial.stdout, stderr=partial.stderr, error=error, results=partial.results,
                            execution_count=partial.execution_count, truncated=partial.truncated)
+
+
+def state_lost(result: ExecutionResult) -> bool:
+    """Whether ``result`` (from :func:`run`) says the context lost its variables."""
+    error = result.error
+    return error is not None and (error.name == "WorkerDiedError"
+                                  or (error.name == "TimeoutError" and error.value.endswith(_GONE)))
 
 
 def _seconds(timeout: Optional[float]) -> str:
