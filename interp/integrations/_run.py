@@ -63,7 +63,7 @@ class _OnLoop(HostTools):
     run on that loop (where their resources live)."""
 
     def __init__(self, tools: HostTools, loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__(tools.tools, final=tools.final)
+        super().__init__(tools.tools, final=tools.final, coroutines=tools.coroutines)
         self.tools = {name: self._bind(function, loop) for name, function in self.tools.items()}
 
     @staticmethod

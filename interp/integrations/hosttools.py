@@ -19,7 +19,7 @@ import asyncio
 import inspect
 import json
 import keyword
-from typing import Any, Callable, Collection, Dict, Mapping
+from typing import Any, Callable, Collection, Dict, Mapping, Optional
 
 from .. import _jsonlimits
 
@@ -32,7 +32,7 @@ MAX_DEPTH = 64
 
 # Runs in the worker before each run: (re)defines the stubs. Stdlib only.
 _STUBS = r'''
-def _interp_host_tools(names, mark):
+def _interp_host_tools(names, coroutines, mark):
     import builtins as _b, json as _j
     ask = _b.input  # the worker's input(), bound to this run's on_input
 
@@ -62,13 +62,18 @@ def _interp_host_tools(names, mark):
             if reply.get("final"):
                 raise FinalAnswerException(name)
             return reply["ok"]
+        if name in coroutines:  # an async tool: its stub is awaited, like the tool
+            call = tool
+
+            async def tool(*args, **kwargs):
+                return call(*args, **kwargs)
         tool.__name__ = tool.__qualname__ = name
         tool.__doc__ = "Calls the host tool %r (its arguments and result are JSON values)." % name
         return tool
 
     return {name: make(name) for name in names}
 
-globals().update(_interp_host_tools(__NAMES__, __MARK__))
+globals().update(_interp_host_tools(__NAMES__, __COROUTINES__, __MARK__))
 del _interp_host_tools
 '''
 
@@ -92,7 +97,8 @@ class HostTools:
     run's ``on_input``. A call to a tool named in ``final`` (once it has
     returned) ends the run with a ``FinalAnswerException`` in the code."""
 
-    def __init__(self, tools: Mapping[str, Tool], *, final: Collection[str] = ()) -> None:
+    def __init__(self, tools: Mapping[str, Tool], *, final: Collection[str] = (),
+                 coroutines: Optional[Collection[str]] = None) -> None:
         for name, function in tools.items():
             if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
                 raise ValueError("a tool name must be a Python identifier, not %r" % (name,))
@@ -100,6 +106,10 @@ class HostTools:
                 raise TypeError("tool %r is not callable: %r" % (name, function))
         self.tools: Dict[str, Tool] = dict(tools)
         self.final = frozenset(final)
+        #: The tools whose stubs are async (default: the coroutine functions).
+        self.coroutines = frozenset(name for name, function in self.tools.items()
+                                    if inspect.iscoroutinefunction(function)) if coroutines is None \
+            else frozenset(coroutines)
 
     def __bool__(self) -> bool:
         return bool(self.tools)
@@ -109,7 +119,9 @@ class HostTools:
         """Python source defining a stub for each tool in the worker."""
         if not self.tools:
             return ""
-        return _STUBS.replace("__NAMES__", repr(sorted(self.tools))).replace("__MARK__", repr(MARK))
+        return _STUBS.replace("__NAMES__", repr(sorted(self.tools))) \
+            .replace("__COROUTINES__", repr(sorted(self.coroutines))) \
+            .replace("__MARK__", repr(MARK))
 
     def answer(self, prompt: str) -> str:
         """``on_input`` for a sync run: call the tool the prompt asks for (an
