@@ -24,7 +24,8 @@ CACHE = os.environ.get("INTERP_TEST_VENVS") or os.path.join(os.path.expanduser("
 def venv_python(name: str, requirements: Sequence[str], timeout: float = 900) -> str:
     """The python of a cached venv holding `requirements` (built on first use)."""
     key = hashlib.sha256(("\n".join([sys.version, *requirements])).encode()).hexdigest()[:12]
-    where = os.path.join(CACHE, "%s-%s" % (name, key))
+    prefix = "%s-py%d.%d-" % (name, *sys.version_info[:2])
+    where = os.path.join(CACHE, prefix + key)
     python = os.path.join(where, "bin", "python")
     done = os.path.join(where, ".interp-installed")
     os.makedirs(CACHE, exist_ok=True)
@@ -44,4 +45,7 @@ def venv_python(name: str, requirements: Sequence[str], timeout: float = 900) ->
             pytest.skip(why + " (offline?)")
         with open(done, "w") as f:
             f.write("\n".join(requirements) + "\n")
+        for old in os.listdir(CACHE):  # venvs of older requirements for the same name and Python
+            if old.startswith(prefix) and old != os.path.basename(where):
+                shutil.rmtree(os.path.join(CACHE, old), ignore_errors=True)
     return python
