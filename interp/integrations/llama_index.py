@@ -45,4 +45,5 @@ def make_code_execute_fn(ci: Any, tools: Iterable[Any] = (), *, timeout: Optiona
 
 def _function(tool: Any) -> Callable[..., Any]:
     """What to call for a tool: a FunctionTool's own function, or the tool."""
-    return getattr(tool, "real_fn", None) or tool
+    function: Callable[..., Any] = getattr(tool, "real_fn", None) or tool
+    return function

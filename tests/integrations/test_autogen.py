@@ -23,7 +23,7 @@ def failed(code, output):
 def test_code_executor_agent_runs_on_interp(python, how):
     seen = run_driver(python, "autogen_agent", *how)
     assert seen["sandboxed"] is (how[0] == "sandbox")
-    go, first, _, mixed, _, error, _, timeout, _, shell, _, _, after = seen["seen"]
+    _, first, _, mixed, _, error, _, timeout, _, shell, _, _, after = seen["seen"]
     assert first == "x is 21\n"  # the model reflects on the output
     # state across calls; python and bash share the working directory; the shell's status is the exit code;
     # the block after the failed one was skipped

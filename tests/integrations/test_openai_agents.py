@@ -18,7 +18,7 @@ def test_runner_uses_run_python(python, where):
     seen = run_driver(python, "openai_agents_agent", where)
     assert seen["sandboxed"] is (where == "sandbox")
     assert seen["name"] == "run_python" and seen["schema"]["required"] == ["code"]
-    start, printed, value, failed, bad_arguments, timeout, later = seen["seen"]
+    _, printed, value, failed, bad_arguments, timeout, later = seen["seen"]
     assert printed == "x is 21\n"
     assert value == "42\n"  # state across calls, the last value
     assert failed.startswith("value-of-k\nTraceback (most recent call last):\n")  # an async host tool, awaited
