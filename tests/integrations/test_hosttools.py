@@ -182,3 +182,17 @@ def test_an_adapter_without_its_framework_names_the_extra(adapter):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("interp.integrations.%s needs %s: pip install 'interp[%s]'"
                                   % (adapter, framework.split(".")[0], extra)), proc.stdout
+
+
+def test_host_tools_through_a_remote_interpreter(tmp_path, tools, calls):
+    from interp import RemoteCodeInterpreter
+    from remote_helpers import ThreadServer
+    server = ThreadServer(str(tmp_path))
+    try:
+        with RemoteCodeInterpreter(server.url) as remote:
+            assert text(remote, "print(add(2, 3))\nfail('value')", tools) == "5\nValueError: bad value\n"
+            assert model_text(run(remote, "import time\ntime.sleep(60)", tools=tools, timeout=1)).startswith(
+                "TimeoutError: the code ran longer than 1 s")
+    finally:
+        server.close()
+    assert calls == [("add", 2, 3), ("fail", "value")]

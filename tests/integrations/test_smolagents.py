@@ -18,7 +18,7 @@ def check(seen, sandboxed):
     assert seen["answer"] == {"x": 42, "pid_is_int": True}  # final_answer(...) ended the run with its value
     assert seen["after_cleanup"] == "42"  # state across steps; cleanup() did not close the interpreter given
     observation, failed, timed_out = seen["seen"][1:]
-    assert "x is 21" in observation  # printed output reached the model
+    assert "x is 21" in observation  # additional_args reached the code (x = 21 * rate // 2), its output the model
     assert "Paris has 2100000 people" in failed  # a host tool's result, printed by the code
     assert "ZeroDivisionError: division by zero" in failed  # an error the model reacts to
     assert "caught no such city: Atlantis" in timed_out  # a host tool's exception, raised in the code

@@ -12,7 +12,7 @@ from interp import CodeInterpreter
 from interp.integrations.smolagents import InterpExecutor
 
 STEPS = [
-    "Set x.\n<code>\nx = 21\nprint('x is', x)\n</code>",
+    "Set x.\n<code>\nx = 21 * rate // 2\nprint('x is', x)\n</code>",
     "Look up, then fail.\n<code>\nprint(lookup('Paris'))\nx = x * 2\n1/0\n</code>",
     "React to the error.\n<code>\ntry:\n    lookup('Atlantis')\nexcept ValueError as e:\n"
     "    print('caught', e)\nimport time\ntime.sleep(60)\n</code>",
@@ -52,7 +52,7 @@ def scenario(ci: CodeInterpreter) -> Dict[str, Any]:
 
     model = Scripted()
     agent = CodeAgent(tools=[lookup], model=model, executor=InterpExecutor(ci, timeout=3), max_steps=6)
-    answer = agent.run("What is x?")
+    answer = agent.run("What is x?", additional_args={"rate": 2})
     agent.cleanup()
     return {"answer": answer, "seen": model.seen, "calls": calls, "left": len(model.steps),
             "after_cleanup": ci.run_code("x").text}
