@@ -51,14 +51,16 @@ def _interp_host_tools(names, coroutines, mark):
             try:
                 reply = _j.loads(ask(mark + request))
             except EOFError:
-                raise RuntimeError("%s() can only be called from the cell's main thread while it runs"
-                                   % name) from None
+                raise RuntimeError("%s() is a host tool: it answers only in runs its agent makes, "
+                                   "on the cell's main thread" % name) from None
             if "error" in reply:
                 kind, message = reply["error"]
                 cls = getattr(_b, kind, None)
-                if not (isinstance(cls, type) and issubclass(cls, Exception)):
-                    cls, message = HostToolError, "%s: %s" % (kind, message)
-                raise cls(message)
+                try:
+                    error = cls(message) if isinstance(cls, type) and issubclass(cls, Exception) else None
+                except Exception:  # a built-in that wants other arguments (UnicodeDecodeError)
+                    error = None
+                raise error or HostToolError("%s: %s" % (kind, message))
             if reply.get("final"):
                 raise FinalAnswerException(name)
             return reply["ok"]

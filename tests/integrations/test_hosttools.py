@@ -55,6 +55,9 @@ def tools(calls):
     def opaque():
         return object()
 
+    def odd():
+        raise UnicodeDecodeError("utf-8", b"x", 0, 1, "bad byte")
+
     def huge():
         return "x" * (MAX_REPLY + 10)
 
@@ -66,7 +69,8 @@ def tools(calls):
         await asyncio.sleep(0)
         return "value-of-" + key
 
-    return HostTools({"add": add, "fail": fail, "opaque": opaque, "huge": huge, "slow": slow, "fetch": fetch})
+    return HostTools({"add": add, "fail": fail, "opaque": opaque, "odd": odd, "huge": huge, "slow": slow,
+                      "fetch": fetch})
 
 
 def text(ci, code, tools, **options):
@@ -88,6 +92,7 @@ def test_a_tools_exception_is_raised_in_the_code(ci, tools):
     assert text(ci, "try:\n    fail('value')\nexcept ValueError as e:\n    print('caught', e)", tools) \
         == "caught bad value\n"
     assert text(ci, "fail('custom')", tools) == "HostToolError: Custom: custom failure\n"
+    assert text(ci, "odd()", tools).startswith("HostToolError: UnicodeDecodeError: 'utf-8' codec")
 
 
 def test_only_json_crosses_and_nothing_else_is_callable(ci, tools, calls):
@@ -115,7 +120,9 @@ def test_input_of_the_code_itself_and_calls_from_threads_get_no_answer(ci, tools
     code = ("import threading\nout = []\n"
             "def go():\n    try:\n        add(1, 2)\n    except Exception as e:\n        out.append(str(e))\n"
             "t = threading.Thread(target=go)\nt.start()\nt.join()\nprint(out)")
-    assert "can only be called from the cell's main thread" in text(ci, code, tools)
+    assert "add() is a host tool: it answers only in runs its agent makes, on the cell's main thread" \
+        in text(ci, code, tools)
+    assert "add() is a host tool" in ci.run_code("add(1, 2)").error.value  # a run the adapter did not make
 
 
 def test_stubs_come_back_after_being_deleted_or_replaced(ci, tools):
