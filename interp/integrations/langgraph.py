@@ -37,7 +37,28 @@ EvalFn = Callable[[str, Dict[str, Any]], Tuple[str, Dict[str, Any]]]
 #: Bounds on the variables reported back: one value's JSON, and all of them.
 MAX_VALUE = 256 * 1024
 MAX_VARS = 4 * 1024 * 1024
+#: Bound on one value sent into the context (characters of JSON or base64).
+MAX_SENT = 8 * 1024 * 1024
 _MARK = "\x00interp-vars\x00"
+
+# Runs in the worker before a step: the values of _locals it does not hold
+# yet. The worker unpickles what the host sends; the host never unpickles
+# anything from the worker.
+_LOAD = r'''
+def _interp_load(g, values, pickles, notes):
+    import base64, json, pickle, sys
+    g.update(json.loads(values))
+    for name, data in pickles.items():
+        try:
+            g[name] = pickle.loads(base64.b64decode(data))
+        except Exception as exc:
+            notes.append("%s: %s: %s" % (name, type(exc).__name__, exc))
+    for note in notes:
+        print("(not sent into the context: %s)" % note, file=sys.stderr)
+
+_interp_load(globals(), __JSON__, __PICKLES__, __NOTES__)
+del _interp_load
+'''
 
 # Runs in the worker after each step: its public JSON variables, on one line.
 _REPORT = r'''
@@ -73,11 +94,13 @@ def make_eval_fn(ci: Any, *, timeout: Optional[float] = 60, context: Any = None)
         tools = {name: value for name, value in _locals.items() if callable(value) and name.isidentifier()}
         host = HostTools(tools)
         prelude = _send_values({name: value for name, value in _locals.items() if name not in tools}, known)
+        notes = ""
         if prelude:
             sent = run(ci, prelude, context=context, timeout=timeout)
             if sent.error is not None:
                 known.clear()
                 return model_text(sent), {}
+            notes = sent.stderr  # values left out: the model should know
         result = run(ci, code, tools=host, context=context, timeout=timeout)
         if state_lost(result):
             known.clear()  # a fresh worker: send every value again next step
@@ -87,7 +110,7 @@ def make_eval_fn(ci: Any, *, timeout: Optional[float] = 60, context: Any = None)
         new_vars = _reported(report.stdout)
         for name, value in new_vars.items():
             known[name] = _fingerprint(value) or ""
-        return model_text(result), new_vars
+        return notes + model_text(result), new_vars
 
     return eval_fn
 
@@ -106,22 +129,31 @@ def _fingerprint(value: Any) -> Optional[str]:
 
 
 def _send_values(values: Dict[str, Any], known: Dict[str, str]) -> str:
-    """Source that sets the values the context does not hold yet."""
+    """Source that sets the values the context does not hold yet. A value
+    the worker cannot load (its class is not importable there), or larger
+    than MAX_SENT, is left out with a note on stderr; the step still runs."""
     as_json: Dict[str, Any] = {}
-    as_pickle: Dict[str, Any] = {}
+    as_pickle: Dict[str, str] = {}
+    notes = []
     for name, value in values.items():
-        mark = _fingerprint(value)
-        if mark is None or not name.isidentifier() or known.get(name) == mark:
+        mark = _fingerprint(value) or "u%d" % id(value)
+        if not name.isidentifier() or known.get(name) == mark:
             continue
-        (as_json if mark.startswith("j") else as_pickle)[name] = value
         known[name] = mark
-    lines = []
-    if as_json:
-        lines.append("globals().update(__import__('json').loads(%r))" % json.dumps(as_json))
-    if as_pickle:  # the worker unpickles what the host sends; the host never unpickles the worker's
-        data = base64.b64encode(pickle.dumps(as_pickle)).decode("ascii")
-        lines.append("globals().update(__import__('pickle').loads(__import__('base64').b64decode(%r)))" % data)
-    return "\n".join(lines)
+        if mark.startswith("u"):
+            notes.append("%s: a %s is neither JSON nor picklable" % (name, type(value).__name__))
+            continue
+        data = json.dumps(value) if mark.startswith("j") else base64.b64encode(pickle.dumps(value)).decode("ascii")
+        if len(data) > MAX_SENT:
+            notes.append("%s: %d characters, more than %d" % (name, len(data), MAX_SENT))
+        elif mark.startswith("j"):
+            as_json[name] = value
+        else:
+            as_pickle[name] = data
+    if not (as_json or as_pickle or notes):
+        return ""
+    return _LOAD.replace("__JSON__", repr(json.dumps(as_json))).replace("__PICKLES__", repr(as_pickle)) \
+        .replace("__NOTES__", repr(notes))
 
 
 def _reported(stdout: str) -> Dict[str, Any]:

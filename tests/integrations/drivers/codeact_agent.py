@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any, Dict, List
 
 from _common import main
@@ -27,6 +28,10 @@ STEPS = [
 ]
 
 
+class HostOnly:
+    """A class of the host's __main__: the worker cannot unpickle it."""
+
+
 def scenario(ci: CodeInterpreter) -> Dict[str, Any]:
     ledger: List[int] = []  # host state the tool closes over
 
@@ -39,7 +44,8 @@ def scenario(ci: CodeInterpreter) -> Dict[str, Any]:
 
     model = Scripted(replies=list(STEPS), seen=[])
     agent = create_codeact(model, [record], make_eval_fn(ci, timeout=3)).compile()
-    out = agent.invoke({"messages": [("user", "go")], "context": {"rate": 3}})
+    out = agent.invoke({"messages": [("user", "go")], "context": {"rate": 3, "host_only": HostOnly(),
+                                                                   "lock": threading.Lock()}})
     return {"seen": model.seen, "ledger": ledger, "context": {k: v for k, v in out["context"].items()
                                                               if not callable(v)},
             "final": out["messages"][-1].content}
