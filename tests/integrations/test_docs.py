@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from conftest import framework_python
+from frameworks import framework_python
 from test_readme import expected_lines, missing
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import framework_python, run_driver
+from frameworks import framework_python, run_driver
 
 
 @pytest.fixture(scope="module")
