@@ -13,13 +13,11 @@ from ..errors import InterpTimeoutError, WorkerDiedError
 from ..types import ExecutionError, ExecutionResult
 from .hosttools import HostTools
 
-OnOutput = Optional[Callable[[Any], Any]]
 _GONE = "the context was restarted: its variables are gone"
 
 
 def run(ci: Any, code: str, *, tools: Optional[HostTools] = None, context: Any = None,
-        timeout: Optional[float] = None, on_stdout: OnOutput = None, on_stderr: OnOutput = None,
-        cancel: Optional[threading.Event] = None) -> ExecutionResult:
+        timeout: Optional[float] = None, cancel: Optional[threading.Event] = None) -> ExecutionResult:
     """Run ``code`` on the interpreter ``ci`` (a CodeInterpreter or
     RemoteCodeInterpreter) with ``tools`` callable from it."""
     options: dict[str, Any] = {"context": context, "timeout": timeout}
@@ -31,7 +29,7 @@ def run(ci: Any, code: str, *, tools: Optional[HostTools] = None, context: Any =
             if setup.error is not None:
                 return _failed_setup(setup)
             options["on_input"] = tools.answer
-        return ci.run_code(code, on_stdout=on_stdout, on_stderr=on_stderr, **options)  # type: ignore[no-any-return]
+        return ci.run_code(code, **options)  # type: ignore[no-any-return]
     except (InterpTimeoutError, WorkerDiedError) as exc:
         return stopped(exc, timeout)
 
