@@ -102,8 +102,10 @@ class HostTools:
     def __init__(self, tools: Mapping[str, Tool], *, final: Collection[str] = (),
                  coroutines: Optional[Collection[str]] = None) -> None:
         for name, function in tools.items():
-            if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
-                raise ValueError("a tool name must be a Python identifier, not %r" % (name,))
+            if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name) \
+                    or name.startswith("_interp_"):
+                raise ValueError("a tool name must be a Python identifier (not starting with _interp_), not %r"
+                                 % (name,))
             if not callable(function):
                 raise TypeError("tool %r is not callable: %r" % (name, function))
         self.tools: Dict[str, Tool] = dict(tools)

@@ -151,6 +151,8 @@ def test_tool_names_are_checked():
         HostTools({"not a name": print})
     with pytest.raises(ValueError, match="identifier"):
         HostTools({"class": print})
+    with pytest.raises(ValueError, match="identifier"):
+        HostTools({"_interp_host_tools": print})  # the stubs' own helper
     with pytest.raises(TypeError, match="not callable"):
         HostTools({"x": 3})
 
