@@ -36,8 +36,13 @@ REQUIREMENTS = {
 }
 
 
+_FAILED: Dict[str, str] = {}  # name -> why its install failed in this session (not tried again)
+
+
 def venv_python(name: str, requirements: Sequence[str], timeout: float = 900) -> str:
     """The python of a cached venv holding `requirements` (built on first use)."""
+    if name in _FAILED:
+        _give_up(_FAILED[name])
     key = hashlib.sha256(("\n".join([sys.version, *requirements])).encode()).hexdigest()[:12]
     prefix = "%s-py%d.%d-" % (name, *sys.version_info[:2])
     where = os.path.join(CACHE, prefix + key)
@@ -54,16 +59,20 @@ def venv_python(name: str, requirements: Sequence[str], timeout: float = 900) ->
                                   *requirements], capture_output=True, text=True, timeout=timeout)
         if install.returncode != 0:
             shutil.rmtree(where, ignore_errors=True)
-            why = "could not install %s: %s" % (" ".join(requirements), install.stderr.strip()[-1500:])
-            if os.environ.get("CI"):
-                pytest.fail(why)
-            pytest.skip(why + " (offline?)")
+            _FAILED[name] = "could not install %s: %s" % (" ".join(requirements), install.stderr.strip()[-1500:])
+            _give_up(_FAILED[name])
         with open(done, "w") as f:
             f.write("\n".join(requirements) + "\n")
         for old in os.listdir(CACHE):  # venvs of older requirements for the same name and Python
             if old.startswith(prefix) and old != os.path.basename(where):
                 shutil.rmtree(os.path.join(CACHE, old), ignore_errors=True)
     return python
+
+
+def _give_up(why: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(why)
+    pytest.skip(why + " (offline?)")
 
 
 def framework_python(name: str) -> str:
