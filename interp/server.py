@@ -883,7 +883,8 @@ class RequestHandler(BaseHTTPRequestHandler):
         except (TypeError, ValueError) as exc:
             raise HTTPError(400, str(exc)) from None
         with self.server.contexts.use(context_id) as entry:
-            stream = _EventStream(self.connection, self.server.io_timeout, self.server.metrics.sent)
+            stream = _EventStream(self.connection, self.server.io_timeout, self.server.metrics.sent,
+                                  chunked=self._chunked())
             callbacks: Dict[str, Callable[[Any], Any]] = {
                 "stdout": lambda m: stream.send({"type": "stdout", "text": m.output}),
                 "stderr": lambda m: stream.send({"type": "stderr", "text": m.output}),
@@ -999,11 +1000,25 @@ class RequestHandler(BaseHTTPRequestHandler):
             return
         self._send_json(response.status, response.body, headers=response.headers)
 
+    def _chunked(self) -> bool:
+        """Whether a streamed response can be chunked: an HTTP/1.0 client does
+        not know chunking, so its stream ends when the connection closes."""
+        if self.request_version == "HTTP/1.0":
+            self.close_connection = True
+            return False
+        return True
+
+    def _framing(self) -> List[str]:
+        """The header lines saying how a streamed response's body ends."""
+        if self.request_version == "HTTP/1.0":
+            return ["Connection: close"]
+        return ["Transfer-Encoding: chunked", "Keep-Alive: timeout=%g" % self.server.header_timeout]
+
     def _stream_head(self) -> bytes:
-        return ("HTTP/1.1 200 OK\r\nServer: %s\r\nDate: %s\r\nContent-Type: application/x-ndjson\r\n"
-                "Transfer-Encoding: chunked\r\nCache-Control: no-store\r\nX-Accel-Buffering: no\r\n"
-                "Keep-Alive: timeout=%g\r\n\r\n"
-                % (self.version_string(), self.date_time_string(), self.server.header_timeout)).encode("latin-1")
+        lines = ["HTTP/1.1 200 OK", "Server: " + self.version_string(), "Date: " + self.date_time_string(),
+                 "Content-Type: application/x-ndjson", *self._framing(), "Cache-Control: no-store",
+                 "X-Accel-Buffering: no"]
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
 def _ask(prompt: str) -> str:
@@ -1049,7 +1064,8 @@ class _SSEStream:
     def __init__(self, handler: RequestHandler) -> None:
         self._handler = handler
         handler.connection.setblocking(False)  # the stream's pump owns the socket until finish()
-        self._events = _EventStream(handler.connection, handler.server.io_timeout, handler.server.metrics.sent)
+        self._events = _EventStream(handler.connection, handler.server.io_timeout, handler.server.metrics.sent,
+                                    chunked=handler._chunked())
         self.gone = self._events.gone
 
     def begin(self, headers: Dict[str, str]) -> None:
@@ -1058,7 +1074,7 @@ class _SSEStream:
         handler.log_request(200)
         handler.server.metrics.answered(200)
         lines = ["HTTP/1.1 200 OK", "Server: " + handler.version_string(), "Date: " + handler.date_time_string(),
-                 "Transfer-Encoding: chunked", "Keep-Alive: timeout=%g" % handler.server.header_timeout]
+                 *handler._framing()]
         lines += ["%s: %s" % item for item in headers.items()]
         self._events.begin(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
 
@@ -1102,8 +1118,10 @@ class _EventStream:
     for ``stall`` seconds while there is something to send.
     """
 
-    def __init__(self, sock: socket.socket, stall: float, on_sent: Callable[[int], None]) -> None:
+    def __init__(self, sock: socket.socket, stall: float, on_sent: Callable[[int], None], *,
+                 chunked: bool = True) -> None:
         self._sock = sock
+        self._chunked = chunked  # else the body ends when the connection closes (HTTP/1.0)
         self._stall = stall
         self._on_sent = on_sent
         self._lock = threading.Lock()
@@ -1138,12 +1156,12 @@ class _EventStream:
 
     def send_bytes(self, data: bytes) -> None:
         """Send ``data`` as one chunk (an MCP SSE event)."""
-        self._put(b"%X\r\n%s\r\n" % (len(data), data))
+        self._put(b"%X\r\n%s\r\n" % (len(data), data) if self._chunked else data)
 
     def finish(self) -> bool:
         """End the body (if it began) and wait until the pump wrote it all, or
         the client went away or stalled; True if everything was delivered."""
-        if self.begun:
+        if self.begun and self._chunked:
             self._put(b"0\r\n\r\n")
         with self._lock:
             self._ended = True
@@ -1399,6 +1417,9 @@ def make_server(interpreter: CodeInterpreter, host: str = DEFAULT_HOST, port: in
     ``allowed_hosts`` without a token, and for bad options; OSError if the
     address cannot be bound.
     """
+    if token is not None and not token.strip():
+        raise ValueError("the token is empty or blank (an unset variable?): it would let anyone in; "
+                         "give a real token, or none at all on a loopback address")
     if not token and not is_loopback(host):
         raise ValueError("refusing to listen on %r without a token: anyone who can reach it could "
                          "run code as you; set --token or %s, or bind 127.0.0.1" % (host, TOKEN_ENV))
@@ -1458,7 +1479,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     if problem:
         print("interp serve: %s" % problem, file=sys.stderr)
         return 2
-    token = args.token if args.token is not None else os.environ.get(TOKEN_ENV) or None
+    token = args.token if args.token is not None else os.environ.get(TOKEN_ENV)
+    if token is not None and not token.strip():
+        print("interp serve: %s is empty or blank (an unset variable?); refusing to start without "
+              "authentication: give a real token, or none at all on a loopback address"
+              % ("--token" if args.token is not None else "$" + TOKEN_ENV), file=sys.stderr)
+        return 2
     try:
         interpreter = CodeInterpreter(cwd=args.cwd, sandbox=sandbox)
     except InterpError as exc:
