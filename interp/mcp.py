@@ -312,8 +312,9 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def add_output_arguments(parser: argparse.ArgumentParser) -> None:
-    """The MCP options shared by ``mcp`` and ``serve``."""
+def add_output_arguments(parser: Any) -> None:
+    """The MCP options shared by ``mcp`` and ``serve`` (``parser``: an
+    ArgumentParser or one of its argument groups)."""
     parser.add_argument("--output-limit", type=int, default=DEFAULT_OUTPUT_LIMIT, metavar="CHARS",
                         help="characters of each output part (stdout, stderr, a result, a traceback) a "
                              "run_code result gives the model; the middle of longer output is cut, keeping "

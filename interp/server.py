@@ -84,10 +84,10 @@ from ._mcp_http import MCPEndpoint
 from ._mcp_http import http_error_body as mcp_http_error_body
 from ._mcp_http import Response as MCPResponse
 from .api import CodeInterpreter
-from .engine import CANCEL_POLL, DEFAULT_CONTEXT_ID, completion_command, run_command
+from .engine import CANCEL_POLL, DEFAULT_CONTEXT_ID, DEFAULT_TIMEOUT, completion_command, run_command
 from .errors import (ContextNotFoundError, ContextRestartedError, InterpError, InterpTimeoutError,
                      InvalidCwdError, RunCancelledError, WorkerDiedError)
-from .frontend import context_json
+from .frontend import OneLineParser, context_json, fail
 from .mcp import add_output_arguments as add_mcp_arguments
 from .mcp import check_output_arguments as check_mcp_arguments
 from .sandbox import add_arguments as sandbox_arguments
@@ -126,6 +126,7 @@ STREAM_BUFFER = 8 * 1024 * 1024
 #: Pause of the accept loop when the process is out of file descriptors.
 ACCEPT_BACKOFF = 0.1
 TOKEN_ENV = "INTERP_TOKEN"
+NAME = "interp serve"  # how the command line names itself in its complaints
 
 _TIMEOUTS = (TimeoutError, socket.timeout)  # distinct classes before Python 3.10
 #: errnos of a connection whose client vanished (besides ConnectionError and timeouts)
@@ -387,6 +388,8 @@ class InterpHTTPServer(ThreadingHTTPServer):
         #: MCP at /mcp: the same interpreter; its options (output_limit, task_after) are on mcp.core
         self.mcp = MCPEndpoint(MCPCore(interpreter, max_contexts=max_contexts))
         self.token = token
+        #: the timeout of runs that give none (None: the engine's DEFAULT_TIMEOUT; 0: no limit)
+        self.default_timeout: Optional[float] = None
         self.max_body = max_body
         self.log = log
         self.max_connections = max_connections
@@ -873,7 +876,9 @@ class RequestHandler(BaseHTTPRequestHandler):
     def _stream_run(self, context_id: str, fields: Dict[str, Any]) -> None:
         """Run the fields of an execute request in a context, streaming its events."""
         timeout = fields.get("timeout")
-        if timeout is not None and not 0 <= timeout <= MAX_TIMEOUT:
+        if timeout is None:
+            timeout = self.server.default_timeout
+        elif not 0 <= timeout <= MAX_TIMEOUT:
             raise HTTPError(400, "the field 'timeout' must be from 0 (no limit) to %d seconds, got %r"
                             % (MAX_TIMEOUT, timeout))
         wants_input = bool(fields.get("input"))
@@ -1430,42 +1435,69 @@ def make_server(interpreter: CodeInterpreter, host: str = DEFAULT_HOST, port: in
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m interp serve",
-        description="Serve stateful Python contexts over HTTP (JSON; /execute streams NDJSON).")
-    parser.add_argument("--host", default=DEFAULT_HOST,
-                        help="address to bind (default %(default)s; non-loopback needs a token)")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT,
-                        help="port (default %(default)s; 0: any free port)")
-    parser.add_argument("--token", default=None,
-                        help="require 'Authorization: Bearer TOKEN' (default: $%s)" % TOKEN_ENV)
-    parser.add_argument("--allow-host", action="append", default=[], metavar="NAME",
-                        help="also accept requests whose Host header names NAME ('*': any); needs a "
-                             "token (default: only the bound address and loopback names)")
-    parser.add_argument("--cwd", metavar="DIR", help="default working directory of contexts")
-    parser.add_argument("--max-body", type=int, default=DEFAULT_MAX_BODY, metavar="BYTES",
-                        help="largest request body (default %(default)s)")
-    parser.add_argument("--max-connections", type=int, default=DEFAULT_MAX_CONNECTIONS, metavar="N",
-                        help="connections served at once; more wait (default %(default)s)")
-    parser.add_argument("--header-timeout", type=float, default=DEFAULT_HEADER_TIMEOUT, metavar="SECONDS",
-                        help="time a client has to send a request's headers, and the longest a "
-                             "keep-alive connection stays idle (default %(default)g)")
-    parser.add_argument("--io-timeout", type=float, default=DEFAULT_IO_TIMEOUT, metavar="SECONDS",
-                        help="time a client has to send a body, or to accept more of a response, "
-                             "before it counts as gone (default %(default)g)")
-    parser.add_argument("--max-contexts", type=int, default=None, metavar="N",
-                        help="contexts clients may create; beyond, creating one is a 503 (default: no limit)")
-    parser.add_argument("--idle-timeout", type=float, default=None, metavar="SECONDS",
-                        help="delete a context unused for this long; later requests for it get a 404 "
-                             "saying so (default: never)")
-    parser.add_argument("--quiet", action="store_true", help="do not log each request to stderr")
-    add_mcp_arguments(parser)
-    parser.add_argument("--mcp-keepalive", type=float, default=MCP_KEEPALIVE, metavar="SECONDS",
-                        help="an /mcp request still running after this long is answered as an SSE stream "
-                             "that gets a comment after each such silence, so a client's read timeout does "
-                             "not end a long silent run (default %(default)g)")
+        description="Serve stateful Python contexts over HTTP (JSON; /execute streams NDJSON), and MCP "
+                    "(Streamable HTTP) at /mcp.")
+    http = parser.add_argument_group("HTTP")
+    http.add_argument("--host", default=DEFAULT_HOST,
+                      help="address to bind (default %(default)s; non-loopback needs a token)")
+    http.add_argument("--port", type=int, default=DEFAULT_PORT,
+                      help="port (default %(default)s; 0: any free port)")
+    http.add_argument("--token", default=None,
+                      help="require 'Authorization: Bearer TOKEN' (default: $%s; empty is refused)" % TOKEN_ENV)
+    http.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                      help="also accept requests whose Host header names NAME ('*': any); needs a "
+                           "token (default: only the bound address and loopback names)")
+    http.add_argument("--max-body", type=int, default=DEFAULT_MAX_BODY, metavar="BYTES",
+                      help="largest request body (default %(default)s)")
+    http.add_argument("--max-connections", type=int, default=DEFAULT_MAX_CONNECTIONS, metavar="N",
+                      help="connections served at once; more wait (default %(default)s)")
+    http.add_argument("--header-timeout", type=float, default=DEFAULT_HEADER_TIMEOUT, metavar="SECONDS",
+                      help="time a client has to send a request's headers, and the longest a "
+                           "keep-alive connection stays idle (default %(default)g)")
+    http.add_argument("--io-timeout", type=float, default=DEFAULT_IO_TIMEOUT, metavar="SECONDS",
+                      help="time a client has to send a body, or to accept more of a response, "
+                           "before it counts as gone (default %(default)g)")
+    http.add_argument("--quiet", action="store_true", help="do not log each request to stderr")
+    runs = parser.add_argument_group("contexts and runs (HTTP and MCP)")
+    runs.add_argument("--cwd", metavar="DIR", help="default working directory of contexts")
+    runs.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                      help="timeout of runs that give none (default %g; 0: no limit)" % DEFAULT_TIMEOUT)
+    runs.add_argument("--max-contexts", type=int, default=None, metavar="N",
+                      help="contexts clients may create; beyond, creating one is a 503 (default: no limit)")
+    runs.add_argument("--idle-timeout", type=float, default=None, metavar="SECONDS",
+                      help="delete a context unused for this long; later requests for it get a 404 "
+                           "saying so (default: never)")
+    mcp = parser.add_argument_group("MCP at /mcp")
+    add_mcp_arguments(mcp)
+    mcp.add_argument("--mcp-keepalive", type=float, default=MCP_KEEPALIVE, metavar="SECONDS",
+                     help="an /mcp request still running after this long is answered as an SSE stream "
+                          "that gets a comment after each such silence, so a client's read timeout does "
+                          "not end a long silent run (default %(default)g)")
     sandbox_arguments(parser)
     return parser
+
+
+def _check_arguments(args: argparse.Namespace) -> Optional[str]:
+    """What is wrong with serve's options, in the words of the command line, or None."""
+    def seconds(value: Optional[float], zero: bool) -> bool:  # finite, > 0 (or >= 0)
+        return value is None or (math.isfinite(value) and (value >= 0 if zero else value > 0))
+
+    if not 0 <= args.port <= 65535:
+        return "--port must be from 0 to 65535, got %d" % args.port
+    for flag, value, zero in (("--header-timeout", args.header_timeout, False),
+                              ("--io-timeout", args.io_timeout, False),
+                              ("--idle-timeout", args.idle_timeout, False),
+                              ("--mcp-keepalive", args.mcp_keepalive, False),
+                              ("--timeout", args.timeout, True)):
+        if not seconds(value, zero):
+            return "%s must be a number of seconds %s, got %s" % (flag, ">= 0" if zero else "> 0", value)
+    for flag, value, least in (("--max-body", args.max_body, 0), ("--max-connections", args.max_connections, 1),
+                               ("--max-contexts", args.max_contexts, 1)):
+        if value is not None and value < least:
+            return "%s must be >= %d, got %d" % (flag, least, value)
+    return check_mcp_arguments(args)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -1473,23 +1505,18 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     sandbox = sandbox_from(parser, args)
-    problem = check_mcp_arguments(args)
-    if not problem and not args.mcp_keepalive > 0:
-        problem = "--mcp-keepalive must be > 0"
+    problem = _check_arguments(args)
     if problem:
-        print("interp serve: %s" % problem, file=sys.stderr)
-        return 2
+        return fail(NAME, problem)
     token = args.token if args.token is not None else os.environ.get(TOKEN_ENV)
     if token is not None and not token.strip():
-        print("interp serve: %s is empty or blank (an unset variable?); refusing to start without "
-              "authentication: give a real token, or none at all on a loopback address"
-              % ("--token" if args.token is not None else "$" + TOKEN_ENV), file=sys.stderr)
-        return 2
+        return fail(NAME, "%s is empty or blank (an unset variable?); refusing to start without "
+                          "authentication: give a real token, or none at all on a loopback address"
+                    % ("--token" if args.token is not None else "$" + TOKEN_ENV))
     try:
         interpreter = CodeInterpreter(cwd=args.cwd, sandbox=sandbox)
     except InterpError as exc:
-        print("interp serve: %s" % exc, file=sys.stderr)
-        return 2
+        return fail(NAME, str(exc))
     try:
         try:
             server = make_server(interpreter, args.host, args.port, token=token, max_body=args.max_body,
@@ -1497,10 +1524,10 @@ def main(argv: Optional[List[str]] = None) -> int:
                                  io_timeout=args.io_timeout, max_connections=args.max_connections,
                                  allowed_hosts=args.allow_host, max_contexts=args.max_contexts,
                                  idle_timeout=args.idle_timeout)
-        except (ValueError, OSError) as exc:
-            print("interp serve: %s" % exc, file=sys.stderr)
-            return 2
+        except (ValueError, OSError, OverflowError) as exc:
+            return fail(NAME, str(exc))
         server.mcp.core.output_limit, server.mcp.core.task_after = args.output_limit, args.task_after
+        server.mcp.core.default_timeout = server.default_timeout = args.timeout
         server.mcp.keepalive = args.mcp_keepalive
         signal.signal(signal.SIGTERM, _exit_on_signal)
         host = args.host if ":" not in args.host else "[%s]" % args.host
