@@ -56,31 +56,34 @@ T = TypeVar("T")
 # -- addresses and requests ----------------------------------------------------------
 
 class Address(NamedTuple):
-    """Where a server is: host, port, the path prefix of its API, and the Host header."""
+    """Where a server is: host, port, the path prefix of its API, the Host
+    header, and whether it speaks TLS (https)."""
 
     host: str
     port: int
     prefix: str
     host_header: str
+    tls: bool = False
 
 
 def parse_url(url: str) -> Address:
-    """The Address of an ``http://host[:port][/prefix]`` URL; ValueError otherwise."""
+    """The Address of an ``http[s]://host[:port][/prefix]`` URL; ValueError otherwise."""
     if not isinstance(url, str):
         raise TypeError("url must be a str, not %s" % type(url).__name__)
     parts = urlsplit(url)
-    if parts.scheme != "http":
-        raise ValueError("url must start with http:// (got %r); for TLS, put a proxy on this machine "
-                         "that speaks it" % url)
+    if parts.scheme not in ("http", "https"):
+        raise ValueError("url must start with http:// or https:// (got %r)" % url)
     if not parts.hostname or parts.username or parts.password or parts.query or parts.fragment:
-        raise ValueError("url must be http://HOST[:PORT][/PATH], got %r" % url)
+        raise ValueError("url must be http[s]://HOST[:PORT][/PATH], got %r" % url)
+    default = 443 if parts.scheme == "https" else 80
     try:
-        port = parts.port or 80
+        port = parts.port or default
     except ValueError as exc:
         raise ValueError("bad port in %r: %s" % (url, exc)) from None
     host = parts.hostname
     shown = "[%s]" % host if ":" in host else host
-    return Address(host, port, parts.path.rstrip("/"), shown if port == 80 else "%s:%d" % (shown, port))
+    return Address(host, port, parts.path.rstrip("/"), shown if port == default else "%s:%d" % (shown, port),
+                   parts.scheme == "https")
 
 
 def context_id(ref: ContextRef) -> str:

@@ -15,6 +15,7 @@ import inspect
 import os
 import select
 import socket
+import ssl
 import threading
 import time
 import uuid
@@ -72,13 +73,28 @@ def _idle_limit(parser: rc.ResponseParser) -> float:
     return max(0.0, parser.keep_alive_timeout - KEEP_ALIVE_MARGIN)
 
 
+def _origin(address: rc.Address) -> str:
+    return "%s://%s" % ("https" if address.tls else "http", address.host_header)
+
+
 def _describe(address: rc.Address, request: rc.Request) -> str:
-    return "%s %s on http://%s" % (request.method, request.path, address.host_header)
+    return "%s %s on %s" % (request.method, request.path, _origin(address))
 
 
 def _unreachable(address: rc.Address, exc: BaseException) -> ServerUnreachableError:
-    return ServerUnreachableError("cannot connect to the interp server at http://%s: %s (nothing was sent)"
-                                  % (address.host_header, exc or type(exc).__name__))
+    return ServerUnreachableError("cannot connect to the interp server at %s: %s (nothing was sent)"
+                                  % (_origin(address), exc or type(exc).__name__))
+
+
+def _tls_context(address: rc.Address, ssl_context: Optional[ssl.SSLContext]) -> Optional[ssl.SSLContext]:
+    """The TLS context of connections to ``address`` (None: plain HTTP)."""
+    if ssl_context is not None and not isinstance(ssl_context, ssl.SSLContext):
+        raise TypeError("ssl_context must be an ssl.SSLContext, not %s" % type(ssl_context).__name__)
+    if not address.tls:
+        if ssl_context is not None:
+            raise ValueError("ssl_context goes with an https:// url")
+        return None
+    return ssl_context if ssl_context is not None else ssl.create_default_context()
 
 
 def _lost(address: rc.Address, request: rc.Request, exc: BaseException, *, sent: bool,
@@ -137,6 +153,7 @@ class _Connection:
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
+        self.tls = isinstance(sock, ssl.SSLSocket)  # may hold decrypted bytes that poll does not see
         self.reused = False
         self.idle_since = 0.0
         self.idle_limit = DEFAULT_KEEP_ALIVE
@@ -158,16 +175,22 @@ class _Connection:
         poller = select.poll()
         poller.register(self.sock.fileno(), select.POLLIN)
         while True:
-            wait = None if deadline is None else deadline - time.monotonic()
-            if wait is not None and wait <= 0:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
                 raise socket.timeout("timed out")
+            wait = left
             if cancel is not None:
                 wait = CANCEL_POLL if wait is None else min(wait, CANCEL_POLL)
-            if poller.poll(-1 if wait is None else max(1, int(wait * 1000))):
-                self.sock.settimeout(None)
+            if self._buffered() or poller.poll(-1 if wait is None else max(1, int(wait * 1000))):
+                # a TLS record may arrive in pieces: the rest must come within the deadline
+                self.sock.settimeout(None if left is None or not self.tls else max(0.001, left))
                 return self.sock.recv(READ_SIZE)
             if cancel is not None and cancel.is_set():
                 raise _Cancelled()
+
+    def _buffered(self) -> bool:
+        """TLS bytes already decrypted, which poll cannot see."""
+        return isinstance(self.sock, ssl.SSLSocket) and self.sock.pending() > 0
 
     def close(self) -> None:
         try:
@@ -179,9 +202,10 @@ class _Connection:
 class _Pool:
     """Idle kept-alive connections to one server, shared by threads."""
 
-    def __init__(self, address: rc.Address, connect_timeout: float) -> None:
+    def __init__(self, address: rc.Address, connect_timeout: float, tls: Optional[ssl.SSLContext]) -> None:
         self.address = address
         self.connect_timeout = connect_timeout
+        self.tls = tls
         self._lock = threading.Lock()
         self._idle: List[_Connection] = []
 
@@ -201,6 +225,12 @@ class _Pool:
         except OSError as exc:
             raise _unreachable(self.address, exc) from None
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.tls is not None:
+            try:  # the handshake, within the connect timeout; ssl.SSLError is an OSError
+                sock = self.tls.wrap_socket(sock, server_hostname=self.address.host)
+            except OSError as exc:
+                sock.close()
+                raise _unreachable(self.address, exc) from None
         return _Connection(sock)
 
     def put(self, conn: _Connection, parser: rc.ResponseParser) -> None:
@@ -224,9 +254,11 @@ class _RemoteClient:
     of the contexts they created."""
 
     def __init__(self, url: str, token: Optional[str], max_output: Optional[int], io_timeout: float,
-                 connect_timeout: float, max_event: int, delete_on_close: bool) -> None:
+                 connect_timeout: float, max_event: int, delete_on_close: bool,
+                 ssl_context: Optional[ssl.SSLContext]) -> None:
         self._address, self._token = _check_options(url, token, max_output, io_timeout, connect_timeout,
                                                     max_event)
+        self._tls = _tls_context(self._address, ssl_context)
         self.url = url
         self._max_output = max_output
         self._io_timeout = float(io_timeout)
@@ -248,10 +280,13 @@ class _RemoteClient:
 class RemoteCodeInterpreter(_RemoteClient):
     """:class:`interp.CodeInterpreter`'s API over an interp HTTP server.
 
-    ``url`` is the server's address, ``http://HOST:PORT`` (a path after it is
-    a prefix of every route, for a proxy that adds one). ``token`` is sent as
-    ``Authorization: Bearer`` (default: ``$INTERP_TOKEN``, if set); over plain
-    HTTP it crosses the network in the clear. ``max_output`` bounds the
+    ``url`` is the server's address, ``http://HOST:PORT`` or
+    ``https://HOST:PORT`` (a path after it is a prefix of every route, for a
+    proxy that adds one). https is verified against the system's CAs, or as
+    ``ssl_context`` (an ``ssl.SSLContext``: a private CA, a client
+    certificate) says. ``token`` is sent as ``Authorization: Bearer``
+    (default: ``$INTERP_TOKEN``, if set); over plain HTTP it crosses the
+    network in the clear. ``max_output`` bounds the
     characters of each stream a result keeps, as for CodeInterpreter.
     ``io_timeout`` is how long the client waits for the server beyond what
     a request may take itself (a run's timeout), ``connect_timeout`` how long
@@ -270,9 +305,10 @@ class RemoteCodeInterpreter(_RemoteClient):
     def __init__(self, url: str, token: Optional[str] = None, *,
                  max_output: Optional[int] = DEFAULT_MAX_OUTPUT, io_timeout: float = DEFAULT_IO_TIMEOUT,
                  connect_timeout: float = DEFAULT_CONNECT_TIMEOUT, max_event: int = rc.DEFAULT_MAX_EVENT,
-                 delete_on_close: bool = True) -> None:
-        super().__init__(url, token, max_output, io_timeout, connect_timeout, max_event, delete_on_close)
-        self._pool = _Pool(self._address, self._connect_timeout)
+                 delete_on_close: bool = True, ssl_context: Optional[ssl.SSLContext] = None) -> None:
+        super().__init__(url, token, max_output, io_timeout, connect_timeout, max_event, delete_on_close,
+                         ssl_context)
+        self._pool = _Pool(self._address, self._connect_timeout, self._tls)
         self._lock = threading.Lock()
 
     def __enter__(self) -> RemoteCodeInterpreter:
@@ -484,15 +520,19 @@ class _AsyncConnection:
 
     def close(self) -> None:
         try:
-            self.writer.close()
+            if self.writer.get_extra_info("sslcontext") is not None:
+                self.writer.transport.abort()  # no close_notify round trip the loop might not live to see
+            else:
+                self.writer.close()
         except (OSError, RuntimeError):  # RuntimeError: its event loop is closed
             pass
 
 
 class _AsyncPool:
-    def __init__(self, address: rc.Address, connect_timeout: float) -> None:
+    def __init__(self, address: rc.Address, connect_timeout: float, tls: Optional[ssl.SSLContext]) -> None:
         self.address = address
         self.connect_timeout = connect_timeout
+        self.tls = tls
         self._idle: List[_AsyncConnection] = []
 
     async def get(self) -> _AsyncConnection:
@@ -507,7 +547,8 @@ class _AsyncPool:
             conn.close()
         try:
             reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(self.address.host, self.address.port, limit=READ_SIZE),
+                asyncio.open_connection(self.address.host, self.address.port, limit=READ_SIZE, ssl=self.tls,
+                                        server_hostname=self.address.host if self.tls else None),
                 self.connect_timeout)
         except (OSError, asyncio.TimeoutError) as exc:
             raise _unreachable(self.address, exc) from None
@@ -541,9 +582,10 @@ class AsyncRemoteCodeInterpreter(_RemoteClient):
     def __init__(self, url: str, token: Optional[str] = None, *,
                  max_output: Optional[int] = DEFAULT_MAX_OUTPUT, io_timeout: float = DEFAULT_IO_TIMEOUT,
                  connect_timeout: float = DEFAULT_CONNECT_TIMEOUT, max_event: int = rc.DEFAULT_MAX_EVENT,
-                 delete_on_close: bool = True) -> None:
-        super().__init__(url, token, max_output, io_timeout, connect_timeout, max_event, delete_on_close)
-        self._pool = _AsyncPool(self._address, self._connect_timeout)
+                 delete_on_close: bool = True, ssl_context: Optional[ssl.SSLContext] = None) -> None:
+        super().__init__(url, token, max_output, io_timeout, connect_timeout, max_event, delete_on_close,
+                         ssl_context)
+        self._pool = _AsyncPool(self._address, self._connect_timeout, self._tls)
         self._loop: Optional[asyncio.AbstractEventLoop] = None
 
     async def __aenter__(self) -> AsyncRemoteCodeInterpreter:

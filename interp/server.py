@@ -68,6 +68,7 @@ import re
 import select
 import signal
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -79,6 +80,7 @@ from urllib.parse import unquote, urlsplit
 
 from . import __version__, _jsonlimits, _metrics
 from ._mcp_core import MCPCore
+from ._tls_relay import TLSRelay, server_context
 from ._mcp_http import KEEPALIVE as MCP_KEEPALIVE
 from ._mcp_http import MCPEndpoint
 from ._mcp_http import http_error_body as mcp_http_error_body
@@ -362,7 +364,7 @@ class InterpHTTPServer(ThreadingHTTPServer):
                  io_timeout: float = DEFAULT_IO_TIMEOUT,
                  max_connections: int = DEFAULT_MAX_CONNECTIONS,
                  allowed_hosts: Iterable[str] = (), max_contexts: Optional[int] = None,
-                 idle_timeout: Optional[float] = None) -> None:
+                 idle_timeout: Optional[float] = None, tls: Optional[ssl.SSLContext] = None) -> None:
         if max_contexts is not None and (isinstance(max_contexts, bool) or not isinstance(max_contexts, int)
                                          or max_contexts < 1):
             raise ValueError("max_contexts must be a positive int, got %r" % (max_contexts,))
@@ -401,6 +403,8 @@ class InterpHTTPServer(ThreadingHTTPServer):
         self._stopped.set()
         self._out_of_fds = False
         super().__init__(address, RequestHandler)
+        #: terminates TLS when serving https (None: plain HTTP)
+        self.tls = None if tls is None else TLSRelay(tls, self.header_timeout)
         self.hosts: FrozenSet[str] = extra_hosts | {
             name for name in (host.strip("[]").lower(), str(self.server_address[0]).lower())
             if not _is_unspecified(name)}
@@ -496,6 +500,16 @@ class InterpHTTPServer(ThreadingHTTPServer):
         self._stopping.set()
         self._stopped.wait()
 
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if self.tls is not None:  # the handler serves the plain end of a pair; the relay speaks TLS
+            request = self.tls.wrap(request)
+        super().process_request(request, client_address)
+
+    def server_close(self) -> None:
+        super().server_close()
+        if self.tls is not None:
+            self.tls.close()
+
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:
             super().process_request_thread(request, client_address)
@@ -580,6 +594,8 @@ class RequestHandler(BaseHTTPRequestHandler):
     server: InterpHTTPServer
 
     def setup(self) -> None:
+        # a TLS relay hands us a Unix socket pair, which has no Nagle to disable
+        self.disable_nagle_algorithm = self.request.family != socket.AF_UNIX  # type: ignore[misc]
         super().setup()
         self.connection.settimeout(self.server.io_timeout)  # bounds writes to a client that reads nothing
         self.rfile.close()
@@ -1415,7 +1431,7 @@ def make_server(interpreter: CodeInterpreter, host: str = DEFAULT_HOST, port: in
                 header_timeout: float = DEFAULT_HEADER_TIMEOUT, io_timeout: float = DEFAULT_IO_TIMEOUT,
                 max_connections: int = DEFAULT_MAX_CONNECTIONS,
                 allowed_hosts: Iterable[str] = (), max_contexts: Optional[int] = None,
-                idle_timeout: Optional[float] = None) -> InterpHTTPServer:
+                idle_timeout: Optional[float] = None, tls: Optional[ssl.SSLContext] = None) -> InterpHTTPServer:
     """Bind an :class:`InterpHTTPServer` (call ``serve_forever()`` on it).
 
     Raises ValueError for a non-loopback ``host`` without a ``token``, for
@@ -1431,7 +1447,7 @@ def make_server(interpreter: CodeInterpreter, host: str = DEFAULT_HOST, port: in
     return InterpHTTPServer((host, port), interpreter, token=token or None, max_body=max_body, log=log,
                             header_timeout=header_timeout, io_timeout=io_timeout,
                             max_connections=max_connections, allowed_hosts=allowed_hosts,
-                            max_contexts=max_contexts, idle_timeout=idle_timeout)
+                            max_contexts=max_contexts, idle_timeout=idle_timeout, tls=tls)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -1446,6 +1462,9 @@ def _parser() -> argparse.ArgumentParser:
                       help="port (default %(default)s; 0: any free port)")
     http.add_argument("--token", default=None,
                       help="require 'Authorization: Bearer TOKEN' (default: $%s; empty is refused)" % TOKEN_ENV)
+    http.add_argument("--tls-cert", metavar="FILE",
+                      help="serve https with this certificate chain (PEM); needs --tls-key")
+    http.add_argument("--tls-key", metavar="FILE", help="the private key of --tls-cert (PEM)")
     http.add_argument("--allow-host", action="append", default=[], metavar="NAME",
                       help="also accept requests whose Host header names NAME ('*': any); needs a "
                            "token (default: only the bound address and loopback names)")
@@ -1497,6 +1516,8 @@ def _check_arguments(args: argparse.Namespace) -> Optional[str]:
                                ("--max-contexts", args.max_contexts, 1)):
         if value is not None and value < least:
             return "%s must be >= %d, got %d" % (flag, least, value)
+    if (args.tls_cert is None) != (args.tls_key is None):
+        return "--tls-cert and --tls-key go together"
     return check_mcp_arguments(args)
 
 
@@ -1514,6 +1535,10 @@ def main(argv: Optional[List[str]] = None) -> int:
                           "authentication: give a real token, or none at all on a loopback address"
                     % ("--token" if args.token is not None else "$" + TOKEN_ENV))
     try:
+        tls = None if args.tls_cert is None else server_context(args.tls_cert, args.tls_key)
+    except (OSError, ValueError) as exc:
+        return fail(NAME, str(exc))
+    try:
         interpreter = CodeInterpreter(cwd=args.cwd, sandbox=sandbox)
     except InterpError as exc:
         return fail(NAME, str(exc))
@@ -1523,7 +1548,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                                  log=not args.quiet, header_timeout=args.header_timeout,
                                  io_timeout=args.io_timeout, max_connections=args.max_connections,
                                  allowed_hosts=args.allow_host, max_contexts=args.max_contexts,
-                                 idle_timeout=args.idle_timeout)
+                                 idle_timeout=args.idle_timeout, tls=tls)
         except (ValueError, OSError, OverflowError) as exc:
             return fail(NAME, str(exc))
         server.mcp.core.output_limit, server.mcp.core.task_after = args.output_limit, args.task_after
@@ -1531,7 +1556,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         server.mcp.keepalive = args.mcp_keepalive
         signal.signal(signal.SIGTERM, _exit_on_signal)
         host = args.host if ":" not in args.host else "[%s]" % args.host
-        print("interp serve: listening on http://%s:%d%s" % (host, server.port,
+        print("interp serve: listening on %s://%s:%d%s" % ("https" if tls else "http", host, server.port,
               " (token required)" if token else ""), file=sys.stderr, flush=True)
         try:
             server.serve_forever()
