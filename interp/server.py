@@ -14,7 +14,7 @@ programs in any language::
     POST   /contexts/{id}/restart                   -> 200 context
     POST   /contexts/{id}/interrupt                 -> 204
     POST   /execute                 as above, plus "context_id"?
-    POST   /mcp                     one MCP message (Streamable HTTP, interp._mcp_http)
+    POST   /mcp                     one MCP message (Streamable HTTP, interp.mcp.http)
     DELETE /mcp                     end an MCP session (Mcp-Session-Id)
     GET    /health                                  -> 200 {"status": "ok", ...}
     GET    /metrics                                 -> 200 Prometheus text
@@ -79,12 +79,12 @@ from typing import Any, Callable, Deque, Dict, FrozenSet, Iterable, Iterator, Li
 from urllib.parse import unquote, urlsplit
 
 from . import __version__, _jsonlimits, _metrics
-from ._mcp_core import MCPCore
+from .mcp.core import MCPCore
 from ._tls_relay import TLSRelay, server_context
-from ._mcp_http import KEEPALIVE as MCP_KEEPALIVE
-from ._mcp_http import MCPEndpoint
-from ._mcp_http import http_error_body as mcp_http_error_body
-from ._mcp_http import Response as MCPResponse
+from .mcp.http import KEEPALIVE as MCP_KEEPALIVE
+from .mcp.http import MCPEndpoint
+from .mcp.http import http_error_body as mcp_http_error_body
+from .mcp.http import Response as MCPResponse
 from .api import CodeInterpreter
 from .engine import CANCEL_POLL, DEFAULT_CONTEXT_ID, DEFAULT_TIMEOUT, completion_command, run_command
 from .errors import (ContextNotFoundError, ContextRestartedError, InterpError, InterpTimeoutError,
@@ -993,7 +993,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         metrics.run_ended("ok" if result.error is None else "error", time.monotonic() - started)
         return {"type": "end", "execution_count": result.execution_count}
 
-    # -- MCP (Streamable HTTP) at /mcp: interp._mcp_http does the protocol ---------
+    # -- MCP (Streamable HTTP) at /mcp: interp.mcp.http does the protocol ---------
 
     def _mcp_post(self, body: bytes) -> None:
         streams: List[_SSEStream] = []

@@ -16,13 +16,21 @@ import re
 from typing import Any, Callable, Dict, Generic, List, Mapping, NamedTuple, Optional, Tuple, TypeVar, Union
 from urllib.parse import quote, urlsplit
 
-from . import _jsonlimits
-from .core import Capture
-from .engine import DEFAULT_CONTEXT_ID, ContextRef
-from .errors import (ConnectionLostError, ContextNotFoundError, ContextRestartedError, InterpError,
-                     InterpTimeoutError, InvalidCwdError, RemoteProtocolError, RemoteServerError,
-                     WorkerDiedError)
-from .types import MIME_FIELDS, ExecutionError, ExecutionResult, InterpreterContext, OutputMessage, Result
+from .. import _jsonlimits
+from ..core import Capture
+from ..engine import DEFAULT_CONTEXT_ID, ContextRef
+from ..errors import (
+    ConnectionLostError,
+    ContextNotFoundError,
+    ContextRestartedError,
+    InterpError,
+    InterpTimeoutError,
+    InvalidCwdError,
+    RemoteProtocolError,
+    RemoteServerError,
+    WorkerDiedError,
+)
+from ..types import MIME_FIELDS, ExecutionError, ExecutionResult, InterpreterContext, OutputMessage, Result
 
 #: Bytes of a response's status line and headers.
 MAX_HEAD = 64 * 1024
