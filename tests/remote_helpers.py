@@ -40,7 +40,7 @@ class ThreadServer:
 
     def __init__(self, cwd: str, certificate: Optional[Tuple[str, str]] = None, **options) -> None:
         if certificate is not None:
-            from interp._tls_relay import server_context
+            from interp.server.tls import server_context
             options["tls"] = server_context(*certificate)
         self.interpreter = CodeInterpreter(cwd=cwd)
         self.server: InterpHTTPServer = make_server(self.interpreter, "127.0.0.1", 0, log=False, **options)

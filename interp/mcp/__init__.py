@@ -7,6 +7,9 @@ CodeInterpreter; ``tools`` holds the tools' schemas and result shapes;
 transports.
 """
 
-from .stdio import MCPServer, add_output_arguments, check_output_arguments, main
+from .core import MAX_IN_FLIGHT
+from .stdio import (LATEST_PROTOCOL_VERSION, MAX_BACKLOG, MAX_BATCH, MAX_MESSAGE, PROTOCOL_VERSIONS, MCPServer,
+                    add_output_arguments, check_output_arguments, main)
 
-__all__ = ["MCPServer", "add_output_arguments", "check_output_arguments", "main"]
+__all__ = ["LATEST_PROTOCOL_VERSION", "MAX_BACKLOG", "MAX_BATCH", "MAX_IN_FLIGHT", "MAX_MESSAGE", "PROTOCOL_VERSIONS",
+           "MCPServer", "add_output_arguments", "check_output_arguments", "main"]
