@@ -52,6 +52,23 @@ def test_an_http10_client_gets_a_close_delimited_stream(server, extra):
     assert events[-2]["type"] == "result" and events[-2]["text"] == "'done'" and events[-1]["type"] == "end"
 
 
+def test_an_http10_client_of_mcp_gets_an_sse_stream_without_chunking(server):
+    meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {},
+            "io.modelcontextprotocol/clientInfo": {"name": "pytest", "version": "1"}, "progressToken": 1}
+    call = {"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {
+        "name": "run_code", "arguments": {"code": "print('a')\nprint('b')"}, "_meta": meta}}
+    answer = _http10(server.server.port, "/mcp", call, "Accept: application/json, text/event-stream\r\n"
+                     "MCP-Protocol-Version: 2026-07-28\r\nMcp-Method: tools/call\r\nMcp-Name: run_code\r\n")
+    head, _, body = answer.partition(b"\r\n\r\n")
+    headers = head.decode().lower()
+    assert "text/event-stream" in headers and "transfer-encoding" not in headers and "connection: close" in headers
+    events = [json.loads(line[len("data: "):]) for line in body.decode().splitlines() if line.startswith("data: ")]
+    assert events[0]["method"] == "notifications/progress"  # the stream's events, nothing else between them
+    assert events[-1]["id"] == 5 and events[-1]["result"]["structuredContent"]["stdout"] == "a\nb\n"
+    assert all(line.startswith(("data: ", "event: ", "id: ", ":")) or not line for line in body.decode().splitlines())
+
+
 class InterimServer:
     """Answers each request on a kept-alive connection with ``interim`` 1xx
     responses, then a run's stream printing the request's number."""
