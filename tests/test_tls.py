@@ -174,3 +174,54 @@ def test_serve_command_line(tmp_path, certificate):
         proc.terminate()
         assert proc.wait(20) == 0
     assert "Traceback" not in log.read_text()
+
+
+def _tls_socket(server, certificate, rcvbuf: int = 0) -> ssl.SSLSocket:
+    raw = socket.socket()
+    if rcvbuf:
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    raw.settimeout(30)
+    raw.connect(("127.0.0.1", server.server.port))
+    return ssl.create_default_context(cafile=certificate[0]).wrap_socket(raw, server_hostname="127.0.0.1")
+
+
+def _post(path: str, body: dict) -> bytes:
+    data = json.dumps(body).encode()
+    return (b"POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+            % (path.encode(), len(data))) + data
+
+
+def test_a_tls_client_that_stops_reading_cannot_hold_its_run(tmp_path, certificate):
+    srv = ThreadServer(str(tmp_path), certificate, io_timeout=1)
+    context = ssl.create_default_context(cafile=certificate[0])
+    marker = tmp_path / "stopped"
+    code = ("import sys\ntry:\n    while True:\n        sys.stdout.write('x' * 9999 + '\\n')\n"
+            "except KeyboardInterrupt:\n    open(%r, 'w').close()\n    raise" % str(marker))
+    try:
+        with RemoteCodeInterpreter(srv.url, ssl_context=context) as ci:
+            ctx = ci.create_context()
+            sock = _tls_socket(srv, certificate, rcvbuf=4096)
+            try:  # no timeout: only the client's failure to read can stop this run
+                sock.sendall(_post("/contexts/%s/execute" % ctx.id, {"code": code, "timeout": 0}))
+                assert wait_until(marker.exists, 40), "the run went on although its TLS client read nothing"
+                assert ci.run_code("print('next')", context=ctx).stdout == "next\n"
+            finally:
+                sock.close()
+    finally:
+        srv.close()
+
+
+def test_pipelined_tls_requests_are_answered_in_order(server, certificate):
+    sock = _tls_socket(server, certificate)
+    try:
+        sock.sendall(b"".join(_post("/execute", {"code": "print(%d)" % i}) for i in range(20)))
+        received = b""
+        while received.count(b'"type": "end"') < 20:
+            piece = sock.recv(65536)
+            assert piece, received[-200:]
+            received += piece
+    finally:
+        sock.close()
+    numbers = [json.loads(line)["text"] for line in received.decode().splitlines()
+               if line.startswith('{"type": "stdout"')]
+    assert numbers == ["%d\n" % i for i in range(20)]
