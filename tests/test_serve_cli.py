@@ -49,6 +49,12 @@ def test_every_mistake_is_one_line(args, words):
     assert "Traceback" not in proc.stderr
 
 
+def test_timeout_accepts_what_the_library_accepts(tmp_path):
+    for value in ("0", "inf", "2.5"):
+        srv = Server(tmp_path, "--timeout", value)
+        assert srv.stop() == 0
+
+
 def test_an_empty_token_variable_is_refused_too():
     proc = _serve(env=dict(os.environ, INTERP_TOKEN=""))
     assert proc.returncode == 2 and "$INTERP_TOKEN is empty" in proc.stderr and proc.stderr.count("\n") == 1

@@ -84,8 +84,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def _check_arguments(args: argparse.Namespace) -> Optional[str]:
     """What is wrong with serve's options, in the words of the command line, or None."""
-    def seconds(value: Optional[float], zero: bool) -> bool:  # finite, > 0 (or >= 0)
-        return value is None or (math.isfinite(value) and (value >= 0 if zero else value > 0))
+    def seconds(value: Optional[float], zero: bool) -> bool:  # finite > 0; or, for a run, >= 0 (inf: no limit)
+        return value is None or (value >= 0 if zero else (math.isfinite(value) and value > 0))
 
     if not 0 <= args.port <= 65535:
         return "--port must be from 0 to 65535, got %d" % args.port
