@@ -20,6 +20,7 @@ from interp import AsyncCodeInterpreter, CodeInterpreter, InterpTimeoutError, pr
 
 from . import floors
 from .sandbox_figures import sandbox
+from .remote_figures import remote
 from .common import (Figure, Results, Settings, Target, chunks, descendants, group_exists, human_count,
                      log, open_fds, process_exists, smaps_rollup, thread_count, timed)
 
@@ -457,4 +458,5 @@ BENCHMARKS = {
     "scale": scale,
     "parallel": parallel,
     "sandbox": sandbox,
+    "remote": remote,
 }

@@ -8,7 +8,7 @@ import argparse
 import math
 import os
 import sys
-from typing import NoReturn
+from typing import NoReturn, Union
 
 from .engine import DEFAULT_TIMEOUT
 
@@ -36,8 +36,15 @@ def seconds(text: str) -> float:
     return value
 
 
-def add_timeout(parser: argparse.ArgumentParser, what: str = "a run") -> None:
+def add_timeout(parser: Union[argparse.ArgumentParser, argparse._ArgumentGroup], what: str = "a run") -> None:
     """``--timeout SECONDS``: the library's default (engine.DEFAULT_TIMEOUT), 0 for no limit."""
     parser.add_argument("--timeout", type=seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS",
                         help="interrupt %s after this many seconds (default %g; 0: no limit)"
                              % (what, DEFAULT_TIMEOUT))
+
+
+def fail(prog: str, message: str) -> int:
+    """Print a command line's one-line complaint about something other than
+    its arguments (a file, a port in use); return the exit status 2."""
+    print("%s: %s" % (prog, message), file=sys.stderr)
+    return 2

@@ -38,10 +38,10 @@ LAST_LOOK_PAUSE_MS = 50
 #: Characters of each stream an ExecutionResult keeps (callbacks see all).
 DEFAULT_MAX_OUTPUT = 16 * 1024 * 1024
 DEFAULT_GRACE_PERIOD = 2.0
-#: The least memory_limit accepted: a spawned worker maps about 95 MB of address
-#: space before it runs anything (a forked one about 30 MB), and
-#: interp/_worker/worker.py's apply_options demands 64 MiB more on top.
-MIN_MEMORY_LIMIT = 160 << 20
+#: The least memory_limit accepted: a worker maps up to about 160 MB of address
+#: space before it runs anything (its threads' malloc arenas reserve 64 MiB each,
+#: used or not), and interp/_worker/worker.py's apply_options demands 64 MiB more.
+MIN_MEMORY_LIMIT = 256 << 20
 #: How a worker's fatal message starts when it refused its setup (interp/_worker/worker.py).
 SETUP_REFUSED = "the context could not be set up: "
 DEFAULT_CONTEXT_ID = "default"
@@ -671,7 +671,7 @@ class Engine:
         if self.memory_limit is not None and self.memory_limit < MIN_MEMORY_LIMIT:
             raise ValueError("memory_limit=%d is too low to start a worker: a worker maps up to about 100 MB "
                              "of address space before it runs anything and needs 64 MiB more to run code; "
-                             "give at least %d (160 MiB), or None for no limit"
+                             "give at least %d (256 MiB), or None for no limit"
                              % (self.memory_limit, MIN_MEMORY_LIMIT))
         grace = check_seconds("grace_period", grace_period, DEFAULT_GRACE_PERIOD)
         if grace is None and grace_period:

@@ -7,9 +7,10 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import shutil
 import sys
 import threading
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from interp import CodeInterpreter
 from interp.server import InterpHTTPServer, make_server
@@ -17,13 +18,33 @@ from interp.server import InterpHTTPServer, make_server
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-class ThreadServer:
-    """An InterpHTTPServer on 127.0.0.1 (any port) served by a thread."""
+def make_certificate(directory: str, names: str = "DNS:localhost,IP:127.0.0.1") -> Tuple[str, str]:
+    """A self-signed certificate for ``names`` (localhost and 127.0.0.1) made with the
+    openssl command (the test is skipped without it): (cert file, key file).
+    Trust it with ``ssl.create_default_context(cafile=cert)``, or as a
+    system CA with the SSL_CERT_FILE environment variable."""
+    import pytest
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to make a certificate")
+    cert, key = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=" + names], check=True, capture_output=True,
+                   timeout=60)
+    return cert, key
 
-    def __init__(self, cwd: str, **options) -> None:
+
+class ThreadServer:
+    """An InterpHTTPServer on 127.0.0.1 (any port) served by a thread; with
+    ``certificate`` (cert file, key file), over https."""
+
+    def __init__(self, cwd: str, certificate: Optional[Tuple[str, str]] = None, **options) -> None:
+        if certificate is not None:
+            from interp.server.tls import server_context
+            options["tls"] = server_context(*certificate)
         self.interpreter = CodeInterpreter(cwd=cwd)
         self.server: InterpHTTPServer = make_server(self.interpreter, "127.0.0.1", 0, log=False, **options)
-        self.url = "http://127.0.0.1:%d" % self.server.port
+        self.url = "%s://127.0.0.1:%d" % ("https" if certificate else "http", self.server.port)
         self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
                                         daemon=True)
         self._thread.start()

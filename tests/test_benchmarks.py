@@ -33,6 +33,19 @@ def test_round_trip_smoke(tmp_path, entry):
     assert data["errors"] == []
 
 
+@pytest.mark.limit(60)
+def test_remote_smoke(tmp_path):
+    out = tmp_path / "figures.json"
+    proc = subprocess.run([sys.executable, "-m", "benchmarks", "--only", "remote", "--repeat-scale", "0.01",
+                           "--no-peer", "--json", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=50)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    data = json.loads(out.read_text())
+    trip = data["figures"]["remote.round_trip"]
+    assert trip["floor"] == "floor.local_plus_http_echo" and trip["floor_ratio"] > 0 and trip["n"] >= 10
+    assert {"remote.soak_threads", "remote.soak_rss", "remote.soak_rss_after"} <= set(data["figures"])
+    assert data["errors"] == []
+
+
 def test_unknown_benchmark_is_refused():
     proc = subprocess.run([sys.executable, "-m", "benchmarks", "--only", "nope"],
                           cwd=ROOT, capture_output=True, text=True, timeout=20)

@@ -14,7 +14,7 @@ import pytest
 from interp import AsyncCodeInterpreter, CodeInterpreter, WorkerDiedError, engine
 from interp.__main__ import _parser as cli_parser
 from interp.engine import DEFAULT_TIMEOUT, MIN_MEMORY_LIMIT
-from interp.mcp import _parser as mcp_parser
+from interp.mcp.stdio import _parser as mcp_parser
 from interp.process import SpawnLauncher
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

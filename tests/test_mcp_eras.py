@@ -478,7 +478,7 @@ def test_http_token_guards_mcp():
 
 def test_sandbox_without_network_is_a_closed_world():
     from interp import CodeInterpreter
-    from interp._mcp_core import MCPCore
+    from interp.mcp.core import MCPCore
     from interp.sandbox import Sandbox
     if not os.path.exists("/usr/bin/bwrap"):
         pytest.skip("bubblewrap is not installed")
@@ -490,7 +490,7 @@ def test_sandbox_without_network_is_a_closed_world():
 
 
 def test_cap_keeps_head_and_tail():
-    from interp._mcp_tools import cap
+    from interp.mcp.tools import cap
     text = "".join("line %d\n" % i for i in range(1000))
     capped, cut = cap(text, 200)
     assert cut and capped.startswith("line 0\n") and capped.endswith("line 999\n") and len(capped) < 300

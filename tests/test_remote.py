@@ -10,6 +10,7 @@ import http.client
 import json
 import os
 import socket
+import ssl
 import threading
 import time
 
@@ -17,12 +18,18 @@ import pytest
 
 from interp import (AsyncRemoteCodeInterpreter, ConnectionLostError, ContextNotFoundError, InterpTimeoutError,
                     RemoteCodeInterpreter, RemoteProtocolError, RemoteServerError, ServerUnreachableError)
-from remote_helpers import ProcessServer, ThreadServer
+from remote_helpers import ProcessServer, ThreadServer, make_certificate
 
 
-@pytest.fixture
-def server(tmp_path):
-    srv = ThreadServer(str(tmp_path))
+@pytest.fixture(params=["http", "https"])
+def server(request, tmp_path, monkeypatch):
+    """A server over plain HTTP, then the same over TLS (its certificate
+    trusted as the system's CAs are, so clients verify it by default)."""
+    certificate = None
+    if request.param == "https":
+        certificate = make_certificate(str(tmp_path))
+        monkeypatch.setenv("SSL_CERT_FILE", certificate[0])
+    srv = ThreadServer(str(tmp_path), certificate)
     try:
         yield srv
     finally:
@@ -30,8 +37,13 @@ def server(tmp_path):
 
 
 def _raw(url: str, method: str, path: str, body=None, headers=None):
-    host, port = url[len("http://"):].split(":")
-    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    scheme, _, address = url.partition("://")
+    host, port = address.split(":")
+    if scheme == "https":
+        conn: http.client.HTTPConnection = http.client.HTTPSConnection(
+            host, int(port), timeout=10, context=ssl.create_default_context())
+    else:
+        conn = http.client.HTTPConnection(host, int(port), timeout=10)
     try:
         data = None if body is None else json.dumps(body).encode()
         conn.request(method, path, body=data, headers=dict({"Content-Type": "application/json"} if data else {},

@@ -11,7 +11,7 @@ end a long silent run. A notification or response gets 202. A client
 that disconnects cancels its request (the run is interrupted, as on stdio
 by ``notifications/cancelled``).
 
-Eras (see :mod:`interp._mcp_core`): a 2026-07-28 request carries its
+Eras (see :mod:`interp.mcp.core`): a 2026-07-28 request carries its
 revision in ``_meta`` and must mirror it, its method and its tool name in
 the ``MCP-Protocol-Version``, ``Mcp-Method`` and ``Mcp-Name`` headers
 (400 with -32020 otherwise); it needs no session. An ``initialize`` opens a
@@ -37,11 +37,11 @@ import threading
 import time
 from typing import Any, Callable, Deque, Dict, List, Optional, Protocol, Tuple
 
-from . import _jsonlimits
-from ._mcp_core import (HEADER_MISMATCH, INTERNAL_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, MISSING_CLIENT_CAPABILITY,
+from .. import _jsonlimits
+from .core import (HEADER_MISMATCH, INTERNAL_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, MISSING_CLIENT_CAPABILITY,
                         PARSE_ERROR, UNSUPPORTED_PROTOCOL_VERSION, VERSION_KEY, MCPCore, RPCError, Session,
                         error_message)
-from ._mcp_tools import LEGACY_VERSIONS, MODERN_VERSIONS, SUPPORTED_VERSIONS
+from .tools import LEGACY_VERSIONS, MODERN_VERSIONS, SUPPORTED_VERSIONS
 
 #: Nesting of arrays and objects a message may have.
 MAX_DEPTH = 64

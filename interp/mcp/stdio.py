@@ -1,12 +1,12 @@
-"""MCP front end: ``python -m interp mcp``.
+"""MCP over stdio: ``python -m interp mcp``.
 
 A Model Context Protocol server over stdio: newline-delimited JSON-RPC 2.0
 messages on stdin and stdout. Both eras of the protocol are served: the
 stateless revision 2026-07-28 (each request names its revision in
 ``_meta``; ``server/discover``) and, after an ``initialize`` handshake,
 2025-11-25, 2025-06-18, 2025-03-26 and 2024-11-05 (see
-:mod:`interp._mcp_core`; the Streamable HTTP transport is
-:mod:`interp._mcp_http`). It gives a model a stateful Python interpreter
+:mod:`interp.mcp.core`; the Streamable HTTP transport is
+:mod:`interp.mcp.http`). It gives a model a stateful Python interpreter
 through six tools: ``run_code``, ``create_context``, ``list_contexts``,
 ``delete_context``, ``restart_context`` and ``interrupt``, all over one
 shared :class:`~interp.CodeInterpreter`.
@@ -46,15 +46,15 @@ import sys
 import threading
 from typing import Any, BinaryIO, Callable, Deque, List, Optional, Tuple
 
-from ._mcp_core import (INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, MAX_IN_FLIGHT, METHOD_NOT_FOUND,
+from .core import (INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, MAX_IN_FLIGHT, METHOD_NOT_FOUND,
                         PARSE_ERROR, SERVER_BUSY, MCPCore, RPCError, Session, error_message)
-from ._mcp_tools import (DEFAULT_OUTPUT_LIMIT, MAX_OUTPUT_LIMIT, SUPPORTED_VERSIONS, check_schema, run_code_result,
+from .tools import (DEFAULT_OUTPUT_LIMIT, MAX_OUTPUT_LIMIT, SUPPORTED_VERSIONS, check_schema, run_code_result,
                          tool_error)
-from .api import CodeInterpreter
-from .errors import InterpError
-from ._options import Parser, add_timeout, program
-from .sandbox import add_arguments as sandbox_arguments
-from .sandbox import from_arguments as sandbox_from
+from ..api import CodeInterpreter
+from ..errors import InterpError
+from .._options import Parser, add_timeout, program
+from ..sandbox import add_arguments as sandbox_arguments
+from ..sandbox import from_arguments as sandbox_from
 
 __all__ = [
     "INTERNAL_ERROR",
@@ -164,7 +164,7 @@ class _Outbox:
 class MCPServer:
     """An MCP server over a pair of byte streams (stdin / stdout for stdio).
 
-    Both eras are served (see :mod:`interp._mcp_core`): the process is the
+    Both eras are served (see :mod:`interp.mcp.core`): the process is the
     handshake era's session. ``default_timeout`` is the timeout of
     ``run_code`` calls that give none (None: the interpreter's default, 600
     s); ``output_limit`` the characters of each output part a result gives
@@ -312,8 +312,9 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def add_output_arguments(parser: argparse.ArgumentParser) -> None:
-    """The MCP options shared by ``mcp`` and ``serve``."""
+def add_output_arguments(parser: Any) -> None:
+    """The MCP options shared by ``mcp`` and ``serve`` (``parser``: an
+    ArgumentParser or one of its argument groups)."""
     parser.add_argument("--output-limit", type=int, default=DEFAULT_OUTPUT_LIMIT, metavar="CHARS",
                         help="characters of each output part (stdout, stderr, a result, a traceback) a "
                              "run_code result gives the model; the middle of longer output is cut, keeping "

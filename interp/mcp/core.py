@@ -14,7 +14,7 @@ A request is served in one of two eras (the 2026-07-28 revision's
   ``Mcp-Session-Id`` over HTTP) and the session's requests follow it.
 
 The transports (stdio in :mod:`interp.mcp`, Streamable HTTP in
-:mod:`interp._mcp_http`) hand each message to :meth:`MCPCore.handle` with
+:mod:`interp.mcp.http`) hand each message to :meth:`MCPCore.handle` with
 a ``reply`` for the response and a ``notify`` for the request's progress
 notifications; a tool call is answered later, from its own thread.
 """
@@ -25,15 +25,15 @@ import json
 import threading
 from typing import Any, Callable, Dict, Optional, Tuple
 
-from . import __version__
-from ._mcp_tasks import Task, TaskTable
-from ._mcp_tools import (DEFAULT_OUTPUT_LIMIT, LEGACY_VERSIONS, MODERN_VERSIONS, SUPPORTED_VERSIONS, check_schema,
+from .. import __version__
+from .tasks import Task, TaskTable
+from .tools import (DEFAULT_OUTPUT_LIMIT, LEGACY_VERSIONS, MODERN_VERSIONS, SUPPORTED_VERSIONS, check_schema,
                          json_result, make_tools, run_code_result, shape_result, tool_error, tools_for)
-from .api import CodeInterpreter
-from .engine import DEFAULT_CONTEXT_ID, run_command
-from .errors import ContextRestartedError, InterpError, InterpTimeoutError, RunCancelledError, WorkerDiedError
-from .frontend import context_json
-from .types import OutputMessage
+from ..api import CodeInterpreter
+from ..engine import DEFAULT_CONTEXT_ID, run_command
+from ..errors import ContextRestartedError, InterpError, InterpTimeoutError, RunCancelledError, WorkerDiedError
+from ..frontend import context_json
+from ..types import OutputMessage
 
 #: Tool calls handled at once (task runs included); a call beyond this gets SERVER_BUSY at once.
 MAX_IN_FLIGHT = 256

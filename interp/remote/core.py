@@ -16,14 +16,22 @@ import re
 from typing import Any, Callable, Dict, Generic, List, Mapping, NamedTuple, Optional, Tuple, TypeVar, Union
 from urllib.parse import quote, urlsplit
 
-from . import _jsonlimits
-from .core import Capture
-from .engine import DEFAULT_CONTEXT_ID, ContextRef
-from .errors import (ConnectionLostError, ContextNotFoundError, ContextRestartedError, InterpError,
-                     InterpTimeoutError, InvalidCwdError, RemoteProtocolError, RemoteServerError,
-                     WorkerDiedError)
-from .types import (MIME_FIELDS, ExecutionError, ExecutionResult, InterpreterContext, OutputMessage, Result,
-                    format_problem)
+from .. import _jsonlimits
+from ..core import Capture
+from ..engine import DEFAULT_CONTEXT_ID, ContextRef
+from ..errors import (
+    ConnectionLostError,
+    ContextNotFoundError,
+    ContextRestartedError,
+    InterpError,
+    InterpTimeoutError,
+    InvalidCwdError,
+    RemoteProtocolError,
+    RemoteServerError,
+    WorkerDiedError,
+)
+from ..types import (MIME_FIELDS, ExecutionError, ExecutionResult, InterpreterContext, OutputMessage, Result,
+                     format_problem)
 
 #: Bytes of a response's status line and headers.
 MAX_HEAD = 64 * 1024
@@ -40,6 +48,14 @@ MAX_INT_DIGITS = 30
 #: Stands for a result past the ``max_output`` budget of results.
 RESULT_DROPPED = "[interp: a result of %d bytes was not kept (max_output=%d); on_result received it]"
 
+#: Interim (1xx) responses skipped before a final one; more is a protocol error.
+MAX_INTERIM = 16
+#: Results a run keeps (besides the ``max_output`` budget of their bytes);
+#: those past it reach ``on_result`` but are not kept.
+MAX_RESULTS = 10_000
+#: Stands for the results past MAX_RESULTS.
+RESULTS_DROPPED = "[interp: results past the first %d were not kept; on_result received them]"
+
 #: A context id as the server accepts it in a path.
 CONTEXT_ID = re.compile(r"[A-Za-z0-9_.-]{1,128}")
 
@@ -49,31 +65,34 @@ T = TypeVar("T")
 # -- addresses and requests ----------------------------------------------------------
 
 class Address(NamedTuple):
-    """Where a server is: host, port, the path prefix of its API, and the Host header."""
+    """Where a server is: host, port, the path prefix of its API, the Host
+    header, and whether it speaks TLS (https)."""
 
     host: str
     port: int
     prefix: str
     host_header: str
+    tls: bool = False
 
 
 def parse_url(url: str) -> Address:
-    """The Address of an ``http://host[:port][/prefix]`` URL; ValueError otherwise."""
+    """The Address of an ``http[s]://host[:port][/prefix]`` URL; ValueError otherwise."""
     if not isinstance(url, str):
         raise TypeError("url must be a str, not %s" % type(url).__name__)
     parts = urlsplit(url)
-    if parts.scheme != "http":
-        raise ValueError("url must start with http:// (got %r); for TLS, put a proxy on this machine "
-                         "that speaks it" % url)
+    if parts.scheme not in ("http", "https"):
+        raise ValueError("url must start with http:// or https:// (got %r)" % url)
     if not parts.hostname or parts.username or parts.password or parts.query or parts.fragment:
-        raise ValueError("url must be http://HOST[:PORT][/PATH], got %r" % url)
+        raise ValueError("url must be http[s]://HOST[:PORT][/PATH], got %r" % url)
+    default = 443 if parts.scheme == "https" else 80
     try:
-        port = parts.port or 80
+        port = parts.port or default
     except ValueError as exc:
         raise ValueError("bad port in %r: %s" % (url, exc)) from None
     host = parts.hostname
     shown = "[%s]" % host if ":" in host else host
-    return Address(host, port, parts.path.rstrip("/"), shown if port == 80 else "%s:%d" % (shown, port))
+    return Address(host, port, parts.path.rstrip("/"), shown if port == default else "%s:%d" % (shown, port),
+                   parts.scheme == "https")
 
 
 def context_id(ref: ContextRef) -> str:
@@ -139,6 +158,7 @@ class ResponseParser:
         self.keep_alive = False
         self.keep_alive_timeout: Optional[float] = None
         self.received = 0  # bytes fed so far
+        self.interim = 0  # 1xx responses skipped
 
     @property
     def head_done(self) -> bool:
@@ -225,7 +245,13 @@ class ResponseParser:
         match = re.fullmatch(r"HTTP/1\.([01]) ([1-5][0-9][0-9])(?: .*)?", lines[0])
         if match is None:
             raise RemoteProtocolError("the server's answer is not HTTP/1.x: %r" % lines[0][:80])
-        self.status = int(match.group(2))
+        status = int(match.group(2))
+        if 100 <= status < 200 and status != 101:  # interim (102, 103...): skipped, as RFC 9110 says
+            self.interim += 1
+            if self.interim > MAX_INTERIM:
+                raise RemoteProtocolError("the server sent more than %d interim (1xx) responses" % MAX_INTERIM)
+            return
+        self.status = status
         for line in lines[1:]:
             name, colon, value = line.partition(":")
             if not colon or not name or name != name.strip():
@@ -432,6 +458,7 @@ class RunExchange:
         self._results: List[Result] = []
         self._results_size = 0
         self._results_dropped = 0
+        self._results_past = 0  # results past MAX_RESULTS
         self._error: Optional[ExecutionError] = None
         self.final: Optional[Dict[str, Any]] = None  # the end, timeout or interp_error event
 
@@ -514,6 +541,9 @@ class RunExchange:
         return []
 
     def _keep(self, result: Result, size: int) -> None:
+        if len(self._results) >= MAX_RESULTS:  # bounded in count too: stand-ins are objects as well
+            self._results_past += 1
+            return
         if self.max_output is not None and self._results_size + size > self.max_output:
             self._results_dropped += 1
             result = Result(text=RESULT_DROPPED % (size, self.max_output), is_main_result=result.is_main_result)
@@ -524,9 +554,12 @@ class RunExchange:
     def result(self) -> ExecutionResult:
         """What the run produced so far."""
         count = self.final.get("execution_count", 0) if self.final is not None else 0
+        results = list(self._results)
+        if self._results_past:
+            results.append(Result(text=RESULTS_DROPPED % MAX_RESULTS))
         return ExecutionResult(stdout=self._capture["stdout"].text(), stderr=self._capture["stderr"].text(),
-                               error=self._error, results=list(self._results), execution_count=count,
-                               truncated=bool(self._results_dropped or any(
+                               error=self._error, results=results, execution_count=count,
+                               truncated=bool(self._results_dropped or self._results_past or any(
                                    capture.dropped for capture in self._capture.values())))
 
     def error_response(self) -> InterpError:

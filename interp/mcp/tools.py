@@ -12,7 +12,7 @@ import json
 import re
 from typing import Any, Dict, List, Optional, Tuple
 
-from .types import MIME_FIELDS, ExecutionResult, Result
+from ..types import MIME_FIELDS, ExecutionResult, Result
 
 #: Revisions served after an ``initialize`` handshake, newest first.
 LEGACY_VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05")

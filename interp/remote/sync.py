@@ -1,0 +1,347 @@
+"""RemoteCodeInterpreter: the sync twin, over blocking sockets waited on with poll."""
+
+from __future__ import annotations
+
+import select
+import socket
+import ssl
+import threading
+import time
+import uuid
+from typing import Any, Callable, Dict, List, Mapping, Optional
+
+from ..engine import DEFAULT_MAX_OUTPUT, ContextRef, completion_command, run_command
+from ..errors import (
+    InterpError,
+    RemoteError,
+    RemoteProtocolError,
+    RemoteServerError,
+    RunCancelledError,
+)
+from ..types import ExecutionResult, InterpreterContext
+from . import core as rc
+from .client import (
+    CANCEL_POLL,
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_IO_TIMEOUT,
+    DEFAULT_KEEP_ALIVE,
+    READ_SIZE,
+    T,
+    _Cancelled,
+    _check_cwd,
+    _idle_limit,
+    _input_value,
+    _lost,
+    _RemoteClient,
+    _unreachable,
+)
+
+# -- sync -----------------------------------------------------------------------------
+
+class _Connection:
+    """A kept-alive connection: a blocking socket, waited on with poll."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.tls = isinstance(sock, ssl.SSLSocket)  # may hold decrypted bytes that poll does not see
+        self.reused = False
+        self.idle_since = 0.0
+        self.idle_limit = DEFAULT_KEEP_ALIVE
+
+    def usable(self, now: float) -> bool:
+        """Still worth reusing: not idle too long, and the server has not closed it."""
+        if now - self.idle_since >= self.idle_limit:
+            return False
+        poller = select.poll()
+        poller.register(self.sock.fileno(), select.POLLIN)
+        return not poller.poll(0)  # readable while idle: closed (or garbage)
+
+    def send(self, data: bytes, deadline: float) -> None:
+        self.sock.settimeout(max(0.001, deadline - time.monotonic()))
+        self.sock.sendall(data)
+
+    def recv(self, deadline: Optional[float], cancel: Optional[threading.Event]) -> bytes:
+        """The next bytes (b"" at EOF); socket.timeout past ``deadline``; _Cancelled."""
+        poller = select.poll()
+        poller.register(self.sock.fileno(), select.POLLIN)
+        while True:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                raise socket.timeout("timed out")
+            wait = left
+            if cancel is not None:
+                wait = CANCEL_POLL if wait is None else min(wait, CANCEL_POLL)
+            if self._buffered() or poller.poll(-1 if wait is None else max(1, int(wait * 1000))):
+                # a TLS record may arrive in pieces: the rest must come within the deadline
+                self.sock.settimeout(None if left is None or not self.tls else max(0.001, left))
+                return self.sock.recv(READ_SIZE)
+            if cancel is not None and cancel.is_set():
+                raise _Cancelled()
+
+    def _buffered(self) -> bool:
+        """TLS bytes already decrypted, which poll cannot see."""
+        return isinstance(self.sock, ssl.SSLSocket) and self.sock.pending() > 0
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+class _Pool:
+    """Idle kept-alive connections to one server, shared by threads."""
+
+    def __init__(self, address: rc.Address, connect_timeout: float, tls: Optional[ssl.SSLContext]) -> None:
+        self.address = address
+        self.connect_timeout = connect_timeout
+        self.tls = tls
+        self._lock = threading.Lock()
+        self._idle: List[_Connection] = []
+
+    def get(self) -> _Connection:
+        now = time.monotonic()
+        while True:
+            with self._lock:
+                conn = self._idle.pop() if self._idle else None
+            if conn is None:
+                break
+            if conn.usable(now):
+                conn.reused = True
+                return conn
+            conn.close()
+        try:
+            sock = socket.create_connection((self.address.host, self.address.port), timeout=self.connect_timeout)
+        except OSError as exc:
+            raise _unreachable(self.address, exc) from None
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.tls is not None:
+            try:  # the handshake, within the connect timeout; ssl.SSLError is an OSError
+                sock = self.tls.wrap_socket(sock, server_hostname=self.address.host)
+            except OSError as exc:
+                sock.close()
+                raise _unreachable(self.address, exc) from None
+        return _Connection(sock)
+
+    def put(self, conn: _Connection, parser: rc.ResponseParser) -> None:
+        if not (parser.done and parser.keep_alive):
+            conn.close()
+            return
+        conn.idle_since = time.monotonic()
+        conn.idle_limit = _idle_limit(parser)
+        with self._lock:
+            self._idle.append(conn)
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
+
+class RemoteCodeInterpreter(_RemoteClient):
+    """:class:`interp.CodeInterpreter`'s API over an interp HTTP server.
+
+    ``url`` is the server's address, ``http://HOST:PORT`` or
+    ``https://HOST:PORT`` (a path after it is a prefix of every route, for a
+    proxy that adds one). https is verified against the system's CAs, or as
+    ``ssl_context`` (an ``ssl.SSLContext``: a private CA, a client
+    certificate) says. ``token`` is sent as ``Authorization: Bearer``
+    (default: ``$INTERP_TOKEN``, if set); over plain HTTP it crosses the
+    network in the clear. ``max_output`` bounds the
+    characters of each stream a result keeps, as for CodeInterpreter.
+    ``io_timeout`` is how long the client waits for the server beyond what
+    a request may take itself (a run's timeout), ``connect_timeout`` how long
+    for a connection; ``max_event`` bounds one event of a run's stream.
+
+    Methods, arguments, results, exceptions and callbacks are those of
+    CodeInterpreter (callbacks run on the calling thread as lines arrive).
+    Contexts are created with a client-chosen id (``PUT /contexts/{id}``), so
+    a proxy can route every request of a context by its path. What the
+    network breaks raises ServerUnreachableError, ConnectionLostError (its
+    ``may_be_running`` says whether a run may still go on), RemoteProtocolError
+    or RemoteServerError. :meth:`close` deletes the contexts this client
+    created (``delete_on_close=False`` keeps them). Thread-safe.
+    """
+
+    def __init__(self, url: str, token: Optional[str] = None, *,
+                 max_output: Optional[int] = DEFAULT_MAX_OUTPUT, io_timeout: float = DEFAULT_IO_TIMEOUT,
+                 connect_timeout: float = DEFAULT_CONNECT_TIMEOUT, max_event: int = rc.DEFAULT_MAX_EVENT,
+                 delete_on_close: bool = True, ssl_context: Optional[ssl.SSLContext] = None) -> None:
+        super().__init__(url, token, max_output, io_timeout, connect_timeout, max_event, delete_on_close,
+                         ssl_context)
+        self._pool = _Pool(self._address, self._connect_timeout, self._tls)
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> RemoteCodeInterpreter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _call(self, call: rc.Call[T]) -> T:
+        """Send one request and read its answer, on a kept-alive connection
+        (an idempotent request is sent again once if a reused one was closed)."""
+        self._check_open()
+        data = rc.encode_request(call.request, self._address, self._token)
+        for attempt in range(2):
+            deadline = time.monotonic() + self._io_timeout
+            conn = self._pool.get()
+            exchange = rc.CallExchange(call)
+            sent = False
+            try:
+                conn.send(data, deadline)
+                sent = True
+                while not exchange.done:
+                    chunk = conn.recv(deadline, None)
+                    if not chunk:
+                        exchange.eof()
+                        break
+                    exchange.feed(chunk)
+            except (OSError, EOFError, RemoteProtocolError) as exc:
+                conn.close()
+                if conn.reused and call.idempotent and attempt == 0 and exchange.parser.received == 0:
+                    continue  # the server had closed the idle connection
+                raise _lost(self._address, call.request, exc, sent=sent) from None
+            except BaseException:
+                conn.close()
+                raise
+            self._pool.put(conn, exchange.parser)
+            return exchange.outcome()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def run_code(self, code: str, *, context: ContextRef = None,
+                 on_stdout: Optional[Callable[[Any], Any]] = None,
+                 on_stderr: Optional[Callable[[Any], Any]] = None,
+                 on_error: Optional[Callable[[Any], Any]] = None,
+                 on_result: Optional[Callable[[Any], Any]] = None,
+                 on_input: Optional[Callable[[str], str]] = None,
+                 stdin: Optional[str] = None,
+                 envs: Optional[Mapping[str, str]] = None,
+                 timeout: Optional[float] = None,
+                 cancel: Optional[threading.Event] = None) -> ExecutionResult:
+        """Run ``code`` in ``context`` on the server and wait; see
+        :meth:`interp.CodeInterpreter.run_code`. Callbacks run on this thread
+        as the server streams each line. ``cancel`` (or a callback that
+        raises) closes the stream, which stops the run on the server as a
+        timeout would; RunCancelledError's ``result`` is what had arrived."""
+        callbacks: Dict[str, Any] = {"stdout": on_stdout, "stderr": on_stderr, "error": on_error,
+                                     "result": on_result, "input": on_input}
+        command, seconds = run_command(code, envs=envs, timeout=timeout, stdin=stdin, on_input=on_input,
+                                       callbacks=callbacks)
+        if cancel is not None and not hasattr(cancel, "is_set"):
+            raise TypeError("cancel must be a threading.Event, not %s" % type(cancel).__name__)
+        ctx = rc.context_id(context)
+        self._check_open()
+        request = rc.run_request(ctx, command, seconds)
+        run = rc.RunExchange(ctx, max_output=self._max_output, max_event=self._max_event)
+        deadline = None if seconds is None else time.monotonic() + seconds + self._io_timeout
+        conn = self._pool.get()
+        sent = False
+        try:
+            if cancel is not None and cancel.is_set():
+                raise _Cancelled()
+            conn.send(rc.encode_request(request, self._address, self._token),
+                      time.monotonic() + self._io_timeout)
+            sent = True
+            while not run.done:
+                chunk = conn.recv(deadline, cancel)
+                if not chunk:
+                    run.eof()
+                    break
+                for kind, payload in run.feed(chunk):
+                    self._deliver(ctx, kind, payload, callbacks)
+        except _Cancelled:
+            conn.close()
+            raise RunCancelledError("the run was cancelled" if sent else
+                                    "the run was cancelled before it started",
+                                    run.result() if sent else None) from None
+        except (OSError, EOFError, RemoteProtocolError) as exc:
+            conn.close()
+            raise _lost(self._address, request, exc, sent=sent, run=run) from None
+        except BaseException:
+            conn.close()  # a callback raised, or KeyboardInterrupt: the server stops the run
+            raise
+        self._pool.put(conn, run.parser)
+        if run.parser.status != 200:
+            raise run.error_response()
+        return run.outcome()
+
+    def _deliver(self, ctx: str, kind: str, payload: Any, callbacks: Mapping[str, Any]) -> None:
+        callback = callbacks.get(kind)
+        if kind != "input":
+            if callback is not None:
+                callback(payload)
+            return
+        number, prompt = payload
+        value, raised = None, None
+        if callback is not None:
+            try:
+                value = callback(prompt)
+            except EOFError as exc:
+                raised = exc
+        self._answer(ctx, number, _input_value(callback, value, raised))
+
+    def _answer(self, ctx: str, number: int, value: Optional[str]) -> None:
+        try:
+            self._call(rc.answer_call(ctx, number, value))
+        except RemoteServerError as exc:
+            if exc.status != 409:  # 409: the code stopped waiting for it
+                raise
+
+    def complete(self, code: str, cursor: Optional[int] = None, context: ContextRef = None) -> List[str]:
+        """See :meth:`interp.CodeInterpreter.complete`."""
+        command = completion_command(code, cursor)
+        return self._call(rc.complete_call(rc.context_id(context), command["code"], command["cursor"]))
+
+    def interrupt(self, context: ContextRef = None) -> None:
+        """See :meth:`interp.CodeInterpreter.interrupt` (any thread)."""
+        self._call(rc.interrupt_call(rc.context_id(context)))
+
+    def restart_context(self, context: ContextRef = None) -> InterpreterContext:
+        """See :meth:`interp.CodeInterpreter.restart_context`."""
+        return self._call(rc.restart_call(rc.context_id(context)))
+
+    def create_context(self, cwd: Optional[str] = None) -> InterpreterContext:
+        """Start a new isolated context on the server, in ``cwd`` (a directory
+        on the server; default: the server's ``--cwd``), under a new id."""
+        ctx = str(uuid.uuid4())
+        context = self._call(rc.create_call(ctx, _check_cwd(cwd)))
+        with self._lock:
+            self._created[ctx] = None
+        return context
+
+    def list_contexts(self) -> List[InterpreterContext]:
+        """The contexts the server holds (not the default one), oldest first."""
+        return self._call(rc.list_call())
+
+    def delete_context(self, context: ContextRef) -> None:
+        """Delete a context on the server (its worker and every process it started)."""
+        if context is None:
+            raise TypeError("delete_context needs a context (or its id)")
+        ctx = rc.context_id(context)
+        try:
+            self._call(rc.delete_call(ctx))
+        finally:
+            with self._lock:
+                self._created.pop(ctx, None)
+
+    def close(self) -> None:
+        """Delete the contexts this client created (unless ``delete_on_close``
+        is False; an unreachable server is not waited for) and close the
+        connections. Further calls raise InterpError. Idempotent."""
+        if self._closed:
+            return
+        try:
+            with self._lock:
+                created = list(self._created) if self._delete_on_close else []
+            for ctx in created:
+                try:
+                    self.delete_context(ctx)
+                except RemoteError:
+                    break  # the server is gone: nothing left to delete there
+                except InterpError:
+                    pass  # already deleted (by the server's idle timeout, say)
+        finally:
+            self._closed = True
+            self._pool.close()
