@@ -207,6 +207,7 @@ class Run:
         self.execution_count = 0
         self.matches: List[str] = []
         self.fatal: Optional[str] = None  # why the worker said it must exit
+        self.fatal_errno: Optional[int] = None  # set when that was its cwd (checked where the code runs)
         #: Set (from any thread) by an interrupt() meant for this run; see 'started'.
         self.interrupt_requested = False
         self.max_output = max_output
@@ -423,6 +424,9 @@ class Run:
                     items.append(INTERRUPT)
             elif kind == "fatal":
                 self.fatal = message["message"]
+                errno = message.get("cwd_errno")
+                if isinstance(errno, int) and not isinstance(errno, bool):
+                    self.fatal_errno = errno
             elif kind == "ready":
                 self.conn.ready = True
                 if self._interrupt_when_ready or self.interrupt_requested:

@@ -293,7 +293,8 @@ class Context:
         if self.removed:
             raise ContextNotFoundError("context %r was %s" % (self.id, self.removed))
         engine = self._engine
-        check_cwd(self.cwd)  # InvalidCwdError if the directory went away since
+        if engine.sandbox is None:  # a sandbox's worker checks it inside (no host oracle)
+            check_cwd(self.cwd)  # InvalidCwdError if the directory went away since
         try:
             worker = engine.launcher.start(self.cwd, engine.env, memory_limit=engine.memory_limit)
         except OSError as exc:
@@ -536,6 +537,9 @@ class Context:
                 return run.result()
             was_ready = run.conn.ready
             returncode = self._replace(worker)
+        if run.state == core.LOST and run.fatal_errno is not None:
+            raise InvalidCwdError(run.fatal_errno, "context cwd is not a usable directory where the code "
+                                  "runs (%s)" % run.fatal, self.cwd)
         if run.state == core.LOST:
             if run.protocol_error is not None:
                 why = "sent an invalid frame (%s) and was killed" % run.protocol_error
@@ -668,9 +672,12 @@ class Engine:
     _own_launcher: Optional[SandboxLauncher] = None  # the sandbox's, closed with the engine
 
     def check_cwd(self, cwd: str) -> str:
-        """``cwd`` made absolute; InvalidCwdError if it is no directory (or the sandbox does not show it)."""
-        path = check_cwd(cwd)
-        return self.sandbox.check_cwd(path) if self.sandbox is not None else path
+        """``cwd`` made absolute; InvalidCwdError if it is no directory (or the sandbox does not show it).
+        A sandbox's cwd is only checked by name here, and for real by the
+        worker inside: the host never follows the workspace's symlinks."""
+        if self.sandbox is not None:
+            return self.sandbox.check_cwd(os.path.abspath(os.fspath(cwd)))
+        return check_cwd(cwd)
 
     def describe(self) -> str:
         """A short text for the interpreters' reprs."""

@@ -81,8 +81,12 @@ class WorkerProcess:
 
     def __init__(self, pid: int, send_fd: int, recv_fd: int, err_fd: int,
                  salvage_fds: Mapping[str, int], *, exited: Callable[[], bool],
-                 reap: Callable[[], Optional[int]], release: Callable[[], None] = lambda: None):
+                 reap: Callable[[], Optional[int]], release: Callable[[], None] = lambda: None,
+                 signal_group: Optional[Callable[[int], None]] = None,
+                 kill: Optional[Callable[[], None]] = None):
         self.pid = pid
+        self._signal_group = signal_group
+        self._kill = kill
         self.send_fd = send_fd
         self.recv_fd = recv_fd
         self._err_fd: Optional[int] = err_fd
@@ -102,6 +106,11 @@ class WorkerProcess:
         """Send ``sig`` to the worker's whole process group (it and its children)."""
         if self.reaped:
             return
+        if self._signal_group is not None:
+            self._signal_group(sig)
+            return
+        if self._exited():  # its number may be another process's by now
+            return
         try:
             os.killpg(self.pid, sig)
         except ProcessLookupError:
@@ -118,6 +127,11 @@ class WorkerProcess:
         """SIGKILL the worker, its process group and every descendant, also
         daemons that left the group (the worker is their subreaper)."""
         if self.reaped:
+            return
+        if self._kill is not None:
+            self._kill()
+            return
+        if self._exited():
             return
         self.signal_group(signal.SIGSTOP)  # nothing in the group forks meanwhile
         kill_tree(self.pid)
@@ -179,7 +193,8 @@ class WorkerProcess:
 
 
 def _read_available(fd: int, limit: int) -> bytes:
-    os.set_blocking(fd, False)
+    """Read what ``fd`` (a descriptor of ours opened O_NONBLOCK, see
+    _private_reader) holds now, never waiting."""
     chunks: List[bytes] = []
     size = 0
     while size < limit:
@@ -232,13 +247,31 @@ class _Pipes:
             os.close(fd)
 
     def handle(self, pid: int, **how: Callable[..., Any]) -> WorkerProcess:
-        """Close the child's ends here; wrap the parent's ends in a WorkerProcess."""
+        """Close the child's ends here; wrap the parent's ends in a WorkerProcess.
+
+        The worker holds the read ends of its capture pipes too, and
+        O_NONBLOCK belongs to the open file description: a process it left
+        behind could clear it while we read. So the parent reads the capture
+        pipes through descriptions of its own (reopened from /proc)."""
         for fd in (self.to_worker_r, self.from_worker_w, self.err_w, self.out_w, self.errp_w):
             os.close(fd)
-        for fd in (self.to_worker_w, self.from_worker_r, self.out_r, self.errp_r):
-            os.set_blocking(fd, False)
+        out_r, errp_r = _private_reader(self.out_r), _private_reader(self.errp_r)
+        for fd in (self.to_worker_w, self.from_worker_r, self.err_r):
+            os.set_blocking(fd, False)  # these ends are ours alone
         return WorkerProcess(pid, self.to_worker_w, self.from_worker_r, self.err_r,
-                             {"stdout": self.out_r, "stderr": self.errp_r}, **how)
+                             {"stdout": out_r, "stderr": errp_r}, **how)
+
+
+def _private_reader(fd: int) -> int:
+    """A new, non-blocking open file description for the pipe ``fd`` reads
+    (``fd`` is closed), so nobody else can make our reads block."""
+    try:
+        private = os.open("/proc/self/fd/%d" % fd, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:  # no /proc: the shared description, non-blocking (best effort)
+        os.set_blocking(fd, False)
+        return fd
+    os.close(fd)
+    return private
 
 
 def _supervisor_exited(pid: int, channel: int) -> Callable[[], bool]:
@@ -321,21 +354,32 @@ class _Zygote:
     ``wrap`` turns the zygote's command into the one to run (a sandbox's
     bwrap command line); ``limits`` are RLIMIT_* values it sets on itself."""
 
-    def __init__(self, python: str, wrap: Optional[Callable[[List[str]], List[str]]] = None,
-                 limits: Optional[Mapping[str, int]] = None) -> None:
+    def __init__(self, python: str, wrap: Optional[Callable[[List[str], Optional[int]], List[str]]] = None,
+                 limits: Optional[Mapping[str, int]] = None, seccomp: Optional[bytes] = None) -> None:
         parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        argv = [python, "-c", ZYGOTE_BOOTSTRAP, PROTOCOL_PATH, WORKER_PACKAGE, str(child_sock.fileno()),
-                json.dumps(dict(limits or {}))]
+        # A sandboxed zygote starts isolated (-I: no cwd or user site on its
+        # path, no PYTHON* variables): nothing the code wrote runs in it.
+        isolated = ["-I"] if wrap is not None else []
+        argv = [python, *isolated, "-c", ZYGOTE_BOOTSTRAP, PROTOCOL_PATH, WORKER_PACKAGE,
+                str(child_sock.fileno()), json.dumps(dict(limits or {}))]
+        passed = [child_sock.fileno()]
+        seccomp_fd = None
+        if seccomp is not None:
+            seccomp_fd = os.memfd_create("interp-seccomp", 0) if hasattr(os, "memfd_create") else None
+            if seccomp_fd is not None:
+                os.write(seccomp_fd, seccomp)
+                os.lseek(seccomp_fd, 0, os.SEEK_SET)
+                passed.append(seccomp_fd)
         # bwrap reports why it could not start the sandbox on its stderr
         self.sandboxed = wrap is not None
         self.stderr = tempfile.TemporaryFile() if wrap is not None else None
         self._said = ""
         try:
             self.popen = subprocess.Popen(
-                wrap(argv) if wrap is not None else argv,
+                wrap(argv, seccomp_fd) if wrap is not None else argv,
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                 stderr=self.stderr if self.stderr is not None else subprocess.DEVNULL,
-                close_fds=True, pass_fds=[child_sock.fileno()], start_new_session=True)
+                close_fds=True, pass_fds=passed, start_new_session=True)
         except BaseException:
             parent_sock.close()
             if self.stderr is not None:
@@ -343,6 +387,8 @@ class _Zygote:
             raise
         finally:
             child_sock.close()
+            if seccomp_fd is not None:
+                os.close(seccomp_fd)
         self.sock = parent_sock
         self.sock.settimeout(ZYGOTE_POLL)  # a stopped or wedged zygote must not hang callers
         self.lock = threading.Lock()
@@ -474,6 +520,14 @@ def host_pid(pidfd: int) -> int:
     except (OSError, ValueError, IndexError):
         pass
     raise ZygoteError("the process behind a pidfd the zygote sent has exited or is not visible")
+
+
+def _pidfd_signal(pidfd: int, sig: int) -> None:
+    """Send ``sig`` through ``pidfd`` (ignored if that process is gone)."""
+    try:
+        signal.pidfd_send_signal(pidfd, sig)
+    except (OSError, AttributeError):
+        pass
 
 
 def _pidfd_exited(pid: int, pidfd: Optional[int] = None) -> Tuple[Callable[[], bool], Callable[[], None]]:
@@ -634,7 +688,27 @@ class ZygoteLauncher:
                 return None
             return status if isinstance(status, int) and not isinstance(status, bool) else None
 
-        return pipes.handle(seen, exited=exited, reap=reap, release=release)
+        if not zygote.sandboxed or pidfd is None:
+            return pipes.handle(seen, exited=exited, reap=reap, release=release)
+        held: int = pidfd
+
+        def signal_group(sig: int) -> None:
+            # The zygote signals the group by the number in its own namespace
+            # (its child, not reaped: the number cannot be reused); if it is
+            # gone, only the pidfd we hold is used, never a host number.
+            try:
+                zygote.request({"t": "signal", "pid": pid, "sig": int(sig)})
+            except ZygoteError:
+                _pidfd_signal(held, sig)
+
+        def kill() -> None:
+            try:
+                zygote.request({"t": "kill", "pid": pid})
+            except ZygoteError:
+                _pidfd_signal(held, signal.SIGKILL)
+
+        return pipes.handle(seen, exited=exited, reap=reap, release=release, signal_group=signal_group,
+                            kill=kill)
 
     def _refill(self, zygote: _Zygote) -> None:
         """Fork workers until the pool is full again (best effort)."""
@@ -689,8 +763,8 @@ class SandboxLauncher(ZygoteLauncher):
         return self.sandbox.env
 
     def _make_zygote(self) -> _Zygote:
-        return _Zygote(self.python, wrap=lambda argv: self.sandbox.command(argv, [PROTOCOL_PATH, WORKER_PACKAGE]),
-                       limits=self.sandbox.rlimits())
+        return _Zygote(self.python, wrap=lambda argv, fd: self.sandbox.command(argv, seccomp_fd=fd),
+                       limits=self.sandbox.rlimits(), seccomp=self.sandbox.seccomp())
 
     def prestart(self) -> None:
         """Start the sandbox now (without waiting for it); SandboxUnavailableError

@@ -28,16 +28,20 @@ from __future__ import annotations
 
 import argparse
 import os
+import platform
 import shutil
 import site
+import stat
+import struct
 import sys
 import tempfile
 import threading
 import time
 import uuid
+import warnings
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
-from .errors import InvalidCwdError, SandboxUnavailableError
+from .errors import InvalidCwdError, SandboxError, SandboxUnavailableError
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -47,6 +51,12 @@ DEFAULT_MEMORY = 2048 * MiB
 DEFAULT_PROCESSES = 256
 DEFAULT_FILE_SIZE = 1024 * MiB
 DEFAULT_TMP_SIZE = 256 * MiB
+#: The temporary workspace (no ``workspace`` given) is a private tmpfs of this size.
+DEFAULT_WORKSPACE_SIZE = 1024 * MiB
+#: Files (inodes) the temporary workspace may hold.
+DEFAULT_WORKSPACE_INODES = 65536
+#: The interp package's directory (shown read-only: the host imports from it).
+INTERP_DIR = os.path.dirname(os.path.abspath(__file__))
 
 #: The parts of /etc code needs (users, name resolution, TLS roots, time
 #: zones, locales, the dynamic linker, fonts, MIME types), not its secrets:
@@ -105,8 +115,10 @@ class Sandbox:
     separate ``Sandbox`` objects.
 
     ``workspace``: a host directory the code may read and write, the
-    contexts' default cwd and ``HOME``. None: a fresh temporary directory,
-    removed when the interpreter closes. ``read_only`` / ``writable``: more
+    contexts' default cwd and ``HOME`` (not bounded: it is the user's).
+    None: a private tmpfs of ``workspace_size`` bytes inside the sandbox
+    (its files never reach the host; an empty host directory marks its
+    path), gone when the interpreter closes. ``read_only`` / ``writable``: more
     host paths to show, at the same paths. ``network``: False, no network at
     all (not even loopback to the host); True, the host's network. ``env``:
     the environment inside (default: ``PATH``, ``HOME`` = the workspace,
@@ -132,7 +144,8 @@ class Sandbox:
                  memory: Optional[int] = DEFAULT_MEMORY, processes: Optional[int] = DEFAULT_PROCESSES,
                  cpu_time: Optional[float] = None, file_size: Optional[int] = DEFAULT_FILE_SIZE,
                  tmp_size: Optional[int] = DEFAULT_TMP_SIZE, python: Optional[str] = None,
-                 bwrap: Optional[str] = None) -> None:
+                 bwrap: Optional[str] = None, workspace_size: int = DEFAULT_WORKSPACE_SIZE,
+                 prestart: int = 0) -> None:
         if workspace is not None:
             path = os.path.abspath(os.fspath(workspace))
             if not os.path.isdir(path):
@@ -155,6 +168,10 @@ class Sandbox:
         self.cpu_time = _limit("cpu_time", cpu_time)
         self.file_size = _limit("file_size", file_size)
         self.tmp_size = _limit("tmp_size", tmp_size)
+        self.workspace_size = _limit("workspace_size", workspace_size) or DEFAULT_WORKSPACE_SIZE
+        if isinstance(prestart, bool) or not isinstance(prestart, int) or not 0 <= prestart <= 16:
+            raise ValueError("prestart must be an int from 0 to 16, not %r" % (prestart,))
+        self.prestart = prestart
         self.python = python or sys.executable
         self.bwrap = bwrap
         self._workspace: Optional[str] = self._given_workspace
@@ -239,8 +256,31 @@ class Sandbox:
         if self.file_size is not None:
             report["file_size"] = "RLIMIT_FSIZE: each file written (EFBIG beyond)"
         if self.tmp_size is not None:
-            report["tmp_size"] = "tmpfs size of /tmp (ENOSPC beyond)"
+            report["tmp_size"] = "tmpfs size of /tmp and of /dev/shm, each (ENOSPC beyond)"
+        if self.memory is not None and not (cgroup is not None and cgroup.memory):
+            if seccomp_program() is not None:
+                report["memfd"] = ("seccomp: memfd_create fails with ENOSYS (memory no address space "
+                                   "maps is out of RLIMIT_AS's reach)")
+            else:
+                report["memfd"] = ("NOT ENFORCED: memfd_create memory escapes RLIMIT_AS and no seccomp "
+                                   "filter is known for %s" % platform.machine())
+        if self.tmp_size is None:
+            pass
+        elif cgroup is not None and cgroup.memory and cgroup.version == "v2":
+            report["inodes"] = "cgroup (v2) memory: the kernel memory of files made in tmpfs is charged to it"
+        else:
+            report["inodes"] = ("NOT ENFORCED: bwrap cannot set nr_inodes on /tmp, /dev/shm or the temporary "
+                                "workspace and no v2 memory cgroup charges their kernel memory (~1 KiB per file)")
+        if self._given_workspace is None:
+            report["workspace"] = "tmpfs of workspace_size bytes (the temporary workspace)"
         return report
+
+    def seccomp(self) -> Optional[bytes]:
+        """The seccomp filter the sandbox runs under (None: none): memfd_create
+        is refused where no cgroup bounds memory (see :meth:`enforcement`)."""
+        if self.memory is None or (self._cgroup is not None and self._cgroup.memory):
+            return None
+        return seccomp_program()
 
     def unenforced(self) -> List[str]:
         """The limits set that nothing enforces here (see :meth:`enforcement`)."""
@@ -270,9 +310,59 @@ class Sandbox:
                                           % (" at %r" % self.bwrap if self.bwrap else " on PATH", INSTALL_HINT))
         return found
 
-    def command(self, argv: Sequence[str], mounts: Sequence[str] = ()) -> List[str]:
+    def zygote_env(self) -> Dict[str, str]:
+        """The zygote's own environment: the workers' but with ``HOME=/`` (workers get theirs at setup)."""
+        env = self.env
+        env["HOME"] = "/"
+        return env
+
+    def host_import_dirs(self) -> List[str]:
+        """Directories the host imports Python code from: this process's
+        ``sys.path`` (``""``: the current directory) and interp's package."""
+        found = []
+        for entry in [*sys.path, INTERP_DIR]:
+            path = os.path.abspath(entry or os.curdir)
+            if os.path.isdir(path):
+                found.append(os.path.realpath(path))
+        return found
+
+    def read_only_mounts(self, mounts: Sequence[str] = ()) -> List[str]:
+        """The host paths shown read-only, in the order they are bound; they
+        are bound after the writable ones so that they stay read-only
+        wherever they lie. SandboxError for a layout that cannot be made safe:
+        a writable path that the host imports Python code from (its launch
+        directory, a ``sys.path`` entry), or one inside the Python installation
+        or a ``read_only`` path."""
+        writable = [os.path.realpath(path) for path in (self.workspace, *self.writable)]
+        fixed = [*self.python_paths(), INTERP_DIR, *mounts]
+        for path in writable:
+            for imported in self.host_import_dirs():
+                if _inside(path, [imported]):
+                    raise SandboxError(
+                        "%s cannot be writable in the sandbox: the host imports Python code from %s (a file "
+                        "the code wrote there would run unsandboxed at the next host start); choose another "
+                        "directory, or start interp with the 'interp' command rather than 'python -m interp' "
+                        "from inside it" % (path, imported))
+            for shown in [*fixed, *self.read_only]:
+                if _inside(path, [os.path.realpath(shown)]) and path not in ("/",):
+                    raise SandboxError("%s cannot be writable in the sandbox: it lies inside %s, which is "
+                                       "shown read-only" % (path, shown))
+        order: List[str] = []
+        shown_dirs = ["/usr", *SYSTEM_DIRS]
+        for path in [*fixed, *self.read_only]:
+            if not _inside(path, shown_dirs) or _inside(path, writable):
+                order.append(path)
+                shown_dirs.append(path)
+        for imported in self.host_import_dirs():  # e.g. an editable checkout's src/ in the workspace
+            if _inside(imported, writable) and imported not in order:
+                order.append(imported)
+        return order
+
+    def command(self, argv: Sequence[str], mounts: Sequence[str] = (), seccomp_fd: Optional[int] = None
+                ) -> List[str]:
         """The full command running ``argv`` inside this sandbox (``mounts``:
-        more host paths to show read-only, such as interp's worker files).
+        more host paths to show read-only, such as interp's worker files;
+        ``seccomp_fd``: an fd holding :meth:`seccomp_program`, passed to bwrap).
         Starts with a small shell that enters the sandbox's cgroup when it has one."""
         bwrap = self.find_bwrap()
         args = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns"]
@@ -299,19 +389,25 @@ class Sandbox:
                 args += ["--size", str(self.tmp_size)]
             args += ["--perms", "1777", "--tmpfs", target]
         args += ["--remount-ro", "/dev"]
-        shown = ["/usr", *SYSTEM_DIRS]
-        for path in [*self.python_paths(), *mounts]:
-            if not _inside(path, shown):
-                args += ["--ro-bind", path, path]
-                shown.append(path)
-        for path in self.read_only:
-            args += ["--ro-bind", path, path]
-        for path in (self.workspace, *self.writable):
+        if self._given_workspace is None:  # the temporary workspace: a bounded tmpfs, nothing on the host
+            args += ["--size", str(self.workspace_size), "--perms", "0700", "--tmpfs", self.workspace]
+        else:
+            args += ["--bind", self.workspace, self.workspace]
+        for path in self.writable:
             args += ["--bind", path, path]
+        # Read-only after read-write: bwrap mounts in order, and a later bind
+        # covers an earlier one, so what is promised read-only (the Python
+        # installation, interp's files, read_only=, the host's other import
+        # directories) stays so even inside the workspace (a venv in it).
+        for path in self.read_only_mounts(mounts):
+            args += ["--ro-bind", path, path]
         # the root itself is a tmpfs bwrap made: read-only, or it would be a /tmp without a size
-        args += ["--remount-ro", "/", "--chdir", self.workspace, "--clearenv"]
-        for key, value in self.env.items():
+        # the zygote starts in / with HOME=/ (nothing there is the code's to plant)
+        args += ["--remount-ro", "/", "--chdir", "/", "--clearenv"]
+        for key, value in self.zygote_env().items():
             args += ["--setenv", key, value]
+        if seccomp_fd is not None:
+            args += ["--seccomp", str(seccomp_fd)]
         args += ["--", *argv]
         if self._cgroup is not None:
             return self._cgroup.enter_command() + args
@@ -326,6 +422,12 @@ class Sandbox:
             if self._in_use:
                 raise ValueError("this Sandbox already serves an interpreter: give each interpreter its own")
             self._in_use = True
+        try:
+            self.read_only_mounts()  # SandboxError now for a layout that cannot be made safe
+        except BaseException:
+            with self._lock:
+                self._in_use = False
+            raise
         cgroup = _Cgroup.probe()
         if cgroup is not None and (self.memory is not None or self.processes is not None):
             cgroup.remove_stale()
@@ -344,7 +446,10 @@ class Sandbox:
         if cgroup is not None:
             cgroup.destroy()
         if temporary is not None:
-            shutil.rmtree(temporary, ignore_errors=True)
+            left = remove_tree(temporary)
+            if left:
+                warnings.warn("interp could not remove the sandbox's temporary workspace %s: %s"
+                              % (temporary, left), RuntimeWarning, stacklevel=2)
 
     def diagnose(self, stderr: str) -> SandboxUnavailableError:
         """The error for a sandbox whose zygote did not start (bwrap said ``stderr``)."""
@@ -364,6 +469,83 @@ class Sandbox:
                            "forbid namespaces: run it with a seccomp profile that allows them)")
         return SandboxUnavailableError("the sandbox could not start: %s%s" % (
             "; ".join(reasons), " (bwrap said: %s)" % said[:2000] if said else ""))
+
+
+def remove_tree(top: str) -> Optional[str]:
+    """Remove ``top`` and everything below it, whatever it holds (any depth:
+    no recursion; directories without write or search permission are made
+    accessible first; symlinks are removed, never followed). Never raises:
+    returns why something was left (None: all gone)."""
+    failure: Optional[str] = None
+    stack = [top]
+    while stack:
+        path = stack[-1]
+        try:
+            info = os.lstat(path)
+        except FileNotFoundError:
+            stack.pop()
+            continue
+        except OSError as exc:
+            return "%s: %s" % (path, exc)
+        if not stat.S_ISDIR(info.st_mode):
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                return "%s: %s" % (path, exc)
+            stack.pop()
+            continue
+        try:
+            if info.st_mode & 0o700 != 0o700:
+                os.chmod(path, 0o700)
+            with os.scandir(path) as entries:
+                children = [entry.path for entry in entries]
+        except OSError as exc:
+            return "%s: %s" % (path, exc)
+        if children:
+            stack.extend(children)
+            continue
+        try:
+            os.rmdir(path)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            return "%s: %s" % (path, exc)
+        stack.pop()
+    return failure
+
+
+#: seccomp: the architectures (AUDIT_ARCH_*) and memfd_create's numbers on them.
+_MEMFD_SYSCALLS = {
+    "x86_64": ((0xC000003E, (319, 0x40000000 | 319)), (0x40000003, (356,))),
+    "aarch64": ((0xC00000B7, (279,)), (0x40000028, (385,))),
+}
+
+
+def seccomp_program(machine: Optional[str] = None) -> Optional[bytes]:
+    """A classic-BPF seccomp filter (for ``bwrap --seccomp``) that makes
+    ``memfd_create`` fail with ENOSYS (callers fall back to files in the
+    sized /dev/shm or /tmp), or None on an architecture it does not know."""
+    blocks = _MEMFD_SYSCALLS.get(machine or platform.machine())
+    if blocks is None:
+        return None
+    ld, jeq, ret = 0x20, 0x15, 0x06
+    program: List[Tuple[int, int, int, int]] = [(ld, 0, 0, 4)]  # A = arch
+    for arch, numbers in blocks:
+        program.append((jeq, 0, len(numbers) + 2, arch))
+        program.append((ld, 0, 0, 0))  # A = syscall number
+        program.extend((jeq, 0, 0, number) for number in numbers)  # jt patched below
+        program.append((ld, 0, 0, 4))  # A = arch again for the next block
+    allow_at = len(program)
+    program += [(ret, 0, 0, 0x7FFF0000), (ret, 0, 0, 0x00050000 | 38)]  # ALLOW; ERRNO(ENOSYS)
+    deny_at = allow_at + 1
+    out = []
+    for index, (code, jt, jf, k) in enumerate(program):
+        if code == jeq and jt == 0 and jf == 0:
+            jt = deny_at - index - 1
+        out.append(struct.pack("=HBBI", code, jt, jf, k))
+    return b"".join(out)
 
 
 def sandbox_option(value: Union[Sandbox, bool, None]) -> Optional[Sandbox]:
@@ -539,7 +721,9 @@ def from_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
             parser.error("--workspace and --network go with --sandbox")
         return None
     try:
-        return Sandbox(args.workspace, network=args.network)
+        sandbox = Sandbox(args.workspace, network=args.network)
+        sandbox.read_only_mounts()  # a launch directory as the workspace is refused here
+        return sandbox
     except (OSError, ValueError) as exc:
         parser.error("--workspace: %s" % exc)
     return None  # parser.error() does not return
