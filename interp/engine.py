@@ -325,6 +325,7 @@ class Context:
             elif not worker.alive():
                 remains = self._remains(worker, now)
                 returncode = self._replace(worker)
+                self._check_fatal_cwd(remains)
                 why = describe_exit(returncode) if remains.fatal is None else remains.fatal
                 raise WorkerDiedError(
                     "the worker of context %r died while idle (%s); its state is lost and "
@@ -510,6 +511,13 @@ class Context:
         else:
             worker.destroy()
 
+    def _check_fatal_cwd(self, run: core.Run) -> None:
+        """InvalidCwdError if the worker ended because it could not enter its
+        cwd (a sandbox's worker checks it inside, where the code's files are)."""
+        if run.fatal_errno is not None:
+            raise InvalidCwdError(run.fatal_errno, "context cwd is not a usable directory where the code "
+                                  "runs (%s)" % run.fatal, self.cwd)
+
     def finish(self, run: core.Run) -> ExecutionResult:
         """Settle the context after a run; return its result or raise.
 
@@ -537,10 +545,8 @@ class Context:
                 return run.result()
             was_ready = run.conn.ready
             returncode = self._replace(worker)
-        if run.state == core.LOST and run.fatal_errno is not None:
-            raise InvalidCwdError(run.fatal_errno, "context cwd is not a usable directory where the code "
-                                  "runs (%s)" % run.fatal, self.cwd)
         if run.state == core.LOST:
+            self._check_fatal_cwd(run)
             if run.protocol_error is not None:
                 why = "sent an invalid frame (%s) and was killed" % run.protocol_error
             elif run.fatal is not None:

@@ -472,48 +472,59 @@ class Sandbox:
 
 
 def remove_tree(top: str) -> Optional[str]:
-    """Remove ``top`` and everything below it, whatever it holds (any depth:
-    no recursion; directories without write or search permission are made
-    accessible first; symlinks are removed, never followed). Never raises:
-    returns why something was left (None: all gone)."""
-    failure: Optional[str] = None
-    stack = [top]
-    while stack:
-        path = stack[-1]
-        try:
-            info = os.lstat(path)
-        except FileNotFoundError:
-            stack.pop()
-            continue
-        except OSError as exc:
-            return "%s: %s" % (path, exc)
+    """Remove ``top`` and everything below it, whatever it holds: any depth
+    and path length (no recursion, one descriptor at a time, names relative
+    to it), directories without permissions (given 0700 first), symlinks
+    removed and never followed. Never raises: returns why something was left
+    (None: all gone)."""
+    try:
+        info = os.lstat(top)
         if not stat.S_ISDIR(info.st_mode):
-            try:
-                os.unlink(path)
-            except FileNotFoundError:
-                pass
-            except OSError as exc:
-                return "%s: %s" % (path, exc)
-            stack.pop()
-            continue
-        try:
-            if info.st_mode & 0o700 != 0o700:
-                os.chmod(path, 0o700)
-            with os.scandir(path) as entries:
-                children = [entry.path for entry in entries]
-        except OSError as exc:
-            return "%s: %s" % (path, exc)
-        if children:
-            stack.extend(children)
-            continue
-        try:
-            os.rmdir(path)
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            return "%s: %s" % (path, exc)
-        stack.pop()
-    return failure
+            os.unlink(top)
+            return None
+        if info.st_mode & 0o700 != 0o700:
+            os.chmod(top, 0o700)
+        fd = os.open(top, _DIR_FLAGS)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return "%s: %s" % (top, exc)
+    names: List[str] = []  # the path from top down to fd
+    try:
+        while True:
+            child = None
+            with os.scandir(fd) as entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        child = entry.name
+                        break
+                    os.unlink(entry.name, dir_fd=fd)
+            if child is not None:
+                if os.stat(child, dir_fd=fd, follow_symlinks=False).st_mode & 0o700 != 0o700:
+                    os.chmod(child, 0o700, dir_fd=fd)
+                inner = os.open(child, _DIR_FLAGS, dir_fd=fd)
+                os.close(fd)
+                fd = inner
+                names.append(child)
+                continue
+            if not names:
+                break
+            outer = os.open("..", _DIR_FLAGS, dir_fd=fd)
+            os.close(fd)
+            fd = outer
+            os.rmdir(names.pop(), dir_fd=fd)
+        os.close(fd)
+        fd = -1
+        os.rmdir(top)
+    except OSError as exc:
+        return "%s: %s" % (os.path.join(top, *names), exc)
+    finally:
+        if fd >= 0:
+            os.close(fd)
+    return None
+
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 #: seccomp: the architectures (AUDIT_ARCH_*) and memfd_create's numbers on them.

@@ -164,7 +164,7 @@ def test_host_unix_sockets_are_unreachable(box, tmp_path):
 @pytest.mark.limit(60)
 def test_fork_bomb_is_bounded_by_the_process_limit(tmp_path):
     box = Sandbox(tmp_path, processes=32)
-    if box.unenforced() == ["processes"]:
+    if "processes" in box.unenforced():
         pytest.skip(box.enforcement()["processes"])
     with CodeInterpreter(sandbox=box) as ci:
         result = ci.run_code(
