@@ -54,8 +54,37 @@ _load("_interp_protocol", sys.argv[1])
 _load("_interp_worker", os.path.join(sys.argv[2], "__init__.py"), [sys.argv[2]])
 import _interp_worker.zygote as _zygote
 """
+# A sandboxed zygote seals itself first, before it loads anything of ours:
+# not dumpable, the tmpfs mounts remounted with their bounds (sys.argv[5],
+# see Sandbox.seal) using the capabilities bwrap left it, then every
+# capability dropped for good (bounding set, ambient, then capset) and checked.
+_SEAL = """\
+import ctypes, json, os, sys
+_seal = json.loads(sys.argv[5]) if len(sys.argv) > 5 else None
+if _seal is not None:
+    _libc = ctypes.CDLL(None, use_errno=True)
+    def _fail(what):
+        sys.stderr.write("interp: the zygote could not seal the sandbox: %s: %s\\n"
+                         % (what, os.strerror(ctypes.get_errno())))
+        os._exit(70)
+    if _libc.prctl(4, 0, 0, 0, 0) != 0:
+        _fail("PR_SET_DUMPABLE")
+    for _path, _options in _seal.get("remount", []):
+        if _libc.mount(b"tmpfs", _path.encode(), b"tmpfs", 32 | 2 | 4, _options.encode()) != 0:
+            _fail("remount " + _path)
+    _libc.prctl(47, 4, 0, 0, 0)
+    for _cap in range(64):
+        _libc.prctl(24, _cap, 0, 0, 0)
+    if _libc.capset((ctypes.c_uint32 * 2)(0x20080522, 0), (ctypes.c_uint32 * 6)()) != 0:
+        _fail("capset")
+    with open("/proc/self/status") as _status:
+        for _line in _status:
+            if _line.startswith("Cap") and int(_line.split()[1], 16) != 0:
+                _fail("capabilities left: " + _line.strip())
+    del _libc, _fail
+"""
 BOOTSTRAP = _LOADER + "_zygote.supervise([int(fd) for fd in sys.argv[3:7]], sys.argv[7])\n"
-ZYGOTE_BOOTSTRAP = _LOADER + "_zygote.serve(int(sys.argv[3]), sys.argv[4])\n"
+ZYGOTE_BOOTSTRAP = _SEAL + _LOADER + "_zygote.serve(int(sys.argv[3]), sys.argv[4])\n"
 
 #: A zygote that does not answer a request within this many seconds is
 #: abandoned (killed); workers are then spawned until a new one is up.
@@ -355,21 +384,25 @@ class _Zygote:
     bwrap command line); ``limits`` are RLIMIT_* values it sets on itself."""
 
     def __init__(self, python: str, wrap: Optional[Callable[[List[str], Optional[int]], List[str]]] = None,
-                 limits: Optional[Mapping[str, int]] = None, seccomp: Optional[bytes] = None) -> None:
+                 limits: Optional[Mapping[str, int]] = None, seccomp: Optional[bytes] = None,
+                 seal: Optional[Mapping[str, Any]] = None) -> None:
         parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         # A sandboxed zygote starts isolated (-I: no cwd or user site on its
         # path, no PYTHON* variables): nothing the code wrote runs in it.
         isolated = ["-I"] if wrap is not None else []
         argv = [python, *isolated, "-c", ZYGOTE_BOOTSTRAP, PROTOCOL_PATH, WORKER_PACKAGE,
                 str(child_sock.fileno()), json.dumps(dict(limits or {}))]
+        if wrap is not None:
+            argv.append(json.dumps(dict(seal or {})))
         passed = [child_sock.fileno()]
         seccomp_fd = None
-        if seccomp is not None:
-            seccomp_fd = os.memfd_create("interp-seccomp", 0) if hasattr(os, "memfd_create") else None
-            if seccomp_fd is not None:
-                os.write(seccomp_fd, seccomp)
-                os.lseek(seccomp_fd, 0, os.SEEK_SET)
-                passed.append(seccomp_fd)
+        if seccomp is not None:  # bwrap reads the filter from a pipe (a few hundred bytes: fits)
+            seccomp_fd, writer = os.pipe()
+            try:
+                os.write(writer, seccomp)
+            finally:
+                os.close(writer)
+            passed.append(seccomp_fd)
         # bwrap reports why it could not start the sandbox on its stderr
         self.sandboxed = wrap is not None
         self.stderr = tempfile.TemporaryFile() if wrap is not None else None
@@ -764,7 +797,7 @@ class SandboxLauncher(ZygoteLauncher):
 
     def _make_zygote(self) -> _Zygote:
         return _Zygote(self.python, wrap=lambda argv, fd: self.sandbox.command(argv, seccomp_fd=fd),
-                       limits=self.sandbox.rlimits(), seccomp=self.sandbox.seccomp())
+                       limits=self.sandbox.rlimits(), seccomp=self.sandbox.seccomp(), seal=self.sandbox.seal())
 
     def prestart(self) -> None:
         """Start the sandbox now (without waiting for it); SandboxUnavailableError

@@ -54,7 +54,7 @@ DEFAULT_TMP_SIZE = 256 * MiB
 #: The temporary workspace (no ``workspace`` given) is a private tmpfs of this size.
 DEFAULT_WORKSPACE_SIZE = 1024 * MiB
 #: Files (inodes) the temporary workspace may hold.
-DEFAULT_WORKSPACE_INODES = 65536
+DEFAULT_INODES = 65536
 #: The interp package's directory (shown read-only: the host imports from it).
 INTERP_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -101,6 +101,17 @@ def _paths(name: str, values: Iterable[PathLike]) -> Tuple[str, ...]:
     return tuple(found)
 
 
+def _importable(path: str, imported: str) -> bool:
+    """True if a file made in ``path`` could be imported from the sys.path
+    entry ``imported``: ``path`` is it, or lies below it in a directory whose
+    name is a package name (``imported/name/...``: ``import name``)."""
+    if path == imported:
+        return True
+    if not _inside(path, [imported]):
+        return False
+    return os.path.relpath(path, imported).split(os.sep)[0].isidentifier()
+
+
 def _inside(path: str, roots: Iterable[str]) -> bool:
     return any(path == root or path.startswith(root.rstrip("/") + "/") for root in roots)
 
@@ -145,7 +156,7 @@ class Sandbox:
                  cpu_time: Optional[float] = None, file_size: Optional[int] = DEFAULT_FILE_SIZE,
                  tmp_size: Optional[int] = DEFAULT_TMP_SIZE, python: Optional[str] = None,
                  bwrap: Optional[str] = None, workspace_size: int = DEFAULT_WORKSPACE_SIZE,
-                 prestart: int = 0) -> None:
+                 inodes: Optional[int] = DEFAULT_INODES, prestart: int = 0) -> None:
         if workspace is not None:
             path = os.path.abspath(os.fspath(workspace))
             if not os.path.isdir(path):
@@ -169,6 +180,7 @@ class Sandbox:
         self.file_size = _limit("file_size", file_size)
         self.tmp_size = _limit("tmp_size", tmp_size)
         self.workspace_size = _limit("workspace_size", workspace_size) or DEFAULT_WORKSPACE_SIZE
+        self.inodes = _limit("inodes", inodes)
         if isinstance(prestart, bool) or not isinstance(prestart, int) or not 0 <= prestart <= 16:
             raise ValueError("prestart must be an int from 0 to 16, not %r" % (prestart,))
         self.prestart = prestart
@@ -264,23 +276,36 @@ class Sandbox:
             else:
                 report["memfd"] = ("NOT ENFORCED: memfd_create memory escapes RLIMIT_AS and no seccomp "
                                    "filter is known for %s" % platform.machine())
-        if self.tmp_size is None:
-            pass
-        elif cgroup is not None and cgroup.memory and cgroup.version == "v2":
-            report["inodes"] = "cgroup (v2) memory: the kernel memory of files made in tmpfs is charged to it"
-        else:
-            report["inodes"] = ("NOT ENFORCED: bwrap cannot set nr_inodes on /tmp, /dev/shm or the temporary "
-                                "workspace and no v2 memory cgroup charges their kernel memory (~1 KiB per file)")
+        if self.inodes is not None:
+            if seccomp_program() is not None:
+                report["inodes"] = ("nr_inodes of /tmp, /dev/shm and the temporary workspace, each (set by the "
+                                    "zygote before it drops its last capability)")
+            else:
+                report["inodes"] = ("NOT ENFORCED: no seccomp filter is known for %s, so bwrap's --disable-userns "
+                                    "is used and the zygote cannot remount the tmpfs mounts" % platform.machine())
         if self._given_workspace is None:
             report["workspace"] = "tmpfs of workspace_size bytes (the temporary workspace)"
         return report
 
+    def seal(self) -> Dict[str, List[List[str]]]:
+        """What the zygote does with the one capability it starts with
+        (CAP_SYS_ADMIN in the sandbox's user namespace) before dropping every
+        capability: remount the tmpfs mounts with their inode bound."""
+        if self.inodes is None or seccomp_program() is None:
+            return {}
+        size = [] if self.tmp_size is None else ["size=%d" % self.tmp_size]
+        remount = [[target, ",".join([*size, "nr_inodes=%d" % self.inodes, "mode=1777"])]
+                   for target in ("/tmp", "/dev/shm")]
+        if self._given_workspace is None:
+            remount.append([self.workspace, "size=%d,nr_inodes=%d,mode=0700" % (self.workspace_size, self.inodes)])
+        return {"remount": remount}
+
     def seccomp(self) -> Optional[bytes]:
-        """The seccomp filter the sandbox runs under (None: none): memfd_create
-        is refused where no cgroup bounds memory (see :meth:`enforcement`)."""
-        if self.memory is None or (self._cgroup is not None and self._cgroup.memory):
-            return None
-        return seccomp_program()
+        """The seccomp filter the sandbox runs under (None: none, and bwrap's
+        --disable-userns instead): no new user namespaces, and memfd_create
+        refused where no cgroup bounds memory (see :meth:`enforcement`)."""
+        return seccomp_program(memfd=self.memory is not None and not (self._cgroup is not None
+                                                                      and self._cgroup.memory))
 
     def unenforced(self) -> List[str]:
         """The limits set that nothing enforces here (see :meth:`enforcement`)."""
@@ -337,7 +362,7 @@ class Sandbox:
         fixed = [*self.python_paths(), INTERP_DIR, *mounts]
         for path in writable:
             for imported in self.host_import_dirs():
-                if _inside(path, [imported]):
+                if _importable(path, imported):
                     raise SandboxError(
                         "%s cannot be writable in the sandbox: the host imports Python code from %s (a file "
                         "the code wrote there would run unsandboxed at the next host start); choose another "
@@ -365,10 +390,15 @@ class Sandbox:
         ``seccomp_fd``: an fd holding :meth:`seccomp_program`, passed to bwrap).
         Starts with a small shell that enters the sandbox's cgroup when it has one."""
         bwrap = self.find_bwrap()
-        args = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns"]
+        args = [bwrap, "--unshare-all", "--unshare-user"]
+        if self.seccomp() is None:
+            args.append("--disable-userns")  # else the seccomp filter refuses new user namespaces
         if self.network:
             args.append("--share-net")
-        args += ["--die-with-parent", "--new-session", "--cap-drop", "ALL", "--as-pid-1",
+        args += ["--die-with-parent", "--new-session", "--cap-drop", "ALL"]
+        if self.seal():  # kept by the zygote only until it has sealed the sandbox (see seal())
+            args += ["--cap-add", "CAP_SYS_ADMIN", "--cap-add", "CAP_SETPCAP"]
+        args += ["--as-pid-1",
                  "--hostname", "sandbox", "--ro-bind", "/usr", "/usr"]
         for path in SYSTEM_DIRS:
             if os.path.islink(path):
@@ -527,36 +557,57 @@ def remove_tree(top: str) -> Optional[str]:
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-#: seccomp: the architectures (AUDIT_ARCH_*) and memfd_create's numbers on them.
-_MEMFD_SYSCALLS = {
-    "x86_64": ((0xC000003E, (319, 0x40000000 | 319)), (0x40000003, (356,))),
-    "aarch64": ((0xC00000B7, (279,)), (0x40000028, (385,))),
+#: seccomp, per machine: for each architecture (AUDIT_ARCH_*) the system call
+#: numbers of (clone, unshare, clone3, setns, memfd_create) (new user namespaces are refused:
+#: the zygote keeps CAP_SYS_ADMIN in the sandbox's own user namespace until
+#: it seals the sandbox, so bwrap's --disable-userns, a nested namespace, is
+#: not used) and memfd_create.
+_SYSCALLS = {
+    "x86_64": ((0xC000003E, (56, 272, 435, 308, 319)),
+               (0x40000003, (120, 310, 435, 346, 356))),
+    "aarch64": ((0xC00000B7, (220, 97, 435, 268, 279)),
+                (0x40000028, (120, 337, 435, 375, 385))),
 }
+_CLONE_NEWUSER = 0x10000000
+_X32_BIT = 0x40000000
+_ALLOW, _ERRNO = 0x7FFF0000, 0x00050000
+_LD, _JEQ, _JSET, _RET = 0x20, 0x15, 0x45, 0x06
 
 
-def seccomp_program(machine: Optional[str] = None) -> Optional[bytes]:
-    """A classic-BPF seccomp filter (for ``bwrap --seccomp``) that makes
-    ``memfd_create`` fail with ENOSYS (callers fall back to files in the
-    sized /dev/shm or /tmp), or None on an architecture it does not know."""
-    blocks = _MEMFD_SYSCALLS.get(machine or platform.machine())
-    if blocks is None:
+def seccomp_program(memfd: bool = True, machine: Optional[str] = None) -> Optional[bytes]:
+    """A classic-BPF seccomp filter for ``bwrap --seccomp``, or None on an
+    architecture it does not know. It refuses new user namespaces
+    (``clone``/``unshare`` with CLONE_NEWUSER: EPERM; ``clone3``: ENOSYS, so
+    libc falls back to clone; ``setns``: EPERM), x32 system calls, and with
+    ``memfd``, ``memfd_create`` (ENOSYS: callers fall back to files in the
+    sized /dev/shm or /tmp)."""
+    arches = _SYSCALLS.get(machine or platform.machine())
+    if arches is None:
         return None
-    ld, jeq, ret = 0x20, 0x15, 0x06
-    program: List[Tuple[int, int, int, int]] = [(ld, 0, 0, 4)]  # A = arch
-    for arch, numbers in blocks:
-        program.append((jeq, 0, len(numbers) + 2, arch))
-        program.append((ld, 0, 0, 0))  # A = syscall number
-        program.extend((jeq, 0, 0, number) for number in numbers)  # jt patched below
-        program.append((ld, 0, 0, 4))  # A = arch again for the next block
-    allow_at = len(program)
-    program += [(ret, 0, 0, 0x7FFF0000), (ret, 0, 0, 0x00050000 | 38)]  # ALLOW; ERRNO(ENOSYS)
-    deny_at = allow_at + 1
-    out = []
-    for index, (code, jt, jf, k) in enumerate(program):
-        if code == jeq and jt == 0 and jf == 0:
-            jt = deny_at - index - 1
-        out.append(struct.pack("=HBBI", code, jt, jf, k))
-    return b"".join(out)
+    eperm, enosys = _ERRNO | 1, _ERRNO | 38
+    program: List[Tuple[int, int, int, int]] = [(_LD, 0, 0, 4)]  # A = arch
+    for arch, (clone, unshare, clone3, setns, memfd_create) in arches:
+        block: List[Tuple[int, int, int, int]] = [(_LD, 0, 0, 0)]  # A = syscall number
+        if arch == 0xC000003E:
+            block += [(_JSET, 0, 1, _X32_BIT), (_RET, 0, 0, enosys)]
+        rules: List[Tuple[int, List[Tuple[int, int, int, int]]]] = [
+            (clone, [(_LD, 0, 0, 16), (_JSET, 0, 1, _CLONE_NEWUSER), (_RET, 0, 0, eperm),
+                                (_RET, 0, 0, _ALLOW)]),
+            (unshare, [(_LD, 0, 0, 16), (_JSET, 0, 1, _CLONE_NEWUSER), (_RET, 0, 0, eperm),
+                                  (_RET, 0, 0, _ALLOW)]),
+            (clone3, [(_RET, 0, 0, enosys)]),
+            (setns, [(_RET, 0, 0, eperm)]),
+        ]
+        if memfd:
+            rules.append((memfd_create, [(_RET, 0, 0, enosys)]))
+        for number, body in rules:
+            block.append((_JEQ, 0, len(body), number))
+            block += body
+        block.append((_RET, 0, 0, _ALLOW))
+        program.append((_JEQ, 0, len(block), arch))
+        program += block
+    program.append((_RET, 0, 0, enosys))  # an architecture the filter does not know
+    return b"".join(struct.pack("=HBBI", *instruction) for instruction in program)
 
 
 def sandbox_option(value: Union[Sandbox, bool, None]) -> Optional[Sandbox]:
