@@ -72,6 +72,9 @@ if _seal is not None:
     for _path, _options in _seal.get("remount", []):
         if _libc.mount(b"tmpfs", _path.encode(), b"tmpfs", 32 | 2 | 4, _options.encode()) != 0:
             _fail("remount " + _path)
+    if _seal.get("devpts") and _libc.mount(b"devpts", _seal["devpts"].encode(), b"devpts", 2 | 8,
+                                           b"newinstance,ptmxmode=0666,mode=0620") != 0:
+        _fail("mount devpts")
     _libc.prctl(47, 4, 0, 0, 0)
     for _cap in range(64):
         _libc.prctl(24, _cap, 0, 0, 0)

@@ -70,6 +70,10 @@ ETC_ENTRIES = (
     "pki/tls/openssl.cnf", "pki/ca-trust", "crypto-policies", "fonts", "mime.types",
     "locale.alias", "locale.conf", "os-release", "matplotlibrc", "python3",
 )
+#: The device nodes and links of the sandbox's /dev (as bwrap's --dev makes it).
+DEV_NODES = ("null", "zero", "full", "random", "urandom", "tty")
+DEV_LINKS = (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
+             ("stderr", "/proc/self/fd/2"), ("core", "/proc/kcore"), ("ptmx", "pts/ptmx"))
 #: Host directories that are, or link into, the system.
 SYSTEM_DIRS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 #: Variables copied from the parent into the default environment.
@@ -298,7 +302,7 @@ class Sandbox:
                    for target in ("/tmp", "/dev/shm")]
         if self._given_workspace is None:
             remount.append([self.workspace, "size=%d,nr_inodes=%d,mode=0700" % (self.workspace_size, self.inodes)])
-        return {"remount": remount}
+        return {"remount": remount, "devpts": "/dev/pts"}
 
     def seccomp(self) -> Optional[bytes]:
         """The seccomp filter the sandbox runs under (None: none, and bwrap's
@@ -413,7 +417,20 @@ class Sandbox:
         # no capability), and the kernel lets uid 0 write sysctls such as
         # kernel.core_pattern by their owner bits. /dev read-only but for a
         # sized /dev/shm (both were tmpfs without a size).
-        args += ["--proc", "/proc", "--remount-ro", "/proc", "--dev", "/dev"]
+        args += ["--proc", "/proc", "--remount-ro", "/proc"]
+        if self.seal():
+            # bwrap's --dev mounts devpts from a second, nested user namespace
+            # (for an unprivileged caller), where the zygote's capability does
+            # not reach the mounts: the same /dev, built here, and devpts
+            # mounted by the zygote while it seals the sandbox.
+            args += ["--tmpfs", "/dev"]
+            for node in DEV_NODES:
+                args += ["--dev-bind", "/dev/" + node, "/dev/" + node]
+            for name, target in DEV_LINKS:
+                args += ["--symlink", target, "/dev/" + name]
+            args += ["--dir", "/dev/pts"]
+        else:
+            args += ["--dev", "/dev"]
         for target in ("/dev/shm", "/tmp"):
             if self.tmp_size is not None:
                 args += ["--size", str(self.tmp_size)]

@@ -141,7 +141,8 @@ def test_enforcement_reports_every_limit_and_never_pretends(tmp_path):
     assert box.unenforced() == [name for name, how in report.items() if how.startswith("NOT ENFORCED")]
     if os.getuid() == 0 and "cgroup" not in report["processes"]:
         assert "processes" in box.unenforced()  # RLIMIT_NPROC does not bind root
-    assert Sandbox(tmp_path, memory=None, processes=None, file_size=None, tmp_size=None, inodes=None).enforcement() == {}
+    unlimited = Sandbox(tmp_path, memory=None, processes=None, file_size=None, tmp_size=None, inodes=None)
+    assert unlimited.enforcement() == {}
     with CodeInterpreter(sandbox=box) as ci:  # once started, the report is what applied
         ci.run_code("1")
         started = box.enforcement()

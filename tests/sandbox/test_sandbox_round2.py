@@ -224,6 +224,44 @@ def test_orphans_clearing_o_nonblock_do_not_hang_the_parent(tmp_path, how):
     no_leftovers()
 
 
+def test_salvage_reads_never_block_whatever_another_holder_of_the_pipe_does():
+    """The same at the descriptor level, without a race to win: a thread
+    clears O_NONBLOCK on the worker's copy of the capture pipe's read end in
+    a loop while the parent salvages what the pipe holds."""
+    import fcntl
+
+    from interp import process
+
+    for _ in range(50):
+        pipes = process._Pipes()
+        shared = os.dup(pipes.out_r)  # the worker's copy: the same open file description
+        writer = os.dup(pipes.out_w)  # a writer that stays (an orphan holding fd 1)
+        worker = pipes.handle(os.getpid(), exited=lambda: True, reap=lambda: None)
+        os.write(writer, b"x" * 100)
+        stop = threading.Event()
+
+        def clear():
+            while not stop.is_set():
+                fcntl.fcntl(shared, fcntl.F_SETFL, fcntl.fcntl(shared, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+        clearer = threading.Thread(target=clear, daemon=True)
+        clearer.start()
+        got = []
+        reader = threading.Thread(target=lambda: got.append(
+            process._read_available(worker._salvage_fds["stdout"], 1 << 20)), daemon=True)
+        reader.start()
+        reader.join(5)
+        blocked = reader.is_alive()
+        stop.set()
+        os.close(writer)  # unblocks a reader stuck on the old code
+        reader.join(5)
+        clearer.join(5)
+        worker.reaped = True
+        for fd in (shared, worker.send_fd, worker.recv_fd, *worker._salvage_fds.values(), worker._err_fd):
+            os.close(fd)
+        assert not blocked, "the parent's read blocked on a description another process controls"
+        assert got == [b"x" * 100]
+
+
 # 6. memfd memory escaped `memory` without a cgroup
 
 def test_memfd_cannot_hold_memory_beyond_the_limit_without_a_cgroup(tmp_path, monkeypatch):
