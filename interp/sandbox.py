@@ -291,7 +291,7 @@ class Sandbox:
             report["workspace"] = "tmpfs of workspace_size bytes (the temporary workspace)"
         return report
 
-    def seal(self) -> Dict[str, List[List[str]]]:
+    def seal(self) -> Dict[str, object]:
         """What the zygote does with the one capability it starts with
         (CAP_SYS_ADMIN in the sandbox's user namespace) before dropping every
         capability: remount the tmpfs mounts with their inode bound."""
