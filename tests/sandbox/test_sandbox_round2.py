@@ -365,3 +365,27 @@ def test_temporary_workspace_is_bounded():
                           "except OSError as exc:\n    print('stopped', exc.errno)").stdout
     assert out == "stopped %d\n" % errno.ENOSPC, out
     no_leftovers()
+
+
+# the sealing step (7): nothing of the zygote's start-up capability is left
+
+SEALED = r"""
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+status = dict(line.split(':', 1) for line in open('/proc/self/status'))
+print(all(int(status[k], 16) == 0 for k in ('CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb')))
+print(libc.unshare(0x10000000), ctypes.get_errno() == 1)  # CLONE_NEWUSER
+print(libc.syscall(435, 0, 0), ctypes.get_errno() == 38)  # clone3
+print(libc.mount(b'tmpfs', b'/tmp', b'tmpfs', 32 | 2 | 4, b'nr_inodes=0'), ctypes.get_errno() in (1, 13))
+import subprocess
+print(subprocess.run(['true']).returncode == 0 and 'forks')  # plain forks still work
+"""
+
+
+def test_the_sandbox_is_sealed_before_any_code_runs(box):
+    out = box.run_code(SEALED).stdout.split("\n")
+    assert out[:4] == ["True", "-1 True", "-1 True", "-1 True"], out
+    assert "forks" in out
+    mounts = box.run_code("print(open('/proc/self/mounts').read())").stdout
+    assert all("nr_inodes=%d" % Sandbox().inodes in line for line in mounts.splitlines()
+               if line.split()[1] in ("/tmp", "/dev/shm")), mounts
