@@ -370,10 +370,21 @@ class SpawnLauncher:
             pipes.close_all()
             raise
         return pipes.handle(popen.pid, exited=_supervisor_exited(popen.pid, pipes.from_worker_r),
-                            reap=popen.wait)
+                            reap=lambda: _reap_child(popen))
 
     def close(self) -> None:
         pass
+
+
+def _reap_child(popen: subprocess.Popen[bytes]) -> Optional[int]:
+    """Reap a killed worker's supervisor (our child), waiting at most
+    SUPERVISOR_GRACE: one that does not follow is killed first, never waited for
+    without a deadline."""
+    try:
+        return popen.wait(SUPERVISOR_GRACE)
+    except subprocess.TimeoutExpired:
+        popen.kill()  # our unreaped child: its pid is still its own
+        return popen.wait()
 
 
 class ZygoteError(Exception):
