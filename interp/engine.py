@@ -656,8 +656,8 @@ class Engine:
                              "must eventually be killed")
         self.grace_period = grace if grace is not None else 0.0
         if self.sandbox is not None:
+            launcher = self._own_launcher = SandboxLauncher.for_sandbox(self.sandbox)
             self.cwd = self.cwd or self.sandbox.workspace
-            launcher = self._own_launcher = SandboxLauncher(self.sandbox)
         self.launcher = launcher or default_launcher()
         prestart = getattr(self.launcher, "prestart", None)
         if prestart is not None:

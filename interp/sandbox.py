@@ -200,6 +200,27 @@ class Sandbox:
     def __repr__(self) -> str:
         return "<Sandbox workspace=%r network=%s>" % (self._workspace, self.network)
 
+    def config_key(self) -> str:
+        """The options that make two sandboxes interchangeable (for prestart)."""
+        return repr((self._given_workspace, self.read_only, self.writable, self.network,
+                     sorted(self.env.items()) if self._env is not None else None, self.memory, self.processes,
+                     self.cpu_time, self.file_size, self.tmp_size, self.workspace_size, self.inodes,
+                     self.python, self.bwrap))
+
+    def adopt(self, other: Sandbox) -> bool:
+        """Take over ``other``'s started state (its workspace, cgroup): the
+        warm sandbox ``other`` becomes this one's. False if this one already
+        made its own temporary workspace or serves an interpreter."""
+        with self._lock:
+            if self._in_use or (self._given_workspace is None and self._workspace is not None):
+                return False
+            self._workspace, self._temporary = other._workspace, other._temporary
+            self._cgroup, self._started, self._in_use = other._cgroup, other._started, True
+        with other._lock:
+            other._temporary = other._cgroup = None
+            other._in_use = other._started = False
+        return True
+
     # -- what the code sees -------------------------------------------------
 
     @property
@@ -394,9 +415,7 @@ class Sandbox:
         ``seccomp_fd``: an fd holding :meth:`seccomp_program`, passed to bwrap).
         Starts with a small shell that enters the sandbox's cgroup when it has one."""
         bwrap = self.find_bwrap()
-        args = [bwrap, "--unshare-all", "--unshare-user"]
-        if self.seccomp() is None:
-            args.append("--disable-userns")  # else the seccomp filter refuses new user namespaces
+        args = [bwrap, "--unshare-all", "--unshare-user"]  # new user namespaces: see seccomp_fd below
         if self.network:
             args.append("--share-net")
         args += ["--die-with-parent", "--new-session", "--cap-drop", "ALL"]
@@ -455,6 +474,8 @@ class Sandbox:
             args += ["--setenv", key, value]
         if seccomp_fd is not None:
             args += ["--seccomp", str(seccomp_fd)]
+        else:  # no filter to refuse user namespaces: bwrap's nested one (a zygote that must seal then fails closed)
+            args.insert(args.index("--unshare-user") + 1, "--disable-userns")
         args += ["--", *argv]
         if self._cgroup is not None:
             return self._cgroup.enter_command() + args

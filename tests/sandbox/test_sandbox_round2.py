@@ -389,3 +389,40 @@ def test_the_sandbox_is_sealed_before_any_code_runs(box):
     mounts = box.run_code("print(open('/proc/self/mounts').read())").stdout
     tmpfs = [line for line in mounts.splitlines() if line.split()[1:2] in (["/tmp"], ["/dev/shm"])]
     assert len(tmpfs) == 2 and all("nr_inodes=%d" % Sandbox().inodes in line for line in tmpfs), mounts
+
+
+# warm starts: Sandbox(prestart=N)
+
+def _wait_warm(key, count=1, bound=60.0):
+    from interp import process
+
+    give_up_at = time.monotonic() + bound
+    while len(process._warm._ready.get(key, [])) < count:
+        assert time.monotonic() < give_up_at, "no warm sandbox after %gs" % bound
+        time.sleep(0.05)
+
+
+def test_prestart_hands_out_sealed_sandboxes_started_ahead():
+    from interp import process
+
+    try:
+        first = CodeInterpreter(sandbox=Sandbox(prestart=1))
+        with first:
+            first.run_code("open('mine.txt', 'w').write('first')")
+            key = first.sandbox.config_key()
+        _wait_warm(key)
+        warm = process._warm._ready[key][0]
+        second = CodeInterpreter(sandbox=Sandbox(prestart=1))
+        with second:
+            assert second._engine.launcher is warm  # started before this interpreter was made
+            workspace = second.sandbox.workspace
+            out = second.run_code("import os\nprint(os.path.exists('mine.txt'), os.getcwd(), os.environ['HOME'])")
+            assert out.stdout.split() == ["False", workspace, workspace]
+            status = second.run_code("print(open('/proc/self/status').read())").stdout
+            assert "CapBnd:\t0000000000000000" in status and "NoNewPrivs:\t1" in status
+        assert not os.path.exists(workspace)
+        with pytest.raises(ValueError):
+            Sandbox(prestart=-1)
+    finally:
+        process._warm.close()
+    no_leftovers()
