@@ -103,7 +103,7 @@ def sandbox(results: Results, settings: Settings, peer) -> None:
 def _warm_starts(workspace: str, n: int) -> List[float]:
     """Start to first run of interpreters on ``Sandbox(workspace, prestart=1)``,
     each once the warm sandbox behind the previous one is ready."""
-    from interp import process
+    from interp import _sandbox_launcher as process
 
     times: List[float] = []
     try:

@@ -26,7 +26,8 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 from . import core
 from .errors import (ContextNotFoundError, ContextRestartedError, InterpError, InterpTimeoutError,
                      InvalidCwdError, RunCancelledError, WorkerDiedError)
-from .process import Launcher, SandboxLauncher, WorkerProcess, check_cwd, default_launcher
+from ._sandbox_launcher import SandboxLauncher
+from .process import Launcher, WorkerProcess, check_cwd, default_launcher
 from .sandbox import Sandbox, sandbox_option
 from .types import ExecutionResult, InterpreterContext
 
@@ -512,9 +513,10 @@ class Context:
             worker.destroy()
 
     def _check_fatal_cwd(self, run: core.Run) -> None:
-        """InvalidCwdError if the worker ended because it could not enter its
-        cwd (a sandbox's worker checks it inside, where the code's files are)."""
-        if run.fatal_errno is not None:
+        """InvalidCwdError if a sandbox's worker ended because it could not
+        enter its cwd (checked inside, where the code's files are, never on
+        the host); unsandboxed, that is a WorkerDiedError as before."""
+        if run.fatal_errno is not None and self._engine.sandbox is not None:
             raise InvalidCwdError(run.fatal_errno, "context cwd is not a usable directory where the code "
                                   "runs (%s)" % run.fatal, self.cwd)
 

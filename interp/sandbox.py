@@ -31,17 +31,26 @@ import os
 import platform
 import shutil
 import site
-import stat
-import struct
 import sys
 import tempfile
 import threading
-import time
-import uuid
 import warnings
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
+from ._cgroup import CGROUP_PREFIX, STALE_CGROUP_AGE, _Cgroup, _kernel, _read
+from ._sandbox_kernel import remove_tree, seccomp_program
 from .errors import InvalidCwdError, SandboxError, SandboxUnavailableError
+
+__all__ = [
+    "CGROUP_PREFIX",
+    "STALE_CGROUP_AGE",
+    "Sandbox",
+    "add_arguments",
+    "from_arguments",
+    "remove_tree",
+    "sandbox_option",
+    "seccomp_program",
+]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -539,115 +548,6 @@ class Sandbox:
             "; ".join(reasons), " (bwrap said: %s)" % said[:2000] if said else ""))
 
 
-def remove_tree(top: str) -> Optional[str]:
-    """Remove ``top`` and everything below it, whatever it holds: any depth
-    and path length (no recursion, one descriptor at a time, names relative
-    to it), directories without permissions (given 0700 first), symlinks
-    removed and never followed. Never raises: returns why something was left
-    (None: all gone)."""
-    try:
-        info = os.lstat(top)
-        if not stat.S_ISDIR(info.st_mode):
-            os.unlink(top)
-            return None
-        if info.st_mode & 0o700 != 0o700:
-            os.chmod(top, 0o700)
-        fd = os.open(top, _DIR_FLAGS)
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        return "%s: %s" % (top, exc)
-    names: List[str] = []  # the path from top down to fd
-    try:
-        while True:
-            child = None
-            with os.scandir(fd) as entries:
-                for entry in entries:
-                    if entry.is_dir(follow_symlinks=False):
-                        child = entry.name
-                        break
-                    os.unlink(entry.name, dir_fd=fd)
-            if child is not None:
-                if os.stat(child, dir_fd=fd, follow_symlinks=False).st_mode & 0o700 != 0o700:
-                    os.chmod(child, 0o700, dir_fd=fd)
-                inner = os.open(child, _DIR_FLAGS, dir_fd=fd)
-                os.close(fd)
-                fd = inner
-                names.append(child)
-                continue
-            if not names:
-                break
-            outer = os.open("..", _DIR_FLAGS, dir_fd=fd)
-            os.close(fd)
-            fd = outer
-            os.rmdir(names.pop(), dir_fd=fd)
-        os.close(fd)
-        fd = -1
-        os.rmdir(top)
-    except OSError as exc:
-        return "%s: %s" % (os.path.join(top, *names), exc)
-    finally:
-        if fd >= 0:
-            os.close(fd)
-    return None
-
-
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-
-
-#: seccomp, per machine: for each architecture (AUDIT_ARCH_*) the system call
-#: numbers of (clone, unshare, clone3, setns, memfd_create) (new user namespaces are refused:
-#: the zygote keeps CAP_SYS_ADMIN in the sandbox's own user namespace until
-#: it seals the sandbox, so bwrap's --disable-userns, a nested namespace, is
-#: not used) and memfd_create.
-_SYSCALLS = {
-    "x86_64": ((0xC000003E, (56, 272, 435, 308, 319)),
-               (0x40000003, (120, 310, 435, 346, 356))),
-    "aarch64": ((0xC00000B7, (220, 97, 435, 268, 279)),
-                (0x40000028, (120, 337, 435, 375, 385))),
-}
-_CLONE_NEWUSER = 0x10000000
-_X32_BIT = 0x40000000
-_ALLOW, _ERRNO = 0x7FFF0000, 0x00050000
-_LD, _JEQ, _JSET, _RET = 0x20, 0x15, 0x45, 0x06
-
-
-def seccomp_program(memfd: bool = True, machine: Optional[str] = None) -> Optional[bytes]:
-    """A classic-BPF seccomp filter for ``bwrap --seccomp``, or None on an
-    architecture it does not know. It refuses new user namespaces
-    (``clone``/``unshare`` with CLONE_NEWUSER: EPERM; ``clone3``: ENOSYS, so
-    libc falls back to clone; ``setns``: EPERM), x32 system calls, and with
-    ``memfd``, ``memfd_create`` (ENOSYS: callers fall back to files in the
-    sized /dev/shm or /tmp)."""
-    arches = _SYSCALLS.get(machine or platform.machine())
-    if arches is None:
-        return None
-    eperm, enosys = _ERRNO | 1, _ERRNO | 38
-    program: List[Tuple[int, int, int, int]] = [(_LD, 0, 0, 4)]  # A = arch
-    for arch, (clone, unshare, clone3, setns, memfd_create) in arches:
-        block: List[Tuple[int, int, int, int]] = [(_LD, 0, 0, 0)]  # A = syscall number
-        if arch == 0xC000003E:
-            block += [(_JSET, 0, 1, _X32_BIT), (_RET, 0, 0, enosys)]
-        rules: List[Tuple[int, List[Tuple[int, int, int, int]]]] = [
-            (clone, [(_LD, 0, 0, 16), (_JSET, 0, 1, _CLONE_NEWUSER), (_RET, 0, 0, eperm),
-                                (_RET, 0, 0, _ALLOW)]),
-            (unshare, [(_LD, 0, 0, 16), (_JSET, 0, 1, _CLONE_NEWUSER), (_RET, 0, 0, eperm),
-                                  (_RET, 0, 0, _ALLOW)]),
-            (clone3, [(_RET, 0, 0, enosys)]),
-            (setns, [(_RET, 0, 0, eperm)]),
-        ]
-        if memfd:
-            rules.append((memfd_create, [(_RET, 0, 0, enosys)]))
-        for number, body in rules:
-            block.append((_JEQ, 0, len(body), number))
-            block += body
-        block.append((_RET, 0, 0, _ALLOW))
-        program.append((_JEQ, 0, len(block), arch))
-        program += block
-    program.append((_RET, 0, 0, enosys))  # an architecture the filter does not know
-    return b"".join(struct.pack("=HBBI", *instruction) for instruction in program)
-
-
 def sandbox_option(value: Union[Sandbox, bool, None]) -> Optional[Sandbox]:
     """A constructor's ``sandbox=`` argument as a Sandbox (or None)."""
     if value is None or value is False:
@@ -657,149 +557,6 @@ def sandbox_option(value: Union[Sandbox, bool, None]) -> Optional[Sandbox]:
     if not isinstance(value, Sandbox):
         raise TypeError("sandbox must be a Sandbox, True or None, not %s" % type(value).__name__)
     return value
-
-
-def _read(path: str) -> Optional[str]:
-    try:
-        with open(path) as handle:
-            return handle.read().strip()
-    except OSError:
-        return None
-
-
-def _kernel() -> Tuple[int, int]:
-    try:
-        major, minor = os.uname().release.split(".")[:2]
-        return int(major), int("".join(c for c in minor if c.isdigit()) or 0)
-    except ValueError:
-        return (0, 0)
-
-
-#: Cgroups made for sandboxes are named so; empty ones older than
-#: STALE_CGROUP_AGE seconds are left-overs of parents that were killed.
-CGROUP_PREFIX = "interp-sandbox-"
-STALE_CGROUP_AGE = 60.0
-
-
-class _Cgroup:
-    """A cgroup made for one sandbox: v2 (one directory) or v1 (one per
-    controller), under this process's own cgroup, where we may write."""
-
-    def __init__(self, version: str, dirs: Dict[str, str]) -> None:
-        self.version = version
-        self.dirs = dirs  # controller ("memory", "pids") -> directory (the parent's, until create())
-
-    @property
-    def memory(self) -> bool:
-        return "memory" in self.dirs
-
-    @property
-    def pids(self) -> bool:
-        return "pids" in self.dirs
-
-    @staticmethod
-    def probe() -> Optional[_Cgroup]:
-        """Where a sandbox's cgroup could be made, or None."""
-        own = _read("/proc/self/cgroup") or ""
-        v1: Dict[str, str] = {}
-        v2_path = None
-        for line in own.splitlines():
-            _id, controllers, path = line.split(":", 2)
-            if controllers == "":
-                v2_path = path
-            for controller in ("memory", "pids"):
-                if controller in controllers.split(","):
-                    v1[controller] = os.path.join("/sys/fs/cgroup", controller, path.lstrip("/"))
-        if v2_path is not None and os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
-            base = os.path.join("/sys/fs/cgroup", v2_path.lstrip("/"))
-            enabled = (_read(os.path.join(base, "cgroup.subtree_control")) or "").split()
-            unified: Dict[str, str] = {c: base for c in ("memory", "pids") if c in enabled}
-            if unified and os.access(base, os.W_OK):
-                return _Cgroup("v2", unified)
-        dirs: Dict[str, str] = {c: d for c, d in v1.items() if os.path.isdir(d) and os.access(d, os.W_OK)}
-        return _Cgroup("v1", dirs) if dirs else None
-
-    def remove_stale(self, min_age: float = STALE_CGROUP_AGE) -> None:
-        """Remove the empty cgroups that sandboxes of parents killed by SIGKILL
-        left behind here (older than ``min_age`` seconds: a younger one may be
-        a sandbox still starting)."""
-        now = time.time()
-        for parent in set(self.dirs.values()):
-            try:
-                names = [name for name in os.listdir(parent) if name.startswith(CGROUP_PREFIX)]
-            except OSError:
-                continue
-            for name in names:
-                path = os.path.join(parent, name)
-                try:
-                    if now - os.stat(path).st_mtime >= min_age and not (_read(os.path.join(path, "cgroup.procs"))
-                                                                         or "").strip():
-                        os.rmdir(path)  # fails harmlessly if a process entered meanwhile
-                except OSError:
-                    pass
-
-    def create(self, memory: Optional[int], processes: Optional[int]) -> Optional[_Cgroup]:
-        """Make this sandbox's cgroup with those limits (None if it cannot be made)."""
-        name = CGROUP_PREFIX + uuid.uuid4().hex[:12]
-        made: Dict[str, str] = {}
-        try:
-            for controller, parent in self.dirs.items():
-                path = os.path.join(parent, name)
-                if path not in made.values():
-                    os.mkdir(path)
-                made[controller] = path
-            if memory is not None and "memory" in made:
-                if self.version == "v2":
-                    _write(os.path.join(made["memory"], "memory.max"), str(memory))
-                    _write(os.path.join(made["memory"], "memory.swap.max"), "0", required=False)
-                else:
-                    _write(os.path.join(made["memory"], "memory.limit_in_bytes"), str(memory))
-                    _write(os.path.join(made["memory"], "memory.memsw.limit_in_bytes"), str(memory), required=False)
-            if processes is not None and "pids" in made:
-                _write(os.path.join(made["pids"], "pids.max"), str(processes))
-        except OSError:
-            _Cgroup(self.version, made).destroy()
-            return None
-        return _Cgroup(self.version, made)
-
-    def enter_command(self) -> List[str]:
-        """A prefix that moves the command into this cgroup, then runs it."""
-        procs = sorted({os.path.join(path, "cgroup.procs") for path in self.dirs.values()})
-        script = "".join('echo $$ > "%s" && ' % path for path in procs) + 'exec "$@"'
-        return ["/bin/sh", "-c", script, "sh"]
-
-    def destroy(self) -> None:
-        """Kill whatever is left in the cgroup and remove it."""
-        for path in sorted(set(self.dirs.values())):
-            if not os.path.isdir(path):
-                continue
-            if not _write(os.path.join(path, "cgroup.kill"), "1", required=False):
-                for _ in range(10):
-                    pids = (_read(os.path.join(path, "cgroup.procs")) or "").split()
-                    if not pids:
-                        break
-                    for pid in pids:
-                        try:
-                            os.kill(int(pid), 9)
-                        except (OSError, ValueError):
-                            pass
-            for _ in range(100):
-                try:
-                    os.rmdir(path)
-                    break
-                except OSError:
-                    threading.Event().wait(0.01)  # the killed processes are still exiting
-
-
-def _write(path: str, text: str, required: bool = True) -> bool:
-    try:
-        with open(path, "w") as handle:
-            handle.write(text)
-        return True
-    except OSError:
-        if required:
-            raise
-        return False
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -145,7 +145,7 @@ class Worker:
             try:
                 os.chdir(command["cwd"])
             except OSError as exc:  # checked here, where the code's view of the files is
-                self.channel.send({"t": "fatal", "message": "context cwd %s: %s"
+                self.channel.send({"t": "fatal", "message": "the context could not be set up: cwd %s: %s"
                                    % (command["cwd"], exc.strerror), "cwd_errno": exc.errno})
                 orphaned()
             os.environ.clear()

@@ -36,7 +36,7 @@ down. The zygote is also the subreaper of its workers' descendants: daemons
 left by a worker that died abruptly become its children, and it kills them
 when that worker is reaped (or when it exits). Like the worker, this module
 imports only the standard library and the rest of the worker package, loaded
-by path (see ``process.ZYGOTE_BOOTSTRAP``).
+by path (see ``interp._zygote_client.ZYGOTE_BOOTSTRAP``).
 """
 
 from __future__ import annotations

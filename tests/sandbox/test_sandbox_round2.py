@@ -394,7 +394,7 @@ def test_the_sandbox_is_sealed_before_any_code_runs(box):
 # warm starts: Sandbox(prestart=N)
 
 def _wait_warm(key, count=1, bound=60.0):
-    from interp import process
+    from interp import _sandbox_launcher as process
 
     give_up_at = time.monotonic() + bound
     while len(process._warm._ready.get(key, [])) < count:
@@ -403,7 +403,7 @@ def _wait_warm(key, count=1, bound=60.0):
 
 
 def test_prestart_hands_out_sealed_sandboxes_started_ahead():
-    from interp import process
+    from interp import _sandbox_launcher as process
 
     try:
         first = CodeInterpreter(sandbox=Sandbox(prestart=1))
