@@ -179,4 +179,15 @@ class _WarmSandboxes:
 
 
 _warm = _WarmSandboxes()
-atexit.register(_warm.close)
+atexit.register(lambda: _warm.close())
+
+
+def _after_fork_in_child() -> None:
+    """A fork's warm sandboxes are the parent's (their launchers forget them,
+    see process._after_fork_in_child); its lock may have been held."""
+    global _warm
+    _warm = _WarmSandboxes()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -375,33 +375,45 @@ class Sandbox:
         env["HOME"] = "/"
         return env
 
-    def host_import_dirs(self) -> List[str]:
-        """Directories the host imports Python code from: this process's
-        ``sys.path`` (``""``: the current directory) and interp's package."""
-        found = []
-        for entry in [*sys.path, INTERP_DIR]:
-            path = os.path.abspath(entry or os.curdir)
-            if os.path.isdir(path):
-                found.append(os.path.realpath(path))
-        return found
+    def host_import_paths(self) -> List[str]:
+        """Where the host imports Python code from, existing or not: this
+        process's ``sys.path`` (``""``: the current directory), the user site
+        of its HOME (which the next host start reads if it exists) and
+        interp's package."""
+        entries = [*sys.path, INTERP_DIR]
+        try:
+            entries.append(site.getusersitepackages())
+        except AttributeError:  # an old virtualenv's site module
+            pass
+        return [os.path.realpath(os.path.abspath(entry or os.curdir)) for entry in entries]
 
     def read_only_mounts(self, mounts: Sequence[str] = ()) -> List[str]:
         """The host paths shown read-only, in the order they are bound; they
         are bound after the writable ones so that they stay read-only
         wherever they lie. SandboxError for a layout that cannot be made safe:
-        a writable path that the host imports Python code from (its launch
-        directory, a ``sys.path`` entry), or one inside the Python installation
-        or a ``read_only`` path."""
+        a writable path that holds your home directory, that the host imports
+        Python code from (its launch directory, a ``sys.path`` entry, or a
+        package-named directory below one) or that holds such a path not made
+        yet, or one inside the Python installation or a ``read_only`` path."""
         writable = [os.path.realpath(path) for path in (self.workspace, *self.writable)]
         fixed = [*self.python_paths(), INTERP_DIR, *mounts]
+        imports = self.host_import_paths()
+        home = os.path.realpath(os.path.expanduser("~"))
         for path in writable:
-            for imported in self.host_import_dirs():
+            if _inside(home, [path]):
+                raise SandboxError("%s cannot be writable in the sandbox: it holds your home directory %s, where "
+                                   "the code could plant files your shell and Python run at their next start "
+                                   "(.bashrc, .profile, a .pth in ~/.local)" % (path, home))
+            for imported in imports:
                 if _importable(path, imported):
                     raise SandboxError(
                         "%s cannot be writable in the sandbox: the host imports Python code from %s (a file "
                         "the code wrote there would run unsandboxed at the next host start); choose another "
                         "directory, or start interp with the 'interp' command rather than 'python -m interp' "
                         "from inside it" % (path, imported))
+                if _inside(imported, [path]) and not os.path.exists(imported):
+                    raise SandboxError("%s cannot be writable in the sandbox: the host would import Python code "
+                                       "from %s, which the code could create there" % (path, imported))
             for shown in [*fixed, *self.read_only]:
                 if _inside(path, [os.path.realpath(shown)]) and path not in ("/",):
                     raise SandboxError("%s cannot be writable in the sandbox: it lies inside %s, which is "
@@ -412,7 +424,7 @@ class Sandbox:
             if not _inside(path, shown_dirs) or _inside(path, writable):
                 order.append(path)
                 shown_dirs.append(path)
-        for imported in self.host_import_dirs():  # e.g. an editable checkout's src/ in the workspace
+        for imported in imports:  # a venv's site-packages, an editable checkout's src/, a zip in the workspace
             if _inside(imported, writable) and imported not in order:
                 order.append(imported)
         return order

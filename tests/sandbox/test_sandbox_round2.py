@@ -99,6 +99,31 @@ def test_the_launch_directory_cannot_be_the_workspace(tmp_path, monkeypatch):
     no_leftovers()
 
 
+def test_start_up_files_the_host_reads_cannot_be_planted(tmp_path, monkeypatch):
+    """Beyond sys.path directories: a zip on sys.path, an entry not made yet,
+    the user site of the host's HOME, the home directory itself."""
+    workspace = _workspace(tmp_path)
+    (workspace / "lib.zip").write_bytes(b"PK\x05\x06" + bytes(18))  # an empty zip archive
+    monkeypatch.setattr(sys, "path", [*sys.path, str(workspace / "lib.zip")])
+    with CodeInterpreter(sandbox=Sandbox(workspace)) as ci:
+        assert ci.run_code("open('lib.zip', 'wb')").error.name == "OSError"
+    monkeypatch.setattr(sys, "path", [*sys.path, str(workspace / "not-yet")])
+    with pytest.raises(SandboxError, match="could create"):
+        CodeInterpreter(sandbox=Sandbox(workspace))
+    monkeypatch.setattr(sys, "path", sys.path[:-2])
+    home = _workspace(tmp_path, "home")
+    monkeypatch.setenv("HOME", str(home))
+    with pytest.raises(SandboxError, match="home directory"):
+        CodeInterpreter(sandbox=Sandbox(home))
+    import site
+
+    (home / ".local").mkdir()
+    monkeypatch.setattr(site, "USER_SITE", str(home / ".local" / "lib" / "site-packages"))
+    with pytest.raises(SandboxError, match="could create"):  # a .pth there would run at the next host start
+        CodeInterpreter(sandbox=Sandbox(home / ".local"))
+    no_leftovers()
+
+
 # 4. recycled host pids were signalled (killpg/kill/kill_tree by number)
 
 def test_sandboxed_workers_are_never_signalled_by_host_pid(tmp_path, monkeypatch):
