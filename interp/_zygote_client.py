@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -239,6 +240,16 @@ class _Zygote:
             self._said = self.said()
             self.stderr.close()
             self.stderr = None
+
+    def alive(self) -> bool:
+        """True while the zygote runs (its unreaped children's numbers are theirs)."""
+        if self.broken:
+            return False
+        if self.pidfd is None:
+            return self.popen.poll() is None
+        poller = select.poll()
+        poller.register(self.pidfd, select.POLLIN)
+        return not poller.poll(0)
 
     def close(self) -> None:
         with self.lock:

@@ -69,8 +69,9 @@ class WorkerProcess:
                  salvage_fds: Mapping[str, int], *, exited: Callable[[], bool],
                  reap: Callable[[], Optional[int]], release: Callable[[], None] = lambda: None,
                  signal_group: Optional[Callable[[int], None]] = None,
-                 kill: Optional[Callable[[], None]] = None):
+                 kill: Optional[Callable[[], None]] = None, reserved: Callable[[], bool] = lambda: True):
         self.pid = pid
+        self._reserved = reserved  # True while the pid number cannot be another process's
         self._signal_group = signal_group
         self._kill = kill
         self.send_fd = send_fd
@@ -95,7 +96,7 @@ class WorkerProcess:
         if self._signal_group is not None:
             self._signal_group(sig)
             return
-        if self._exited():  # its number may be another process's by now
+        if not self._reserved():  # its number may be another process's by now
             return
         try:
             os.killpg(self.pid, sig)
@@ -117,7 +118,7 @@ class WorkerProcess:
         if self._kill is not None:
             self._kill()
             return
-        if self._exited():
+        if not self._reserved():
             return
         self.signal_group(signal.SIGSTOP)  # nothing in the group forks meanwhile
         kill_tree(self.pid)
@@ -508,7 +509,10 @@ class ZygoteLauncher:
             return status if isinstance(status, int) and not isinstance(status, bool) else None
 
         if not zygote.sandboxed or pidfd is None:
-            return pipes.handle(seen, exited=exited, reap=reap, release=release)
+            # the number is the zygote's unreaped child's while the zygote
+            # lives; after that, only while the worker runs (init reaps it)
+            return pipes.handle(seen, exited=exited, reap=reap, release=release,
+                                reserved=lambda: zygote.alive() or not exited())
         held: int = pidfd
 
         def signal_group(sig: int) -> None:
