@@ -4,6 +4,7 @@ memory and process limits, and the removal of what killed parents left."""
 from __future__ import annotations
 
 import os
+import signal
 import threading
 import time
 import uuid
@@ -130,16 +131,30 @@ class _Cgroup:
                     if not pids:
                         break
                     for pid in pids:
-                        try:
-                            os.kill(int(pid), 9)
-                        except (OSError, ValueError):
-                            pass
+                        _kill_member(pid, path)
             for _ in range(100):
                 try:
                     os.rmdir(path)
                     break
                 except OSError:
                     threading.Event().wait(0.01)  # the killed processes are still exiting
+
+
+def _kill_member(pid: str, cgroup: str) -> None:
+    """SIGKILL ``pid`` if it is still a member of ``cgroup``: through a pidfd
+    opened first, so a number recycled meanwhile is never signalled."""
+    try:
+        pidfd = os.pidfd_open(int(pid))
+    except (OSError, ValueError, AttributeError):
+        return
+    try:
+        procs = (_read(os.path.join(cgroup, "cgroup.procs")) or "").split()
+        if pid in procs:  # the pidfd names the process that is in the cgroup now
+            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+    except OSError:
+        pass
+    finally:
+        os.close(pidfd)
 
 
 def _write(path: str, text: str, required: bool = True) -> bool:
