@@ -31,6 +31,7 @@ import os
 import platform
 import shutil
 import site
+import stat
 import sys
 import tempfile
 import threading
@@ -311,12 +312,15 @@ class Sandbox:
                 report["memfd"] = ("NOT ENFORCED: memfd_create memory escapes RLIMIT_AS and no seccomp "
                                    "filter is known for %s" % platform.machine())
         if self.inodes is not None:
-            if seccomp_program() is not None:
+            if self._can_seal():
                 report["inodes"] = ("nr_inodes of /tmp, /dev/shm and the temporary workspace, each (set by the "
                                     "zygote before it drops its last capability)")
-            else:
+            elif seccomp_program() is None:
                 report["inodes"] = ("NOT ENFORCED: no seccomp filter is known for %s, so bwrap's --disable-userns "
                                     "is used and the zygote cannot remount the tmpfs mounts" % platform.machine())
+            else:
+                report["inodes"] = ("NOT ENFORCED: bwrap is setuid root here and keeps no capability for the "
+                                    "zygote to remount the tmpfs mounts with")
         if self._given_workspace is None:
             report["workspace"] = "tmpfs of workspace_size bytes (the temporary workspace)"
         return report
@@ -325,7 +329,7 @@ class Sandbox:
         """What the zygote does with the one capability it starts with
         (CAP_SYS_ADMIN in the sandbox's user namespace) before dropping every
         capability: remount the tmpfs mounts with their inode bound."""
-        if self.inodes is None or seccomp_program() is None:
+        if self.inodes is None or not self._can_seal():
             return {}
         size = [] if self.tmp_size is None else ["size=%d" % self.tmp_size]
         remount = [[target, ",".join([*size, "nr_inodes=%d" % self.inodes, "mode=1777"])]
@@ -333,6 +337,17 @@ class Sandbox:
         if self._given_workspace is None:
             remount.append([self.workspace, "size=%d,nr_inodes=%d,mode=0700" % (self.workspace_size, self.inodes)])
         return {"remount": remount, "devpts": "/dev/pts"}
+
+    def _can_seal(self) -> bool:
+        """True if the zygote can be given the capabilities to seal the
+        sandbox: a seccomp filter replaces --disable-userns, and bwrap is not
+        setuid root (which grants --cap-add to root only)."""
+        if seccomp_program() is None:
+            return False
+        try:
+            return not os.stat(self.find_bwrap()).st_mode & stat.S_ISUID
+        except (SandboxUnavailableError, OSError):
+            return True  # no bwrap: nothing starts anyway
 
     def seccomp(self) -> Optional[bytes]:
         """The seccomp filter the sandbox runs under (None: none, and bwrap's

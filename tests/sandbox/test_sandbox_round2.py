@@ -451,3 +451,18 @@ def test_prestart_hands_out_sealed_sandboxes_started_ahead():
     finally:
         process._warm.close()
     no_leftovers()
+
+
+def test_a_setuid_bwrap_reports_inodes_unenforced(tmp_path):
+    """A setuid bwrap grants --cap-add to root only: no sealing is asked of it
+    (the sandbox starts as before) and the inode bound is reported missing."""
+    import shutil
+
+    fake = tmp_path / "bwrap"
+    shutil.copy(Sandbox().find_bwrap(), fake)
+    os.chmod(fake, 0o4755)
+    box = Sandbox(bwrap=str(fake))
+    assert box.seal() == {}
+    assert box.enforcement()["inodes"].startswith("NOT ENFORCED: bwrap is setuid"), box.enforcement()
+    assert "inodes" in box.unenforced()
+    fake.unlink()
