@@ -400,7 +400,14 @@ class Sandbox:
             entries.append(site.getusersitepackages())
         except AttributeError:  # an old virtualenv's site module
             pass
-        return [os.path.realpath(os.path.abspath(entry or os.curdir)) for entry in entries]
+        found = []
+        for entry in entries:
+            path = os.path.abspath(entry or os.curdir)
+            real = os.path.realpath(path)
+            found.append(real)
+            if real != path:
+                found.append(path)  # as the host names it (a symlink on the way is checked too)
+        return found
 
     def read_only_mounts(self, mounts: Sequence[str] = ()) -> List[str]:
         """The host paths shown read-only, in the order they are bound; they
@@ -429,6 +436,10 @@ class Sandbox:
                 if _inside(imported, [path]) and not os.path.exists(imported):
                     raise SandboxError("%s cannot be writable in the sandbox: the host would import Python code "
                                        "from %s, which the code could create there" % (path, imported))
+                if _inside(imported, [path]) and os.path.realpath(imported) != imported:
+                    raise SandboxError("%s cannot be writable in the sandbox: the host imports Python code from "
+                                       "%s through a symlink there, which the code could replace"
+                                       % (path, imported))
             for shown in [*fixed, *self.read_only]:
                 if _inside(path, [os.path.realpath(shown)]) and path not in ("/",):
                     raise SandboxError("%s cannot be writable in the sandbox: it lies inside %s, which is "

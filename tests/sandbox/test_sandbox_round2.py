@@ -111,6 +111,12 @@ def test_start_up_files_the_host_reads_cannot_be_planted(tmp_path, monkeypatch):
     with pytest.raises(SandboxError, match="could create"):
         CodeInterpreter(sandbox=Sandbox(workspace))
     monkeypatch.setattr(sys, "path", sys.path[:-2])
+    (tmp_path / "elsewhere").mkdir()
+    os.symlink(str(tmp_path / "elsewhere"), workspace / "link")  # a symlink the code could replace
+    monkeypatch.setattr(sys, "path", [*sys.path, str(workspace / "link")])
+    with pytest.raises(SandboxError, match="symlink"):
+        CodeInterpreter(sandbox=Sandbox(workspace))
+    monkeypatch.setattr(sys, "path", sys.path[:-1])
     home = _workspace(tmp_path, "home")
     monkeypatch.setenv("HOME", str(home))
     with pytest.raises(SandboxError, match="home directory"):
