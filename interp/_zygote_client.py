@@ -117,11 +117,18 @@ class _Zygote:
         self.stderr = tempfile.TemporaryFile() if wrap is not None else None
         self._said = ""
         try:
-            self.popen = subprocess.Popen(
-                wrap(argv, seccomp_fd) if wrap is not None else argv,
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=self.stderr if self.stderr is not None else subprocess.DEVNULL,
-                close_fds=True, pass_fds=passed, start_new_session=True)
+            command = wrap(argv, seccomp_fd) if wrap is not None else argv
+            stderr = self.stderr
+
+            def start() -> subprocess.Popen[bytes]:
+                return subprocess.Popen(
+                    command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                    stderr=stderr if stderr is not None else subprocess.DEVNULL,
+                    close_fds=True, pass_fds=passed, start_new_session=True)
+            # bwrap's --die-with-parent (PR_SET_PDEATHSIG) fires when the
+            # *thread* that started it exits: start sandboxes from one that
+            # lives as long as the process
+            self.popen = _in_lasting_thread(start) if wrap is not None else start()
         except BaseException:
             parent_sock.close()
             if self.stderr is not None:
@@ -256,6 +263,63 @@ class _Zygote:
             if not self.broken:
                 self.broken = True
                 self._stop()
+
+
+class _LastingThread:
+    """One daemon thread, started on first use, that runs what it is given
+    and lives as long as the process (see _in_lasting_thread)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.owner = -1
+        self.work: List[Tuple[Callable[[], Any], List[Any], threading.Event]] = []
+        self.ready = threading.Condition(self.lock)
+
+    def run(self, function: Callable[[], Any]) -> Any:
+        done = threading.Event()
+        box: List[Any] = []
+        with self.lock:
+            if self.owner != os.getpid():  # first use, or a fork (which has no such thread)
+                self.owner = os.getpid()
+                self.work = []
+                threading.Thread(target=self._serve, name="interp-sandbox-starter", daemon=True).start()
+            self.work.append((function, box, done))
+            self.ready.notify()
+        done.wait()
+        if isinstance(box[0], BaseException):
+            raise box[0]
+        return box[0]
+
+    def _serve(self) -> None:
+        while True:
+            with self.lock:
+                while not self.work:
+                    self.ready.wait()
+                function, box, done = self.work.pop(0)
+            try:
+                box.append(function())
+            except BaseException as exc:
+                box.append(exc)
+            done.set()
+
+
+_lasting = _LastingThread()
+
+
+def _after_fork_in_child() -> None:
+    global _lasting
+    _lasting = _LastingThread()  # its lock may have been held at the fork
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _in_lasting_thread(function: Callable[[], Any]) -> Any:
+    """``function()``, run in a thread that lives as long as the process."""
+    if threading.current_thread() is threading.main_thread():
+        return function()
+    return _lasting.run(function)
 
 
 def host_pid(pidfd: int) -> int:

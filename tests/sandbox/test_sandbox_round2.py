@@ -472,3 +472,20 @@ def test_a_setuid_bwrap_reports_inodes_unenforced(tmp_path):
     assert box.enforcement()["inodes"].startswith("NOT ENFORCED: bwrap is setuid"), box.enforcement()
     assert "inodes" in box.unenforced()
     fake.unlink()
+
+
+def test_a_sandbox_made_in_a_thread_outlives_the_thread(tmp_path):
+    """bwrap's --die-with-parent follows the thread that started it: an
+    interpreter made in a short-lived thread lost its sandbox when it ended."""
+    made = []
+    thread = threading.Thread(target=lambda: made.append(CodeInterpreter(sandbox=Sandbox(_workspace(tmp_path)))))
+    thread.start()
+    thread.join(60)
+    ci = made[0]
+    try:
+        assert ci.run_code("x = 1").error is None
+        time.sleep(0.3)
+        assert ci.run_code("print(x)").stdout == "1\n"
+    finally:
+        ci.close()
+    no_leftovers()
