@@ -478,12 +478,16 @@ def test_a_sandbox_made_in_a_thread_outlives_the_thread(tmp_path):
     """bwrap's --die-with-parent follows the thread that started it: an
     interpreter made in a short-lived thread lost its sandbox when it ended."""
     made = []
-    thread = threading.Thread(target=lambda: made.append(CodeInterpreter(sandbox=Sandbox(_workspace(tmp_path)))))
+
+    def make():
+        made.append(CodeInterpreter(sandbox=Sandbox(_workspace(tmp_path))))
+        made.append(made[0].run_code("x = 1").error)
+    thread = threading.Thread(target=make)
     thread.start()
     thread.join(60)
     ci = made[0]
     try:
-        assert ci.run_code("x = 1").error is None
+        assert made[1] is None
         time.sleep(0.3)
         assert ci.run_code("print(x)").stdout == "1\n"
     finally:
