@@ -23,9 +23,9 @@ the pidfd's ``/proc/self/fdinfo`` entry.
     SIGKILL that worker, its group and every descendant. Answer ``{}``.
 ``{"t": "reap", "pid": int}``
     Kill that worker and reap it; answer ``{"returncode": int}``, or
-    ``{"returncode": null}`` if it is not reapable within REAP_WAIT (a
-    process tracing it holds its exit: it is reaped later, never waited
-    for). Workers are only reaped when the parent asks, so a worker's pid
+    ``{"returncode": null}`` if a process traces it (the tracer holds its
+    exit: it is reaped later, never waited for) or it is not reapable
+    within REAP_WAIT. Workers are only reaped when the parent asks, so a worker's pid
     (and process group id) cannot be reused while the parent may still
     signal it. The parent signals sandboxed workers only through these
     requests and the pidfds it holds, never by host pid numbers.
@@ -57,8 +57,12 @@ SPAWN_FDS = 7
 #: The zygote warms up once no request came for this many seconds.
 WARM_UP_WHEN_IDLE = 0.05
 MAX_MESSAGE = 1 << 20
-#: How long a reap request waits for a killed worker to become reapable.
-REAP_WAIT = 0.5
+#: How long a reap request waits for a killed, untraced worker to become
+#: reapable (a SIGKILLed process exits; under load that may take a while);
+#: below the parent's ZYGOTE_TIMEOUT.
+REAP_WAIT = 5.0
+#: How long it waits for a traced one (its tracer may never let it go).
+REAP_WAIT_TRACED = 0.1
 
 
 def _warm_up() -> None:
@@ -265,8 +269,9 @@ def _kill(pid: int) -> None:
 
 
 def _reap(pid: int) -> Optional[int]:
-    """The wait status of a killed worker, or None if not reapable within REAP_WAIT."""
-    give_up_at = time.monotonic() + REAP_WAIT
+    """The wait status of a killed worker, or None if it is not reapable
+    within REAP_WAIT (REAP_WAIT_TRACED while a process traces it)."""
+    started = time.monotonic()
     while True:
         try:
             done, status = os.waitpid(pid, os.WNOHANG)
@@ -274,9 +279,21 @@ def _reap(pid: int) -> Optional[int]:
             return 0
         if done:
             return status
-        if time.monotonic() >= give_up_at:
+        waited = time.monotonic() - started
+        if waited >= REAP_WAIT or (waited >= REAP_WAIT_TRACED and _traced(pid)):
             return None
         select.select([], [], [], 0.005)
+
+
+def _traced(pid: int) -> bool:
+    try:
+        with open("/proc/%d/status" % pid) as handle:
+            for line in handle:
+                if line.startswith("TracerPid:"):
+                    return line.split()[1] != "0"
+    except (OSError, IndexError):
+        pass
+    return False
 
 
 def supervise(capture: Sequence[int], options: Union[str, Dict[str, Any], None]) -> None:
