@@ -139,11 +139,11 @@ class AsyncCodeInterpreter:
     async def delete_context(self, context: ContextRef) -> None:
         """Kill a context's worker and every process it started; forget the context."""
         self._check_loop()
-        self._engine.delete(context)
+        await asyncio.to_thread(self._engine.delete, context)  # kills and reaps: never on the loop
 
     async def close(self) -> None:
         """Kill every worker. Further calls raise InterpError. Idempotent."""
-        self._engine.close()
+        await asyncio.to_thread(self._engine.close)  # kills and reaps: never on the loop
 
 
 async def _execute(loop: asyncio.AbstractEventLoop, ctx: Context, command: Dict[str, Any],

@@ -219,6 +219,7 @@ class Run:
         self.execution_count = 0
         self.matches: List[str] = []
         self.fatal: Optional[str] = None  # why the worker said it must exit
+        self.fatal_errno: Optional[int] = None  # set when that was its cwd (checked where the code runs)
         #: Set (from any thread) by an interrupt() meant for this run; see 'started'.
         self.interrupt_requested = False
         self.max_output = max_output
@@ -455,6 +456,9 @@ class Run:
                     items.append(INTERRUPT)
             elif kind == "fatal":
                 self.fatal = message["message"]
+                errno = message.get("cwd_errno")
+                if isinstance(errno, int) and not isinstance(errno, bool):
+                    self.fatal_errno = errno
             elif kind == "stdin_more" and self.stdin_fd is not None:
                 self._stdin_credit = True
             elif kind == "ready":

@@ -26,7 +26,8 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 from . import core
 from .errors import (ContextNotFoundError, ContextRestartedError, InterpError, InterpTimeoutError,
                      InvalidCwdError, RunCancelledError, WorkerDiedError)
-from .process import Launcher, SandboxLauncher, WorkerProcess, check_cwd, default_launcher
+from ._sandbox_launcher import SandboxLauncher
+from .process import Launcher, WorkerProcess, check_cwd, default_launcher
 from .sandbox import Sandbox, sandbox_option
 from .types import ExecutionResult, InterpreterContext
 
@@ -316,7 +317,8 @@ class Context:
         if self.removed:
             raise ContextNotFoundError("context %r was %s" % (self.id, self.removed))
         engine = self._engine
-        check_cwd(self.cwd)  # InvalidCwdError if the directory went away since
+        if engine.sandbox is None:  # a sandbox's worker checks it inside (no host oracle)
+            check_cwd(self.cwd)  # InvalidCwdError if the directory went away since
         try:
             worker = engine.launcher.start(self.cwd, engine.env, memory_limit=engine.memory_limit)
         except OSError as exc:
@@ -347,6 +349,7 @@ class Context:
             elif not worker.alive():
                 remains = self._remains(worker, now)
                 returncode = self._replace(worker)
+                self._check_fatal_cwd(remains)
                 why = describe_exit(returncode) if remains.fatal is None else remains.fatal
                 raise WorkerDiedError(
                     "the worker of context %r died while idle (%s); its state is lost and "
@@ -534,6 +537,14 @@ class Context:
         else:
             worker.destroy()
 
+    def _check_fatal_cwd(self, run: core.Run) -> None:
+        """InvalidCwdError if a sandbox's worker ended because it could not
+        enter its cwd (checked inside, where the code's files are, never on
+        the host); unsandboxed, that is a WorkerDiedError as before."""
+        if run.fatal_errno is not None and self._engine.sandbox is not None:
+            raise InvalidCwdError(run.fatal_errno, "context cwd is not a usable directory where the code "
+                                  "runs (%s)" % run.fatal, self.cwd)
+
     def finish(self, run: core.Run) -> ExecutionResult:
         """Settle the context after a run; return its result or raise.
 
@@ -562,6 +573,7 @@ class Context:
             was_ready = run.conn.ready
             returncode = self._replace(worker)
         if run.state == core.LOST:
+            self._check_fatal_cwd(run)
             if run.fatal is not None and run.fatal.startswith(SETUP_REFUSED):  # a limit too low, say
                 raise WorkerDiedError("the worker of context %r could not start: %s; the code did not run"
                                       % (self.id, run.fatal), run.result(), returncode)
@@ -679,8 +691,8 @@ class Engine:
                              "must eventually be killed")
         self.grace_period = grace if grace is not None else 0.0
         if self.sandbox is not None:
+            launcher = self._own_launcher = SandboxLauncher.for_sandbox(self.sandbox)
             self.cwd = self.cwd or self.sandbox.workspace
-            launcher = self._own_launcher = SandboxLauncher(self.sandbox)
         self.launcher = launcher or default_launcher()
         prestart = getattr(self.launcher, "prestart", None)
         if prestart is not None:
@@ -701,9 +713,12 @@ class Engine:
     _own_launcher: Optional[SandboxLauncher] = None  # the sandbox's, closed with the engine
 
     def check_cwd(self, cwd: str) -> str:
-        """``cwd`` made absolute; InvalidCwdError if it is no directory (or the sandbox does not show it)."""
-        path = check_cwd(cwd)
-        return self.sandbox.check_cwd(path) if self.sandbox is not None else path
+        """``cwd`` made absolute; InvalidCwdError if it is no directory (or the sandbox does not show it).
+        A sandbox's cwd is only checked by name here, and for real by the
+        worker inside: the host never follows the workspace's symlinks."""
+        if self.sandbox is not None:
+            return self.sandbox.check_cwd(os.path.abspath(os.fspath(cwd)))
+        return check_cwd(cwd)
 
     def describe(self) -> str:
         """A short text for the interpreters' reprs."""

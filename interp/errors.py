@@ -90,6 +90,12 @@ class SandboxUnavailableError(InterpError):
     it. interp never runs the code unsandboxed instead."""
 
 
+class SandboxError(InterpError, ValueError):
+    """A sandbox layout interp refuses because it cannot be made safe (a
+    writable path the host imports code from, or one inside a read-only path).
+    The message says which path and why."""
+
+
 class RemoteError(InterpError):
     """A remote interpreter (``RemoteCodeInterpreter``) could not get an
     answer from its server. The subclasses say what went wrong."""

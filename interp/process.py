@@ -21,51 +21,37 @@ import json
 import os
 import select
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import weakref
 from typing import Any, Callable, Dict, List, Mapping, Optional, Protocol, Tuple
 
 from . import protocol
-from .sandbox import Sandbox
-from ._worker.proctree import is_live, is_stopped, kill_tree
+from ._worker.proctree import is_live, kill_tree
+from ._zygote_client import (BOOTSTRAP, PROTOCOL_PATH, STARTUP_ERR_LIMIT, WORKER_PACKAGE, ZYGOTE_BOOTSTRAP,
+                             ZYGOTE_TIMEOUT, ZygoteError, _Zygote, host_pid)
 
-_HERE = os.path.dirname(os.path.abspath(__file__))
-PROTOCOL_PATH = os.path.join(_HERE, "protocol.py")
-WORKER_PACKAGE = os.path.join(_HERE, "_worker")
+__all__ = [
+    "BOOTSTRAP",
+    "PROTOCOL_PATH",
+    "WORKER_PACKAGE",
+    "ZYGOTE_BOOTSTRAP",
+    "ZYGOTE_TIMEOUT",
+    "Launcher",
+    "SpawnLauncher",
+    "WorkerProcess",
+    "ZygoteError",
+    "ZygoteLauncher",
+    "check_cwd",
+    "default_launcher",
+    "host_pid",
+]
 
-# Loads protocol.py and the worker package by path under private names
-# (_interp_protocol, _interp_worker), so nothing is needed on sys.path and
-# user code cannot shadow them; then runs a zygote or a supervised worker.
-# ``-c`` leaves sys.path[0] == "" (the cwd), like the interactive interpreter.
-_LOADER = """\
-import importlib.util, os, sys
-def _load(name, path, package=None):
-    spec = importlib.util.spec_from_file_location(name, path, submodule_search_locations=package)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-_load("_interp_protocol", sys.argv[1])
-_load("_interp_worker", os.path.join(sys.argv[2], "__init__.py"), [sys.argv[2]])
-import _interp_worker.zygote as _zygote
-"""
-BOOTSTRAP = _LOADER + "_zygote.supervise([int(fd) for fd in sys.argv[3:7]], sys.argv[7])\n"
-ZYGOTE_BOOTSTRAP = _LOADER + "_zygote.serve(int(sys.argv[3]), sys.argv[4])\n"
 
-#: A zygote that does not answer a request within this many seconds is
-#: abandoned (killed); workers are then spawned until a new one is up.
-ZYGOTE_TIMEOUT = 10.0
 #: How long a spawned worker's supervisor may take to follow its worker out.
 SUPERVISOR_GRACE = 1.0
-#: While waiting for the zygote, how often to check that it was not stopped.
-ZYGOTE_POLL = 0.1
-#: How much of a worker's start-up stderr is kept to explain a failed start.
-STARTUP_ERR_LIMIT = 64 * 1024
 #: How much output is recovered from each capture pipe after a worker died.
 SALVAGE_LIMIT = 1024 * 1024
 
@@ -81,8 +67,13 @@ class WorkerProcess:
 
     def __init__(self, pid: int, send_fd: int, recv_fd: int, err_fd: int,
                  salvage_fds: Mapping[str, int], *, exited: Callable[[], bool],
-                 reap: Callable[[], Optional[int]], release: Callable[[], None] = lambda: None):
+                 reap: Callable[[], Optional[int]], release: Callable[[], None] = lambda: None,
+                 signal_group: Optional[Callable[[int], None]] = None,
+                 kill: Optional[Callable[[], None]] = None, reserved: Callable[[], bool] = lambda: True):
         self.pid = pid
+        self._reserved = reserved  # True while the pid number cannot be another process's
+        self._signal_group = signal_group
+        self._kill = kill
         self.send_fd = send_fd
         self.recv_fd = recv_fd
         self._err_fd: Optional[int] = err_fd
@@ -102,6 +93,11 @@ class WorkerProcess:
         """Send ``sig`` to the worker's whole process group (it and its children)."""
         if self.reaped:
             return
+        if self._signal_group is not None:
+            self._signal_group(sig)
+            return
+        if not self._reserved():  # its number may be another process's by now
+            return
         try:
             os.killpg(self.pid, sig)
         except ProcessLookupError:
@@ -118,6 +114,11 @@ class WorkerProcess:
         """SIGKILL the worker, its process group and every descendant, also
         daemons that left the group (the worker is their subreaper)."""
         if self.reaped:
+            return
+        if self._kill is not None:
+            self._kill()
+            return
+        if not self._reserved():
             return
         self.signal_group(signal.SIGSTOP)  # nothing in the group forks meanwhile
         kill_tree(self.pid)
@@ -179,7 +180,8 @@ class WorkerProcess:
 
 
 def _read_available(fd: int, limit: int) -> bytes:
-    os.set_blocking(fd, False)
+    """Read what ``fd`` (a descriptor of ours opened O_NONBLOCK, see
+    _private_reader) holds now, never waiting."""
     chunks: List[bytes] = []
     size = 0
     while size < limit:
@@ -232,13 +234,31 @@ class _Pipes:
             os.close(fd)
 
     def handle(self, pid: int, **how: Callable[..., Any]) -> WorkerProcess:
-        """Close the child's ends here; wrap the parent's ends in a WorkerProcess."""
+        """Close the child's ends here; wrap the parent's ends in a WorkerProcess.
+
+        The worker holds the read ends of its capture pipes too, and
+        O_NONBLOCK belongs to the open file description: a process it left
+        behind could clear it while we read. So the parent reads the capture
+        pipes through descriptions of its own (reopened from /proc)."""
         for fd in (self.to_worker_r, self.from_worker_w, self.err_w, self.out_w, self.errp_w):
             os.close(fd)
-        for fd in (self.to_worker_w, self.from_worker_r, self.out_r, self.errp_r):
-            os.set_blocking(fd, False)
+        out_r, errp_r = _private_reader(self.out_r), _private_reader(self.errp_r)
+        for fd in (self.to_worker_w, self.from_worker_r, self.err_r):
+            os.set_blocking(fd, False)  # these ends are ours alone
         return WorkerProcess(pid, self.to_worker_w, self.from_worker_r, self.err_r,
-                             {"stdout": self.out_r, "stderr": self.errp_r}, **how)
+                             {"stdout": out_r, "stderr": errp_r}, **how)
+
+
+def _private_reader(fd: int) -> int:
+    """A new, non-blocking open file description for the pipe ``fd`` reads
+    (``fd`` is closed), so nobody else can make our reads block."""
+    try:
+        private = os.open("/proc/self/fd/%d" % fd, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:  # no /proc: the shared description, non-blocking (best effort)
+        os.set_blocking(fd, False)
+        return fd
+    os.close(fd)
+    return private
 
 
 def _supervisor_exited(pid: int, channel: int) -> Callable[[], bool]:
@@ -305,175 +325,29 @@ class SpawnLauncher:
             pipes.close_all()
             raise
         return pipes.handle(popen.pid, exited=_supervisor_exited(popen.pid, pipes.from_worker_r),
-                            reap=popen.wait)
+                            reap=lambda: _reap_child(popen))
 
     def close(self) -> None:
         pass
 
 
-class ZygoteError(Exception):
-    """The zygote could not be started or stopped answering."""
-
-
-class _Zygote:
-    """The parent's end of one zygote process (see zygote.py).
-
-    ``wrap`` turns the zygote's command into the one to run (a sandbox's
-    bwrap command line); ``limits`` are RLIMIT_* values it sets on itself."""
-
-    def __init__(self, python: str, wrap: Optional[Callable[[List[str]], List[str]]] = None,
-                 limits: Optional[Mapping[str, int]] = None) -> None:
-        parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        argv = [python, "-c", ZYGOTE_BOOTSTRAP, PROTOCOL_PATH, WORKER_PACKAGE, str(child_sock.fileno()),
-                json.dumps(dict(limits or {}))]
-        # bwrap reports why it could not start the sandbox on its stderr
-        self.sandboxed = wrap is not None
-        self.stderr = tempfile.TemporaryFile() if wrap is not None else None
-        self._said = ""
-        try:
-            self.popen = subprocess.Popen(
-                wrap(argv) if wrap is not None else argv,
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=self.stderr if self.stderr is not None else subprocess.DEVNULL,
-                close_fds=True, pass_fds=[child_sock.fileno()], start_new_session=True)
-        except BaseException:
-            parent_sock.close()
-            if self.stderr is not None:
-                self.stderr.close()
-            raise
-        finally:
-            child_sock.close()
-        self.sock = parent_sock
-        self.sock.settimeout(ZYGOTE_POLL)  # a stopped or wedged zygote must not hang callers
-        self.lock = threading.Lock()
-        self.owner_pid = os.getpid()  # a fork of the parent must not share this zygote
-        self.broken = False
-        self.pid = self.popen.pid  # the zygote's host pid, once it said hello
-        self._requests = 0  # requests sent; each reply names the one it answers
-        self.pidfd: Optional[int] = None
-        self._greeted = False
-
-    def said(self) -> str:
-        """What the zygote's wrapper (bwrap) wrote on its stderr, if it was kept."""
-        if self.stderr is None:
-            return self._said
-        try:
-            self.stderr.seek(0)
-            return self.stderr.read(STARTUP_ERR_LIMIT).decode("utf-8", "replace")
-        except (OSError, ValueError):
-            return ""
-
-    def _greet(self) -> None:
-        """Read the zygote's hello (its first message) and learn its host pid."""
-        data, fds = self._answer()
-        if not data:
-            raise ZygoteError("the zygote exited before it started")
-        hello = json.loads(data)
-        if not isinstance(hello, dict) or hello.get("t") != "hello" or "error" in hello:
-            for fd in fds:
-                os.close(fd)
-            raise ZygoteError("the zygote could not start: %s" % (hello.get("error") if isinstance(hello, dict)
-                                                                  else hello))
-        if fds:
-            self.pidfd = fds[0]
-            for fd in fds[1:]:
-                os.close(fd)
-            self.pid = host_pid(self.pidfd)
-        self._greeted = True
-
-    def request(self, message: Dict[str, object], fds: Tuple[int, ...] = ()) -> Dict[str, Any]:
-        """Send one request and wait for its answer. A zygote that is stopped
-        (user code can SIGSTOP it: it is every worker's parent) or does not
-        answer within ZYGOTE_TIMEOUT is killed, and ZygoteError raised.
-        A pidfd the zygote attached is in the reply as ``"pidfd"`` (the
-        caller closes it)."""
-        with self.lock:
-            if self.broken:
-                raise ZygoteError("the zygote is not running")
-            try:
-                if not self._greeted:
-                    self._greet()
-                if is_stopped(self.pid):
-                    raise ZygoteError("the zygote was stopped (SIGSTOP)")
-                self._requests += 1
-                number = self._requests
-                socket.send_fds(self.sock, [json.dumps(dict(message, n=number)).encode()], list(fds))
-                data, got = self._answer()
-                if not data:
-                    raise ZygoteError("the zygote exited")
-                try:
-                    reply = json.loads(data)
-                    if not isinstance(reply, dict) or reply.get("n") != number:
-                        raise ValueError("a reply to another request (out of step)")
-                except ValueError:
-                    for fd in got:
-                        os.close(fd)
-                    raise
-            except (OSError, ValueError, ZygoteError) as exc:
-                self.broken = True
-                self._stop()
-                raise ZygoteError("the zygote stopped answering: %s" % exc) from None
-        if "error" in reply:
-            for fd in got:
-                os.close(fd)
-            raise ZygoteError("the zygote refused: %s" % (reply.get("error"),))
-        for fd in got[1:]:
-            os.close(fd)
-        if got:
-            reply["pidfd"] = got[0]
-        return reply
-
-    def _answer(self) -> Tuple[bytes, List[int]]:
-        """The zygote's next message and the fds attached; ZygoteError if it is stopped or slow."""
-        give_up_at = time.monotonic() + ZYGOTE_TIMEOUT
-        while True:
-            try:
-                data, fds, _flags, _addr = socket.recv_fds(self.sock, 1 << 16, 2)
-                return data, fds
-            except socket.timeout:
-                if is_stopped(self.pid):
-                    raise ZygoteError("the zygote was stopped (SIGSTOP)") from None
-                if time.monotonic() >= give_up_at:
-                    raise ZygoteError("no answer in %gs" % ZYGOTE_TIMEOUT) from None
-
-    def _stop(self) -> None:
-        self.sock.close()
-        if self.pidfd is not None:
-            try:  # in a sandbox the zygote is PID 1 of its namespace: everything inside dies with it
-                signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
-            except OSError:
-                pass
-            os.close(self.pidfd)
-            self.pidfd = None
-        if self.popen.poll() is None:
-            self.popen.kill()
-        self.popen.wait()
-        if self.stderr is not None:
-            self._said = self.said()
-            self.stderr.close()
-            self.stderr = None
-
-    def close(self) -> None:
-        with self.lock:
-            if not self.broken:
-                self.broken = True
-                self._stop()
-
-
-def host_pid(pidfd: int) -> int:
-    """The pid, in this process's PID namespace, of the process ``pidfd``
-    refers to (from /proc/self/fdinfo); ZygoteError if it has exited."""
+def _reap_child(popen: subprocess.Popen[bytes]) -> Optional[int]:
+    """Reap a killed worker's supervisor (our child), waiting at most
+    SUPERVISOR_GRACE: one that does not follow is killed first, never waited for
+    without a deadline."""
     try:
-        with open("/proc/self/fdinfo/%d" % pidfd) as handle:
-            for line in handle:
-                if line.startswith("Pid:"):
-                    pid = int(line.split()[1])
-                    if pid > 0:
-                        return pid
-                    break
-    except (OSError, ValueError, IndexError):
+        return popen.wait(SUPERVISOR_GRACE)
+    except subprocess.TimeoutExpired:
+        popen.kill()  # our unreaped child: its pid is still its own
+        return popen.wait()
+
+
+def _pidfd_signal(pidfd: int, sig: int) -> None:
+    """Send ``sig`` through ``pidfd`` (ignored if that process is gone)."""
+    try:
+        signal.pidfd_send_signal(pidfd, sig)
+    except (OSError, AttributeError):
         pass
-    raise ZygoteError("the process behind a pidfd the zygote sent has exited or is not visible")
 
 
 def _pidfd_exited(pid: int, pidfd: Optional[int] = None) -> Tuple[Callable[[], bool], Callable[[], None]]:
@@ -634,7 +508,30 @@ class ZygoteLauncher:
                 return None
             return status if isinstance(status, int) and not isinstance(status, bool) else None
 
-        return pipes.handle(seen, exited=exited, reap=reap, release=release)
+        if not zygote.sandboxed or pidfd is None:
+            # the number is the zygote's unreaped child's while the zygote
+            # lives; after that, only while the worker runs (init reaps it)
+            return pipes.handle(seen, exited=exited, reap=reap, release=release,
+                                reserved=lambda: zygote.alive() or not exited())
+        held: int = pidfd
+
+        def signal_group(sig: int) -> None:
+            # The zygote signals the group by the number in its own namespace
+            # (its child, not reaped: the number cannot be reused); if it is
+            # gone, only the pidfd we hold is used, never a host number.
+            try:
+                zygote.request({"t": "signal", "pid": pid, "sig": int(sig)})
+            except ZygoteError:
+                _pidfd_signal(held, sig)
+
+        def kill() -> None:
+            try:
+                zygote.request({"t": "kill", "pid": pid})
+            except ZygoteError:
+                _pidfd_signal(held, signal.SIGKILL)
+
+        return pipes.handle(seen, exited=exited, reap=reap, release=release, signal_group=signal_group,
+                            kill=kill)
 
     def _refill(self, zygote: _Zygote) -> None:
         """Fork workers until the pool is full again (best effort)."""
@@ -665,63 +562,6 @@ class ZygoteLauncher:
             for worker in pool:
                 worker.destroy()
             zygote.close()
-
-
-class SandboxLauncher(ZygoteLauncher):
-    """Forks workers from a zygote that runs inside a bubblewrap sandbox
-    (see :mod:`interp.sandbox`): one sandbox, started once, and a fork per
-    context. Owned by one interpreter, whose close() ends it.
-
-    Never falls back to running anything unsandboxed: if the sandboxed zygote
-    cannot start or stops answering, :meth:`start` raises
-    SandboxUnavailableError (it could not start at all) or InterpError.
-    Workers get the sandbox's environment unless ``env`` is given, and a cwd
-    outside what the sandbox shows is an InvalidCwdError.
-    """
-
-    def __init__(self, sandbox: Sandbox, pool_size: int = 1) -> None:
-        super().__init__(sandbox.python, pool_size)
-        self.sandbox = sandbox
-        sandbox.acquire()
-        self._started = False  # a zygote of ours once said hello
-
-    def _environment(self) -> Mapping[str, str]:
-        return self.sandbox.env
-
-    def _make_zygote(self) -> _Zygote:
-        return _Zygote(self.python, wrap=lambda argv: self.sandbox.command(argv, [PROTOCOL_PATH, WORKER_PACKAGE]),
-                       limits=self.sandbox.rlimits())
-
-    def prestart(self) -> None:
-        """Start the sandbox now (without waiting for it); SandboxUnavailableError
-        at once if bwrap is missing."""
-        self.sandbox.find_bwrap()
-        super().prestart()
-
-    def start(self, cwd: str, env: Optional[Mapping[str, str]] = None, *,
-              memory_limit: Optional[int] = None) -> WorkerProcess:
-        """Start a worker inside the sandbox, in ``cwd`` (a path it shows)."""
-        from .errors import InterpError
-
-        self.sandbox.check_cwd(cwd)
-        zygote = self._zygote
-        try:
-            worker = self._start_forked(cwd, env, memory_limit)
-        except ZygoteError as exc:
-            failed = self._zygote or zygote
-            if failed is not None and not failed._greeted and not self._started:
-                raise self.sandbox.diagnose(failed.said()) from None
-            if failed is not None and not failed.broken:  # it answered, with an error
-                raise InterpError("the sandbox could not start a worker: %s" % exc) from None
-            raise InterpError("the sandbox stopped working (%s); the next context starts a new "
-                              "one" % exc) from None
-        self._started = True
-        return worker
-
-    def close(self) -> None:
-        """Stop the sandbox (everything in it dies) and release its workspace and cgroup."""
-        super().close()
-        self.sandbox.release()
 
 
 def _write_frame(fd: int, data: bytes, timeout: float = 5.0) -> None:

@@ -28,16 +28,30 @@ from __future__ import annotations
 
 import argparse
 import os
+import platform
 import shutil
 import site
+import stat
 import sys
 import tempfile
 import threading
-import time
-import uuid
+import warnings
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
-from .errors import InvalidCwdError, SandboxUnavailableError
+from ._cgroup import CGROUP_PREFIX, STALE_CGROUP_AGE, _Cgroup, _kernel, _read
+from ._sandbox_kernel import remove_tree, seccomp_program
+from .errors import InvalidCwdError, SandboxError, SandboxUnavailableError
+
+__all__ = [
+    "CGROUP_PREFIX",
+    "STALE_CGROUP_AGE",
+    "Sandbox",
+    "add_arguments",
+    "from_arguments",
+    "remove_tree",
+    "sandbox_option",
+    "seccomp_program",
+]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -47,6 +61,12 @@ DEFAULT_MEMORY = 2048 * MiB
 DEFAULT_PROCESSES = 256
 DEFAULT_FILE_SIZE = 1024 * MiB
 DEFAULT_TMP_SIZE = 256 * MiB
+#: The temporary workspace (no ``workspace`` given) is a private tmpfs of this size.
+DEFAULT_WORKSPACE_SIZE = 1024 * MiB
+#: Files (inodes) the temporary workspace may hold.
+DEFAULT_INODES = 65536
+#: The interp package's directory (shown read-only: the host imports from it).
+INTERP_DIR = os.path.dirname(os.path.abspath(__file__))
 
 #: The parts of /etc code needs (users, name resolution, TLS roots, time
 #: zones, locales, the dynamic linker, fonts, MIME types), not its secrets:
@@ -60,6 +80,10 @@ ETC_ENTRIES = (
     "pki/tls/openssl.cnf", "pki/ca-trust", "crypto-policies", "fonts", "mime.types",
     "locale.alias", "locale.conf", "os-release", "matplotlibrc", "python3",
 )
+#: The device nodes and links of the sandbox's /dev (as bwrap's --dev makes it).
+DEV_NODES = ("null", "zero", "full", "random", "urandom", "tty")
+DEV_LINKS = (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
+             ("stderr", "/proc/self/fd/2"), ("core", "/proc/kcore"), ("ptmx", "pts/ptmx"))
 #: Host directories that are, or link into, the system.
 SYSTEM_DIRS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 #: Variables copied from the parent into the default environment.
@@ -91,6 +115,17 @@ def _paths(name: str, values: Iterable[PathLike]) -> Tuple[str, ...]:
     return tuple(found)
 
 
+def _importable(path: str, imported: str) -> bool:
+    """True if a file made in ``path`` could be imported from the sys.path
+    entry ``imported``: ``path`` is it, or lies below it in a directory whose
+    name is a package name (``imported/name/...``: ``import name``)."""
+    if path == imported:
+        return True
+    if not _inside(path, [imported]):
+        return False
+    return os.path.relpath(path, imported).split(os.sep)[0].isidentifier()
+
+
 def _inside(path: str, roots: Iterable[str]) -> bool:
     return any(path == root or path.startswith(root.rstrip("/") + "/") for root in roots)
 
@@ -105,8 +140,10 @@ class Sandbox:
     separate ``Sandbox`` objects.
 
     ``workspace``: a host directory the code may read and write, the
-    contexts' default cwd and ``HOME``. None: a fresh temporary directory,
-    removed when the interpreter closes. ``read_only`` / ``writable``: more
+    contexts' default cwd and ``HOME`` (not bounded: it is the user's).
+    None: a private tmpfs of ``workspace_size`` bytes inside the sandbox
+    (its files never reach the host; an empty host directory marks its
+    path), gone when the interpreter closes. ``read_only`` / ``writable``: more
     host paths to show, at the same paths. ``network``: False, no network at
     all (not even loopback to the host); True, the host's network. ``env``:
     the environment inside (default: ``PATH``, ``HOME`` = the workspace,
@@ -132,7 +169,8 @@ class Sandbox:
                  memory: Optional[int] = DEFAULT_MEMORY, processes: Optional[int] = DEFAULT_PROCESSES,
                  cpu_time: Optional[float] = None, file_size: Optional[int] = DEFAULT_FILE_SIZE,
                  tmp_size: Optional[int] = DEFAULT_TMP_SIZE, python: Optional[str] = None,
-                 bwrap: Optional[str] = None) -> None:
+                 bwrap: Optional[str] = None, workspace_size: int = DEFAULT_WORKSPACE_SIZE,
+                 inodes: Optional[int] = DEFAULT_INODES, prestart: int = 0) -> None:
         if workspace is not None:
             path = os.path.abspath(os.fspath(workspace))
             if not os.path.isdir(path):
@@ -155,6 +193,11 @@ class Sandbox:
         self.cpu_time = _limit("cpu_time", cpu_time)
         self.file_size = _limit("file_size", file_size)
         self.tmp_size = _limit("tmp_size", tmp_size)
+        self.workspace_size = _limit("workspace_size", workspace_size) or DEFAULT_WORKSPACE_SIZE
+        self.inodes = _limit("inodes", inodes)
+        if isinstance(prestart, bool) or not isinstance(prestart, int) or not 0 <= prestart <= 16:
+            raise ValueError("prestart must be an int from 0 to 16, not %r" % (prestart,))
+        self.prestart = prestart
         self.python = python or sys.executable
         self.bwrap = bwrap
         self._workspace: Optional[str] = self._given_workspace
@@ -166,6 +209,27 @@ class Sandbox:
 
     def __repr__(self) -> str:
         return "<Sandbox workspace=%r network=%s>" % (self._workspace, self.network)
+
+    def config_key(self) -> str:
+        """The options that make two sandboxes interchangeable (for prestart)."""
+        return repr((self._given_workspace, self.read_only, self.writable, self.network,
+                     sorted(self.env.items()) if self._env is not None else None, self.memory, self.processes,
+                     self.cpu_time, self.file_size, self.tmp_size, self.workspace_size, self.inodes,
+                     self.python, self.bwrap))
+
+    def adopt(self, other: Sandbox) -> bool:
+        """Take over ``other``'s started state (its workspace, cgroup): the
+        warm sandbox ``other`` becomes this one's. False if this one already
+        made its own temporary workspace or serves an interpreter."""
+        with self._lock:
+            if self._in_use or (self._given_workspace is None and self._workspace is not None):
+                return False
+            self._workspace, self._temporary = other._workspace, other._temporary
+            self._cgroup, self._started, self._in_use = other._cgroup, other._started, True
+        with other._lock:
+            other._temporary = other._cgroup = None
+            other._in_use = other._started = False
+        return True
 
     # -- what the code sees -------------------------------------------------
 
@@ -239,8 +303,58 @@ class Sandbox:
         if self.file_size is not None:
             report["file_size"] = "RLIMIT_FSIZE: each file written (EFBIG beyond)"
         if self.tmp_size is not None:
-            report["tmp_size"] = "tmpfs size of /tmp (ENOSPC beyond)"
+            report["tmp_size"] = "tmpfs size of /tmp and of /dev/shm, each (ENOSPC beyond)"
+        if self.memory is not None and not (cgroup is not None and cgroup.memory):
+            if seccomp_program() is not None:
+                report["memfd"] = ("seccomp: memfd_create fails with ENOSYS (memory no address space "
+                                   "maps is out of RLIMIT_AS's reach)")
+            else:
+                report["memfd"] = ("NOT ENFORCED: memfd_create memory escapes RLIMIT_AS and no seccomp "
+                                   "filter is known for %s" % platform.machine())
+        if self.inodes is not None:
+            if self._can_seal():
+                report["inodes"] = ("nr_inodes of /tmp, /dev/shm and the temporary workspace, each (set by the "
+                                    "zygote before it drops its last capability)")
+            elif seccomp_program() is None:
+                report["inodes"] = ("NOT ENFORCED: no seccomp filter is known for %s, so bwrap's --disable-userns "
+                                    "is used and the zygote cannot remount the tmpfs mounts" % platform.machine())
+            else:
+                report["inodes"] = ("NOT ENFORCED: bwrap is setuid root here and keeps no capability for the "
+                                    "zygote to remount the tmpfs mounts with")
+        if self._given_workspace is None:
+            report["workspace"] = "tmpfs of workspace_size bytes (the temporary workspace)"
         return report
+
+    def seal(self) -> Dict[str, object]:
+        """What the zygote does with the one capability it starts with
+        (CAP_SYS_ADMIN in the sandbox's user namespace) before dropping every
+        capability: remount the tmpfs mounts with their inode bound."""
+        if self.inodes is None or not self._can_seal():
+            return {}
+        size = [] if self.tmp_size is None else ["size=%d" % self.tmp_size]
+        remount = [[target, ",".join([*size, "nr_inodes=%d" % self.inodes, "mode=1777"])]
+                   for target in ("/tmp", "/dev/shm")]
+        if self._given_workspace is None:
+            remount.append([self.workspace, "size=%d,nr_inodes=%d,mode=0700" % (self.workspace_size, self.inodes)])
+        return {"remount": remount, "devpts": "/dev/pts"}
+
+    def _can_seal(self) -> bool:
+        """True if the zygote can be given the capabilities to seal the
+        sandbox: a seccomp filter replaces --disable-userns, and bwrap is not
+        setuid root (which grants --cap-add to root only)."""
+        if seccomp_program() is None:
+            return False
+        try:
+            return not os.stat(self.find_bwrap()).st_mode & stat.S_ISUID
+        except (SandboxUnavailableError, OSError):
+            return True  # no bwrap: nothing starts anyway
+
+    def seccomp(self) -> Optional[bytes]:
+        """The seccomp filter the sandbox runs under (None: none, and bwrap's
+        --disable-userns instead): no new user namespaces, and memfd_create
+        refused where no cgroup bounds memory (see :meth:`enforcement`)."""
+        return seccomp_program(memfd=self.memory is not None and not (self._cgroup is not None
+                                                                      and self._cgroup.memory))
 
     def unenforced(self) -> List[str]:
         """The limits set that nothing enforces here (see :meth:`enforcement`)."""
@@ -270,15 +384,91 @@ class Sandbox:
                                           % (" at %r" % self.bwrap if self.bwrap else " on PATH", INSTALL_HINT))
         return found
 
-    def command(self, argv: Sequence[str], mounts: Sequence[str] = ()) -> List[str]:
+    def zygote_env(self) -> Dict[str, str]:
+        """The zygote's own environment: the workers' but with ``HOME=/`` (workers get theirs at setup)."""
+        env = self.env
+        env["HOME"] = "/"
+        return env
+
+    def host_import_paths(self) -> List[str]:
+        """Where the host imports Python code from, existing or not: this
+        process's ``sys.path`` (``""``: the current directory), the user site
+        of its HOME (which the next host start reads if it exists) and
+        interp's package."""
+        entries = [*sys.path, INTERP_DIR]
+        try:
+            entries.append(site.getusersitepackages())
+        except AttributeError:  # an old virtualenv's site module
+            pass
+        found = []
+        for entry in entries:
+            path = os.path.abspath(entry or os.curdir)
+            real = os.path.realpath(path)
+            found.append(real)
+            if real != path:
+                found.append(path)  # as the host names it (a symlink on the way is checked too)
+        return found
+
+    def read_only_mounts(self, mounts: Sequence[str] = ()) -> List[str]:
+        """The host paths shown read-only, in the order they are bound; they
+        are bound after the writable ones so that they stay read-only
+        wherever they lie. SandboxError for a layout that cannot be made safe:
+        a writable path that holds your home directory, that the host imports
+        Python code from (its launch directory, a ``sys.path`` entry, or a
+        package-named directory below one) or that holds such a path not made
+        yet, or one inside the Python installation or a ``read_only`` path."""
+        writable = [os.path.realpath(path) for path in (self.workspace, *self.writable)]
+        fixed = [*self.python_paths(), INTERP_DIR, *mounts]
+        imports = self.host_import_paths()
+        home = os.path.realpath(os.path.expanduser("~"))
+        for path in writable:
+            if _inside(home, [path]):
+                raise SandboxError("%s cannot be writable in the sandbox: it holds your home directory %s, where "
+                                   "the code could plant files your shell and Python run at their next start "
+                                   "(.bashrc, .profile, a .pth in ~/.local)" % (path, home))
+            for imported in imports:
+                if _importable(path, imported):
+                    raise SandboxError(
+                        "%s cannot be writable in the sandbox: the host imports Python code from %s (a file "
+                        "the code wrote there would run unsandboxed at the next host start); choose another "
+                        "directory, or start interp with the 'interp' command rather than 'python -m interp' "
+                        "from inside it" % (path, imported))
+                if _inside(imported, [path]) and not os.path.exists(imported):
+                    raise SandboxError("%s cannot be writable in the sandbox: the host would import Python code "
+                                       "from %s, which the code could create there" % (path, imported))
+                if _inside(imported, [path]) and os.path.realpath(imported) != imported:
+                    raise SandboxError("%s cannot be writable in the sandbox: the host imports Python code from "
+                                       "%s through a symlink there, which the code could replace"
+                                       % (path, imported))
+            for shown in [*fixed, *self.read_only]:
+                if _inside(path, [os.path.realpath(shown)]) and path not in ("/",):
+                    raise SandboxError("%s cannot be writable in the sandbox: it lies inside %s, which is "
+                                       "shown read-only" % (path, shown))
+        order: List[str] = []
+        shown_dirs = ["/usr", *SYSTEM_DIRS]
+        for path in [*fixed, *self.read_only]:
+            if not _inside(path, shown_dirs) or _inside(path, writable):
+                order.append(path)
+                shown_dirs.append(path)
+        for imported in imports:  # a venv's site-packages, an editable checkout's src/, a zip in the workspace
+            if _inside(imported, writable) and imported not in order:
+                order.append(imported)
+        return order
+
+    def command(self, argv: Sequence[str], mounts: Sequence[str] = (), seccomp_fd: Optional[int] = None
+                ) -> List[str]:
         """The full command running ``argv`` inside this sandbox (``mounts``:
-        more host paths to show read-only, such as interp's worker files).
+        more host paths to show read-only, such as interp's worker files;
+        ``seccomp_fd``: an fd holding :meth:`seccomp_program`, passed to bwrap).
         Starts with a small shell that enters the sandbox's cgroup when it has one."""
         bwrap = self.find_bwrap()
-        args = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns"]
+        args = [bwrap, "--unshare-all", "--unshare-user"]  # new user namespaces: see seccomp_fd below
         if self.network:
             args.append("--share-net")
-        args += ["--die-with-parent", "--new-session", "--cap-drop", "ALL", "--as-pid-1",
+        args += ["--die-with-parent", "--new-session", "--cap-drop", "ALL"]
+        if self.seal():  # kept by the zygote only until it has sealed the sandbox (see seal())
+            args += ["--cap-add", "CAP_SYS_ADMIN", "--cap-add", "CAP_SETPCAP"]
+        args += ["--as-pid-1",
                  "--hostname", "sandbox", "--ro-bind", "/usr", "/usr"]
         for path in SYSTEM_DIRS:
             if os.path.islink(path):
@@ -293,25 +483,46 @@ class Sandbox:
         # no capability), and the kernel lets uid 0 write sysctls such as
         # kernel.core_pattern by their owner bits. /dev read-only but for a
         # sized /dev/shm (both were tmpfs without a size).
-        args += ["--proc", "/proc", "--remount-ro", "/proc", "--dev", "/dev"]
+        args += ["--proc", "/proc", "--remount-ro", "/proc"]
+        if self.seal():
+            # bwrap's --dev mounts devpts from a second, nested user namespace
+            # (for an unprivileged caller), where the zygote's capability does
+            # not reach the mounts: the same /dev, built here, and devpts
+            # mounted by the zygote while it seals the sandbox.
+            args += ["--tmpfs", "/dev"]
+            for node in DEV_NODES:
+                args += ["--dev-bind", "/dev/" + node, "/dev/" + node]
+            for name, target in DEV_LINKS:
+                args += ["--symlink", target, "/dev/" + name]
+            args += ["--dir", "/dev/pts"]
+        else:
+            args += ["--dev", "/dev"]
         for target in ("/dev/shm", "/tmp"):
             if self.tmp_size is not None:
                 args += ["--size", str(self.tmp_size)]
             args += ["--perms", "1777", "--tmpfs", target]
         args += ["--remount-ro", "/dev"]
-        shown = ["/usr", *SYSTEM_DIRS]
-        for path in [*self.python_paths(), *mounts]:
-            if not _inside(path, shown):
-                args += ["--ro-bind", path, path]
-                shown.append(path)
-        for path in self.read_only:
-            args += ["--ro-bind", path, path]
-        for path in (self.workspace, *self.writable):
+        if self._given_workspace is None:  # the temporary workspace: a bounded tmpfs, nothing on the host
+            args += ["--size", str(self.workspace_size), "--perms", "0700", "--tmpfs", self.workspace]
+        else:
+            args += ["--bind", self.workspace, self.workspace]
+        for path in self.writable:
             args += ["--bind", path, path]
+        # Read-only after read-write: bwrap mounts in order, and a later bind
+        # covers an earlier one, so what is promised read-only (the Python
+        # installation, interp's files, read_only=, the host's other import
+        # directories) stays so even inside the workspace (a venv in it).
+        for path in self.read_only_mounts(mounts):
+            args += ["--ro-bind", path, path]
         # the root itself is a tmpfs bwrap made: read-only, or it would be a /tmp without a size
-        args += ["--remount-ro", "/", "--chdir", self.workspace, "--clearenv"]
-        for key, value in self.env.items():
+        # the zygote starts in / with HOME=/ (nothing there is the code's to plant)
+        args += ["--remount-ro", "/", "--chdir", "/", "--clearenv"]
+        for key, value in self.zygote_env().items():
             args += ["--setenv", key, value]
+        if seccomp_fd is not None:
+            args += ["--seccomp", str(seccomp_fd)]
+        else:  # no filter to refuse user namespaces: bwrap's nested one (a zygote that must seal then fails closed)
+            args.insert(args.index("--unshare-user") + 1, "--disable-userns")
         args += ["--", *argv]
         if self._cgroup is not None:
             return self._cgroup.enter_command() + args
@@ -326,6 +537,12 @@ class Sandbox:
             if self._in_use:
                 raise ValueError("this Sandbox already serves an interpreter: give each interpreter its own")
             self._in_use = True
+        try:
+            self.read_only_mounts()  # SandboxError now for a layout that cannot be made safe
+        except BaseException:
+            with self._lock:
+                self._in_use = False
+            raise
         cgroup = _Cgroup.probe()
         if cgroup is not None and (self.memory is not None or self.processes is not None):
             cgroup.remove_stale()
@@ -344,7 +561,10 @@ class Sandbox:
         if cgroup is not None:
             cgroup.destroy()
         if temporary is not None:
-            shutil.rmtree(temporary, ignore_errors=True)
+            left = remove_tree(temporary)
+            if left:
+                warnings.warn("interp could not remove the sandbox's temporary workspace %s: %s"
+                              % (temporary, left), RuntimeWarning, stacklevel=2)
 
     def diagnose(self, stderr: str) -> SandboxUnavailableError:
         """The error for a sandbox whose zygote did not start (bwrap said ``stderr``)."""
@@ -377,149 +597,6 @@ def sandbox_option(value: Union[Sandbox, bool, None]) -> Optional[Sandbox]:
     return value
 
 
-def _read(path: str) -> Optional[str]:
-    try:
-        with open(path) as handle:
-            return handle.read().strip()
-    except OSError:
-        return None
-
-
-def _kernel() -> Tuple[int, int]:
-    try:
-        major, minor = os.uname().release.split(".")[:2]
-        return int(major), int("".join(c for c in minor if c.isdigit()) or 0)
-    except ValueError:
-        return (0, 0)
-
-
-#: Cgroups made for sandboxes are named so; empty ones older than
-#: STALE_CGROUP_AGE seconds are left-overs of parents that were killed.
-CGROUP_PREFIX = "interp-sandbox-"
-STALE_CGROUP_AGE = 60.0
-
-
-class _Cgroup:
-    """A cgroup made for one sandbox: v2 (one directory) or v1 (one per
-    controller), under this process's own cgroup, where we may write."""
-
-    def __init__(self, version: str, dirs: Dict[str, str]) -> None:
-        self.version = version
-        self.dirs = dirs  # controller ("memory", "pids") -> directory (the parent's, until create())
-
-    @property
-    def memory(self) -> bool:
-        return "memory" in self.dirs
-
-    @property
-    def pids(self) -> bool:
-        return "pids" in self.dirs
-
-    @staticmethod
-    def probe() -> Optional[_Cgroup]:
-        """Where a sandbox's cgroup could be made, or None."""
-        own = _read("/proc/self/cgroup") or ""
-        v1: Dict[str, str] = {}
-        v2_path = None
-        for line in own.splitlines():
-            _id, controllers, path = line.split(":", 2)
-            if controllers == "":
-                v2_path = path
-            for controller in ("memory", "pids"):
-                if controller in controllers.split(","):
-                    v1[controller] = os.path.join("/sys/fs/cgroup", controller, path.lstrip("/"))
-        if v2_path is not None and os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
-            base = os.path.join("/sys/fs/cgroup", v2_path.lstrip("/"))
-            enabled = (_read(os.path.join(base, "cgroup.subtree_control")) or "").split()
-            unified: Dict[str, str] = {c: base for c in ("memory", "pids") if c in enabled}
-            if unified and os.access(base, os.W_OK):
-                return _Cgroup("v2", unified)
-        dirs: Dict[str, str] = {c: d for c, d in v1.items() if os.path.isdir(d) and os.access(d, os.W_OK)}
-        return _Cgroup("v1", dirs) if dirs else None
-
-    def remove_stale(self, min_age: float = STALE_CGROUP_AGE) -> None:
-        """Remove the empty cgroups that sandboxes of parents killed by SIGKILL
-        left behind here (older than ``min_age`` seconds: a younger one may be
-        a sandbox still starting)."""
-        now = time.time()
-        for parent in set(self.dirs.values()):
-            try:
-                names = [name for name in os.listdir(parent) if name.startswith(CGROUP_PREFIX)]
-            except OSError:
-                continue
-            for name in names:
-                path = os.path.join(parent, name)
-                try:
-                    if now - os.stat(path).st_mtime >= min_age and not (_read(os.path.join(path, "cgroup.procs"))
-                                                                         or "").strip():
-                        os.rmdir(path)  # fails harmlessly if a process entered meanwhile
-                except OSError:
-                    pass
-
-    def create(self, memory: Optional[int], processes: Optional[int]) -> Optional[_Cgroup]:
-        """Make this sandbox's cgroup with those limits (None if it cannot be made)."""
-        name = CGROUP_PREFIX + uuid.uuid4().hex[:12]
-        made: Dict[str, str] = {}
-        try:
-            for controller, parent in self.dirs.items():
-                path = os.path.join(parent, name)
-                if path not in made.values():
-                    os.mkdir(path)
-                made[controller] = path
-            if memory is not None and "memory" in made:
-                if self.version == "v2":
-                    _write(os.path.join(made["memory"], "memory.max"), str(memory))
-                    _write(os.path.join(made["memory"], "memory.swap.max"), "0", required=False)
-                else:
-                    _write(os.path.join(made["memory"], "memory.limit_in_bytes"), str(memory))
-                    _write(os.path.join(made["memory"], "memory.memsw.limit_in_bytes"), str(memory), required=False)
-            if processes is not None and "pids" in made:
-                _write(os.path.join(made["pids"], "pids.max"), str(processes))
-        except OSError:
-            _Cgroup(self.version, made).destroy()
-            return None
-        return _Cgroup(self.version, made)
-
-    def enter_command(self) -> List[str]:
-        """A prefix that moves the command into this cgroup, then runs it."""
-        procs = sorted({os.path.join(path, "cgroup.procs") for path in self.dirs.values()})
-        script = "".join('echo $$ > "%s" && ' % path for path in procs) + 'exec "$@"'
-        return ["/bin/sh", "-c", script, "sh"]
-
-    def destroy(self) -> None:
-        """Kill whatever is left in the cgroup and remove it."""
-        for path in sorted(set(self.dirs.values())):
-            if not os.path.isdir(path):
-                continue
-            if not _write(os.path.join(path, "cgroup.kill"), "1", required=False):
-                for _ in range(10):
-                    pids = (_read(os.path.join(path, "cgroup.procs")) or "").split()
-                    if not pids:
-                        break
-                    for pid in pids:
-                        try:
-                            os.kill(int(pid), 9)
-                        except (OSError, ValueError):
-                            pass
-            for _ in range(100):
-                try:
-                    os.rmdir(path)
-                    break
-                except OSError:
-                    threading.Event().wait(0.01)  # the killed processes are still exiting
-
-
-def _write(path: str, text: str, required: bool = True) -> bool:
-    try:
-        with open(path, "w") as handle:
-            handle.write(text)
-        return True
-    except OSError:
-        if required:
-            raise
-        return False
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The command lines' ``--sandbox [--workspace DIR] [--network]`` options."""
     group = parser.add_argument_group("sandbox (bubblewrap; see SECURITY.md)")
@@ -539,7 +616,9 @@ def from_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
             parser.error("--workspace and --network go with --sandbox")
         return None
     try:
-        return Sandbox(args.workspace, network=args.network)
+        sandbox = Sandbox(args.workspace, network=args.network)
+        sandbox.read_only_mounts()  # a launch directory as the workspace is refused here
+        return sandbox
     except (OSError, ValueError) as exc:
         parser.error("--workspace: %s" % exc)
     return None  # parser.error() does not return

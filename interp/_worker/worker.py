@@ -154,11 +154,18 @@ class Worker:
         one context: its cwd, its environment, its limits. A worker that
         cannot take them must not run code anywhere else: it ends."""
         try:
-            os.chdir(command["cwd"])
+            try:
+                os.chdir(command["cwd"])
+            except OSError as exc:  # checked here, where the code's view of the files is
+                self.channel.send({"t": "fatal", "message": "the context could not be set up: cwd %s: %s"
+                                   % (command["cwd"], exc.strerror), "cwd_errno": exc.errno})
+                orphaned()
             os.environ.clear()
             os.environ.update(command["env"])
             if hasattr(time, "tzset"):
                 time.tzset()  # TZ may differ from the zygote's
+            if sys.flags.isolated:
+                _open_paths()
             apply_options(command.get("options"))
         except Exception as exc:
             self.channel.send({"t": "fatal", "message": "the context could not be set up: %s" % (exc,)})
@@ -317,6 +324,21 @@ def restore_environ(saved: Mapping[str, str]) -> None:
     if native.clearenv():
         for key, value in saved.items():
             os.putenv(key, value)
+
+
+def _open_paths() -> None:
+    """In a worker of an isolated zygote (a sandbox's, started with -I): give
+    the user's code what a plain ``python -c`` has, the cwd first on
+    ``sys.path`` and the user site of its HOME (the zygote itself had neither)."""
+    import site
+
+    if "" not in sys.path:
+        sys.path.insert(0, "")
+    site.USER_BASE = site.USER_SITE = None
+    site.ENABLE_USER_SITE = True
+    user_site = site.getusersitepackages()
+    if os.path.isdir(user_site):
+        site.addsitedir(user_site)
 
 
 def main(capture: Optional[Sequence[int]] = None, options: Union[str, Mapping[str, Any], None] = None) -> None:

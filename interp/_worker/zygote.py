@@ -17,11 +17,18 @@ the pidfd's ``/proc/self/fdinfo`` entry.
     worker, which waits for a ``setup`` command (cwd, environment, limits)
     before its first run. Answer: ``{"pid": int}`` with a pidfd of the
     worker attached (when available), or ``{"error": str}``.
+``{"t": "signal", "pid": int, "sig": int}``
+    Send ``sig`` to that worker's process group. Answer ``{}``.
+``{"t": "kill", "pid": int}``
+    SIGKILL that worker, its group and every descendant. Answer ``{}``.
 ``{"t": "reap", "pid": int}``
-    Wait for a worker that the parent has killed; answer
-    ``{"returncode": int}``. Workers are only reaped when the parent asks,
-    so a worker's pid (and process group id) cannot be reused while the
-    parent may still signal it.
+    Kill that worker and reap it; answer ``{"returncode": int}``, or
+    ``{"returncode": null}`` if a process traces it (the tracer holds its
+    exit: it is reaped later, never waited for) or it is not reapable
+    within REAP_WAIT. Workers are only reaped when the parent asks, so a worker's pid
+    (and process group id) cannot be reused while the parent may still
+    signal it. The parent signals sandboxed workers only through these
+    requests and the pidfds it holds, never by host pid numbers.
 
 When the parent goes away the socket reaches EOF and the zygote exits;
 its workers notice their own channels closing and take their process groups
@@ -29,7 +36,7 @@ down. The zygote is also the subreaper of its workers' descendants: daemons
 left by a worker that died abruptly become its children, and it kills them
 when that worker is reaped (or when it exits). Like the worker, this module
 imports only the standard library and the rest of the worker package, loaded
-by path (see ``process.ZYGOTE_BOOTSTRAP``).
+by path (see ``interp._zygote_client.ZYGOTE_BOOTSTRAP``).
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ import os
 import select
 import signal
 import socket
+import time
 from typing import Any, Dict, List, Optional, Sequence, Set, Union
 
 from . import native, proctree
@@ -49,6 +57,12 @@ SPAWN_FDS = 7
 #: The zygote warms up once no request came for this many seconds.
 WARM_UP_WHEN_IDLE = 0.05
 MAX_MESSAGE = 1 << 20
+#: How long a reap request waits for a killed, untraced worker to become
+#: reapable (a SIGKILLed process exits; under load that may take a while);
+#: below the parent's ZYGOTE_TIMEOUT.
+REAP_WAIT = 5.0
+#: How long it waits for a traced one (its tracer may never let it go).
+REAP_WAIT_TRACED = 0.1
 
 
 def _warm_up() -> None:
@@ -200,7 +214,7 @@ def _sweep(workers: Set[int]) -> None:
         proctree.kill_tree(child)
         try:
             os.kill(child, signal.SIGKILL)
-            os.waitpid(child, 0)
+            os.waitpid(child, os.WNOHANG)  # never wait: a tracer may hold its exit (reaped next sweep)
         except (OSError, ChildProcessError):
             pass
 
@@ -217,12 +231,69 @@ def _handle(request: Dict[str, Any], fds: List[int], sock: socket.socket, worker
             _child(fds)
         workers.add(pid)
         return {"pid": pid}
-    if kind == "reap":
-        _, status = os.waitpid(request["pid"], 0)
-        workers.discard(request["pid"])
+    if kind in ("signal", "kill", "reap"):
+        target = request.get("pid")
+        if not isinstance(target, int) or target not in workers:
+            return {"error": "no worker %r" % (target,)}
+        pid = target
+        if kind == "signal":
+            _signal_group(pid, int(request["sig"]))
+            return {}
+        _kill(pid)
+        if kind == "kill":
+            return {}
+        status = _reap(pid)
+        workers.discard(pid)  # not reaped yet: a later _sweep reaps it as an orphan
         _sweep(workers)
-        return {"returncode": os.waitstatus_to_exitcode(status)}
+        return {"returncode": None if status is None else os.waitstatus_to_exitcode(status)}
     return {"error": "unknown request %r" % (kind,)}
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:  # forked a moment ago: not a group leader yet
+        try:
+            os.kill(pid, sig)
+        except OSError:
+            pass
+    except OSError:
+        pass
+
+
+def _kill(pid: int) -> None:
+    """SIGKILL a worker (our unreaped child), its group and its descendants."""
+    _signal_group(pid, signal.SIGSTOP)  # nothing in the group forks meanwhile
+    proctree.kill_tree(pid)
+    _signal_group(pid, signal.SIGKILL)
+
+
+def _reap(pid: int) -> Optional[int]:
+    """The wait status of a killed worker, or None if it is not reapable
+    within REAP_WAIT (REAP_WAIT_TRACED while a process traces it)."""
+    started = time.monotonic()
+    while True:
+        try:
+            done, status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return 0
+        if done:
+            return status
+        waited = time.monotonic() - started
+        if waited >= REAP_WAIT or (waited >= REAP_WAIT_TRACED and _traced(pid)):
+            return None
+        select.select([], [], [], 0.005)
+
+
+def _traced(pid: int) -> bool:
+    try:
+        with open("/proc/%d/status" % pid) as handle:
+            for line in handle:
+                if line.startswith("TracerPid:"):
+                    return line.split()[1] != "0"
+    except (OSError, IndexError):
+        pass
+    return False
 
 
 def supervise(capture: Sequence[int], options: Union[str, Dict[str, Any], None]) -> None:

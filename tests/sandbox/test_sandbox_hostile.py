@@ -164,7 +164,7 @@ def test_host_unix_sockets_are_unreachable(box, tmp_path):
 @pytest.mark.limit(60)
 def test_fork_bomb_is_bounded_by_the_process_limit(tmp_path):
     box = Sandbox(tmp_path, processes=32)
-    if box.unenforced() == ["processes"]:
+    if "processes" in box.unenforced():
         pytest.skip(box.enforcement()["processes"])
     with CodeInterpreter(sandbox=box) as ci:
         result = ci.run_code(
@@ -291,7 +291,8 @@ def test_no_capabilities_no_new_privileges_own_namespaces(box):
 
 STEAL_THE_ZYGOTE_SOCKET = r"""
 import ctypes, json, os, socket
-fdnum = int(open('/proc/1/cmdline', 'rb').read().split(b'\0')[5])
+args = open('/proc/1/cmdline', 'rb').read().split(b'\0')
+fdnum = int(args[args.index(b'-c') + 4])
 libc = ctypes.CDLL(None, use_errno=True)
 fd = libc.syscall(438, os.pidfd_open(1), fdnum, 0)  # pidfd_getfd: copy the zygote's socket
 if fd < 0:
@@ -312,7 +313,8 @@ def test_workers_cannot_take_the_zygotes_socket_to_forge_replies(tmp_path):
         with CodeInterpreter(sandbox=Sandbox(tmp_path)) as ci:
             out = ci.run_code(STEAL_THE_ZYGOTE_SOCKET.replace("VICTIM", str(victim.pid))).stdout
             assert out.startswith("refused"), out
-            assert ci.run_code("import os\nfdnum = int(open('/proc/1/cmdline', 'rb').read().split(b'\\0')[5])\n"
+            assert ci.run_code("import os\nargs = open('/proc/1/cmdline', 'rb').read().split(b'\\0')\n"
+                               "fdnum = int(args[args.index(b'-c') + 4])\n"
                                "try:\n    os.readlink('/proc/1/fd/%d' % fdnum)\nexcept OSError as e:\n"
                                "    print(type(e).__name__)").stdout == "PermissionError\n"
             for _ in range(3):
