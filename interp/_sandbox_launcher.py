@@ -86,6 +86,17 @@ class SandboxLauncher(ZygoteLauncher):
         self._started = True
         return worker
 
+    def workspace_fd(self) -> int:
+        """A descriptor (``O_PATH``) of the workspace as the sandbox shows it
+        (the temporary workspace is a tmpfs only the sandbox has), from its
+        zygote, starting the sandbox if need be; the caller closes it."""
+        from .errors import InterpError
+
+        try:
+            return self._get_zygote().open_directory(self.sandbox.workspace)
+        except ZygoteError as exc:
+            raise InterpError("the sandbox cannot show its workspace: %s" % exc) from None
+
     def close(self) -> None:
         """Stop the sandbox (everything in it dies) and release its workspace and cgroup."""
         super().close()

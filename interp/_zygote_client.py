@@ -180,8 +180,8 @@ class _Zygote:
         """Send one request and wait for its answer. A zygote that is stopped
         (user code can SIGSTOP it: it is every worker's parent) or does not
         answer within ZYGOTE_TIMEOUT is killed, and ZygoteError raised.
-        A pidfd the zygote attached is in the reply as ``"pidfd"`` (the
-        caller closes it)."""
+        A pidfd the zygote attached (or the directory an ``open`` asked
+        for) is in the reply as ``"pidfd"`` (the caller closes it)."""
         with self.lock:
             if self.broken:
                 raise ZygoteError("the zygote is not running")
@@ -217,6 +217,15 @@ class _Zygote:
         if got:
             reply["pidfd"] = got[0]
         return reply
+
+    def open_directory(self, path: str) -> int:
+        """A descriptor (``O_PATH``) of the directory ``path`` as the
+        zygote sees it (inside its sandbox), opened there without following a
+        link; the caller closes it. ZygoteError if the zygote cannot."""
+        fd = self.request({"t": "open", "path": path}).get("pidfd")
+        if not isinstance(fd, int):
+            raise ZygoteError("the zygote sent no descriptor for %r" % path)
+        return fd
 
     def _answer(self) -> Tuple[bytes, List[int]]:
         """The zygote's next message and the fds attached; ZygoteError if it is stopped or slow."""

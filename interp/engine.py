@@ -762,6 +762,16 @@ class Engine:
             self._check_open()
             return self._lookup(ref)
 
+    def workspace_fd(self) -> int:
+        """A descriptor of the sandbox's workspace as its code sees it (see
+        SandboxLauncher.workspace_fd); InterpError once closed."""
+        with self._lock:
+            self._check_open()
+            launcher = self._own_launcher
+        if launcher is None:
+            raise InterpError("this interpreter has no sandbox")
+        return launcher.workspace_fd()
+
     def _lookup(self, ref: ContextRef) -> Context:
         if ref is None:
             key = DEFAULT_CONTEXT_ID

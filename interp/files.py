@@ -171,9 +171,12 @@ class Upload:
 class FileRoot:
     """The directory an interpreter's ``fs`` works in; see the module's doc."""
 
-    def __init__(self, root: str, confined: bool) -> None:
+    def __init__(self, root: str, confined: bool, opener: Optional[Callable[[], int]] = None) -> None:
         self.root = os.path.abspath(root)
         self.confined = confined
+        # A fresh descriptor of the root as the code sees it (a sandbox's
+        # zygote sends it), where the host's path would not lead there.
+        self._opener = opener
 
     def __repr__(self) -> str:
         return "<FileRoot %r%s>" % (self.root, " confined" if self.confined else "")
@@ -251,7 +254,7 @@ class FileRoot:
         else:
             parts, start = os.path.abspath(os.path.join(self.root, path)).split("/")[1:], "/"
             parts = [part for part in parts if part]
-        fd = os.open(start, _WALK)
+        fd = self._opener() if self.confined and self._opener is not None else os.open(start, _WALK)
         try:
             for part in parts[:-1]:
                 next_fd = self._open_dir(fd, part, path, create_parents)

@@ -28,7 +28,7 @@ def engine_root(engine: Engine) -> Callable[[], FileRoot]:
     def root() -> FileRoot:
         default = engine.resolve(None)  # InterpError when closed; pins the default context's cwd
         if engine.sandbox is not None:
-            return FileRoot(engine.sandbox.workspace, confined=True)
+            return FileRoot(engine.sandbox.workspace, confined=True, opener=engine.workspace_fd)
         return FileRoot(default.cwd, confined=False)
     return root
 

@@ -21,6 +21,10 @@ the pidfd's ``/proc/self/fdinfo`` entry.
     Send ``sig`` to that worker's process group. Answer ``{}``.
 ``{"t": "kill", "pid": int}``
     SIGKILL that worker, its group and every descendant. Answer ``{}``.
+``{"t": "open", "path": str}``
+    Open that directory as the sandbox shows it (``O_PATH``, never through a
+    link) and answer ``{}`` with the descriptor attached: the parent reaches
+    the workspace through it, even a tmpfs that exists only in here.
 ``{"t": "reap", "pid": int}``
     Kill that worker and reap it; answer ``{"returncode": int}``, or
     ``{"returncode": null}`` if a process traces it (the tracer holds its
@@ -160,9 +164,10 @@ def serve(sock_fd: int, limits: Union[str, Dict[str, int], None] = None) -> None
 
 
 def _send(sock: socket.socket, reply: Dict[str, Any], pid: Optional[int]) -> None:
-    """Send ``reply`` with a pidfd of ``pid`` attached (if pidfds exist)."""
-    pidfd = -1
-    if pid is not None and hasattr(os, "pidfd_open"):
+    """Send ``reply`` with the descriptor in its ``fd`` attached (and
+    closed), else a pidfd of ``pid`` (if pidfds exist)."""
+    pidfd = reply.pop("fd", -1)
+    if pidfd < 0 and pid is not None and hasattr(os, "pidfd_open"):
         try:
             pidfd = os.pidfd_open(pid)
         except OSError:
@@ -231,6 +236,11 @@ def _handle(request: Dict[str, Any], fds: List[int], sock: socket.socket, worker
             _child(fds)
         workers.add(pid)
         return {"pid": pid}
+    if kind == "open":
+        path = request.get("path")
+        if not isinstance(path, str) or not path.startswith("/"):
+            return {"error": "open needs an absolute path"}
+        return {"fd": os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)}
     if kind in ("signal", "kill", "reap"):
         target = request.get("pid")
         if not isinstance(target, int) or target not in workers:

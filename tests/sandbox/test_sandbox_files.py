@@ -259,4 +259,9 @@ def test_a_temporary_workspace_is_the_root(outside):
         ci.fs.upload_file(b"1", "a.txt")
         result = ci.run_code("import os; print(os.getcwd(), open('a.txt').read())")
         assert result.stdout == "%s 1\n" % ci.sandbox.workspace
+        # the temporary workspace is a tmpfs only the sandbox has: fs reaches it through the zygote
+        assert os.listdir(ci.sandbox.workspace) == []
+        ci.run_code("import os; os.makedirs('out'); open('out/made.txt', 'w').write('by the code')")
+        assert ci.fs.download_file("out/made.txt") == b"by the code"
+        assert [info.name for info in ci.fs.list_files(".")] == ["a.txt", "out"]
     no_leftovers()
