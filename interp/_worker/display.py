@@ -10,6 +10,7 @@ from typing import Any, Dict, List, Optional
 from . import protocol
 from .figures import figure_png, is_figure
 from .interpreter import clip
+from .pretty import text as pretty_text
 
 Bundle = Dict[str, Any]
 
@@ -69,7 +70,7 @@ def _normalised(bundle: Dict[Any, Any]) -> Bundle:
 
 def _safe_repr(obj: Any) -> str:
     try:
-        return repr(obj)
+        return pretty_text(obj)
     except BaseException as exc:
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise
