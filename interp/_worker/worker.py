@@ -34,6 +34,7 @@ from .completion import complete
 from .dialect import SHELL_NAME
 from .display import Bundle, filtered, fit_bundle, mime_bundle, raw_bundle
 from .figures import MatplotlibHook, emit_open_figures
+from .foreign_hook import DisplayHooks
 from .interpreter import Interpreter, error_report
 from .magics import Shell
 from .proctree import orphaned
@@ -61,7 +62,9 @@ class Worker:
         self._builtin_input = builtins.input
         builtins.display = self.display  # type: ignore[attr-defined]
         builtins.print = whole_line_print
-        sys.displayhook = self._displayhook
+        self.hooks = DisplayHooks(self._displayhook)  # a library's displayhook still gives the result
+        sys.displayhook = self.hooks.own
+        self.interp.before_unit = self.hooks.adopt
 
         def show(*args: Any, **kwargs: Any) -> None:
             """pyplot.show() in interp: every open figure becomes a PNG result."""
@@ -242,6 +245,11 @@ class Worker:
 
     def _displayhook(self, value: Any) -> None:
         if value is None:
+            return
+        shown = self.hooks.text_of(value)
+        if shown is not None:  # a library's hook: what it prints is the result's text
+            if shown:
+                self.emit(value, True, dict(mime_bundle(value), **{"text/plain": shown}))
             return
         builtins._ = None  # type: ignore[attr-defined]  # like sys.__displayhook__: do not keep the old value alive
         self.emit(value, True)
