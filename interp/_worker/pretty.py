@@ -34,7 +34,7 @@ Printer = Callable[[Any, "PrettyPrinter", bool], None]
 
 
 class _Group:
-    __slots__ = ("depth", "pending", "broken")
+    __slots__ = ("broken", "depth", "pending")
 
     def __init__(self, depth: int) -> None:
         self.depth = depth
@@ -43,7 +43,7 @@ class _Group:
 
 
 class _Break:
-    __slots__ = ("sep", "indent", "group")
+    __slots__ = ("group", "indent", "sep")
 
     def __init__(self, sep: str, indent: int, group: _Group) -> None:
         self.sep, self.indent, self.group = sep, indent, group
@@ -114,7 +114,7 @@ class PrettyPrinter:
         if close:
             self.text(close)
 
-    def group(self, indent: int = 0, open: str = "", close: str = "") -> "_GroupContext":
+    def group(self, indent: int = 0, open: str = "", close: str = "") -> _GroupContext:
         return _GroupContext(self, indent, open, close)
 
     def getvalue(self) -> str:
