@@ -119,8 +119,9 @@ def test_the_same_text_as_ipythons_printer():
     ipython = pytest.importorskip("IPython.lib.pretty")
     rng = random.Random(25)
     samples = [random_structure(rng) for _ in range(1500)]
-    samples += [Custom(), [Custom()] * 30, [Lines(), Lines()], {Plain: signature_of}, collections.OrderedDict(a=[1] * 40),
-                types.SimpleNamespace(a=1, b=[1] * 40), set(range(1100)), [[1, [2, [3, "y" * 80]]]], [1, 2, "x" * 100]]
+    samples += [Custom(), [Custom()] * 30, [Lines(), Lines()], {Plain: signature_of},
+                collections.OrderedDict(a=[1] * 40), types.SimpleNamespace(a=1, b=[1] * 40),
+                set(range(1100)), [[1, [2, [3, "y" * 80]]]], [1, 2, "x" * 100]]
     different = [sample for sample in samples if pretty(sample) != ipython.pretty(sample)]
     assert not different, (pretty(different[0]), ipython.pretty(different[0]))
 

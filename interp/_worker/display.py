@@ -8,7 +8,8 @@ import json
 from typing import Any, Dict, List, Optional
 
 from . import protocol
-from .figures import figure_png, is_figure
+from .figures import is_figure
+from .inline import figure_bundle
 from .interpreter import clip
 from .pretty import text as pretty_text
 
@@ -89,7 +90,7 @@ def mime_bundle(obj: Any) -> Bundle:
                 data[mime] = value
     if "image/png" not in data and is_figure(obj):
         try:
-            data["image/png"] = figure_png(obj)
+            data.update(figure_bundle(obj))  # the formats %config InlineBackend chose; none if empty
         except Exception:
             pass
     if not isinstance(data.get("text/plain"), str):

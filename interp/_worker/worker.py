@@ -25,6 +25,7 @@ import signal
 import sys
 import threading
 import time
+import traceback
 import types
 from types import FrameType
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
@@ -33,8 +34,9 @@ from . import native, notebook
 from .completion import complete
 from .dialect import SHELL_NAME
 from .display import Bundle, filtered, fit_bundle, mime_bundle, raw_bundle
-from .figures import MatplotlibHook, emit_open_figures
+from .figures import MatplotlibHook
 from .foreign_hook import DisplayHooks
+from .inline import show_figures
 from .interpreter import Interpreter, error_report
 from .magics import Shell
 from .proctree import orphaned
@@ -68,7 +70,7 @@ class Worker:
 
         def show(*args: Any, **kwargs: Any) -> None:
             """pyplot.show() in interp: every open figure becomes a PNG result."""
-            emit_open_figures(self.emit)
+            show_figures(self.emit)
 
         sys.meta_path.insert(0, MatplotlibHook(show))
         self.shell = Shell()  # what notebook-style lines call (see dialect.py)
@@ -186,9 +188,10 @@ class Worker:
                 os._exit(1 if error else 0)
             self.interp.in_user_code = True  # figures may run user callbacks
             try:
-                emit_open_figures(self.emit)
-            except BaseException:
-                pass
+                show_figures(self.emit)
+            except BaseException as exc:  # an error drawing a figure is the run's error, as in Jupyter
+                text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+                error = error or error_report(exc, text)
             self.interp.in_user_code = False
         except Exception as exc:  # the run could not be set up (e.g. an unencodable env value)
             error = error_report(exc)
