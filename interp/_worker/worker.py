@@ -30,13 +30,14 @@ import types
 from types import FrameType
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
-from . import native, notebook
+from . import autoreload, magics_more, native, notebook
 from .completion import complete
 from .dialect import SHELL_NAME
 from .display import Bundle, filtered, fit_bundle, mime_bundle, raw_bundle
 from .figures import MatplotlibHook
 from .foreign_hook import DisplayHooks
 from .inline import show_figures
+from .magics_more import automagic
 from .interpreter import Interpreter, error_report
 from .magics import Shell
 from .proctree import orphaned
@@ -66,7 +67,7 @@ class Worker:
         builtins.print = whole_line_print
         self.hooks = DisplayHooks(self._displayhook)  # a library's displayhook still gives the result
         sys.displayhook = self.hooks.own
-        self.interp.before_unit = self.hooks.adopt
+        self.interp.before_unit = self._before_statement
 
         def show(*args: Any, **kwargs: Any) -> None:
             """pyplot.show() in interp: every open figure becomes a PNG result."""
@@ -75,6 +76,7 @@ class Worker:
         sys.meta_path.insert(0, MatplotlibHook(show))
         self.shell = Shell()  # what notebook-style lines call (see dialect.py)
         setattr(builtins, SHELL_NAME, self.shell)
+        magics_more.install()
         notebook.install(self.display, self.emit)
         signal.signal(signal.SIGINT, self._on_sigint)
         self.interp.signals.install()
@@ -181,8 +183,11 @@ class Worker:
             if command.get("input"):
                 builtins.input = self._input
                 sys.stdin = CallbackStdin(self._ask)
-            error = self.interp.execute(command["code"], command.get("filename"),
-                                        notebook=command.get("dialect", "notebook") == "notebook")
+            notebook_dialect = command.get("dialect", "notebook") == "notebook"
+            source = command["code"]
+            if notebook_dialect:  # a one-line `ls -l` or `pwd` runs as the magic, as with IPython's automagic
+                source = automagic(source, self.namespace) or source
+            error = self.interp.execute(source, command.get("filename"), notebook=notebook_dialect)
             if os.getpid() != self.pid:  # a fork made by the cell reached its end
                 flush_everything()
                 os._exit(1 if error else 0)
@@ -245,6 +250,10 @@ class Worker:
             shown = filtered(mime_bundle(obj) if bundle is None else bundle, include, exclude)
             if shown:
                 self.emit(obj, False, shown)
+
+    def _before_statement(self) -> None:
+        self.hooks.adopt()
+        autoreload.state.check()
 
     def _displayhook(self, value: Any) -> None:
         if value is None:
