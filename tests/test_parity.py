@@ -7,8 +7,10 @@ thousands of random structures; everything else runs in real workers."""
 from __future__ import annotations
 
 import collections
+import os
 import random
 import re
+import time
 import types
 
 import pytest
@@ -23,8 +25,8 @@ def ci():
         yield interpreter
 
 
-def run(ci: CodeInterpreter, code: str):
-    result = ci.run_code(code)
+def run(ci: CodeInterpreter, code: str, **options):
+    result = ci.run_code(code, **options)
     assert result.error is None, result.error.traceback
     return result
 
@@ -203,3 +205,95 @@ def test_pandas_wraps_wide_frames_as_jupyter_does():
         assert "..." not in frame and frame.splitlines()[0].endswith("\\")
         run(ci, "pd.set_option('display.max_columns', 4)")  # the user's choice stands
         assert "..." in text_of(ci, "pd.DataFrame([[1000 * i for i in range(20)]] * 3)")
+
+
+# -- figures as the inline backend shows them ------------------------------------------------
+
+
+def test_figures_in_order_of_last_use_none_for_an_empty_one_and_drawing_errors_reported():
+    pytest.importorskip("matplotlib")
+    with CodeInterpreter() as ci:
+        result = run(ci, "import matplotlib.pyplot as plt\nplt.figure(figsize=(2, 2)); plt.plot([1])\n"
+                         "plt.figure(figsize=(3, 3)); plt.plot([2])\nplt.figure(1); plt.title('again');")
+        assert [(r.text, r.png is not None) for r in result.results] == [
+            ("<Figure size 300x300 with 1 Axes>", True), ("<Figure size 200x200 with 1 Axes>", True)]
+        result = run(ci, "plt.figure();")
+        assert [(r.text, r.png) for r in result.results] == [("<Figure size 640x480 with 0 Axes>", None)]
+        result = ci.run_code("fig, ax = plt.subplots()\nax.text(0.5, 0.5, r'$\\frac{$');")
+        assert result.error is not None and result.error.name == "ValueError"
+        assert "frac" in result.error.traceback
+        assert run(ci, "plt.get_fignums()").results[0].text == "[]"  # closed all the same
+
+
+def test_config_inline_backend_figure_format():
+    pytest.importorskip("matplotlib")
+    with CodeInterpreter() as ci:
+        run(ci, "%config InlineBackend.figure_format = 'svg'\nimport matplotlib.pyplot as plt")
+        shown = run(ci, "plt.plot([1, 2]);").results[0]
+        assert shown.svg is not None and shown.svg.lstrip().startswith("<?xml") and shown.png is None
+        run(ci, "%config InlineBackend.figure_format = 'retina'")
+        retina = run(ci, "plt.plot([1, 2]);").results[0]
+        run(ci, "%config InlineBackend.figure_formats = ['png']")
+        plain = run(ci, "plt.plot([1, 2]);").results[0]
+        assert retina.png is not None and plain.png is not None and len(retina.png) > 2 * len(plain.png)
+        run(ci, "%config Completer.use_jedi = False")  # other settings: accepted
+        error = ci.run_code("%config InlineBackend.figure_format = 'gif'").error
+        assert error is not None and error.name == "UsageError" and "gif" in error.value
+        assert ci.run_code("%config junk").error.name == "UsageError"
+
+
+# -- magics ------------------------------------------------------------------------------------
+
+
+def test_file_xmode_prun_and_load_ext(tmp_path):
+    with CodeInterpreter() as ci:
+        ctx = ci.create_context(cwd=str(tmp_path))
+        assert run(ci, "%%file note.txt\nhello\n", context=ctx).stdout == "Writing note.txt\n"
+        assert (tmp_path / "note.txt").read_text() == "hello\n"
+        assert run(ci, "%xmode Verbose", context=ctx).stdout == "Exception reporting mode: Verbose\n"
+        assert run(ci, "%xmode", context=ctx).stdout == "Exception reporting mode: Minimal\n"
+        assert "Valid modes" in run(ci, "%xmode bogus", context=ctx).stderr
+        profiled = run(ci, "def work():\n    return sum(range(1000))\n%prun -l 5 work()", context=ctx)
+        assert "function calls" in profiled.stdout and "work" in profiled.stdout
+        assert "Ordered by: cumulative time" in run(ci, "%%prun -s cumulative\nwork()", context=ctx).stdout
+        assert run(ci, "stats = %prun -q -r work()\ntype(stats).__name__", context=ctx).results[0].text == "'Stats'"
+        assert run(ci, "%load_ext json", context=ctx).stdout == "The json module is not an IPython extension.\n"
+        assert ci.run_code("%load_ext no_such_module_here", context=ctx).error.name == "ModuleNotFoundError"
+        (tmp_path / "fake_extension.py").write_text("def load_ipython_extension(ip):\n    pass\n")
+        error = ci.run_code("%load_ext fake_extension", context=ctx).error
+        assert error.name == "UsageError" and "IPython's shell" in error.value
+        assert ci.run_code("%autoreload 2", context=ctx).error.name == "UsageError"  # not loaded yet
+
+
+def test_autoreload_reloads_a_changed_module(tmp_path):
+    with CodeInterpreter() as ci:
+        ctx = ci.create_context(cwd=str(tmp_path))
+        (tmp_path / "mymodule.py").write_text("VALUE = 1\n")
+        run(ci, "%load_ext autoreload\n%autoreload 2\nimport mymodule", context=ctx)
+        assert "already loaded" in run(ci, "%load_ext autoreload", context=ctx).stdout
+        assert run(ci, "mymodule.VALUE", context=ctx).results[0].text == "1"
+        (tmp_path / "mymodule.py").write_text("VALUE = 2\n")
+        os.utime(tmp_path / "mymodule.py", (time.time() + 5, time.time() + 5))
+        result = run(ci, "mymodule.VALUE", context=ctx)
+        assert result.results[0].text == "2"
+        (tmp_path / "mymodule.py").write_text("VALUE = (\n")  # a broken edit: reported, the cell runs
+        os.utime(tmp_path / "mymodule.py", (time.time() + 10, time.time() + 10))
+        result = run(ci, "mymodule.VALUE", context=ctx)
+        assert "[autoreload of mymodule failed: SyntaxError" in result.stderr and result.results[0].text == "2"
+
+
+def test_aliases_and_automagic(tmp_path):
+    with CodeInterpreter() as ci:
+        ctx = ci.create_context(cwd=str(tmp_path))
+        (tmp_path / "data.txt").write_text("one\ntwo\n")
+        assert run(ci, "cat data.txt", context=ctx).stdout == "one\ntwo\n"
+        assert "data.txt" in run(ci, "ls", context=ctx).stdout
+        assert run(ci, "pwd", context=ctx).results[0].text == repr(str(tmp_path))
+        run(ci, "mkdir sub", context=ctx)
+        assert (tmp_path / "sub").is_dir()
+        # not automagic: a Python name in use, an assignment, or more than one line
+        assert run(ci, "pwd = 'mine'\npwd", context=ctx).results[0].text == "'mine'"
+        assert run(ci, "pwd", context=ctx).results[0].text == "'mine'"
+        assert run(ci, "cat = 1", context=ctx).results == []
+        assert ci.run_code("x = 1\nls /tmp", context=ctx).error.name == "SyntaxError"
+        assert run(ci, "len", context=ctx).results[0].text == "<function len(obj, /)>"  # a builtin stays itself
