@@ -295,5 +295,5 @@ def test_aliases_and_automagic(tmp_path):
         assert run(ci, "pwd = 'mine'\npwd", context=ctx).results[0].text == "'mine'"
         assert run(ci, "pwd", context=ctx).results[0].text == "'mine'"
         assert run(ci, "cat = 1", context=ctx).results == []
-        assert ci.run_code("x = 1\nls /tmp", context=ctx).error.name == "SyntaxError"
+        assert ci.run_code("x = 1\ncat data.txt", context=ctx).error.name == "SyntaxError"
         assert run(ci, "len", context=ctx).results[0].text == "<function len(obj, /)>"  # a builtin stays itself
