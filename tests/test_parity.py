@@ -10,6 +10,8 @@ import collections
 import os
 import random
 import re
+import subprocess
+import sys
 import time
 import types
 
@@ -297,3 +299,21 @@ def test_aliases_and_automagic(tmp_path):
         assert run(ci, "cat = 1", context=ctx).results == []
         assert ci.run_code("x = 1\ncat data.txt", context=ctx).error.name == "SyntaxError"
         assert run(ci, "len", context=ctx).results[0].text == "<function len(obj, /)>"  # a builtin stays itself
+
+
+# -- docs/notebook.md ---------------------------------------------------------------------------
+
+DOC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "notebook.md")
+with open(DOC, encoding="utf-8") as _doc:
+    DOC_EXAMPLES = re.findall(r"```python\n(.*?)```", _doc.read(), re.S)
+
+
+@pytest.mark.parametrize("index", range(len(DOC_EXAMPLES)))
+def test_doc_example_prints_what_its_comments_say(index, tmp_path):
+    from test_readme import expected_lines, missing
+
+    root = os.path.dirname(os.path.dirname(DOC))
+    proc = subprocess.run([sys.executable, "-c", DOC_EXAMPLES[index]], cwd=str(tmp_path), capture_output=True,
+                          text=True, timeout=60, env={**os.environ, "PYTHONPATH": root})
+    assert proc.returncode == 0, proc.stderr
+    assert missing(expected_lines(DOC_EXAMPLES[index]), proc.stdout.splitlines()) == [], proc.stdout
