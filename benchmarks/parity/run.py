@@ -157,6 +157,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--json", default=os.path.join(HERE, "..", "results", "parity.json"),
                         help="where to write every record and difference")
     parser.add_argument("--examples", type=int, default=3, help="examples printed per cause")
+    parser.add_argument("--reuse-kernels", action="store_true",
+                        help="reuse the kernel runs saved by the last run (only interp runs again)")
     parser.add_argument("--kernels", default=",".join(kernels.IPYTHONS), help="labels of the kernels to compare")
     args = parser.parse_args(argv)
     paths = corpus(args.only)
@@ -164,12 +166,27 @@ def main(argv: Optional[List[str]] = None) -> int:
         print("no notebooks match", file=sys.stderr)
         return 1
     labels = [label for label in args.kernels.split(",") if label]
-    runs: Dict[str, Any] = {}
-    for label in labels:
-        print("== %s kernel" % label, file=sys.stderr)
-        runs[label] = run_kernel(label, paths)
-    print("== the %s kernel again (to find the deterministic cells)" % labels[-1], file=sys.stderr)
-    again = run_kernel(labels[-1], paths)
+    saved = os.path.join(os.path.dirname(os.path.abspath(args.json)), "parity-kernels")
+
+    def kernel_run(label: str, name: str) -> Dict[str, Any]:
+        """A kernel run of the corpus, or (--reuse-kernels) the one saved last time."""
+        path = os.path.join(saved, name + ".json")
+        if args.reuse_kernels and os.path.exists(path):
+            with open(path, encoding="utf-8") as handle:
+                report: Dict[str, Any] = json.load(handle)
+            if set(paths) <= set(report["notebooks"]):
+                report["notebooks"] = {key: report["notebooks"][key] for key in paths}
+                report["seconds"] = sum(report["notebooks"][key]["seconds"] for key in paths)
+                return report
+        print("== %s" % name, file=sys.stderr)
+        report = run_kernel(label, paths)
+        os.makedirs(saved, exist_ok=True)
+        with open(path, "w", encoding="utf-8") as handle:
+            json.dump(report, handle)
+        return report
+
+    runs = {label: kernel_run(label, label) for label in labels}
+    again = kernel_run(labels[-1], labels[-1] + "-again")  # to find the deterministic cells
     print("== interp", file=sys.stderr)
     mine = run_interp(paths)
     stable = stable_cells(runs[labels[-1]], again)
