@@ -193,6 +193,18 @@ def test_sympy_init_printing_gives_results():
         assert result.stdout == ""
         assert result.results[0].text == " 2\nx "
         assert result.results[0].latex == "$\\displaystyle x^{2}$"
+        assert result.results[0].png is not None or not matplotlib_installed()  # mathtext's PNG, as in a kernel
+        assert text_of(ci, "type(x)") == "sympy.core.symbol.Symbol"  # not sympy's: IPython's text, as in a kernel
+        assert text_of(ci, "'text'") == "'text'"
+        assert run(ci, "[x, 1]").results[0].text == "[x, 1]"
+
+
+def matplotlib_installed() -> bool:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 # -- pandas as in Jupyter ----------------------------------------------------------------------

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import io
 import sys
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Dict, Optional
+
+from .sympy_notebook import extra_formats, is_sympy_hook
 
 Hook = Callable[[Any], Any]
 
@@ -36,12 +38,28 @@ class DisplayHooks:
         self.foreign = current if callable(current) and current is not sys.__displayhook__ else None
         sys.displayhook = self.own
 
-    def text_of(self, value: Any) -> Optional[str]:
-        """What the library's hook prints for ``value`` (without the final
-        newline); None if there is no library hook. What the hook raises propagates."""
+    def bundle_of(self, value: Any, formats: Callable[[Any], Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+        """The result a library's hook makes of ``value``: what the hook prints
+        as text/plain, with the value's other ``formats`` (and, for sympy's
+        hook, what sympy gives in a notebook); empty if the hook prints nothing;
+        None if there is no library hook or (sympy) it would not take the value.
+        What the hook raises propagates."""
         hook = self.foreign
         if hook is None:
             return None
+        extra: Dict[str, Any] = {}
+        if is_sympy_hook(hook):
+            sympy = extra_formats(value)
+            if sympy is None:
+                return None
+            extra = sympy
+        text = self._printed(hook, value)
+        if not text:
+            return {}
+        return dict(formats(value), **extra, **{"text/plain": text})
+
+    @staticmethod
+    def _printed(hook: Hook, value: Any) -> str:
         buffer = io.StringIO()
         saved = sys.stdout
         sys.stdout = buffer

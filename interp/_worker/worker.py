@@ -258,10 +258,10 @@ class Worker:
     def _displayhook(self, value: Any) -> None:
         if value is None:
             return
-        shown = self.hooks.text_of(value)
+        shown = self.hooks.bundle_of(value, mime_bundle)
         if shown is not None:  # a library's hook: what it prints is the result's text
             if shown:
-                self.emit(value, True, dict(mime_bundle(value), **{"text/plain": shown}))
+                self.emit(value, True, shown)
             return
         builtins._ = None  # type: ignore[attr-defined]  # like sys.__displayhook__: do not keep the old value alive
         self.emit(value, True)
