@@ -159,6 +159,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--examples", type=int, default=3, help="examples printed per cause")
     parser.add_argument("--reuse-kernels", action="store_true",
                         help="reuse the kernel runs saved by the last run (only interp runs again)")
+    parser.add_argument("--kernel-run", metavar="NAME",
+                        help="only run and save one kernel run (ipython8, ipython9, ipython9-again)")
     parser.add_argument("--kernels", default=",".join(kernels.IPYTHONS), help="labels of the kernels to compare")
     args = parser.parse_args(argv)
     paths = corpus(args.only)
@@ -185,6 +187,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             json.dump(report, handle)
         return report
 
+    if args.kernel_run:  # one kernel run, saved for a later --reuse-kernels (runs can go in parallel)
+        label = args.kernel_run.replace("-again", "")
+        kernel_run(label, args.kernel_run)
+        return 0
     runs = {label: kernel_run(label, label) for label in labels}
     again = kernel_run(labels[-1], labels[-1] + "-again")  # to find the deterministic cells
     print("== interp", file=sys.stderr)
