@@ -267,6 +267,8 @@ def test_file_xmode_prun_and_load_ext(tmp_path):
         assert run(ci, "%xmode Verbose", context=ctx).stdout == "Exception reporting mode: Verbose\n"
         assert run(ci, "%xmode", context=ctx).stdout == "Exception reporting mode: Minimal\n"
         assert "Valid modes" in run(ci, "%xmode bogus", context=ctx).stderr
+        assert run(ci, "%pdb on", context=ctx).stdout == "Automatic pdb calling has been turned ON\n"
+        assert run(ci, "%pdb", context=ctx).stdout == "Automatic pdb calling has been turned OFF\n"
         profiled = run(ci, "def work():\n    return sum(range(1000))\n%prun -l 5 work()", context=ctx)
         assert "function calls" in profiled.stdout and "work" in profiled.stdout
         assert "Ordered by: cumulative time" in run(ci, "%%prun -s cumulative\nwork()", context=ctx).stdout

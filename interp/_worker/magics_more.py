@@ -128,6 +128,25 @@ def xmode_magic(shell: Shell, line: str, caller: Caller) -> None:
     print("Exception reporting mode: %s" % chosen)
 
 
+#: What %pdb last chose (interp never starts a debugger: it has no terminal).
+pdb_on = [False]
+
+
+def pdb_magic(shell: Shell, line: str, caller: Caller) -> None:
+    """``%pdb [on|off|1|0]`` (no argument: toggle): reported as IPython reports
+    it; interp does not start a debugger on errors."""
+    word = line.strip().lower()
+    if word in ("", "toggle"):
+        pdb_on[0] = not pdb_on[0]
+    elif word in ("on", "1", "true"):
+        pdb_on[0] = True
+    elif word in ("off", "0", "false"):
+        pdb_on[0] = False
+    else:
+        raise UsageError("%%pdb takes on, off, 1 or 0, not %r" % line.strip())
+    print("Automatic pdb calling has been turned %s" % ("ON" if pdb_on[0] else "OFF"))
+
+
 def _prun(line: str, cell: Optional[str], caller: Caller) -> Any:
     """Run the statement (line) or the body (cell) under cProfile; print
     the statistics (``-s key`` sorts, ``-l n`` limits, ``-q`` prints nothing,
@@ -215,7 +234,7 @@ def install() -> None:
     """Add these magics to the worker's tables."""
     LINE_MAGICS.update({name: _alias(name) for name in ALIASES})
     LINE_MAGICS.update({"load_ext": load_ext, "reload_ext": reload_ext, "autoreload": autoreload_magic,
-                        "aimport": aimport, "xmode": xmode_magic, "prun": prun, "config": config})
+                        "aimport": aimport, "xmode": xmode_magic, "pdb": pdb_magic, "prun": prun, "config": config})
     CELL_MAGICS.update({"file": Shell.writefile, "prun": prun_cell})
     NO_EXPAND.add("prun")  # its argument is Python
 
