@@ -140,9 +140,10 @@ def test_results_carry_ipythons_text(ci):
     assert text_of(ci, "{'b', 'a'}") == "{'a', 'b'}"
 
 
-def test_a_repr_that_raises_leaves_the_context_healthy(ci):
-    result = run(ci, "class Bad:\n    def __repr__(self): raise ValueError('no')\nBad()")
-    assert result.results[0].text == "<unrepresentable Bad object>"
+def test_a_repr_that_raises_is_the_runs_error_and_the_context_stays_healthy(ci):
+    error = ci.run_code("class Bad:\n    def __repr__(self): raise ValueError('no')\nBad()").error
+    assert error is not None and error.name == "ValueError" and "__repr__" in error.traceback
+    assert run(ci, "x = Bad()\ndisplay(x)").results[0].text == "<unrepresentable Bad object>"
     assert text_of(ci, "1 + 1") == "2"
 
 

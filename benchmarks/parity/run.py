@@ -98,7 +98,8 @@ def run_kernel(label: str, paths: List[str]) -> Dict[str, Any]:
 def normalised(record: Record) -> Record:
     def mask(text: Optional[str]) -> Optional[str]:
         return None if text is None else _ADDRESS.sub("0x...", text)
-    return {"error": record["error"], "stdout": mask(record["stdout"]),
+    stdout = record["stdout"].replace("\r\n", "\n")  # a kernel runs !cmd on a pty
+    return {"error": record["error"], "stdout": mask(stdout),
             "shown": [{"main": s["main"], "text": mask(s["text"]), "image": s["image"]} for s in record["shown"]]}
 
 

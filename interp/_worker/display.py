@@ -78,8 +78,9 @@ def _safe_repr(obj: Any) -> str:
         return "<unrepresentable %s object>" % type(obj).__name__
 
 
-def mime_bundle(obj: Any) -> Bundle:
-    """The MIME bundle of ``obj``: its repr plus whatever its _repr_*_ methods give."""
+def mime_bundle(obj: Any, strict: bool = False) -> Bundle:
+    """The MIME bundle of ``obj``: its repr plus whatever its _repr_*_ methods give.
+    With ``strict``, what its text/plain raises propagates (as Jupyter reports it)."""
     bundle = _call_repr(obj, "_repr_mimebundle_", None, None)
     data = _normalised(bundle) if isinstance(bundle, dict) else {}
     for mime, method in _REPR_METHODS:
@@ -94,7 +95,7 @@ def mime_bundle(obj: Any) -> Bundle:
         except Exception:
             pass
     if not isinstance(data.get("text/plain"), str):
-        data["text/plain"] = _safe_repr(obj)
+        data["text/plain"] = pretty_text(obj) if strict else _safe_repr(obj)
     return data
 
 

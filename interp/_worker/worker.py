@@ -264,7 +264,7 @@ class Worker:
                 self.emit(value, True, shown)
             return
         builtins._ = None  # type: ignore[attr-defined]  # like sys.__displayhook__: do not keep the old value alive
-        self.emit(value, True)
+        self.emit(value, True, mime_bundle(value, strict=True))  # a repr that raises is the run's error
         builtins._ = value  # type: ignore[attr-defined]
 
     # -- input ----------------------------------------------------------------
