@@ -332,3 +332,28 @@ def test_doc_example_prints_what_its_comments_say(index, tmp_path):
                           text=True, timeout=60, env={**os.environ, "PYTHONPATH": root})
     assert proc.returncode == 0, proc.stderr
     assert missing(expected_lines(DOC_EXAMPLES[index]), proc.stdout.splitlines()) == [], proc.stdout
+
+
+# -- the corpus harness's comparison (the harness itself is a benchmark, not a test) ------------
+
+
+def test_parity_harness_compares_records_by_cause():
+    sys.path.insert(0, os.path.dirname(os.path.dirname(DOC)))
+    from benchmarks.parity.run import compare, stable_cells
+
+    def record(stdout="", error=False, text="1", image=False):
+        return {"error": error, "stdout": stdout, "shown": [{"main": True, "text": text, "image": image}]}
+
+    jupyter = {"notebooks": {"nb": {"failed": None, "cells": [
+        record("a\r\n"), record(text="<A at 0x7f00aa00bb00>"), record(error=True), record(image=True),
+        record(text="2"), record(stdout="clock 1")]}}}
+    again = {"notebooks": {"nb": {"failed": None, "cells": [
+        record("a\r\n"), record(text="<A at 0x7f11cc00dd00>"), record(error=True), record(image=True),
+        record(text="2"), record(stdout="clock 2")]}}}
+    interp = {"notebooks": {"nb": {"failed": None, "cells": [
+        record("a\n"), record(text="<A at 0x7f22ee00ff00>"), record(), record(), record(text="3"), record()]}}}
+    stable = stable_cells(jupyter, again)
+    assert stable[("nb", 5)] is False  # not the same twice in Jupyter: not counted
+    agree, total, differences = compare(interp, jupyter, stable)
+    assert (agree, total) == (2, 5)
+    assert [d["cause"] for d in differences] == ["error status (no error in interp)", "image present", "text/plain"]
