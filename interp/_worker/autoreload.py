@@ -15,13 +15,14 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-import sysconfig
 from typing import Dict, List, Optional, Set
 
 _MODES = {"0": 0, "off": 0, "1": 1, "explicit": 1, "2": 2, "all": 2, "3": 3, "complete": 3}
 
 
 def _library_dirs() -> List[str]:
+    import sysconfig  # only once autoreload is on
+
     dirs = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
     for name in ("stdlib", "platstdlib", "purelib", "platlib"):
         path = sysconfig.get_paths().get(name)

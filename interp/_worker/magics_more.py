@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import ast
 import builtins
-import cProfile
 import importlib
 import io
 import keyword
-import pstats
 import re
 import sys
 from typing import Any, Dict, List, Mapping, Optional
@@ -173,6 +171,9 @@ def _prun(line: str, cell: Optional[str], caller: Caller) -> Any:
         source = cell
     if not source.strip():
         raise UsageError("%prun needs a statement to profile")
+    import cProfile  # only when profiling: the worker starts without it
+    import pstats
+
     profile = cProfile.Profile()
     profile.enable()
     try:

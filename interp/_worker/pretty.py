@@ -20,7 +20,6 @@ Standard library only.
 from __future__ import annotations
 
 import collections
-import inspect
 import re
 import sys
 import types
@@ -303,6 +302,8 @@ def _function(obj: Any, p: PrettyPrinter, cycle: bool) -> None:
     module = _get(obj, "__module__")
     if module and module not in _BUILTIN_MODULES:
         name = "%s.%s" % (module, name)
+    import inspect  # the worker starts without it
+
     try:
         name += str(inspect.signature(obj))
     except (ValueError, TypeError):
