@@ -15,8 +15,8 @@ The expected lines must appear in the example's output in that order
   ``python3`` on ``PATH`` and interp importable; every commented command
   prints its comment.
 - ```` ```shell ```` blocks are shown, not run: installs (README.md's, which
-  .ci/run runs word for word) and servers (their pages' routes are tested by
-  tests/test_http.py and tests/test_remote.py).
+  .ci/run runs word for word), servers (their pages' routes are tested by
+  tests/test_http.py and tests/test_remote.py) and benchmark runs.
 """
 
 from __future__ import annotations
@@ -194,7 +194,8 @@ def test_examples_run_as_an_unprivileged_user(run_as_user):
 
 
 def test_shown_only_blocks_are_installs_and_servers():
-    """```shell blocks are not run: only installs (README.md's, which CI runs word for word) and servers."""
+    """```shell blocks are not run: only installs (README.md's, which CI runs word for word), servers and
+    benchmark runs (tests/test_benchmarks.py runs them small)."""
     with open(os.path.join(ROOT, ".ci", "run"), encoding="utf-8") as handle:
         ci = handle.read()
     for page, block in SHELL:
@@ -203,9 +204,9 @@ def test_shown_only_blocks_are_installs_and_servers():
         if page == "README.md":
             for command in commands:
                 assert command in ci, "%s: CI does not run %r" % (page, command)
-        else:  # a server, or an install (of a framework an integration page needs, say)
+        else:  # a server, an install (of a framework an integration page needs, say), a benchmark
             assert any(" serve" in command or "pip install" in command or "npm install" in command
-                       for command in commands), (page, block)
+                       or "-m benchmarks" in command for command in commands), (page, block)
 
 
 def test_links_between_pages_resolve():

@@ -10,8 +10,10 @@ from typing import Any, Callable, Dict, List, Optional
 
 from . import protocol
 from .charts import figure_chart
-from .figures import figure_png, is_figure
+from .figures import is_figure
+from .inline import figure_bundle
 from .interpreter import clip
+from .pretty import text as pretty_text
 from .tables import frame_table
 
 Bundle = Dict[str, Any]
@@ -88,15 +90,16 @@ def _add_data(data: Bundle, mime: str, extract: Callable[[Any], Optional[Dict[st
 
 def _safe_repr(obj: Any) -> str:
     try:
-        return repr(obj)
+        return pretty_text(obj)
     except BaseException as exc:
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise
         return "<unrepresentable %s object>" % type(obj).__name__
 
 
-def mime_bundle(obj: Any) -> Bundle:
-    """The MIME bundle of ``obj``: its repr plus whatever its _repr_*_ methods give."""
+def mime_bundle(obj: Any, strict: bool = False) -> Bundle:
+    """The MIME bundle of ``obj``: its repr plus whatever its _repr_*_ methods give.
+    With ``strict``, what its text/plain raises propagates (as Jupyter reports it)."""
     bundle = _call_repr(obj, "_repr_mimebundle_", None, None)
     data = _normalised(bundle) if isinstance(bundle, dict) else {}
     for mime, method in _REPR_METHODS:
@@ -108,14 +111,14 @@ def mime_bundle(obj: Any) -> Bundle:
     if is_figure(obj):
         if "image/png" not in data:
             try:
-                data["image/png"] = figure_png(obj)
+                data.update(figure_bundle(obj))  # the formats %config InlineBackend chose; none if empty
             except Exception:
                 pass
-        _add_data(data, protocol.CHART_MIME, figure_chart, obj)  # after the PNG: tick labels are drawn
+        _add_data(data, protocol.CHART_MIME, figure_chart, obj)  # after the drawing: tick labels are drawn
     if "pandas" in sys.modules:
         _add_data(data, protocol.TABLE_MIME, frame_table, obj)
     if not isinstance(data.get("text/plain"), str):
-        data["text/plain"] = _safe_repr(obj)
+        data["text/plain"] = pretty_text(obj) if strict else _safe_repr(obj)
     return data
 
 

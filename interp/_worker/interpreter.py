@@ -11,7 +11,7 @@ import os
 import sys
 import traceback
 from types import CodeType, TracebackType
-from typing import Any, Deque, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Deque, Dict, List, Optional, Set, Tuple
 
 from . import protocol
 from .dialect import split_lines, transform
@@ -106,6 +106,7 @@ class Interpreter(code.InteractiveInterpreter):
         self._loop: Any = None  # an asyncio event loop, made on first use
         self._cached: Deque[Tuple[str, int]] = collections.deque()  # cells kept in linecache
         self._cached_size = 0
+        self.before_unit: Callable[[], None] = lambda: None  # the worker's check of sys.displayhook
 
     def execute(self, source: str, filename: Optional[str] = None,
                 notebook: bool = True) -> Optional[Dict[str, str]]:
@@ -124,6 +125,7 @@ class Interpreter(code.InteractiveInterpreter):
             self._record(exc, None)
             return self.error
         for unit in units:
+            self.before_unit()
             if not self.runcode(unit):
                 break
         return self.error

@@ -21,7 +21,7 @@ from importlib.machinery import ModuleSpec
 from types import ModuleType
 from typing import Any, Callable, Dict, Optional, Sequence
 
-from . import ipython_display
+from . import ipython_display, libraries
 
 Patch = Callable[[ModuleType], None]
 Emit = Callable[[Any, bool, Optional[Dict[str, Any]]], None]
@@ -109,6 +109,7 @@ def install(display: Callable[..., None], emit: Emit) -> None:
         "IPython.core.display_functions": patch_ipython,  # IPython >= 7.23
         "IPython.core.display": patch_ipython,  # older ones defined them here
         "PIL.ImageShow": patch_imageshow,
+        **libraries.PATCHES,
     }))
     sys.meta_path.append(ShimFinder())
 

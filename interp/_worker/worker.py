@@ -25,15 +25,19 @@ import signal
 import sys
 import threading
 import time
+import traceback
 import types
 from types import FrameType
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
-from . import native, notebook
+from . import autoreload, magics_more, native, notebook
 from .completion import complete
 from .dialect import SHELL_NAME
 from .display import Bundle, filtered, fit_bundle, mime_bundle, raw_bundle
-from .figures import MatplotlibHook, emit_open_figures
+from .figures import MatplotlibHook
+from .foreign_hook import DisplayHooks
+from .inline import show_figures
+from .magics_more import automagic
 from .interpreter import Interpreter, error_report
 from .magics import Shell
 from .proctree import orphaned
@@ -61,15 +65,18 @@ class Worker:
         self._builtin_input = builtins.input
         builtins.display = self.display  # type: ignore[attr-defined]
         builtins.print = whole_line_print
-        sys.displayhook = self._displayhook
+        self.hooks = DisplayHooks(self._displayhook)  # a library's displayhook still gives the result
+        sys.displayhook = self.hooks.own
+        self.interp.before_unit = self._before_statement
 
         def show(*args: Any, **kwargs: Any) -> None:
             """pyplot.show() in interp: every open figure becomes a PNG result."""
-            emit_open_figures(self.emit)
+            show_figures(self.emit)
 
         sys.meta_path.insert(0, MatplotlibHook(show))
         self.shell = Shell()  # what notebook-style lines call (see dialect.py)
         setattr(builtins, SHELL_NAME, self.shell)
+        magics_more.install()
         notebook.install(self.display, self.emit)
         signal.signal(signal.SIGINT, self._on_sigint)
         # User code's handlers wait out a buffered write's return too (an exception
@@ -200,16 +207,20 @@ class Worker:
             if command.get("input"):
                 builtins.input = self._input
                 sys.stdin = CallbackStdin(self._ask)
-            error = self.interp.execute(command["code"], command.get("filename"),
-                                        notebook=command.get("dialect", "notebook") == "notebook")
+            notebook_dialect = command.get("dialect", "notebook") == "notebook"
+            source = command["code"]
+            if notebook_dialect:  # a one-line `ls -l` or `pwd` runs as the magic, as with IPython's automagic
+                source = automagic(source, self.namespace) or source
+            error = self.interp.execute(source, command.get("filename"), notebook=notebook_dialect)
             if os.getpid() != self.pid:  # a fork made by the cell reached its end
                 flush_everything()
                 os._exit(1 if error else 0)
             self.interp.in_user_code = True  # figures may run user callbacks
             try:
-                emit_open_figures(self.emit)
-            except BaseException:
-                pass
+                show_figures(self.emit)
+            except BaseException as exc:  # an error drawing a figure is the run's error, as in Jupyter
+                text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+                error = error or error_report(exc, text)
             self.interp.in_user_code = False
         except Exception as exc:  # the run could not be set up (e.g. an unencodable env value)
             error = error_report(exc)
@@ -267,11 +278,20 @@ class Worker:
             if shown:
                 self.emit(obj, False, shown)
 
+    def _before_statement(self) -> None:
+        self.hooks.adopt()
+        autoreload.state.check()
+
     def _displayhook(self, value: Any) -> None:
         if value is None:
             return
+        shown = self.hooks.bundle_of(value, mime_bundle)
+        if shown is not None:  # a library's hook: what it prints is the result's text
+            if shown:
+                self.emit(value, True, shown)
+            return
         builtins._ = None  # type: ignore[attr-defined]  # like sys.__displayhook__: do not keep the old value alive
-        self.emit(value, True)
+        self.emit(value, True, mime_bundle(value, strict=True))  # a repr that raises is the run's error
         builtins._ = value  # type: ignore[attr-defined]
 
     # -- input ----------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""Jupyter parity on real notebooks (issue 25): see run.py."""
