@@ -302,7 +302,7 @@ def test_a_task_over_the_budget_fails_saying_so(ci):
 
 
 def metric(server, name):
-    status, text = request(server, "GET", "/metrics")
+    _, text = request(server, "GET", "/metrics")
     return float(re.search(r"^%s (\S+)$" % name, text.decode(), re.M).group(1))
 
 

@@ -438,29 +438,39 @@ class MCPCore:
             raise RPCError(INVALID_PARAMS, message)
         request = _Request(exchange)
         key = (exchange.session.key, json.dumps(exchange.id))
-        with self._lock:
-            if key in self._requests:
-                raise RPCError(INVALID_REQUEST, "request id %s is already in use" % key[1])
-            if self._in_flight >= MAX_IN_FLIGHT:
-                raise RPCError(SERVER_BUSY, "server busy: %d tool calls are in progress (the limit); "
-                                            "retry when some have been answered" % MAX_IN_FLIGHT)
-            self._requests[key] = request
-            self._in_flight += 1
         wants_task = exchange.modern and name == "run_code" and TASKS_EXTENSION in (
             exchange.capabilities.get("extensions") or {})
-        if legacy_task is not None or wants_task:
+        if legacy_task is not None or wants_task:  # before the request is known: nothing can cancel it yet
             request.task = self.tasks.create(exchange.session.key, legacy_task.get("ttl") if legacy_task else None)
             if request.task is None:
-                self._forget(key)
-                self._settle()
                 raise RPCError(SERVER_BUSY, "server busy: too many tasks are kept; retry later")
             request.task.cancel = request.cancel
+        with self._lock:
+            refusal = None
+            if key in self._requests:
+                refusal = RPCError(INVALID_REQUEST, "request id %s is already in use" % key[1])
+            elif self._in_flight >= MAX_IN_FLIGHT:
+                refusal = RPCError(SERVER_BUSY, "server busy: %d tool calls are in progress (the limit); "
+                                                "retry when some have been answered" % MAX_IN_FLIGHT)
+            else:
+                self._requests[key] = request
+                self._in_flight += 1
+        if refusal is not None:
+            if request.task is not None:
+                self.tasks.drop(request.task)
+            raise refusal
         try:
             threading.Thread(target=self._call_tool, args=(request, key, name, arguments, token),
                              daemon=True, name="interp-mcp-%s" % name).start()
         except RuntimeError as exc:  # "can't start new thread"
             self._forget(key)
             self._settle()
+            if request.task is not None:
+                self.tasks.drop(request.task)
+            with request.lock:
+                if request.answered:
+                    return  # cancelled meanwhile: answered (with None) already
+                request.answered = True
             raise RPCError(SERVER_BUSY, "server busy: %s" % exc) from None
         if name == "run_code":
             request.started.wait()
