@@ -40,6 +40,7 @@ from __future__ import annotations
 import base64
 import binascii
 import collections
+import itertools
 import json
 import secrets
 import threading
@@ -137,6 +138,7 @@ class MCPEndpoint:
         #: Seconds of silence before a pending response becomes an SSE stream and gets a keep-alive comment.
         self.keepalive = keepalive
         self._lock = threading.Lock()
+        self._scopes = itertools.count()  # of POSTs without a session: each is a client's scope of its own
         self._sessions: collections.OrderedDict[str, Tuple[Session, float]] = collections.OrderedDict()
 
     # -- sessions (handshake era) -------------------------------------------------------
@@ -209,7 +211,7 @@ class MCPEndpoint:
             problem = self._check_headers(headers, message, version)
             if problem is not None:
                 return _error_response(400, message.get("id"), RPCError(HEADER_MISMATCH, problem))
-            session = Session("request-" + secrets.token_hex(8))  # stateless: ids are this POST's alone
+            session = Session("post-%d" % next(self._scopes))  # stateless: ids are this POST's alone
         else:
             found = self._legacy_session(headers, message)
             if isinstance(found, Response):
@@ -259,7 +261,7 @@ class MCPEndpoint:
                 UNSUPPORTED_PROTOCOL_VERSION, "Unsupported protocol version %r (supported: %s)"
                 % (version[:100], ", ".join(SUPPORTED_VERSIONS)),
                 {"supported": list(SUPPORTED_VERSIONS), "requested": version[:100]}))
-        session = Session("anonymous-" + secrets.token_hex(8), version)
+        session = Session("post-%d" % next(self._scopes), version)
         session.initialized = True
         return session
 
