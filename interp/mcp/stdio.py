@@ -172,7 +172,8 @@ class MCPServer:
     (``buffering=0``) is best, so that a writer blocked on a client that
     does not read holds no lock at exit. :meth:`serve` returns after end of
     input once every request read has been answered; the interpreter is the
-    caller's to close.
+    caller's to close. The context tools see the contexts made through this
+    server (a table of its own), not those made on the interpreter directly.
     """
 
     def __init__(self, interpreter: CodeInterpreter, infile: BinaryIO, outfile: BinaryIO, *,
