@@ -114,7 +114,8 @@ def make_tools(open_world: bool) -> List[Dict[str, Any]]:
         {
             "name": "list_contexts",
             "title": "List interpreter contexts",
-            "description": "List the contexts made by create_context (the default context is not listed).",
+            "description": ("List the contexts (made by create_context, or by HTTP clients of the same "
+                            "server); the default context is not listed."),
             "inputSchema": {"type": "object", "properties": {}, "additionalProperties": False},
             "annotations": _hints(True, False, True, False),
         },
