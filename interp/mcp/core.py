@@ -16,24 +16,38 @@ A request is served in one of two eras (the 2026-07-28 revision's
 The transports (stdio in :mod:`interp.mcp`, Streamable HTTP in
 :mod:`interp.mcp.http`) hand each message to :meth:`MCPCore.handle` with
 a ``reply`` for the response and a ``notify`` for the request's progress
-notifications; a tool call is answered later, from its own thread.
+notifications; a tool call is answered later, from its own thread. Every
+request :meth:`MCPCore.handle` accepts gets exactly one ``reply``: its
+response, or None when it was cancelled and gets no response (so a batch,
+or an HTTP response, can end without it).
+
+Request ids are scoped by the session's ``key``: the stdio process, one
+``Mcp-Session-Id``, or, over HTTP without a session, the one POST that
+carries the request (so ``notifications/cancelled`` names a request of
+the same client only). Contexts live in a
+:class:`~interp.server.table.ContextTable`, the one the HTTP server's
+routes use too.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple
 
 from .. import __version__
 from .tasks import Task, TaskTable
 from .tools import (DEFAULT_OUTPUT_LIMIT, LEGACY_VERSIONS, MODERN_VERSIONS, SUPPORTED_VERSIONS, check_schema,
-                         json_result, make_tools, run_code_result, shape_result, tool_error, tools_for)
+                         effective_output_limit, json_result, make_tools, run_code_result, shape_result, tool_error,
+                         tools_for)
 from ..api import CodeInterpreter
 from ..engine import DEFAULT_CONTEXT_ID, run_command
 from ..errors import ContextRestartedError, InterpError, InterpTimeoutError, RunCancelledError, WorkerDiedError
 from ..frontend import context_json
 from ..types import OutputMessage
+
+if TYPE_CHECKING:  # the server package imports this module
+    from ..server.table import ContextTable
 
 #: Tool calls handled at once (task runs included); a call beyond this gets SERVER_BUSY at once.
 MAX_IN_FLIGHT = 256
@@ -81,7 +95,10 @@ def error_message(request_id: Any, error: RPCError) -> Dict[str, Any]:
     return {"jsonrpc": "2.0", "id": request_id, "error": body}
 
 
-Reply = Callable[[Dict[str, Any]], None]
+#: Where a request's one answer goes: its response, or None (cancelled: no response is sent).
+Reply = Callable[[Optional[Dict[str, Any]]], None]
+#: Where a request's notifications (progress) go.
+Notify = Callable[[Dict[str, Any]], None]
 
 
 class Session:
@@ -102,7 +119,7 @@ class Exchange:
     and where its response and notifications go."""
 
     def __init__(self, request_id: Any, method: str, session: Session, version: str, modern: bool,
-                 capabilities: Dict[str, Any], reply: Reply, notify: Reply) -> None:
+                 capabilities: Dict[str, Any], reply: Reply, notify: Notify) -> None:
         self.id = request_id
         self.method = method
         self.session = session
@@ -153,18 +170,24 @@ class MCPCore:
     interpreter's 600 s). ``output_limit``: characters of each output part
     a result gives the model (0: no limit). ``task_after``: seconds after
     which a run_code call from a 2026-07-28 client that declared the tasks
-    extension is answered with a task instead of waiting. ``max_contexts``:
-    contexts create_context may make (None: no limit).
+    extension is answered with a task instead of waiting. ``contexts``: the
+    context table the tools use (the HTTP server passes its own, so that
+    both front ends see, limit and expire the same contexts); None: a table
+    of this core's own, without limits.
     """
 
     def __init__(self, interpreter: CodeInterpreter, *, default_timeout: Optional[float] = None,
                  output_limit: int = DEFAULT_OUTPUT_LIMIT, task_after: float = 1.0,
-                 max_contexts: Optional[int] = None) -> None:
+                 contexts: Optional[ContextTable] = None) -> None:
         self.interpreter = interpreter
         self.default_timeout = default_timeout
+        #: The operator's limit (0: none); a call's output_limit may lower it, never lift it.
         self.output_limit = output_limit
         self.task_after = task_after
-        self.max_contexts = max_contexts
+        if contexts is None:
+            from ..server.table import ContextTable  # here: the server package imports this module
+            contexts = ContextTable(interpreter)
+        self.contexts = contexts
         sandbox = interpreter.sandbox
         self.tools = make_tools(open_world=sandbox is None or bool(sandbox.network))
         self._by_name = {tool["name"]: tool for tool in self.tools}
@@ -176,9 +199,10 @@ class MCPCore:
 
     # -- messages ------------------------------------------------------------------
 
-    def handle(self, message: Any, session: Session, reply: Reply, notify: Reply) -> bool:
+    def handle(self, message: Any, session: Session, reply: Reply, notify: Notify) -> bool:
         """Handle one message; a request is answered through ``reply``, now
-        or later from another thread. Returns whether a reply comes."""
+        or later from another thread, exactly once (None: it was cancelled
+        and gets no response). Returns whether ``reply`` will be called."""
         if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
             reply(error_message(None, RPCError(INVALID_REQUEST, "not a JSON-RPC 2.0 message")))
             return True
@@ -217,7 +241,7 @@ class MCPCore:
         return True
 
     def exchange(self, request_id: Any, method: str, params: Dict[str, Any], session: Session,
-                 reply: Reply, notify: Reply) -> Exchange:
+                 reply: Reply, notify: Notify) -> Exchange:
         """The era and revision of a request (see the module docstring), or an RPCError."""
         meta = params.get("_meta")
         meta = meta if isinstance(meta, dict) else {}
@@ -250,8 +274,9 @@ class MCPCore:
         # anything else: nothing to do (no reply to notifications)
 
     def cancel_request(self, scope: str, request_id: Any) -> None:
-        """Cancel a tool call in flight: its run stops and it gets no response
-        (unknown or answered requests are ignored)."""
+        """Cancel a tool call in flight of the client ``scope`` (a session's
+        key): its run stops and its ``reply`` gets None, no response (unknown
+        or answered requests are ignored)."""
         try:
             key = (scope, json.dumps(request_id))
         except (TypeError, ValueError):
@@ -266,6 +291,7 @@ class MCPCore:
                 request.cancel.set()
                 if request.task is not None:
                     self.tasks.cancel(request.task)
+                request.exchange.reply(None)  # no response: the transport may end the request (or batch)
 
     def wait_idle(self) -> None:
         """Return once no tool call is in flight (each run ends within its timeout)."""
@@ -412,29 +438,39 @@ class MCPCore:
             raise RPCError(INVALID_PARAMS, message)
         request = _Request(exchange)
         key = (exchange.session.key, json.dumps(exchange.id))
-        with self._lock:
-            if key in self._requests:
-                raise RPCError(INVALID_REQUEST, "request id %s is already in use" % key[1])
-            if self._in_flight >= MAX_IN_FLIGHT:
-                raise RPCError(SERVER_BUSY, "server busy: %d tool calls are in progress (the limit); "
-                                            "retry when some have been answered" % MAX_IN_FLIGHT)
-            self._requests[key] = request
-            self._in_flight += 1
         wants_task = exchange.modern and name == "run_code" and TASKS_EXTENSION in (
             exchange.capabilities.get("extensions") or {})
-        if legacy_task is not None or wants_task:
+        if legacy_task is not None or wants_task:  # before the request is known: nothing can cancel it yet
             request.task = self.tasks.create(exchange.session.key, legacy_task.get("ttl") if legacy_task else None)
             if request.task is None:
-                self._forget(key)
-                self._settle()
                 raise RPCError(SERVER_BUSY, "server busy: too many tasks are kept; retry later")
             request.task.cancel = request.cancel
+        with self._lock:
+            refusal = None
+            if key in self._requests:
+                refusal = RPCError(INVALID_REQUEST, "request id %s is already in use" % key[1])
+            elif self._in_flight >= MAX_IN_FLIGHT:
+                refusal = RPCError(SERVER_BUSY, "server busy: %d tool calls are in progress (the limit); "
+                                                "retry when some have been answered" % MAX_IN_FLIGHT)
+            else:
+                self._requests[key] = request
+                self._in_flight += 1
+        if refusal is not None:
+            if request.task is not None:
+                self.tasks.drop(request.task)
+            raise refusal
         try:
             threading.Thread(target=self._call_tool, args=(request, key, name, arguments, token),
                              daemon=True, name="interp-mcp-%s" % name).start()
         except RuntimeError as exc:  # "can't start new thread"
             self._forget(key)
             self._settle()
+            if request.task is not None:
+                self.tasks.drop(request.task)
+            with request.lock:
+                if request.answered:
+                    return  # cancelled meanwhile: answered (with None) already
+                request.answered = True
             raise RPCError(SERVER_BUSY, "server busy: %s" % exc) from None
         if name == "run_code":
             request.started.wait()
@@ -510,7 +546,7 @@ class MCPCore:
 
     def _run_code(self, request: _Request, arguments: Dict[str, Any], token: Any) -> Dict[str, Any]:
         exchange, task = request.exchange, request.task
-        limit = arguments.get("output_limit", self.output_limit)
+        limit = effective_output_limit(arguments.get("output_limit"), self.output_limit)
         counter = [0]  # callbacks run in order on this thread
 
         def stream(prefix: str) -> Callable[[OutputMessage], None]:
@@ -526,48 +562,48 @@ class MCPCore:
             return on_line
 
         callbacks = {"stdout": stream(""), "stderr": stream("[stderr] ")} if token is not None or task else {}
+        context_id = arguments.get("context_id") or DEFAULT_CONTEXT_ID
+        message: Callable[[BaseException], str] = str
         try:
             command, seconds = run_command(arguments["code"], callbacks=callbacks,
                                            timeout=arguments.get("timeout", self.default_timeout))
-            # the reader takes the next message once this run has its place in the context's line
-            result = self.interpreter._submit(arguments.get("context_id"), command, seconds, callbacks,
-                                              request.cancel, queued=request.started.set)
+            with self.contexts.use(context_id) as entry:
+                message = self.contexts.speaker(entry, context_id)
+                # the reader takes the next message once this run has its place in the context's line
+                result = self.interpreter._submit(entry.engine_id, command, seconds, callbacks,
+                                                  request.cancel, queued=request.started.set)
         except InterpTimeoutError as exc:
             state = ("the context was restarted: its variables are lost" if exc.restarted else
                      "the run was interrupted: the context's variables are kept")
-            return run_code_result(exc.result, "timeout", "[timeout]\n%s (%s)" % (exc, state), limit,
+            return run_code_result(exc.result, "timeout", "[timeout]\n%s (%s)" % (message(exc), state), limit,
                                    state_kept=not exc.restarted)
         except (WorkerDiedError, ContextRestartedError) as exc:
             outcome = "worker_died" if isinstance(exc, WorkerDiedError) else "restarted"
             return run_code_result(exc.result, outcome, "[%s]\n%s (the context's variables are lost)"
-                                   % (type(exc).__name__, exc), limit, state_kept=False)
+                                   % (type(exc).__name__, message(exc)), limit, state_kept=False)
         except (InterpError, TypeError, ValueError) as exc:  # RunCancelledError: not sent (or a cancelled task)
             kind = "cancelled" if isinstance(exc, RunCancelledError) else type(exc).__name__
-            return run_code_result(None, "failed", "[%s]\n%s" % (kind, exc), limit)
+            return run_code_result(None, "failed", "[%s]\n%s" % (kind, message(exc)), limit)
         return run_code_result(result, "ok" if result.error is None else "error", None, limit)
 
     def _context_tool(self, name: str, arguments: Dict[str, Any]) -> Dict[str, Any]:
-        interpreter = self.interpreter
+        """The context tools, through the context table (its limit, its ids)."""
+        contexts = self.contexts
         try:
             if name == "create_context":
-                if self.max_contexts is not None and len(interpreter.list_contexts()) >= self.max_contexts:
-                    return tool_error("this server holds its maximum of %d contexts: delete one first"
-                                      % self.max_contexts)
-                context = interpreter.create_context(cwd=arguments.get("cwd"))
-                return json_result({"context": context_json(context)})
+                return json_result({"context": context_json(contexts.create(None, arguments.get("cwd")))})
             if name == "list_contexts":
-                return json_result({"contexts": [context_json(c) for c in interpreter.list_contexts()]})
-            context_id = arguments.get("context_id")
+                return json_result({"contexts": [context_json(c) for c in contexts.list()]})
+            context_id = arguments.get("context_id") or DEFAULT_CONTEXT_ID
             if name == "delete_context":
-                if context_id in (None, DEFAULT_CONTEXT_ID):
+                if context_id == DEFAULT_CONTEXT_ID:
                     return tool_error("the default context cannot be deleted (use restart_context)")
-                interpreter.delete_context(context_id)
+                contexts.delete(context_id)
                 return json_result({"deleted": context_id})
             if name == "restart_context":
-                context = interpreter.restart_context(context_id)
-                return json_result({"context": context_json(context)})
-            interpreter.interrupt(context_id)
-            return json_result({"interrupted": context_id or DEFAULT_CONTEXT_ID})
+                return json_result({"context": context_json(contexts.restart(context_id))})
+            contexts.interrupt(context_id)
+            return json_result({"interrupted": context_id})
         except (InterpError, OSError, TypeError, ValueError) as exc:
             return tool_error("%s: %s" % (type(exc).__name__, exc))
 

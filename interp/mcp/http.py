@@ -9,7 +9,16 @@ the client accepts one), which carries an SSE comment after each such
 silence: a client's read timeout (the official SDK's is 300 s) must not
 end a long silent run. A notification or response gets 202. A client
 that disconnects cancels its request (the run is interrupted, as on stdio
-by ``notifications/cancelled``).
+by ``notifications/cancelled``). A request cancelled by
+``notifications/cancelled`` gets no response, and its POST ends: its SSE
+stream ends without one (204 for a client that takes only JSON); a batch
+answers its other members.
+
+Request ids are scoped to their client: a handshake-era session's
+requests share its scope; any other POST (a 2026-07-28 request, or a
+handshake-era one without a session) is a scope of its own, so its ids
+clash with no other client's and no other POST can cancel it (in the
+stateless era, closing the response is the cancellation).
 
 Eras (see :mod:`interp.mcp.core`): a 2026-07-28 request carries its
 revision in ``_meta`` and must mirror it, its method and its tool name in
@@ -31,6 +40,7 @@ from __future__ import annotations
 import base64
 import binascii
 import collections
+import itertools
 import json
 import secrets
 import threading
@@ -128,6 +138,7 @@ class MCPEndpoint:
         #: Seconds of silence before a pending response becomes an SSE stream and gets a keep-alive comment.
         self.keepalive = keepalive
         self._lock = threading.Lock()
+        self._scopes = itertools.count()  # of POSTs without a session: each is a client's scope of its own
         self._sessions: collections.OrderedDict[str, Tuple[Session, float]] = collections.OrderedDict()
 
     # -- sessions (handshake era) -------------------------------------------------------
@@ -200,7 +211,7 @@ class MCPEndpoint:
             problem = self._check_headers(headers, message, version)
             if problem is not None:
                 return _error_response(400, message.get("id"), RPCError(HEADER_MISMATCH, problem))
-            session = Session("")  # stateless: nothing outlives the request
+            session = Session("post-%d" % next(self._scopes))  # stateless: ids are this POST's alone
         else:
             found = self._legacy_session(headers, message)
             if isinstance(found, Response):
@@ -209,7 +220,7 @@ class MCPEndpoint:
             if message.get("method") == "initialize" and "id" in message:
                 response_headers["Mcp-Session-Id"] = session.key
         if "id" not in message or "method" not in message:  # a notification or a response
-            replies: List[Dict[str, Any]] = []
+            replies: List[Optional[Dict[str, Any]]] = []
             self.core.handle(message, session, replies.append, lambda note: None)
             if replies:
                 return Response(400, replies[0])
@@ -250,7 +261,7 @@ class MCPEndpoint:
                 UNSUPPORTED_PROTOCOL_VERSION, "Unsupported protocol version %r (supported: %s)"
                 % (version[:100], ", ".join(SUPPORTED_VERSIONS)),
                 {"supported": list(SUPPORTED_VERSIONS), "requested": version[:100]}))
-        session = Session("anonymous-" + secrets.token_hex(8), version)
+        session = Session("post-%d" % next(self._scopes), version)
         session.initialized = True
         return session
 
@@ -260,11 +271,11 @@ class MCPEndpoint:
         params = message.get("params")
         meta = params.get("_meta") if isinstance(params, dict) else None
         wants_progress = isinstance(meta, dict) and meta.get("progressToken") is not None
-        outbox: Deque[Tuple[bool, Dict[str, Any]]] = collections.deque()  # (final, message)
+        outbox: Deque[Tuple[bool, Optional[Dict[str, Any]]]] = collections.deque()  # (final, message)
         ready = threading.Condition()
 
-        def put(final: bool) -> Callable[[Dict[str, Any]], None]:
-            def deliver(item: Dict[str, Any]) -> None:
+        def put(final: bool) -> Callable[[Optional[Dict[str, Any]]], None]:
+            def deliver(item: Optional[Dict[str, Any]]) -> None:
                 with ready:
                     outbox.append((final, item))
                     ready.notify_all()
@@ -293,6 +304,11 @@ class MCPEndpoint:
                         quiet_since = time.monotonic()
                 final, item = outbox.popleft()
                 quiet_since = time.monotonic()
+            if item is None:  # cancelled (notifications/cancelled): no response, and the POST ends
+                if stream is None and takes_sse:
+                    stream = open_stream()
+                    stream.begin(dict(response_headers, **SSE_HEADERS))
+                return None if stream is not None else Response(204, None, response_headers)
             if not final:
                 assert stream is not None
                 stream.event(b"event: message\ndata: " + json.dumps(item).encode("utf-8") + b"\n\n")
@@ -313,10 +329,10 @@ class MCPEndpoint:
         found = self._legacy_session(headers, {})
         if isinstance(found, Response):
             return found
-        replies: List[Dict[str, Any]] = []
+        replies: List[Optional[Dict[str, Any]]] = []  # None: a member cancelled, which gets no response
         done = threading.Condition()
 
-        def collect(reply: Dict[str, Any]) -> None:
+        def collect(reply: Optional[Dict[str, Any]]) -> None:
             with done:
                 replies.append(reply)
                 done.notify_all()
@@ -328,7 +344,8 @@ class MCPEndpoint:
                         if isinstance(item, dict):
                             self.core.cancel_request(found.key, item.get("id"))
                     return Response(499)
-        return Response(200, replies) if replies else Response(202)
+            answers = [reply for reply in replies if reply is not None]
+        return Response(200, answers) if answers else Response(202)
 
 
 def _looks_malformed(message: Dict[str, Any]) -> bool:

@@ -172,7 +172,8 @@ class MCPServer:
     (``buffering=0``) is best, so that a writer blocked on a client that
     does not read holds no lock at exit. :meth:`serve` returns after end of
     input once every request read has been answered; the interpreter is the
-    caller's to close.
+    caller's to close. The context tools see the contexts made through this
+    server (a table of its own), not those made on the interpreter directly.
     """
 
     def __init__(self, interpreter: CodeInterpreter, infile: BinaryIO, outfile: BinaryIO, *,
@@ -247,8 +248,9 @@ class MCPServer:
     # -- writing ------------------------------------------------------------------------
 
     def _send(self, message: Any) -> None:
-        """Queue one message for the client; never waits for it."""
-        if self._outbox is not None:
+        """Queue one message for the client; never waits for it (None: a
+        cancelled request's answer, which is no message)."""
+        if self._outbox is not None and message is not None:
             self._outbox.put(encode(message) + b"\n")
 
     def _notify(self, message: Any) -> None:
@@ -264,14 +266,17 @@ class MCPServer:
 def batch_collector(send: Callable[[Any], None]) -> Tuple[Callable[[Any], None], Callable[[int], None]]:
     """For a batch: a ``reply`` that gathers the replies, and a function
     taking how many replies come; the batch's one reply (a list) is sent
-    once all are in. A batch of notifications gets no reply at all."""
+    once all are in. A cancelled member's reply is None: it counts, but is
+    not in the list. A batch of notifications (or of cancelled requests
+    only) gets no reply at all."""
     replies: List[Any] = []
     expected: List[Optional[int]] = [None]
     lock = threading.Lock()
 
     def send_if_complete() -> None:  # with lock held
-        if expected[0] is not None and expected[0] == len(replies) and replies:
-            send(list(replies))
+        answers = [reply for reply in replies if reply is not None]
+        if expected[0] is not None and expected[0] == len(replies) and answers:
+            send(answers)
 
     def collect(reply: Any) -> None:
         with lock:
@@ -318,8 +323,8 @@ def add_output_arguments(parser: Any) -> None:
     parser.add_argument("--output-limit", type=int, default=DEFAULT_OUTPUT_LIMIT, metavar="CHARS",
                         help="characters of each output part (stdout, stderr, a result, a traceback) a "
                              "run_code result gives the model; the middle of longer output is cut, keeping "
-                             "head and tail (default %(default)s; 0: no limit; a call may ask for another "
-                             "with output_limit)")
+                             "head and tail (default %(default)s; 0: no limit; a call's output_limit may "
+                             "lower it, never lift it)")
     parser.add_argument("--task-after", type=float, default=1.0, metavar="SECONDS",
                         help="answer a run_code call still running after this long with a task the client "
                              "polls, for 2026-07-28 clients that declare the tasks extension (default %(default)g)")

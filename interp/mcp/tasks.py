@@ -12,6 +12,7 @@ decides; ``tasks/get`` carries the result; ``tasks/update``,
 from __future__ import annotations
 
 import datetime
+import json
 import secrets
 import threading
 import time
@@ -19,6 +20,10 @@ from typing import Any, Dict, List, Optional
 
 #: Tasks kept at once (running or finished within their time to live).
 MAX_TASKS = 1000
+#: Bytes of results (as JSON) the finished tasks keep together; a result that does not fit fails its task.
+MAX_RESULT_BYTES = 64 * 1024 * 1024
+#: The JSON-RPC error of a task whose result is over the budget (internal error).
+_OVER_BUDGET = -32603
 #: Time to live of a task, from its creation, in milliseconds: the default and the most a client may ask.
 DEFAULT_TTL_MS = 3_600_000
 MAX_TTL_MS = 24 * 3_600_000
@@ -47,6 +52,7 @@ class Task:
         self.cancel = threading.Event()  # the run's cancel event
         self.result: Optional[Dict[str, Any]] = None
         self.error: Optional[Dict[str, Any]] = None
+        self.size = 0  # bytes of the result kept (as JSON)
         self.done = threading.Event()  # set once terminal
 
     def fields(self, modern: bool) -> Dict[str, Any]:
@@ -64,11 +70,15 @@ class Task:
 
 class TaskTable:
     """The tasks of one server, by id; finished tasks are dropped once their
-    time to live has passed (running ones are kept until they end)."""
+    time to live has passed (running ones are kept until they end). At most
+    MAX_TASKS are kept, and their results take at most ``max_bytes`` (as
+    JSON) together: a result that does not fit fails its task, saying so."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_bytes: int = MAX_RESULT_BYTES) -> None:
         self._lock = threading.Lock()
         self._tasks: Dict[str, Task] = {}
+        self.max_bytes = max_bytes
+        self._bytes = 0  # of the results kept
 
     def create(self, owner: str, ttl_ms: Optional[int]) -> Optional[Task]:
         """A new working task, or None when MAX_TASKS are kept already."""
@@ -84,7 +94,14 @@ class TaskTable:
     def drop(self, task: Task) -> None:
         """Forget a task whose result was given directly instead."""
         with self._lock:
-            self._tasks.pop(task.id, None)
+            if self._tasks.pop(task.id, None) is not None:
+                self._bytes -= task.size
+
+    @property
+    def bytes_kept(self) -> int:
+        """Bytes of results the table keeps now (as JSON)."""
+        with self._lock:
+            return self._bytes
 
     def get(self, task_id: Any) -> Optional[Task]:
         with self._lock:
@@ -105,8 +122,20 @@ class TaskTable:
 
     def finish(self, task: Task, result: Optional[Dict[str, Any]], error: Optional[Dict[str, Any]]) -> None:
         """The run ended: completed with ``result`` or failed with ``error``
-        (a cancelled task stays cancelled)."""
+        (a cancelled task stays cancelled). A result over what is left of the
+        byte budget is not kept: the task fails with an error that says so."""
+        size = len(json.dumps(result)) if result is not None else 0
         with self._lock:
+            self._expire()
+            if task.status == "working" and result is not None and task.id in self._tasks:
+                if self._bytes + size > self.max_bytes:
+                    result, error = None, {"code": _OVER_BUDGET, "message": (
+                        "the task's result (%d bytes as JSON) does not fit in what the server keeps for "
+                        "task results (%d of %d bytes are taken); run it with a smaller output_limit, or "
+                        "without a task" % (size, self._bytes, self.max_bytes))}
+                else:
+                    task.size = size
+                    self._bytes += size
             if task.status == "working":
                 task.status = "completed" if error is None else "failed"
                 task.status_message = None if error is None else error.get("message")
@@ -128,5 +157,6 @@ class TaskTable:
 
     def _expire(self) -> None:
         now = time.monotonic()
-        for task_id in [t.id for t in self._tasks.values() if t.done.is_set() and t.expires <= now]:
-            del self._tasks[task_id]
+        for task in [t for t in self._tasks.values() if t.done.is_set() and t.expires <= now]:
+            del self._tasks[task.id]
+            self._bytes -= task.size

@@ -88,8 +88,9 @@ def make_tools(open_world: bool) -> List[Dict[str, Any]]:
                     "timeout": {"type": "number", "minimum": 0,
                                 "description": "Seconds before the run is interrupted (0: no limit; default 600)."},
                     "output_limit": {"type": "integer", "minimum": 0, "maximum": MAX_OUTPUT_LIMIT,
-                                     "description": "Characters of each output part to return (0: no limit); "
-                                                    "the middle of longer output is cut."},
+                                     "description": "Characters of each output part to return, at most the "
+                                                    "server's limit (0 or omitted: the server's limit); the "
+                                                    "middle of longer output is cut."},
                 },
                 "required": ["code"],
                 "additionalProperties": False,
@@ -113,7 +114,8 @@ def make_tools(open_world: bool) -> List[Dict[str, Any]]:
         {
             "name": "list_contexts",
             "title": "List interpreter contexts",
-            "description": "List the contexts made by create_context (the default context is not listed).",
+            "description": ("List the contexts (made by create_context, or by HTTP clients of the same "
+                            "server); the default context is not listed."),
             "inputSchema": {"type": "object", "properties": {}, "additionalProperties": False},
             "annotations": _hints(True, False, True, False),
         },
@@ -186,6 +188,15 @@ def json_result(value: Dict[str, Any]) -> Dict[str, Any]:
     """A tool result carrying ``value`` as JSON text and as structured content."""
     return {"content": [{"type": "text", "text": json.dumps(value, indent=2)}], "structuredContent": value,
             "isError": False}
+
+
+def effective_output_limit(requested: Any, operator: int) -> int:
+    """The output limit of a call: what it asked for (``requested``: None or
+    0 for the server's), never more than the operator's limit (``operator``;
+    0: none, then 0 asked is no limit too)."""
+    if not requested:
+        return operator
+    return min(requested, operator) if operator else int(requested)
 
 
 def cap(text: str, limit: int) -> Tuple[str, bool]:

@@ -84,7 +84,7 @@ class InterpHTTPServer(ThreadingHTTPServer):
         self.contexts = ContextTable(interpreter, self.metrics, max_contexts=max_contexts,
                                      idle_timeout=idle_timeout)
         #: MCP at /mcp: the same interpreter; its options (output_limit, task_after) are on mcp.core
-        self.mcp = MCPEndpoint(MCPCore(interpreter, max_contexts=max_contexts))
+        self.mcp = MCPEndpoint(MCPCore(interpreter, contexts=self.contexts))  # one table for both front ends
         self.token = token
         #: the timeout of runs that give none (None: the engine's DEFAULT_TIMEOUT; 0: no limit)
         self.default_timeout: Optional[float] = None

@@ -373,13 +373,10 @@ class RequestHandler(BaseHTTPRequestHandler):
         self._send_json(204, None)
 
     def _restart_context(self, body: bytes, context_id: str) -> None:
-        with self.server.contexts.use(context_id) as entry:
-            context = self.server.interpreter.restart_context(entry.engine_id)
-        self._send_json(200, context_json(self.server.contexts.public(context_id, context)))
+        self._send_json(200, context_json(self.server.contexts.restart(context_id)))
 
     def _interrupt_context(self, body: bytes, context_id: str) -> None:
-        with self.server.contexts.use(context_id) as entry:
-            self.server.interpreter.interrupt(entry.engine_id)
+        self.server.contexts.interrupt(context_id)
         self._send_json(204, None)
 
     def _complete(self, body: bytes, context_id: str) -> None:
@@ -478,8 +475,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             self.server.metrics.answered(200)
             stream.begin(self._stream_head())
 
-        def public(exc: BaseException) -> str:  # messages name the context as the client does
-            return str(exc).replace(repr(entry.engine_id), repr(context_id))
+        public = self.server.contexts.speaker(entry, context_id)  # messages name the context as the client does
 
         metrics = self.server.metrics
         started = time.monotonic()

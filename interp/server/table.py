@@ -1,5 +1,6 @@
 """The server's contexts: ids chosen by clients or the server, limits,
-idle expiry and pending ``input()`` requests."""
+idle expiry and pending ``input()`` requests. One table serves the HTTP
+routes and ``/mcp`` alike (and the stdio MCP server has one of its own)."""
 
 from __future__ import annotations
 
@@ -9,19 +10,23 @@ import dataclasses
 import itertools
 import threading
 import time
-from typing import Dict, Iterator, List, Optional, Set, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Set, Tuple
 
 from ..api import CodeInterpreter
 from ..engine import DEFAULT_CONTEXT_ID
-from ..errors import (
-    InterpError,
-)
+from ..errors import ContextNotFoundError, InterpError
 from ..types import InterpreterContext
 from . import metrics as _metrics
 from .checks import HTTPError
 
 #: Ids of contexts deleted for being idle that are remembered (for a clear 404).
 EXPIRED_MEMORY = 100_000
+
+
+class ContextTableError(HTTPError, InterpError):
+    """The table refuses: an id in use (409), the ``max_contexts`` limit
+    (503), deleting the default context (400). An InterpError, and an
+    HTTPError whose status the HTTP routes answer with."""
 
 
 class _InputSlot:
@@ -54,10 +59,10 @@ class ContextTable:
     that says so). The default context is always there and never expires.
     """
 
-    def __init__(self, interpreter: CodeInterpreter, metrics: _metrics.ServerMetrics, *,
+    def __init__(self, interpreter: CodeInterpreter, metrics: Optional[_metrics.ServerMetrics] = None, *,
                  max_contexts: Optional[int] = None, idle_timeout: Optional[float] = None) -> None:
         self._interpreter = interpreter
-        self._metrics = metrics
+        self._metrics = metrics if metrics is not None else _metrics.ServerMetrics()
         self.max_contexts = max_contexts
         self.idle_timeout = idle_timeout
         self._lock = threading.Lock()
@@ -75,11 +80,11 @@ class ContextTable:
         with self._lock:
             if context_id is not None and (context_id in self._entries or context_id in self._creating
                                            or context_id == DEFAULT_CONTEXT_ID):
-                raise HTTPError(409, "a context with id %r already exists" % context_id)
+                raise ContextTableError(409, "a context with id %r already exists" % context_id)
             if self.max_contexts is not None and len(self._entries) + len(self._creating) >= self.max_contexts:
-                raise HTTPError(503, "this server holds its maximum of %d contexts (--max-contexts); "
-                                "delete one or use another server" % self.max_contexts,
-                                headers={"Retry-After": "1"})
+                raise ContextTableError(503, "this server holds its maximum of %d contexts (--max-contexts); "
+                                        "delete one or use another server" % self.max_contexts,
+                                        headers={"Retry-After": "1"})
             key = context_id if context_id is not None else "\0%d" % next(self._anonymous)
             self._creating.add(key)
         try:
@@ -95,17 +100,17 @@ class ContextTable:
         return dataclasses.replace(context, id=public)
 
     def _find(self, context_id: str) -> _Entry:
-        """The entry for ``context_id`` (with ``_lock`` held), else a 404."""
+        """The entry for ``context_id`` (with ``_lock`` held), else ContextNotFoundError (a 404)."""
         if context_id == DEFAULT_CONTEXT_ID:
             return self._default
         entry = self._entries.get(context_id)
         if entry is not None:
             return entry
         if context_id in self._expired and self.idle_timeout is not None:
-            raise HTTPError(404, "context %r was deleted after %g s without use (--idle-timeout)"
-                            % (context_id, self.idle_timeout), kind="ContextNotFoundError")
-        raise HTTPError(404, "no context with id %r on this server (deleted, never created, or it "
-                        "lived on a server that went away)" % context_id, kind="ContextNotFoundError")
+            raise ContextNotFoundError("context %r was deleted after %g s without use (--idle-timeout)"
+                                       % (context_id, self.idle_timeout))
+        raise ContextNotFoundError("no context with id %r on this server (deleted, never created, or it "
+                                   "lived on a server that went away)" % context_id[:200])
 
     @contextlib.contextmanager
     def use(self, context_id: str) -> Iterator[_Entry]:
@@ -115,15 +120,43 @@ class ContextTable:
             entry.users += 1
         try:
             yield entry
+        except ContextNotFoundError:
+            self._drop_if_gone(context_id, entry)
+            raise
         finally:
             with self._lock:
                 entry.users -= 1
                 entry.last_used = time.monotonic()
 
+    def _drop_if_gone(self, context_id: str, entry: _Entry) -> None:
+        """Forget an entry whose engine context was deleted behind the table's
+        back (by the interpreter's owner), so that its id and its slot are free."""
+        if entry is self._default or any(c.id == entry.engine_id for c in self._interpreter.list_contexts()):
+            return
+        with self._lock:
+            if self._entries.get(context_id) is entry:
+                del self._entries[context_id]
+
+    def speaker(self, entry: _Entry, context_id: str) -> Callable[[BaseException], str]:
+        """A function giving an error's message with the context named by the
+        id its client uses (the engine's messages name the engine's id)."""
+        return lambda exc: str(exc).replace(repr(entry.engine_id), repr(context_id))
+
+    def restart(self, context_id: str) -> InterpreterContext:
+        """Restart the context (a fresh process, same id); its public form."""
+        with self.use(context_id) as entry:
+            context = self._interpreter.restart_context(entry.engine_id)
+        return self.public(context_id, context)
+
+    def interrupt(self, context_id: str) -> None:
+        """KeyboardInterrupt in the context's running code (nothing when idle)."""
+        with self.use(context_id) as entry:
+            self._interpreter.interrupt(entry.engine_id)
+
     def delete(self, context_id: str) -> None:
         with self._lock:
             if context_id == DEFAULT_CONTEXT_ID:
-                raise HTTPError(400, "the default context cannot be deleted")
+                raise ContextTableError(400, "the default context cannot be deleted")
             entry = self._find(context_id)
             del self._entries[context_id]
         self._interpreter.delete_context(entry.engine_id)
@@ -177,7 +210,7 @@ class ContextTable:
         with self._lock:
             slot = self._find(context_id).inputs.pop(number, None)
         if slot is None:
-            raise HTTPError(409, "context %r has no input request %d waiting (answered already, or "
+            raise ContextTableError(409, "context %r has no input request %d waiting (answered already, or "
                             "the code stopped waiting)" % (context_id, number))
         slot.value = value
         slot.answered.set()
