@@ -5,12 +5,11 @@ from typing import TYPE_CHECKING, Any
 from .api import CodeInterpreter
 from .errors import (ConnectionLostError, ContextNotFoundError, ContextRestartedError, InterpError,
                      InterpTimeoutError, InvalidCwdError, RemoteError, RemoteProtocolError, RemoteServerError,
-                     RunCancelledError, SandboxUnavailableError, ServerUnreachableError,
+                     RunCancelledError, SandboxError, SandboxUnavailableError, ServerUnreachableError,
                      WorkerDiedError)
 from .remote import AsyncRemoteCodeInterpreter, RemoteCodeInterpreter
 from .sandbox import Sandbox
-from .types import ExecutionError, ExecutionResult, InterpreterContext, OutputMessage, Result
-from .types import FileInfo
+from .types import ExecutionError, ExecutionResult, FileInfo, InterpreterContext, OutputMessage, Result
 
 if TYPE_CHECKING:
     from .aio import AsyncCodeInterpreter
@@ -24,6 +23,7 @@ def __getattr__(name: str) -> Any:
         from .aio import AsyncCodeInterpreter
         return AsyncCodeInterpreter
     raise AttributeError("module 'interp' has no attribute %r" % name)
+
 
 __all__ = [
     "AsyncCodeInterpreter",
@@ -47,6 +47,7 @@ __all__ = [
     "Result",
     "RunCancelledError",
     "Sandbox",
+    "SandboxError",
     "SandboxUnavailableError",
     "ServerUnreachableError",
     "WorkerDiedError",
