@@ -1,0 +1,58 @@
+"""The sandbox's file refusals through HTTP (issue 23): the planted-link tests
+of test_sandbox_files.py (imported, not copied) with ``box`` replaced by a
+RemoteCodeInterpreter talking to a server whose interpreter is sandboxed.
+Every refusal arrives as the same PermissionError (errno 13), and the host
+is untouched."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+import test_sandbox_files
+from conftest import no_leftovers
+from interp import CodeInterpreter, RemoteCodeInterpreter
+from interp.sandbox import Sandbox
+from interp.server import make_server
+from test_sandbox_files import outside, planted  # noqa: F401 -- fixtures, with ``box`` below
+
+REUSED = ["test_a_planted_link_is_never_followed", "test_absolute_paths_and_dotdot_are_refused",
+          "test_inside_the_workspace_everything_works"]
+globals().update({name: getattr(test_sandbox_files, name) for name in REUSED})
+
+
+class RemoteBox:
+    """What the reused tests use of a sandboxed interpreter, remotely."""
+
+    def __init__(self, client: RemoteCodeInterpreter, local: CodeInterpreter) -> None:
+        self.fs = client.fs
+        self.run_code = client.run_code
+        self.sandbox = local.sandbox
+
+
+@pytest.fixture
+def box(tmp_path):
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    interpreter = CodeInterpreter(sandbox=Sandbox(workspace))
+    server = make_server(interpreter, "127.0.0.1", 0, log=False)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    client = RemoteCodeInterpreter("http://127.0.0.1:%d" % server.port, io_timeout=30)
+    try:
+        yield RemoteBox(client, interpreter)
+    finally:
+        client.close()
+        server.shutdown()
+        thread.join(10)
+        server.server_close()
+        interpreter.close()
+        no_leftovers()
+
+
+def test_a_refused_upload_through_a_link_sends_no_body(box, outside):
+    box.run_code("import os\nos.symlink(%r, 'out')" % str(outside))
+    with pytest.raises(PermissionError, match="link"):
+        box.fs.upload_file(b"x" * (16 << 20), "out/new")
+    assert sorted(p.name for p in outside.iterdir()) == ["secret", "sub", "victim"]
