@@ -15,11 +15,11 @@ from conftest import no_leftovers
 from interp import CodeInterpreter, RemoteCodeInterpreter
 from interp.sandbox import Sandbox
 from interp.server import make_server
-from test_sandbox_files import outside, planted  # noqa: F401 -- fixtures, with ``box`` below
 
 REUSED = ["test_a_planted_link_is_never_followed", "test_absolute_paths_and_dotdot_are_refused",
           "test_inside_the_workspace_everything_works"]
-globals().update({name: getattr(test_sandbox_files, name) for name in REUSED})
+FIXTURES = ["outside", "planted"]  # theirs; ``box`` is the one below
+globals().update({name: getattr(test_sandbox_files, name) for name in REUSED + FIXTURES})
 
 
 class RemoteBox:
