@@ -255,3 +255,10 @@ def test_a_download_to_a_local_path_leaves_nothing_on_a_server_error(fs, tmp_pat
     with pytest.raises(FileNotFoundError):
         fs.download_file("missing", str(target))
     assert not target.exists() and [p for p in os.listdir(tmp_path) if p.startswith(".out")] == []
+
+
+@pytest.mark.limit(300)
+def test_200_mib_up_and_down_grow_neither_side_by_64_mib(tmp_path):
+    from files_memory import BOUND, measure
+    growth = measure(tmp_path)
+    assert growth["client"] < BOUND and growth["server"] < BOUND, growth

@@ -56,3 +56,10 @@ def test_a_refused_upload_through_a_link_sends_no_body(box, outside):
     with pytest.raises(PermissionError, match="link"):
         box.fs.upload_file(b"x" * (16 << 20), "out/new")
     assert sorted(p.name for p in outside.iterdir()) == ["secret", "sub", "victim"]
+
+
+@pytest.mark.limit(300)
+def test_200_mib_up_and_down_sandboxed_grow_neither_side_by_64_mib(tmp_path):
+    from files_memory import BOUND, measure
+    growth = measure(tmp_path, sandboxed=True)
+    assert growth["client"] < BOUND and growth["server"] < BOUND, growth
