@@ -133,7 +133,7 @@ def test_sdk_negotiates_its_era_and_lists_valid_tools(start, kind, mode):
             listed = await client.list_tools()
         tools = {tool.name: tool for tool in listed.tools}
         assert set(tools) == {"run_code", "create_context", "list_contexts", "delete_context", "restart_context",
-                              "interrupt"}
+                              "interrupt", "write_file"}
         for tool in tools.values():
             assert tool.title and tool.description and tool.annotations is not None
             jsonschema.Draft202012Validator.check_schema(tool.input_schema)
