@@ -294,9 +294,9 @@ class MCPCore:
 
     def _resource_methods(self) -> Dict[str, Handler]:
         """The interpreter's files as resources (interp.mcp.resources)."""
-        return {"resources/list": lambda exchange, params: self.files.list(exchange.version, params),
-                "resources/templates/list": lambda exchange, params: self.files.templates(exchange.version, params),
-                "resources/read": lambda exchange, params: self.files.read(exchange.version, params)}
+        return {"resources/list": lambda exchange, params: self.files.list(exchange.modern, exchange.version),
+                "resources/templates/list": lambda exchange, params: self.files.templates(exchange.modern),
+                "resources/read": lambda exchange, params: self.files.read(exchange.modern, params)}
 
     def _initialize(self, exchange: Exchange, params: Dict[str, Any]) -> Dict[str, Any]:
         requested = params.get("protocolVersion")

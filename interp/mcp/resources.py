@@ -33,7 +33,7 @@ from .tools import json_result, tool_error
 if TYPE_CHECKING:
     from ..api import CodeInterpreter
 
-#: Files resources/list names at most (the first ones, folders walked in name order).
+#: Files resources/list names at most (the first found, folders walked depth first; sorted by path).
 MAX_RESOURCES = 1000
 #: Directory entries looked at while listing, at most.
 MAX_VISITED = 20_000
@@ -48,6 +48,8 @@ RESOURCE_NOT_FOUND = -32002
 INVALID_PARAMS = -32602
 
 CAPABILITY: Dict[str, Any] = {"subscribe": False, "listChanged": False}
+#: 2026-07-28 lists and reads are cacheable results: files change, so they are stale at once.
+_UNCACHED: Dict[str, Any] = {"ttlMs": 0, "cacheScope": "private"}
 
 WRITE_FILE_TOOL: Dict[str, Any] = {
     "name": "write_file",
@@ -89,7 +91,7 @@ class FileResources:
 
     # -- resources/list, resources/read --------------------------------------
 
-    def list(self, version: str, params: Dict[str, Any]) -> Dict[str, Any]:
+    def list(self, modern: bool, version: str) -> Dict[str, Any]:
         root = self._walker()
         found: List[Tuple[str, int]] = []
         visited = 0
@@ -112,7 +114,7 @@ class FileResources:
                     break
             folders[:0] = below  # depth first, in name order
         resources = []
-        for path, size in found:
+        for path, size in sorted(found):
             item: Dict[str, Any] = {"uri": self.uri(root, path), "name": path}
             mime = _mime(path)
             if mime is not None:
@@ -120,12 +122,12 @@ class FileResources:
             if version >= "2025-03-26":
                 item["size"] = size
             resources.append(item)
-        return {"resources": resources}
+        return dict(resources=resources, **(_UNCACHED if modern else {}))
 
-    def templates(self, version: str, params: Dict[str, Any]) -> Dict[str, Any]:
-        return {"resourceTemplates": []}
+    def templates(self, modern: bool) -> Dict[str, Any]:
+        return dict(resourceTemplates=[], **(_UNCACHED if modern else {}))
 
-    def read(self, version: str, params: Dict[str, Any]) -> Dict[str, Any]:
+    def read(self, modern: bool, params: Dict[str, Any]) -> Dict[str, Any]:
         uri = params.get("uri")
         if not isinstance(uri, str):
             raise _rpc_error(INVALID_PARAMS, "resources/read needs a uri (a string)")
@@ -150,7 +152,7 @@ class FileResources:
         except UnicodeDecodeError:
             content["blob"] = base64.b64encode(data).decode("ascii")
             content["mimeType"] = mime if mime and not mime.startswith("text/") else "application/octet-stream"
-        return {"contents": [content]}
+        return dict(contents=[content], **(_UNCACHED if modern else {}))
 
     @staticmethod
     def uri(root: FileRoot, path: str) -> str:
