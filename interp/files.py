@@ -279,15 +279,18 @@ class FileRoot:
         except OSError as exc:
             raise self._open_error(exc, target.parent, target.name, target.path) from None
 
-    def list_files(self, path: Any = ".") -> List[FileInfo]:
+    def list_files(self, path: Any = ".", limit: Optional[int] = None) -> List[FileInfo]:
         """The entries of the directory ``path``, sorted by name, dotfiles
-        included, links shown as links."""
+        included, links shown as links (with ``limit``: the first ``limit``
+        entries the directory yields, so a huge one costs no more)."""
         with self.resolve(path) as target:
             fd = self._open_listing(target)
             try:
-                infos = []
+                infos: List[FileInfo] = []
                 with os.scandir(fd) as entries:
                     for entry in entries:
+                        if limit is not None and len(infos) >= limit:
+                            break
                         try:
                             infos.append(file_info(entry.name, entry.stat(follow_symlinks=False)))
                         except FileNotFoundError:

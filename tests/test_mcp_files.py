@@ -122,3 +122,15 @@ def test_listing_and_reading_are_bounded(host):
     assert len(listed) == resources.MAX_RESOURCES
     reply = host.call("resources/read", {"uri": uri(root, "big")})
     assert reply["error"]["code"] == -32602 and "at most %d" % resources.MAX_READ in reply["error"]["message"]
+
+
+def test_names_that_are_not_utf8_are_left_out_and_a_huge_folder_is_cut(host):
+    host, root = host
+    os.mkdir(root / "many")
+    for i in range(resources.MAX_VISITED + 10):
+        os.close(os.open(root / "many" / ("%06d" % i), os.O_CREAT | os.O_WRONLY, 0o644))
+    os.close(os.open(os.fsencode(root) + b"/bad\xff", os.O_CREAT | os.O_WRONLY, 0o644))
+    (root / "good").write_text("g")
+    listed = [item["name"] for item in host.call("resources/list")["result"]["resources"]]
+    assert "good" in listed and len(listed) == resources.MAX_RESOURCES
+    assert all("bad" not in name for name in listed)

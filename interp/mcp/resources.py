@@ -99,13 +99,15 @@ class FileResources:
         while folders and len(found) < MAX_RESOURCES and visited < MAX_VISITED:
             folder = folders.pop(0)
             try:
-                infos = root.list_files(folder or ".")
+                infos = root.list_files(folder or ".", limit=MAX_VISITED - visited)
             except OSError:
                 continue  # gone, or a link swapped in: skipped
             below = []
             for info in infos:
                 visited += 1
                 path = folder + "/" + info.name if folder else info.name
+                if not _utf8(path):
+                    continue  # a name that is not UTF-8 has no URI a client can send back
                 if info.mode.startswith("-"):
                     found.append((path, info.size))
                 elif info.is_dir and not info.name.startswith(".") and path.count("/") < MAX_DEPTH:
@@ -190,6 +192,14 @@ class FileResources:
             return tool_error("%s: %s" % (type(exc).__name__, exc))
         full = os.path.normpath(os.path.join(root.root, path))  # a relative path starts at the root
         return json_result({"path": path, "uri": "file://" + quote(full), "size": len(data)})
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _mime(path: str) -> Optional[str]:
