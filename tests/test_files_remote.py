@@ -19,13 +19,14 @@ import inspect
 import json
 import os
 import socket
+import threading
 
 import pytest
 
 import test_files
 from helpers import worker_processes_of
 from interp import AsyncRemoteCodeInterpreter, InterpError, RemoteCodeInterpreter
-from interp.errors import RemoteServerError
+from interp.errors import ConnectionLostError, RemoteServerError
 from remote_helpers import ThreadServer
 from test_files import Blocking
 
@@ -173,6 +174,7 @@ def test_routes_move_raw_bytes(server, tmp_path):
     assert status == 201 and json.loads(body) == {"path": "sub/raw.bin", "size": 256}
     status, headers, body = _request(server, "GET", "/files/sub/raw.bin")  # unencoded slashes too
     assert status == 200 and body == data and headers["Content-Type"] == "application/octet-stream"
+    assert headers["X-Content-Type-Options"] == "nosniff" and headers["Cache-Control"] == "no-store"
     status, _, body = _request(server, "POST", "/fs/list", json.dumps({"path": "sub"}),
                                {"Content-Type": "application/json"})
     assert status == 200 and [entry["name"] for entry in json.loads(body)] == ["raw.bin"]
@@ -262,3 +264,55 @@ def test_200_mib_up_and_down_grow_neither_side_by_64_mib(tmp_path):
     from files_memory import BOUND, measure
     growth = measure(tmp_path)
     assert growth["client"] < BOUND and growth["server"] < BOUND, growth
+
+
+def test_a_stalled_upload_is_dropped_and_leaves_nothing(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    server = ThreadServer(str(root), io_timeout=0.5)
+    try:
+        host, port = server.url.split("//")[1].split(":")
+        with socket.create_connection((host, int(port)), timeout=20) as sock:
+            sock.sendall(b"PUT /files/slow HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n" + b"x" * 10)
+            answer = sock.recv(65536)
+            assert answer.startswith(b"HTTP/1.1 408") and b"stalled" in answer
+            assert os.listdir(root) == []
+        status, _, _ = _request(server, "PUT", "/files/x", b"", {"Transfer-Encoding": "chunked"})
+        assert status == 411
+    finally:
+        server.close()
+
+
+def _broken_server(response: bytes):
+    """A socket that answers one request with ``response``, then closes."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve():
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(response)
+        listener.close()
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return "http://127.0.0.1:%d" % listener.getsockname()[1], thread
+
+
+@pytest.mark.parametrize("twin", ["sync", "async"])
+def test_a_download_cut_short_is_a_connection_error_and_leaves_no_local_file(twin, tmp_path):
+    url, thread = _broken_server(b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+                                 b"Content-Length: 1000000\r\n\r\n" + b"x" * 5000)
+    target = tmp_path / "out.bin"
+    if twin == "sync":
+        client = RemoteCodeInterpreter(url, io_timeout=10, delete_on_close=False)
+        with pytest.raises(ConnectionLostError):
+            client.fs.download_file("f", str(target))
+        client.close()
+    else:
+        async def main():
+            async with AsyncRemoteCodeInterpreter(url, io_timeout=10, delete_on_close=False) as client:
+                with pytest.raises(ConnectionLostError):
+                    await client.fs.download_file("f", str(target))
+        asyncio.run(main())
+    thread.join(10)
+    assert os.listdir(tmp_path) == []

@@ -161,6 +161,8 @@ class FileRoutes(BaseHTTPRequestHandler):
             self.send_response(200)
             self.send_header("Content-Type", "application/octet-stream")
             self.send_header("Content-Length", str(size))
+            self.send_header("X-Content-Type-Options", "nosniff")  # a page that embeds it gets no script
+            self.send_header("Cache-Control", "no-store")
             self.send_header("Keep-Alive", "timeout=%g" % self.server.header_timeout)
             self.end_headers()
             left = size  # what the head promised: a file growing meanwhile is cut there
