@@ -63,3 +63,29 @@ def test_200_mib_up_and_down_sandboxed_grow_neither_side_by_64_mib(tmp_path):
     from files_memory import BOUND, measure
     growth = measure(tmp_path, sandboxed=True)
     assert growth["client"] < BOUND and growth["server"] < BOUND, growth
+
+
+def test_mcp_resources_and_write_file_of_a_sandbox_stay_in_its_workspace(tmp_path, outside):
+    from test_mcp import MCPClient
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    client = MCPClient("--sandbox", "--workspace", str(workspace))
+    try:
+        client.initialize("2025-11-25")
+        run = client.tool("run_code", {"code": "import os\nos.symlink(%r, 'out')\nos.symlink('/etc', 'etc')\n"
+                                               "open('mine.txt', 'w').write('mine')" % str(outside)})
+        assert not run["isError"], run
+        listed = client.call("resources/list", {})["result"]["resources"]
+        assert [item["name"] for item in listed] == ["mine.txt"]
+        for path in ["out/secret", "etc/passwd", "../outside/secret"]:
+            reply = client.call("resources/read", {"uri": "file://%s/%s" % (workspace, path)})
+            assert "error" in reply and "host secret" not in str(reply)
+        refused = client.tool("write_file", {"path": "out/new", "content": "pwned"})
+        assert refused["isError"] and "PermissionError" in refused["content"][0]["text"]
+        written = client.tool("write_file", {"path": "data/in.txt", "content": "hi"})
+        assert written["structuredContent"]["uri"] == "file://%s/data/in.txt" % workspace
+        assert client.tool("run_code", {"code": "print(open('data/in.txt').read())"})["structuredContent"][
+            "stdout"] == "hi\n"
+        assert sorted(p.name for p in outside.iterdir()) == ["secret", "sub", "victim"]
+    finally:
+        assert client.close() == 0
