@@ -235,6 +235,15 @@ def test_the_token_origin_and_host_rules_apply(tmp_path):
         server.close()
 
 
+def _read_to_close(sock) -> bytes:
+    answer = b""
+    while True:
+        data = sock.recv(65536)
+        if not data:
+            return answer
+        answer += data
+
+
 def test_a_body_that_ends_early_leaves_nothing(server, tmp_path):
     root = tmp_path / "root"
     host, port = server.url.split("//")[1].split(":")
@@ -242,12 +251,7 @@ def test_a_body_that_ends_early_leaves_nothing(server, tmp_path):
         sock.sendall(b"PUT /files/partial HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000000\r\n\r\n"
                      + b"x" * 1000)
         sock.shutdown(socket.SHUT_WR)
-        answer = b""
-        while True:
-            data = sock.recv(65536)
-            if not data:
-                break
-            answer += data
+        answer = _read_to_close(sock)
     assert answer.startswith(b"HTTP/1.1 400") and b"early" in answer
     assert os.listdir(root) == []
 
@@ -274,7 +278,7 @@ def test_a_stalled_upload_is_dropped_and_leaves_nothing(tmp_path):
         host, port = server.url.split("//")[1].split(":")
         with socket.create_connection((host, int(port)), timeout=20) as sock:
             sock.sendall(b"PUT /files/slow HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n" + b"x" * 10)
-            answer = sock.recv(65536)
+            answer = _read_to_close(sock)
             assert answer.startswith(b"HTTP/1.1 408") and b"stalled" in answer
             assert os.listdir(root) == []
         status, _, _ = _request(server, "PUT", "/files/x", b"", {"Transfer-Encoding": "chunked"})
@@ -316,3 +320,42 @@ def test_a_download_cut_short_is_a_connection_error_and_leaves_no_local_file(twi
         asyncio.run(main())
     thread.join(10)
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("twin", ["sync", "async"])
+def test_an_upload_goes_ahead_when_no_100_continue_comes(twin):
+    """A proxy may not pass ``Expect: 100-continue`` on: after a bound
+    (EXPECT_WAIT) the body is sent anyway, as curl does."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    received = {}
+
+    def serve():
+        conn, _ = listener.accept()
+        with conn:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += conn.recv(65536)
+            head, _, body = data.partition(b"\r\n\r\n")
+            length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                              if line.lower().startswith(b"content-length")))
+            while len(body) < length:
+                body += conn.recv(65536)
+            received.update(head=head, body=body)
+            answer = b'{"path": "x", "size": %d}' % length
+            conn.sendall(b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                         b"Content-Length: %d\r\n\r\n%s" % (len(answer), answer))
+        listener.close()
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    url = "http://127.0.0.1:%d" % listener.getsockname()[1]
+    data = os.urandom(300_000)
+    if twin == "sync":
+        with RemoteCodeInterpreter(url, io_timeout=10, delete_on_close=False) as client:
+            client.fs.upload_file(data, "x")
+    else:
+        async def main():
+            async with AsyncRemoteCodeInterpreter(url, io_timeout=10, delete_on_close=False) as client:
+                await client.fs.upload_file(data, "x")
+        asyncio.run(main())
+    thread.join(10)
+    assert received["body"] == data and b"Expect: 100-continue" in received["head"]

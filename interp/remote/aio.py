@@ -206,8 +206,13 @@ class AsyncRemoteCodeInterpreter(_RemoteClient):
             try:
                 await conn.send(head, time.monotonic() + self._io_timeout)
                 sent = True
-                while transfer.waiting and await self._pump(conn, transfer, sink):
-                    pass
+                deadline = time.monotonic() + rf.EXPECT_WAIT
+                while transfer.waiting:  # 100 Continue or a final answer, at most EXPECT_WAIT seconds
+                    try:
+                        if not await self._pump(conn, transfer, sink, deadline):
+                            break
+                    except socket.timeout:
+                        transfer.go_ahead()
                 if transfer.proceed and body is not None:
                     chunks = rf.local_chunks(body)
                     while True:  # the local file is read in a thread, a chunk at a time
@@ -237,8 +242,8 @@ class AsyncRemoteCodeInterpreter(_RemoteClient):
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _pump(self, conn: _AsyncConnection, transfer: rf.Transfer,
-                    sink: Optional[Callable[[bytes], Awaitable[None]]]) -> bool:
-        chunk = await conn.recv(time.monotonic() + self._io_timeout)
+                    sink: Optional[Callable[[bytes], Awaitable[None]]], deadline: Optional[float] = None) -> bool:
+        chunk = await conn.recv(time.monotonic() + self._io_timeout if deadline is None else deadline)
         if not chunk:
             transfer.eof()
             return False

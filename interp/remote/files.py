@@ -21,6 +21,9 @@ from . import core as rc
 
 #: Makes the chunks of an upload's body, from the start (again on a retry).
 Body = Callable[[], Iterator[bytes]]
+#: Seconds an upload waits for ``100 Continue`` before sending its body
+#: anyway (RFC 9110: not indefinitely; a proxy may not pass it on), as curl does.
+EXPECT_WAIT = 1.0
 
 
 def file_url(path: str) -> str:
@@ -99,6 +102,7 @@ class Transfer:
         self.request = rc.Request(method, file_url(path))
         self.parser = rc.ResponseParser(method)
         self._body = bytearray()
+        self._forced = False
 
     def head(self, address: rc.Address, token: Optional[str]) -> bytes:
         """The request's head (no body: an upload's bytes follow it)."""
@@ -116,16 +120,23 @@ class Transfer:
         """Forget what was read (before sending again on a new connection)."""
         self.parser = rc.ResponseParser(self.method)
         self._body = bytearray()
+        self._forced = False
 
     @property
     def waiting(self) -> bool:
-        """An upload with a body waits for ``100 Continue`` or a final answer."""
-        return bool(self.size) and not self.parser.interim and not self.parser.head_done
+        """An upload with a body waits for ``100 Continue`` or a final answer
+        (at most EXPECT_WAIT seconds: then :meth:`go_ahead`)."""
+        return bool(self.size) and not (self.parser.interim or self._forced) and not self.parser.head_done
+
+    def go_ahead(self) -> None:
+        """No answer to ``Expect`` came in time: send the body anyway."""
+        self._forced = True
 
     @property
     def proceed(self) -> bool:
-        """Send the body: the server said ``100 Continue`` (and nothing final yet)."""
-        return bool(self.size) and self.parser.interim > 0 and not self.parser.head_done
+        """Send the body: the server said ``100 Continue``, or did not answer
+        in time (and nothing final came)."""
+        return bool(self.size) and bool(self.parser.interim or self._forced) and not self.parser.head_done
 
     @property
     def done(self) -> bool:

@@ -228,8 +228,7 @@ class RemoteCodeInterpreter(_RemoteClient):
             try:
                 conn.send(head, time.monotonic() + self._io_timeout)
                 sent = True
-                while transfer.waiting and self._pump(conn, transfer, sink):
-                    pass
+                self._await_continue(conn, transfer, sink)
                 if transfer.proceed and body is not None:
                     broken = self._send_body(conn, body)
                 while not transfer.done and self._pump(conn, transfer, sink):
@@ -249,9 +248,20 @@ class RemoteCodeInterpreter(_RemoteClient):
             return transfer.outcome()
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _pump(self, conn: _Connection, transfer: rf.Transfer, sink: Callable[[bytes], None]) -> bool:
+    def _await_continue(self, conn: _Connection, transfer: rf.Transfer, sink: Callable[[bytes], None]) -> None:
+        """Wait for an upload's ``100 Continue`` or final answer, at most rf.EXPECT_WAIT seconds."""
+        deadline = time.monotonic() + rf.EXPECT_WAIT
+        while transfer.waiting:
+            try:
+                if not self._pump(conn, transfer, sink, deadline):
+                    return
+            except socket.timeout:
+                transfer.go_ahead()
+
+    def _pump(self, conn: _Connection, transfer: rf.Transfer, sink: Callable[[bytes], None],
+              deadline: Optional[float] = None) -> bool:
         """Read and handle what the server sent next; False at its end."""
-        chunk = conn.recv(time.monotonic() + self._io_timeout, None)
+        chunk = conn.recv(time.monotonic() + self._io_timeout if deadline is None else deadline, None)
         if not chunk:
             transfer.eof()
             return False
