@@ -18,7 +18,7 @@ SIZE = 200 * 2**20
 BOUND = 64 * 2**20
 
 CLIENT = r"""
-import hashlib, json, os, sys
+import json, os, sys, time
 from interp import RemoteCodeInterpreter
 
 def peak():
@@ -34,14 +34,18 @@ with RemoteCodeInterpreter(url, io_timeout=120) as ci:
     ci.fs.upload_file(b"warm", "warm")  # connections and imports in place before the baseline
     ci.fs.download_file("warm")
     before = peak()
+    started = time.monotonic()
     ci.fs.upload_file(local, "big.bin")
+    uploaded = time.monotonic()
     info = ci.fs.get_file_info("big.bin")
     ci.fs.download_file("big.bin", back)
+    downloaded = time.monotonic()
     after = peak()
 same = os.path.getsize(back) == size and all(
     a == b for a, b in zip(iter(lambda f=open(local, "rb"): f.read(1 << 20), b""),
                            iter(lambda f=open(back, "rb"): f.read(1 << 20), b"")))
-print(json.dumps({"before": before, "after": after, "size": info.size, "same": same}))
+print(json.dumps({"before": before, "after": after, "size": info.size, "same": same,
+                  "up": uploaded - started, "down": downloaded - uploaded}))
 """
 
 
@@ -77,8 +81,9 @@ def measure(tmp_path, sandboxed: bool = False) -> Dict[str, int]:
         result = json.loads(out)
         assert result["same"] and result["size"] == SIZE, result
         growth = {"client": result["after"] - result["before"], "server": peak_of(server.proc.pid) - baseline}
-        print("peak RSS growth over 200 MiB up and down (MiB): client %.1f, server %.1f"
-              % (growth["client"] / 2**20, growth["server"] / 2**20))
+        print("peak RSS growth over 200 MiB up and down (MiB): client %.1f, server %.1f; "
+              "upload %.2f s, download %.2f s" % (growth["client"] / 2**20, growth["server"] / 2**20,
+                                                  result["up"], result["down"]))
         return growth
     finally:
         server.stop()
