@@ -282,15 +282,18 @@ class FileRoot:
         except OSError as exc:
             raise self._open_error(exc, target.parent, target.name, target.path) from None
 
-    def list_files(self, path: Any = ".") -> List[FileInfo]:
+    def list_files(self, path: Any = ".", limit: Optional[int] = None) -> List[FileInfo]:
         """The entries of the directory ``path``, sorted by name, dotfiles
-        included, links shown as links."""
+        included, links shown as links (with ``limit``: the first ``limit``
+        entries the directory yields, so a huge one costs no more)."""
         with self.resolve(path) as target:
             fd = self._open_listing(target)
             try:
-                infos = []
+                infos: List[FileInfo] = []
                 with os.scandir(fd) as entries:
                     for entry in entries:
+                        if limit is not None and len(infos) >= limit:
+                            break
                         try:
                             infos.append(file_info(entry.name, entry.stat(follow_symlinks=False)))
                         except FileNotFoundError:
@@ -506,25 +509,58 @@ def _remove_tree(parent: int, name: str, path: str, depth: int = 0) -> None:
     os.rmdir(name, dir_fd=parent)
 
 
+class LocalWriter:
+    """A local file being written piece by piece (a download): the bytes go
+    to a temporary file beside ``local_path``, renamed over it by
+    :meth:`commit`, removed by :meth:`abort` (idempotent)."""
+
+    def __init__(self, local_path: str) -> None:
+        self.path = local_path
+        folder, base = os.path.split(os.path.abspath(local_path))
+        if not base:
+            raise _error(errno.EISDIR, "is a directory", local_path)
+        fd, self._temp = tempfile.mkstemp(prefix="." + base[:100] + ".", suffix=".part", dir=folder)
+        self._file: Optional[IO[bytes]] = os.fdopen(fd, "wb")
+
+    def write(self, data: bytes) -> None:
+        assert self._file is not None, "the local file was already committed or aborted"
+        self._file.write(data)
+
+    def commit(self) -> None:
+        try:
+            assert self._file is not None, "the local file was already committed or aborted"
+            self._file.close()
+            self._file = None
+            os.chmod(self._temp, 0o666 & ~_umask())
+            os.replace(self._temp, self.path)
+        except BaseException:
+            self.abort()
+            raise
+
+    def abort(self) -> None:
+        if self._file is not None:
+            try:
+                self._file.close()
+            except OSError:
+                pass
+            self._file = None
+        try:
+            os.unlink(self._temp)
+        except OSError:
+            pass
+
+
 def write_local(local_path: str, chunks: Iterator[bytes]) -> None:
     """Stream ``chunks`` into the local file ``local_path`` through a
     temporary file beside it, renamed over it on success, removed on failure."""
-    folder, base = os.path.split(os.path.abspath(local_path))
-    if not base:
-        raise _error(errno.EISDIR, "is a directory", local_path)
-    fd, temp = tempfile.mkstemp(prefix="." + base[:100] + ".", suffix=".part", dir=folder)
+    writer = LocalWriter(local_path)
     try:
-        with os.fdopen(fd, "wb") as file:
-            for chunk in chunks:
-                file.write(chunk)
-        os.chmod(temp, 0o666 & ~_umask())
-        os.replace(temp, local_path)
+        for chunk in chunks:
+            writer.write(chunk)
     except BaseException:
-        try:
-            os.unlink(temp)
-        except OSError:
-            pass
+        writer.abort()
         raise
+    writer.commit()
 
 
 def _umask() -> int:
@@ -545,10 +581,14 @@ _ARGUMENT_ERRORS: Dict[str, Callable[[str], Exception]] = {"ValueError": ValueEr
 
 def error_to_json(exc: BaseException) -> Dict[str, Any]:
     """An OSError, ValueError or TypeError as ``{"error": class name,
-    "errno": ..., "message": ..., "path": ...}`` (errno and path for OSError)."""
+    "errno": ..., "message": ..., "path": ...}`` (errno and path for OSError;
+    ``path2`` too when it names a second path)."""
     if isinstance(exc, OSError):
-        return {"error": type(exc).__name__, "errno": exc.errno, "message": exc.strerror or str(exc),
+        data = {"error": type(exc).__name__, "errno": exc.errno, "message": exc.strerror or str(exc),
                 "path": exc.filename if isinstance(exc.filename, str) else None}
+        if isinstance(exc.filename2, str):  # a move's destination
+            data["path2"] = exc.filename2
+        return data
     return {"error": type(exc).__name__, "message": str(exc)}
 
 
@@ -561,6 +601,9 @@ def error_from_json(data: Dict[str, Any]) -> Exception:
         return _ARGUMENT_ERRORS[str(name)](message)
     code, path = data.get("errno"), data.get("path")
     if isinstance(code, int) and not isinstance(code, bool):
+        path2 = data.get("path2")
+        if isinstance(path, str) and isinstance(path2, str):
+            return OSError(code, message, path, None, path2)
         if isinstance(path, str):
             return OSError(code, message, path)
         return OSError(code, message)

@@ -161,7 +161,7 @@ def test_initialize_negotiates_the_protocol_version():
 def test_tools_are_listed_with_input_schemas(mcp):
     tools = {tool["name"]: tool for tool in mcp.call("tools/list")["result"]["tools"]}
     assert set(tools) == {"run_code", "create_context", "list_contexts", "delete_context",
-                          "restart_context", "interrupt"}
+                          "restart_context", "interrupt", "write_file"}
     for tool in tools.values():
         assert tool["description"] and tool["inputSchema"]["type"] == "object"
     assert tools["run_code"]["inputSchema"]["required"] == ["code"]

@@ -345,7 +345,7 @@ def test_http_modern_session_of_calls(http_server):
                                                  "Mcp-Name": encoded})
     assert status == 200 and text_of(json.loads(body)["result"]) == "[result]\n1"
     # unknown methods are 404 with -32601; unsupported versions 400 with -32022
-    status, _, body = modern_post(http_server, "resources/list")
+    status, _, body = modern_post(http_server, "prompts/list")
     assert status == 404 and json.loads(body)["error"]["code"] == -32601
     status, _, body = http_server.post({"jsonrpc": "2.0", "id": 9, "method": "tools/list", "params": {"_meta": {
         "io.modelcontextprotocol/protocolVersion": "2099-01-01", "io.modelcontextprotocol/clientCapabilities": {}}}},

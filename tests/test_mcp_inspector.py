@@ -56,7 +56,7 @@ def _cli(inspector: str, *args: str, failing: bool = False) -> dict:
 def test_the_inspector_lists_the_tools_and_runs_code(inspector):
     tools = _cli(inspector, "--method", "tools/list")["tools"]
     assert {tool["name"] for tool in tools} == {"run_code", "create_context", "list_contexts", "delete_context",
-                                                "restart_context", "interrupt"}
+                                                "restart_context", "interrupt", "write_file"}
     assert all(tool.get("title") and tool.get("annotations") for tool in tools)
     result = _cli(inspector, "--method", "tools/call", "--tool-name", "run_code", "--tool-arg", "code=print(6*7)")
     assert result["isError"] is False and result["structuredContent"]["stdout"] == "42\n"

@@ -133,7 +133,7 @@ def test_sdk_negotiates_its_era_and_lists_valid_tools(start, kind, mode):
             listed = await client.list_tools()
         tools = {tool.name: tool for tool in listed.tools}
         assert set(tools) == {"run_code", "create_context", "list_contexts", "delete_context", "restart_context",
-                              "interrupt"}
+                              "interrupt", "write_file"}
         for tool in tools.values():
             assert tool.title and tool.description and tool.annotations is not None
             jsonschema.Draft202012Validator.check_schema(tool.input_schema)
@@ -447,3 +447,42 @@ def test_sdk_pinned_modern_mode_skips_discovery(start):
 def test_sdk_is_the_pinned_version():
     from importlib.metadata import version
     assert version("mcp") == "2.3.0", "tests/test_mcp_sdk.py was written against mcp 2.3.0 (pyproject's test extra)"
+
+
+@both_transports
+@both_eras
+def test_sdk_files_as_resources_and_write_file(start, kind, mode, tmp_path):
+    """Issue 23: the SDK writes a file with write_file, the code reads it and
+    writes another, and the SDK lists and reads both as resources (text, and
+    a base64 blob)."""
+    root = tmp_path / "root"
+    root.mkdir()
+    server = start(kind, "--cwd", str(root))
+    picture = bytes(range(256))
+
+    async def body() -> None:
+        async with server.client(mode) as client:
+            caps = client.server_capabilities
+            assert caps is not None and caps.resources is not None
+            written = await client.call_tool("write_file", {"path": "in/data.csv", "content": "x\n1\n2\n"})
+            assert not written.is_error and written.structured_content is not None
+            assert written.structured_content["size"] == 6
+            uri = written.structured_content["uri"]
+            assert uri == "file://" + str(root / "in" / "data.csv")
+            await client.call_tool("write_file", {"path": "pic.bin", "content": base64.b64encode(picture).decode(),
+                                                  "encoding": "base64"})
+            run = await client.call_tool("run_code", {"code": "total = sum(int(x) for x in open('in/data.csv')"
+                                                              ".read().split()[1:])\nopen('total.txt', 'w')"
+                                                              ".write(str(total))"})
+            assert not run.is_error, text(run)
+            listed = await client.list_resources()
+            assert [resource.name for resource in listed.resources] == ["in/data.csv", "pic.bin", "total.txt"]
+            by_name = {resource.name: str(resource.uri) for resource in listed.resources}
+            assert by_name["in/data.csv"] == uri
+            total = await client.read_resource(by_name["total.txt"])
+            assert [content.text for content in total.contents] == ["3"]
+            blob = await client.read_resource(by_name["pic.bin"])
+            assert base64.b64decode(blob.contents[0].blob) == picture
+            with pytest.raises(MCPError):
+                await client.read_resource("file:///etc/passwd")
+    run(body)

@@ -43,7 +43,7 @@ def test_a_host_on_the_1x_sdk_runs_code_with_state_errors_and_structured_content
     seen = json.loads(proc.stdout.strip().splitlines()[-1])
     assert seen["version"] == "2025-11-25"
     assert seen["tools"] == ["create_context", "delete_context", "interrupt", "list_contexts",
-                             "restart_context", "run_code"]
+                             "restart_context", "run_code", "write_file"]
     assert seen["first"] == ["[stdout]\n42"]
     assert seen["first_structured"]["stdout"] == "42\n" and seen["first_structured"]["state_kept"] is True
     assert seen["second"] == ["[result]\n7"]

@@ -33,6 +33,7 @@ def _serve(*args: str, env=None) -> subprocess.CompletedProcess:
     (["--idle-timeout", "-5"], "--idle-timeout must be"),
     (["--mcp-keepalive", "0"], "--mcp-keepalive must be"),
     (["--max-body", "-1"], "--max-body must be >= 0"),
+    (["--max-upload", "-1"], "--max-upload must be >= 0"),
     (["--max-connections", "0"], "--max-connections must be >= 1"),
     (["--max-contexts", "-3"], "--max-contexts must be >= 1"),
     (["--output-limit", "-1"], "--output-limit"),

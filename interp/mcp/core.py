@@ -36,6 +36,8 @@ import threading
 from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple
 
 from .. import __version__
+from .resources import CAPABILITY as RESOURCES_CAPABILITY
+from .resources import WRITE_FILE_TOOL, FileResources
 from .tasks import Task, TaskTable
 from .tools import (DEFAULT_OUTPUT_LIMIT, LEGACY_VERSIONS, MODERN_VERSIONS, SUPPORTED_VERSIONS, check_schema,
                          effective_output_limit, json_result, make_tools, run_code_result, shape_result, tool_error,
@@ -189,7 +191,8 @@ class MCPCore:
             contexts = ContextTable(interpreter)
         self.contexts = contexts
         sandbox = interpreter.sandbox
-        self.tools = make_tools(open_world=sandbox is None or bool(sandbox.network))
+        self.tools = make_tools(open_world=sandbox is None or bool(sandbox.network)) + [WRITE_FILE_TOOL]
+        self.files = FileResources(interpreter)  # resources/list, resources/read, write_file
         self._by_name = {tool["name"]: tool for tool in self.tools}
         self.tasks = TaskTable()
         self._lock = threading.Lock()
@@ -304,6 +307,7 @@ class MCPCore:
     def _legacy_methods(self, exchange: Exchange) -> Dict[str, Handler]:
         methods: Dict[str, Handler] = {"initialize": self._initialize, "ping": lambda exchange, params: {},
                    "tools/list": self._tools_list}
+        methods.update(self._resource_methods())
         if exchange.version >= "2025-11-25":
             methods.update({"tasks/get": self._task_get, "tasks/list": self._task_list,
                             "tasks/cancel": self._task_cancel})
@@ -311,7 +315,14 @@ class MCPCore:
 
     def _modern_methods(self) -> Dict[str, Handler]:
         return {"server/discover": self._discover, "tools/list": self._tools_list,
-                "tasks/get": self._task_get, "tasks/update": self._task_update, "tasks/cancel": self._task_cancel}
+                "tasks/get": self._task_get, "tasks/update": self._task_update, "tasks/cancel": self._task_cancel,
+                **self._resource_methods()}
+
+    def _resource_methods(self) -> Dict[str, Handler]:
+        """The interpreter's files as resources (interp.mcp.resources)."""
+        return {"resources/list": lambda exchange, params: self.files.list(exchange.modern, exchange.version),
+                "resources/templates/list": lambda exchange, params: self.files.templates(exchange.modern),
+                "resources/read": lambda exchange, params: self.files.read(exchange.modern, params)}
 
     def _initialize(self, exchange: Exchange, params: Dict[str, Any]) -> Dict[str, Any]:
         requested = params.get("protocolVersion")
@@ -322,7 +333,7 @@ class MCPCore:
         info, capabilities = params.get("clientInfo"), params.get("capabilities")
         session.client_info = info if isinstance(info, dict) else None
         session.capabilities = capabilities if isinstance(capabilities, dict) else {}
-        server_capabilities: Dict[str, Any] = {"tools": {"listChanged": False}}
+        server_capabilities: Dict[str, Any] = {"tools": {"listChanged": False}, "resources": RESOURCES_CAPABILITY}
         if session.version >= "2025-11-25":
             server_capabilities["tasks"] = {"list": {}, "cancel": {}, "requests": {"tools": {"call": {}}}}
         server_info = dict(SERVER_INFO)
@@ -333,7 +344,8 @@ class MCPCore:
 
     def _discover(self, exchange: Exchange, params: Dict[str, Any]) -> Dict[str, Any]:
         return {"supportedVersions": list(SUPPORTED_VERSIONS),
-                "capabilities": {"tools": {"listChanged": False}, "extensions": {TASKS_EXTENSION: {}}},
+                "capabilities": {"tools": {"listChanged": False}, "resources": RESOURCES_CAPABILITY,
+                                 "extensions": {TASKS_EXTENSION: {}}},
                 "instructions": INSTRUCTIONS, "ttlMs": CACHE_TTL_MS, "cacheScope": "public"}
 
     def _tools_list(self, exchange: Exchange, params: Dict[str, Any]) -> Dict[str, Any]:
@@ -516,6 +528,8 @@ class MCPCore:
         try:
             if name == "run_code":
                 result = self._run_code(request, arguments, token)
+            elif name == "write_file":
+                result = self.files.write_file(arguments)
             else:
                 result = self._context_tool(name, arguments)
             result = shape_result(result, exchange.version)

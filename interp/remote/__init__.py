@@ -4,6 +4,8 @@
 a run's NDJSON events, results and errors); ``client`` holds what the twins
 share (options, error wording, the record of contexts they made); ``sync``
 and ``aio`` drive the core over blocking sockets and asyncio streams.
+``files`` is the sans-IO part of ``fs`` (uploads and downloads streamed
+over the server's file routes) and ``fs`` the twins' ``fs`` objects.
 """
 
 from .aio import AsyncRemoteCodeInterpreter

@@ -8,7 +8,7 @@ import socket
 import ssl
 import time
 import uuid
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, List, Mapping, Optional
 
 from ..engine import DEFAULT_MAX_OUTPUT, ContextRef, completion_command, run_command
 from ..errors import (
@@ -19,6 +19,8 @@ from ..errors import (
 )
 from ..types import ExecutionResult, InterpreterContext
 from . import core as rc
+from . import files as rf
+from .fs import AsyncRemoteFileSystem
 from .client import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_IO_TIMEOUT,
@@ -139,6 +141,8 @@ class AsyncRemoteCodeInterpreter(_RemoteClient):
                          ssl_context)
         self._pool = _AsyncPool(self._address, self._connect_timeout, self._tls)
         self._loop: Optional[asyncio.AbstractEventLoop] = None
+        #: Files in and out, as coroutines: see :class:`interp.remote.fs.AsyncRemoteFileSystem`.
+        self.fs = AsyncRemoteFileSystem(self)
 
     async def __aenter__(self) -> AsyncRemoteCodeInterpreter:
         self._check_open()
@@ -186,6 +190,67 @@ class AsyncRemoteCodeInterpreter(_RemoteClient):
             self._pool.put(conn, exchange.parser)
             return exchange.outcome()
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _transfer(self, transfer: rf.Transfer, body: Optional[rf.Body],
+                        sink: Optional[Callable[[bytes], Awaitable[None]]]) -> None:
+        """See RemoteCodeInterpreter._transfer (``sink`` is a coroutine function)."""
+        import asyncio
+
+        self._check_open()
+        head = transfer.head(self._address, self._token)
+        for attempt in range(2):
+            transfer.restart()
+            conn = await self._pool.get()
+            sent = False
+            broken: Optional[OSError] = None
+            try:
+                await conn.send(head, time.monotonic() + self._io_timeout)
+                sent = True
+                deadline = time.monotonic() + rf.EXPECT_WAIT
+                while transfer.waiting:  # 100 Continue or a final answer, at most EXPECT_WAIT seconds
+                    try:
+                        if not await self._pump(conn, transfer, sink, deadline):
+                            break
+                    except socket.timeout:
+                        transfer.go_ahead()
+                if transfer.proceed and body is not None:
+                    chunks = rf.local_chunks(body)
+                    while True:  # the local file is read in a thread, a chunk at a time
+                        chunk = await asyncio.to_thread(next, chunks, b"")
+                        if not chunk:
+                            break
+                        try:
+                            await conn.send(chunk, time.monotonic() + self._io_timeout)
+                        except (OSError, asyncio.TimeoutError) as exc:
+                            broken = exc if isinstance(exc, OSError) else TimeoutError(str(exc))
+                            break
+                while not transfer.done and await self._pump(conn, transfer, sink):
+                    pass
+            except rf.LocalError as exc:
+                conn.close()
+                raise exc.error from None
+            except (OSError, EOFError, RemoteProtocolError, TimeoutError) as exc:
+                conn.close()
+                if conn.reused and attempt == 0 and transfer.parser.received == 0:
+                    continue
+                raise _lost(self._address, transfer.request, broken or exc, sent=sent) from None
+            except BaseException:
+                conn.close()
+                raise
+            self._pool.put(conn, transfer.parser)
+            return transfer.outcome()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _pump(self, conn: _AsyncConnection, transfer: rf.Transfer,
+                    sink: Optional[Callable[[bytes], Awaitable[None]]], deadline: Optional[float] = None) -> bool:
+        chunk = await conn.recv(time.monotonic() + self._io_timeout if deadline is None else deadline)
+        if not chunk:
+            transfer.eof()
+            return False
+        for piece in transfer.feed(chunk):
+            if sink is not None:
+                await sink(piece)
+        return True
 
     async def run_code(self, code: str, *, context: ContextRef = None,
                        on_stdout: Optional[Callable[[Any], Any]] = None,

@@ -19,6 +19,7 @@ from urllib.parse import quote, urlsplit
 from .. import _jsonlimits
 from ..core import Capture
 from ..engine import DEFAULT_CONTEXT_ID, ContextRef
+from ..files import error_from_json
 from ..errors import (
     ConnectionLostError,
     ContextNotFoundError,
@@ -293,11 +294,13 @@ def decode_json(data: bytes) -> Any:
         raise _bad("JSON that %s" % exc) from None
 
 
-def error_from_response(status: int, body: bytes, content_type: str) -> InterpError:
+def error_from_response(status: int, body: bytes, content_type: str) -> Exception:
     """The exception for an error response: the InterpError the server names
-    (``interp_error``), else a RemoteServerError with the status."""
+    (``interp_error``), the built-in one a file route names (``file_error``),
+    else a RemoteServerError with the status."""
     message: str = ""
     kind: Optional[str] = None
+    file_error: Any = None
     if content_type.split(";")[0].strip().lower() == "application/json" and len(body) <= MAX_BODY:
         try:
             value = decode_json(body)
@@ -307,6 +310,9 @@ def error_from_response(status: int, body: bytes, content_type: str) -> InterpEr
             found_message, found_kind = value.get("message"), value.get("interp_error")
             message = found_message if isinstance(found_message, str) else ""
             kind = found_kind if isinstance(found_kind, str) else None
+            file_error = value.get("file_error")
+    if isinstance(file_error, dict):
+        return error_from_json(file_error)
     if not message:
         message = body[:200].decode("utf-8", "replace").strip() or "no message"
     if kind == "ContextNotFoundError":
@@ -562,7 +568,7 @@ class RunExchange:
                                truncated=bool(self._results_dropped or self._results_past or any(
                                    capture.dropped for capture in self._capture.values())))
 
-    def error_response(self) -> InterpError:
+    def error_response(self) -> Exception:
         """The exception for a response that was not a stream (404, 503, ...)."""
         return error_from_response(self.parser.status, bytes(self._error_body),
                                    self.parser.headers.get("content-type", ""))

@@ -20,6 +20,8 @@ from ..errors import (
 )
 from ..types import ExecutionResult, InterpreterContext
 from . import core as rc
+from . import files as rf
+from .fs import RemoteFileSystem
 from .client import (
     CANCEL_POLL,
     DEFAULT_CONNECT_TIMEOUT,
@@ -172,6 +174,8 @@ class RemoteCodeInterpreter(_RemoteClient):
                          ssl_context)
         self._pool = _Pool(self._address, self._connect_timeout, self._tls)
         self._lock = threading.Lock()
+        #: Files in and out (Daytona's ``fs``), as on CodeInterpreter: see :class:`interp.remote.fs.RemoteFileSystem`.
+        self.fs = RemoteFileSystem(self)
 
     def __enter__(self) -> RemoteCodeInterpreter:
         return self
@@ -209,6 +213,72 @@ class RemoteCodeInterpreter(_RemoteClient):
             self._pool.put(conn, exchange.parser)
             return exchange.outcome()
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _transfer(self, transfer: rf.Transfer, body: Optional[rf.Body], sink: Callable[[bytes], None]) -> None:
+        """Carry out an upload (``body``) or a download (its bytes to ``sink``
+        as they come) on a kept-alive connection; raise what the server
+        answered. Each read and write must progress within ``io_timeout``."""
+        self._check_open()
+        head = transfer.head(self._address, self._token)
+        for attempt in range(2):
+            transfer.restart()
+            conn = self._pool.get()
+            sent = False
+            broken: Optional[OSError] = None
+            try:
+                conn.send(head, time.monotonic() + self._io_timeout)
+                sent = True
+                self._await_continue(conn, transfer, sink)
+                if transfer.proceed and body is not None:
+                    broken = self._send_body(conn, body)
+                while not transfer.done and self._pump(conn, transfer, sink):
+                    pass
+            except rf.LocalError as exc:
+                conn.close()
+                raise exc.error from None
+            except (OSError, EOFError, RemoteProtocolError) as exc:
+                conn.close()
+                if conn.reused and attempt == 0 and transfer.parser.received == 0:
+                    continue  # the server had closed the idle connection
+                raise _lost(self._address, transfer.request, broken or exc, sent=sent) from None
+            except BaseException:
+                conn.close()
+                raise
+            self._pool.put(conn, transfer.parser)
+            return transfer.outcome()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _await_continue(self, conn: _Connection, transfer: rf.Transfer, sink: Callable[[bytes], None]) -> None:
+        """Wait for an upload's ``100 Continue`` or final answer, at most rf.EXPECT_WAIT seconds."""
+        deadline = time.monotonic() + rf.EXPECT_WAIT
+        while transfer.waiting:
+            try:
+                if not self._pump(conn, transfer, sink, deadline):
+                    return
+            except socket.timeout:
+                transfer.go_ahead()
+
+    def _pump(self, conn: _Connection, transfer: rf.Transfer, sink: Callable[[bytes], None],
+              deadline: Optional[float] = None) -> bool:
+        """Read and handle what the server sent next; False at its end."""
+        chunk = conn.recv(time.monotonic() + self._io_timeout if deadline is None else deadline, None)
+        if not chunk:
+            transfer.eof()
+            return False
+        for piece in transfer.feed(chunk):
+            sink(piece)
+        return True
+
+    def _send_body(self, conn: _Connection, body: rf.Body) -> Optional[OSError]:
+        """Send an upload's bytes: None, or the error that broke sending (the
+        server may have answered and closed: its answer is read next). An
+        error of the local source is raised as rf.LocalError."""
+        for chunk in rf.local_chunks(body):
+            try:
+                conn.send(chunk, time.monotonic() + self._io_timeout)
+            except OSError as exc:
+                return exc
+        return None
 
     def run_code(self, code: str, *, context: ContextRef = None,
                  on_stdout: Optional[Callable[[Any], Any]] = None,

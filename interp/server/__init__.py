@@ -16,6 +16,9 @@ programs in any language::
     POST   /execute                 as above, plus "context_id"?
     POST   /mcp                     one MCP message (Streamable HTTP, interp.mcp.http)
     DELETE /mcp                     end an MCP session (Mcp-Session-Id)
+    PUT    /files/{path}            raw bytes       -> 201 {"path", "size"}  (interp.server.files)
+    GET    /files/{path}                            -> 200 raw bytes, streamed
+    POST   /fs/list|info|folder|delete|move  {...}  -> the fs methods (interp.server.files)
     GET    /health                                  -> 200 {"status": "ok", ...}
     GET    /metrics                                 -> 200 Prometheus text
 
@@ -50,7 +53,8 @@ backlog). Every error, whatever its cause, is a JSON response:
 
 Modules: ``limits`` (defaults and bounds), ``checks`` (request rules and
 errors), ``table`` (the context table), ``streams`` (NDJSON and SSE
-responses), ``handler`` (a connection's requests and the routes), ``app``
+responses), ``handler`` (a connection's requests and the routes), ``files``
+(the file routes), ``app``
 (the listening server), ``tls`` (TLS termination), ``metrics``
 (Prometheus text), ``cli`` (the command line).
 """

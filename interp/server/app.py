@@ -19,6 +19,7 @@ from ..mcp.core import MCPCore
 from ..mcp.http import MCPEndpoint
 from . import metrics as _metrics
 from .checks import _client_gone, _is_unspecified, _positive, is_loopback
+from .files import DEFAULT_MAX_UPLOAD
 from .handler import RequestHandler
 from .limits import (
     _EXHAUSTED,
@@ -60,7 +61,8 @@ class InterpHTTPServer(ThreadingHTTPServer):
                  io_timeout: float = DEFAULT_IO_TIMEOUT,
                  max_connections: int = DEFAULT_MAX_CONNECTIONS,
                  allowed_hosts: Iterable[str] = (), max_contexts: Optional[int] = None,
-                 idle_timeout: Optional[float] = None, tls: Optional[ssl.SSLContext] = None) -> None:
+                 idle_timeout: Optional[float] = None, tls: Optional[ssl.SSLContext] = None,
+                 max_upload: int = DEFAULT_MAX_UPLOAD) -> None:
         if max_contexts is not None and (isinstance(max_contexts, bool) or not isinstance(max_contexts, int)
                                          or max_contexts < 1):
             raise ValueError("max_contexts must be a positive int, got %r" % (max_contexts,))
@@ -72,6 +74,10 @@ class InterpHTTPServer(ThreadingHTTPServer):
             raise ValueError("max_connections must be a positive int, got %r" % (max_connections,))
         if isinstance(max_body, bool) or not isinstance(max_body, int) or max_body < 0:
             raise ValueError("max_body must be an int >= 0, got %r" % (max_body,))
+        if isinstance(max_upload, bool) or not isinstance(max_upload, int) or max_upload < 0:
+            raise ValueError("max_upload must be an int >= 0, got %r" % (max_upload,))
+        #: the largest upload (PUT /files/...), streamed to disk: not bounded by max_body
+        self.max_upload = max_upload
         extra_hosts = frozenset(name.strip().lower() for name in allowed_hosts)
         if extra_hosts and not token:
             raise ValueError("allowing other Host names needs a token: without one, any web page "
@@ -232,7 +238,8 @@ def make_server(interpreter: CodeInterpreter, host: str = DEFAULT_HOST, port: in
                 header_timeout: float = DEFAULT_HEADER_TIMEOUT, io_timeout: float = DEFAULT_IO_TIMEOUT,
                 max_connections: int = DEFAULT_MAX_CONNECTIONS,
                 allowed_hosts: Iterable[str] = (), max_contexts: Optional[int] = None,
-                idle_timeout: Optional[float] = None, tls: Optional[ssl.SSLContext] = None) -> InterpHTTPServer:
+                idle_timeout: Optional[float] = None, tls: Optional[ssl.SSLContext] = None,
+                max_upload: int = DEFAULT_MAX_UPLOAD) -> InterpHTTPServer:
     """Bind an :class:`InterpHTTPServer` (call ``serve_forever()`` on it).
 
     Raises ValueError for a non-loopback ``host`` without a ``token``, for
@@ -248,4 +255,5 @@ def make_server(interpreter: CodeInterpreter, host: str = DEFAULT_HOST, port: in
     return InterpHTTPServer((host, port), interpreter, token=token or None, max_body=max_body, log=log,
                             header_timeout=header_timeout, io_timeout=io_timeout,
                             max_connections=max_connections, allowed_hosts=allowed_hosts,
-                            max_contexts=max_contexts, idle_timeout=idle_timeout, tls=tls)
+                            max_contexts=max_contexts, idle_timeout=idle_timeout, tls=tls,
+                            max_upload=max_upload)

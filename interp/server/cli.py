@@ -20,6 +20,7 @@ from ..mcp.http import KEEPALIVE as MCP_KEEPALIVE
 from ..sandbox import add_arguments as sandbox_arguments
 from ..sandbox import from_arguments as sandbox_from
 from .app import make_server
+from .files import DEFAULT_MAX_UPLOAD
 from .limits import (
     DEFAULT_HEADER_TIMEOUT,
     DEFAULT_HOST,
@@ -52,6 +53,8 @@ def _parser() -> argparse.ArgumentParser:
                            "token (default: only the bound address and loopback names)")
     http.add_argument("--max-body", type=int, default=DEFAULT_MAX_BODY, metavar="BYTES",
                       help="largest request body (default %(default)s)")
+    http.add_argument("--max-upload", type=int, default=DEFAULT_MAX_UPLOAD, metavar="BYTES",
+                      help="largest file upload (PUT /files/...), streamed to disk (default %(default)s)")
     http.add_argument("--max-connections", type=int, default=DEFAULT_MAX_CONNECTIONS, metavar="N",
                       help="connections served at once; more wait (default %(default)s)")
     http.add_argument("--header-timeout", type=float, default=DEFAULT_HEADER_TIMEOUT, metavar="SECONDS",
@@ -92,7 +95,8 @@ def _check_arguments(args: argparse.Namespace) -> Optional[str]:
                               ("--mcp-keepalive", args.mcp_keepalive, False)):
         if not seconds(value, zero):
             return "%s must be a number of seconds %s, got %s" % (flag, ">= 0" if zero else "> 0", value)
-    for flag, value, least in (("--max-body", args.max_body, 0), ("--max-connections", args.max_connections, 1),
+    for flag, value, least in (("--max-body", args.max_body, 0), ("--max-upload", args.max_upload, 0),
+                               ("--max-connections", args.max_connections, 1),
                                ("--max-contexts", args.max_contexts, 1)):
         if value is not None and value < least:
             return "%s must be >= %d, got %d" % (flag, least, value)
@@ -128,7 +132,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                                  log=not args.quiet, header_timeout=args.header_timeout,
                                  io_timeout=args.io_timeout, max_connections=args.max_connections,
                                  allowed_hosts=args.allow_host, max_contexts=args.max_contexts,
-                                 idle_timeout=args.idle_timeout, tls=tls)
+                                 idle_timeout=args.idle_timeout, tls=tls, max_upload=args.max_upload)
         except (ValueError, OSError, OverflowError) as exc:
             return fail(parser.prog, str(exc))
         server.mcp.core.output_limit, server.mcp.core.task_after = args.output_limit, args.task_after

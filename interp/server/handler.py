@@ -13,7 +13,6 @@ import sys
 import time
 import traceback
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 from urllib.parse import unquote, urlsplit
 
@@ -42,6 +41,7 @@ from .checks import (
     check_context_id,
     result_json,
 )
+from .files import FileRoutes, raw_body
 from .limits import _TIMEOUTS, BUSY_HEADER_TIMEOUT, MAX_HEAD, MAX_TIMEOUT
 from .streams import _EventStream, _peer_closed, _SSEStream, _wait
 from .table import _Entry
@@ -103,7 +103,7 @@ class _RequestReader(io.BufferedReader):
         return line
 
 
-class RequestHandler(BaseHTTPRequestHandler):
+class RequestHandler(FileRoutes):
     """Routes one HTTP/1.1 request (keep-alive) to the shared interpreter."""
 
     protocol_version = "HTTP/1.1"
@@ -137,6 +137,10 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     def do_PATCH(self) -> None:
         self._dispatch("PATCH")
+
+    def handle_expect_100(self) -> bool:
+        """An upload answers ``Expect: 100-continue`` itself, after its checks."""
+        return raw_body(self.command, urlsplit(self.path).path) or super().handle_expect_100()
 
     def log_message(self, format: str, *args: Any) -> None:
         """Request lines; ``--quiet`` turns them off."""
@@ -220,8 +224,9 @@ class RequestHandler(BaseHTTPRequestHandler):
         body_read = False
         try:
             self._check_caller()
-            body = self._read_body()
-            body_read = True
+            raw = raw_body(method, urlsplit(self.path).path)  # an upload reads its body as it goes
+            body = b"" if raw else self._read_body()
+            body_read = not raw
             handler, args = self._route(method, urlsplit(self.path).path)
             handler(body, *args)
         except Exception as exc:
@@ -307,8 +312,14 @@ class RequestHandler(BaseHTTPRequestHandler):
         parts = [unquote(part) for part in path.split("/")[1:]]
         allowed: Dict[str, str] = {}
         args: Tuple[str, ...] = ()
+        rest: Tuple[str, ...] = ()  # a trailing {path}: the rest of the path, not checked as an id
         for route_method, template, name in ROUTES:
             pattern = template.split("/")[1:]
+            if pattern[-1] == "{path}":
+                if parts[:len(pattern) - 1] == pattern[:-1]:
+                    allowed.setdefault(route_method, name)
+                    rest = ("/".join(parts[len(pattern) - 1:]),)
+                continue
             if len(pattern) == len(parts) and all((want == "{id}" and bool(part)) or want == part
                                                    for want, part in zip(pattern, parts)):
                 allowed.setdefault(route_method, name)
@@ -319,7 +330,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             methods = ", ".join(sorted(allowed))
             raise HTTPError(405, "%s is not allowed on %s (allowed: %s)" % (method, path, methods),
                             headers={"Allow": methods})
-        return getattr(self, allowed[method]), tuple(check_context_id(arg) for arg in args)
+        return getattr(self, allowed[method]), tuple(check_context_id(arg) for arg in args) + rest
 
     def _send_json(self, status: int, payload: Any, *, close: bool = False,
                    headers: Optional[Dict[str, str]] = None) -> None:
@@ -592,4 +603,12 @@ ROUTES: List[Tuple[str, str, str]] = [
     ("POST", "/execute", "_execute"),
     ("POST", "/mcp", "_mcp_post"),
     ("DELETE", "/mcp", "_mcp_delete"),
+    # files (interp.server.files): {path} is the rest of the path
+    ("PUT", "/files/{path}", "_put_file"),
+    ("GET", "/files/{path}", "_get_file"),
+    ("POST", "/fs/list", "_fs_list"),
+    ("POST", "/fs/info", "_fs_info"),
+    ("POST", "/fs/folder", "_fs_folder"),
+    ("POST", "/fs/delete", "_fs_delete"),
+    ("POST", "/fs/move", "_fs_move"),
 ]
