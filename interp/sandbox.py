@@ -311,6 +311,12 @@ class Sandbox:
             else:
                 report["memfd"] = ("NOT ENFORCED: memfd_create memory escapes RLIMIT_AS and no seccomp "
                                    "filter is known for %s" % platform.machine())
+            if seccomp_program() is not None:
+                report["shm"] = ("seccomp: shmget fails with ENOSYS (System V shared memory outlives the "
+                                 "process and is out of RLIMIT_AS's reach)")
+            else:
+                report["shm"] = ("NOT ENFORCED: System V shared memory escapes RLIMIT_AS and no seccomp "
+                                 "filter is known for %s" % platform.machine())
         if self.inodes is not None:
             if self._can_seal():
                 report["inodes"] = ("nr_inodes of /tmp, /dev/shm and the temporary workspace, each (set by the "
@@ -352,7 +358,7 @@ class Sandbox:
     def seccomp(self) -> Optional[bytes]:
         """The seccomp filter the sandbox runs under (None: none, and bwrap's
         --disable-userns instead): no new user namespaces, and memfd_create
-        refused where no cgroup bounds memory (see :meth:`enforcement`)."""
+        and shmget refused where no cgroup bounds memory (see :meth:`enforcement`)."""
         return seccomp_program(memfd=self.memory is not None and not (self._cgroup is not None
                                                                       and self._cgroup.memory))
 

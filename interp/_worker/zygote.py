@@ -51,6 +51,7 @@ import os
 import select
 import signal
 import socket
+import sys
 import time
 from typing import Any, Dict, List, Optional, Sequence, Set, Union
 
@@ -89,13 +90,20 @@ def _warm_up() -> None:
 def _child(fds: Sequence[int]) -> None:
     """In the forked child: become a worker. Never returns."""
     try:
-        native.set_dumpable(True)
         os.setsid()
         _set_limits(_child_limits, PER_PROCESS)
         channel_in, channel_out, startup_err = fds[:3]
         for fd, target in ((channel_in, 0), (channel_out, 1), (startup_err, 2)):
             os.dup2(fd, target)
             os.close(fd)
+        # Dumpable (its /proc/<pid>/fd open to the other workers, same uid)
+        # only now that it holds nothing but its own descriptors: before the
+        # dup2s, fd 2 was the zygote's.
+        native.set_dumpable(True)
+        if sys.flags.no_site:  # a sandboxed zygote starts without site (-S): see _zygote_client
+            import site
+
+            site.main()
         main(fds[3:7])
     except BaseException as exc:  # report to the start-up stderr the parent reads
         try:
@@ -126,6 +134,11 @@ def serve(sock_fd: int, limits: Union[str, Dict[str, int], None] = None) -> None
         sock.send(json.dumps({"t": "hello", "error": "limits: %s" % exc}).encode())
         os._exit(1)
     _send(sock, {"t": "hello", "pid": os.getpid()}, os.getpid())
+    # Its stderr (in a sandbox, a host file that keeps what bwrap said) is
+    # not needed after the hello: no descriptor of the host's stays here.
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2)
+    os.close(null)
     warm = False
     # Daemons started by a worker that then died abruptly (a segfault, the
     # OOM killer) are re-parented here instead of to init; _sweep ends them.
