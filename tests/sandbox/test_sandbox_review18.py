@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import errno
 import os
-import subprocess
-import sys
 
 import pytest
 
 from conftest import no_leftovers
 from helpers import _children
 from interp import CodeInterpreter
-from interp.errors import SandboxError
 from interp.sandbox import Sandbox, _Cgroup
 
 MiB = 1 << 20
