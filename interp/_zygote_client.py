@@ -18,7 +18,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from ._worker.proctree import is_stopped
 
-_HERE = os.path.dirname(os.path.abspath(__file__))
+_HERE = os.path.dirname(os.path.realpath(__file__))  # a sandbox shows it at its real path
 PROTOCOL_PATH = os.path.join(_HERE, "protocol.py")
 WORKER_PACKAGE = os.path.join(_HERE, "_worker")
 

@@ -38,6 +38,7 @@ import threading
 import warnings
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
+from ._python_layout import python_directories
 from ._cgroup import CGROUP_PREFIX, STALE_CGROUP_AGE, _Cgroup, _kernel, _read
 from ._sandbox_kernel import remove_tree, seccomp_program
 from .errors import InvalidCwdError, SandboxError, SandboxUnavailableError
@@ -66,7 +67,7 @@ DEFAULT_WORKSPACE_SIZE = 1024 * MiB
 #: Files (inodes) the temporary workspace may hold.
 DEFAULT_INODES = 65536
 #: The interp package's directory (shown read-only: the host imports from it).
-INTERP_DIR = os.path.dirname(os.path.abspath(__file__))
+INTERP_DIR = os.path.dirname(os.path.realpath(__file__))
 
 #: The parts of /etc code needs (users, name resolution, TLS roots, time
 #: zones, locales, the dynamic linker, fonts, MIME types), not its secrets:
@@ -111,8 +112,24 @@ def _paths(name: str, values: Iterable[PathLike]) -> Tuple[str, ...]:
         path = os.path.abspath(os.fspath(value))
         if not os.path.exists(path):
             raise ValueError("%s: %s does not exist" % (name, path))
-        found.append(path)
+        found.append(os.path.realpath(path))  # see _real()
     return tuple(found)
+
+
+def _real(path: str) -> str:
+    """``path`` with every symlink resolved. Everything the sandbox shows is
+    bound, and compared with the rest, at its real path: two spellings of
+    one directory (through a symlink) cannot make one writable that the other
+    promised read-only."""
+    return os.path.realpath(path)
+
+
+def _executable(python: str) -> str:
+    """The interpreter to run, named through its directory's real path (the
+    sandbox shows that) but by its own name (a venv's ``bin/python`` is a
+    link the venv is found by)."""
+    path = os.path.abspath(python if os.sep in python else (shutil.which(python) or python))
+    return os.path.join(_real(os.path.dirname(path)), os.path.basename(path))
 
 
 def _importable(path: str, imported: str) -> bool:
@@ -172,7 +189,7 @@ class Sandbox:
                  bwrap: Optional[str] = None, workspace_size: int = DEFAULT_WORKSPACE_SIZE,
                  inodes: Optional[int] = DEFAULT_INODES, prestart: int = 0) -> None:
         if workspace is not None:
-            path = os.path.abspath(os.fspath(workspace))
+            path = _real(os.path.abspath(os.fspath(workspace)))
             if not os.path.isdir(path):
                 raise InvalidCwdError(2, "sandbox workspace is not a directory", path)
             self._given_workspace: Optional[str] = path
@@ -198,7 +215,7 @@ class Sandbox:
         if isinstance(prestart, bool) or not isinstance(prestart, int) or not 0 <= prestart <= 16:
             raise ValueError("prestart must be an int from 0 to 16, not %r" % (prestart,))
         self.prestart = prestart
-        self.python = python or sys.executable
+        self.python = _executable(python or sys.executable)
         self.bwrap = bwrap
         self._workspace: Optional[str] = self._given_workspace
         self._temporary: Optional[str] = None
@@ -238,7 +255,7 @@ class Sandbox:
         """The workspace's host path (a temporary directory is made on first use)."""
         with self._lock:
             if self._workspace is None:
-                self._temporary = tempfile.mkdtemp(prefix="interp-sandbox-")
+                self._temporary = _real(tempfile.mkdtemp(prefix="interp-sandbox-"))
                 self._workspace = self._temporary
             return self._workspace
 
@@ -263,7 +280,10 @@ class Sandbox:
         return path
 
     def python_paths(self) -> List[str]:
-        """The Python installation's directories, shown read-only."""
+        """The Python installations' directories, shown read-only (real
+        paths): those of ``python`` as it reports them itself (its prefixes,
+        its venv, its import path, its site-packages; SandboxError if it
+        cannot be run), and this process's own."""
         paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
                  os.path.dirname(os.path.dirname(os.path.realpath(self.python)))}
         try:
@@ -271,7 +291,9 @@ class Sandbox:
             paths.add(site.getusersitepackages())
         except AttributeError:  # an old virtualenv's site module
             pass
-        return sorted(path for path in paths if path and os.path.isdir(path))
+        paths = {_real(path) for path in paths if path}
+        paths.update(python_directories(self.python))
+        return sorted(path for path in paths if os.path.exists(path))
 
     # -- limits ---------------------------------------------------------------
 
@@ -423,8 +445,8 @@ class Sandbox:
         Python code from (its launch directory, a ``sys.path`` entry, or a
         package-named directory below one) or that holds such a path not made
         yet, or one inside the Python installation or a ``read_only`` path."""
-        writable = [os.path.realpath(path) for path in (self.workspace, *self.writable)]
-        fixed = [*self.python_paths(), INTERP_DIR, *mounts]
+        writable = [_real(path) for path in (self.workspace, *self.writable)]
+        fixed = [*self.python_paths(), INTERP_DIR, *map(_real, mounts)]
         imports = self.host_import_paths()
         home = os.path.realpath(os.path.expanduser("~"))
         for path in writable:
@@ -457,7 +479,7 @@ class Sandbox:
                 order.append(path)
                 shown_dirs.append(path)
         for imported in imports:  # a venv's site-packages, an editable checkout's src/, a zip in the workspace
-            if _inside(imported, writable) and imported not in order:
+            if _inside(imported, writable) and imported not in order and _real(imported) == imported:
                 order.append(imported)
         return order
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import errno
 import os
+import subprocess
+import sys
 
 import pytest
 
 from conftest import no_leftovers
 from helpers import _children
 from interp import CodeInterpreter
+from interp.errors import SandboxError
 from interp.sandbox import Sandbox, _Cgroup
 
 MiB = 1 << 20
@@ -20,6 +23,109 @@ def _workspace(tmp_path, name="workspace"):
     path = tmp_path / name
     path.mkdir()
     return path
+
+
+# 1. Sandbox(python=<a venv in the workspace>): the venv was writable (only
+#    the host's own installation was shown read-only), and the zygote ran
+#    its .pth files before it sealed the sandbox
+
+WRITE_CELL = (
+    "import errno, sys\n"
+    "for path in sys.argv[1:] or PATHS:\n"
+    "    try:\n"
+    "        open(path, 'a').write('#planted\\n')\n"
+    "        print('wrote', path)\n"
+    "    except OSError as exc:\n"
+    "        print(errno.errorcode[exc.errno], path)\n"
+)
+
+
+def _venv(where):
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(where)], check=True, timeout=120,
+                   stdout=subprocess.DEVNULL)
+    site_packages = [str(path) for path in where.glob("lib/python3*/site-packages")]
+    assert len(site_packages) == 1, site_packages
+    return site_packages[0]
+
+
+def _write_into(ci, paths):
+    out = ci.run_code("PATHS = %r\n" % [str(path) for path in paths] + WRITE_CELL).stdout
+    return out.splitlines()
+
+
+def test_a_venv_python_inside_the_workspace_is_shown_read_only(tmp_path):
+    workspace = _workspace(tmp_path)
+    site_packages = _venv(workspace / ".venv")
+    targets = [os.path.join(site_packages, "zz.pth"), workspace / ".venv" / "pyvenv.cfg",
+               workspace / ".venv" / "bin" / "activate", workspace / "fine.txt"]
+    with CodeInterpreter(sandbox=Sandbox(workspace, python=str(workspace / ".venv" / "bin" / "python"))) as ci:
+        assert ci.run_code("import sys; print(sys.prefix)").stdout == "%s\n" % (workspace / ".venv")
+        out = _write_into(ci, targets)
+    assert out == ["EROFS %s" % path for path in targets[:3]] + ["wrote %s" % targets[3]], out
+    assert not os.path.exists(targets[0]) and "#planted" not in (workspace / ".venv" / "pyvenv.cfg").read_text()
+    no_leftovers()
+
+
+def test_site_start_up_code_runs_in_workers_only_never_before_the_seal(tmp_path):
+    workspace = _workspace(tmp_path)
+    site_packages = _venv(tmp_path / "venv")  # a .pth the venv holds (or one planted before)
+    with open(os.path.join(site_packages, "zz_probe.pth"), "w") as handle:
+        handle.write("import os; open(os.path.join(%r, 'ran-%%d-%%s' %% (os.getpid(), [line.split()[1] for line in "
+                     "open('/proc/self/status') if line.startswith('CapEff')][0])), 'w').close()\n"
+                     % str(workspace))
+    box = Sandbox(workspace, python=str(tmp_path / "venv" / "bin" / "python"), read_only=[tmp_path / "venv"])
+    with CodeInterpreter(sandbox=box) as ci:
+        assert ci.run_code("import sys; print(sys.prefix)").stdout == "%s\n" % (tmp_path / "venv")
+        ran = sorted(name for name in os.listdir(workspace) if name.startswith("ran-"))
+        pid = int(ci.run_code("import os; print(os.getpid())").stdout)
+    assert ran and all(name.endswith("-0000000000000000") for name in ran), ran
+    assert "ran-1-" not in " ".join(ran) and "ran-%d-0000000000000000" % pid in ran, ran
+    no_leftovers()
+
+
+def test_a_python_that_cannot_run_is_refused_before_anything_starts(tmp_path):
+    fake = tmp_path / "python"
+    fake.write_text("#!/bin/sh\nexit 3\n")
+    fake.chmod(0o755)
+    with pytest.raises(SandboxError, match="did not say where its installation lies"):
+        CodeInterpreter(sandbox=Sandbox(_workspace(tmp_path), python=str(fake)))
+    no_leftovers()
+
+
+# 2. a workspace and a venv or read_only= path named through different
+#    (symlinked) spellings left the venv and the read_only= path writable
+
+def test_paths_named_through_symlinks_are_compared_and_bound_as_real_paths(tmp_path, monkeypatch):
+    real = tmp_path / "real"
+    (real / "proj" / "ro").mkdir(parents=True)
+    (real / "proj" / "ro" / "f").write_text("kept\n")
+    site_packages = _venv(real / "proj" / ".venv")
+    (tmp_path / "link").symlink_to(real)
+    linked = tmp_path / "link" / "proj"
+    # the host runs the venv through the link; the workspace is named by its real path
+    monkeypatch.setattr(sys, "path", [*sys.path, site_packages.replace(str(real), str(tmp_path / "link"))])
+    venv_files = [os.path.join(site_packages, "x.pth"), real / "proj" / ".venv" / "pyvenv.cfg",
+                  real / "proj" / ".venv" / "bin" / "activate"]
+    with CodeInterpreter(sandbox=Sandbox(real / "proj", python=str(linked / ".venv" / "bin" / "python"))) as ci:
+        out = _write_into(ci, venv_files)
+    assert out == ["EROFS %s" % path for path in venv_files], out
+    for workspace, read_only in ((linked, real / "proj" / "ro"), (real / "proj", linked / "ro")):
+        with CodeInterpreter(sandbox=Sandbox(workspace, read_only=[read_only])) as ci:
+            out = _write_into(ci, [real / "proj" / "ro" / "f", linked / "ro" / "f", "ro/f"])
+        assert all(line.startswith("EROFS ") or line.startswith("ENOENT ") for line in out), out
+        assert out[0].startswith("EROFS") and out[2].startswith("EROFS"), out
+    assert (real / "proj" / "ro" / "f").read_text() == "kept\n"
+    no_leftovers()
+
+
+def test_a_workspace_named_through_a_symlink_is_its_real_path(tmp_path):
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    box = Sandbox(tmp_path / "link")
+    assert box.workspace == str(tmp_path / "real")
+    with CodeInterpreter(sandbox=box) as ci:
+        assert ci.run_code("import os; print(os.getcwd())").stdout == "%s\n" % (tmp_path / "real")
+    no_leftovers()
 
 
 # 3. System V shared memory escaped `memory` (RLIMIT_AS): detached segments
