@@ -112,7 +112,7 @@ def test_paths_named_through_symlinks_are_compared_and_bound_as_real_paths(tmp_p
     for workspace, read_only in ((linked, real / "proj" / "ro"), (real / "proj", linked / "ro")):
         with CodeInterpreter(sandbox=Sandbox(workspace, read_only=[read_only])) as ci:
             out = _write_into(ci, [real / "proj" / "ro" / "f", linked / "ro" / "f", "ro/f"])
-        assert all(line.startswith("EROFS ") or line.startswith("ENOENT ") for line in out), out
+        assert all(line.startswith(("EROFS ", "ENOENT ")) for line in out), out
         assert out[0].startswith("EROFS") and out[2].startswith("EROFS"), out
     assert (real / "proj" / "ro" / "f").read_text() == "kept\n"
     no_leftovers()
