@@ -96,10 +96,9 @@ def _child(fds: Sequence[int]) -> None:
         for fd, target in ((channel_in, 0), (channel_out, 1), (startup_err, 2)):
             os.dup2(fd, target)
             os.close(fd)
-        # Dumpable (its /proc/<pid>/fd open to the other workers, same uid)
-        # only now that it holds nothing but its own descriptors: before the
-        # dup2s, fd 2 was the zygote's.
-        native.set_dumpable(True)
+        # Not dumpable yet (nothing of it is open to the other workers through
+        # /proc/<pid>/fd, ptrace or pidfd_getfd): it becomes so once it is a
+        # context's, set up (Worker.setup), its descriptors all its own.
         if sys.flags.no_site:  # a sandboxed zygote starts without site (-S): see _zygote_client
             import site
 
@@ -125,7 +124,8 @@ def serve(sock_fd: int, limits: Union[str, Dict[str, int], None] = None) -> None
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Workers must not reach the socket to the parent through this process
     # (ptrace, /proc/<pid>/fd, pidfd_getfd): forged replies would name host
-    # processes for the parent to kill. Each worker is made dumpable again.
+    # processes for the parent to kill. Each worker is made dumpable again
+    # once a context's (Worker.setup): a pooled one is not open to the code.
     native.set_dumpable(False)
     sock = socket.socket(fileno=sock_fd)
     try:

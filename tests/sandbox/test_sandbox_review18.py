@@ -212,3 +212,49 @@ def test_the_zygote_keeps_no_host_file_as_its_stderr(tmp_path):
         for pid in pythons:
             assert not os.path.isfile("/proc/%d/fd/2" % pid), (pid, os.readlink("/proc/%d/fd/2" % pid))
     no_leftovers()
+
+
+# 5. a cell stopped the pool's next worker and filled its channel through
+#    /proc/<pid>/fd: the parent's setup write then waited 5 s (on the event
+#    loop, for an AsyncCodeInterpreter) for each replacement
+
+STALL_CELL = r'''
+import os, signal
+me, found = os.getpid(), []
+for pid in [int(name) for name in os.listdir('/proc') if name.isdigit()]:
+    if pid in (1, me):
+        continue
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        fds = os.listdir('/proc/%d/fd' % pid)
+        opened = filled = 0
+        for fd in fds:
+            try:
+                writer = os.open('/proc/%d/fd/%s' % (pid, fd), os.O_WRONLY | os.O_NONBLOCK)
+            except OSError:
+                continue
+            opened += 1
+            try:
+                while True:
+                    filled += os.write(writer, b'x' * 4096)
+            except OSError:
+                pass
+        found.append('opened %d' % opened)
+    except OSError as exc:
+        found.append('refused %d' % exc.errno)
+print(pid if found else None, found)
+'''
+
+
+def test_a_pooled_worker_is_not_open_to_the_code_and_a_stopped_one_is_not_handed_out(tmp_path):
+    with CodeInterpreter(sandbox=Sandbox(_workspace(tmp_path))) as ci:
+        assert ci.run_code("1").error is None
+        out = ci.run_code(STALL_CELL).stdout.split(None, 1)
+        # the fd directory is root's (uid 0 sees it), but nothing in it opens
+        assert out[0] != "None" and out[1].strip() in ("['refused %d']" % errno.EACCES, "['opened 0']"), out
+        stopped = int(out[0])
+        context = ci.create_context()  # the pool's worker, stopped: not this context's
+        result = ci.run_code("import os; print(os.getpid())", context=context, timeout=30)
+        assert result.error is None and int(result.stdout) != stopped, (result, stopped)
+        ci.delete_context(context)
+    no_leftovers()
