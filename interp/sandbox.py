@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import pwd
 import shutil
 import site
 import stat
@@ -92,6 +93,9 @@ LOCALE_VARIABLES = ("LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "LC_COLLATE", "LC_
                     "LC_NUMERIC", "LC_TIME", "LC_MONETARY", "TZ")
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 
+#: How bwrap's messages about the files it shows begin (not about namespaces).
+FILE_FAILURES = ("bwrap: Can't find source path", "bwrap: Can't create file", "bwrap: Can't mkdir",
+                 "bwrap: Can't bind mount", "bwrap: Can't chdir", "bwrap: execvp")
 INSTALL_HINT = ("install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap; Fedora: dnf install "
                 "bubblewrap; Arch: pacman -S bubblewrap), or give its path as Sandbox(bwrap=...)")
 
@@ -141,6 +145,17 @@ def _importable(path: str, imported: str) -> bool:
     if not _inside(path, [imported]):
         return False
     return os.path.relpath(path, imported).split(os.sep)[0].isidentifier()
+
+
+def _homes() -> List[str]:
+    """Your home directory as $HOME names it and as the password database
+    does (a changed $HOME must not hide the one your shell starts in)."""
+    homes = [os.path.expanduser("~")]
+    try:
+        homes.append(pwd.getpwuid(os.getuid()).pw_dir)
+    except (KeyError, OSError):
+        pass
+    return sorted({_real(home) for home in homes if home and os.path.isabs(home)})
 
 
 def _inside(path: str, roots: Iterable[str]) -> bool:
@@ -448,9 +463,10 @@ class Sandbox:
         writable = [_real(path) for path in (self.workspace, *self.writable)]
         fixed = [*self.python_paths(), INTERP_DIR, *map(_real, mounts)]
         imports = self.host_import_paths()
-        home = os.path.realpath(os.path.expanduser("~"))
         for path in writable:
-            if _inside(home, [path]):
+            for home in _homes():
+                if not _inside(home, [path]):
+                    continue
                 raise SandboxError("%s cannot be writable in the sandbox: it holds your home directory %s, where "
                                    "the code could plant files your shell and Python run at their next start "
                                    "(.bashrc, .profile, a .pth in ~/.local)" % (path, home))
@@ -607,6 +623,10 @@ class Sandbox:
                            "kernel.unprivileged_userns_clone=1'")
         if _read("/proc/sys/user/max_user_namespaces") == "0":
             reasons.append("user namespaces are disabled: 'sudo sysctl -w user.max_user_namespaces=15000'")
+        if not reasons and said.startswith(FILE_FAILURES):
+            reasons.append("bubblewrap could not set up the sandbox's files: a path it shows (the workspace, "
+                           "read_only=, writable=, the Python installation) is missing, changed since, or leads "
+                           "through a symlink to where it cannot be shown")
         if not reasons:
             reasons.append("bubblewrap could not start the sandbox (in a container, the container may "
                            "forbid namespaces: run it with a seccomp profile that allows them)")

@@ -7,13 +7,14 @@ import errno
 import os
 import subprocess
 import sys
+import types
 
 import pytest
 
 from conftest import no_leftovers
 from helpers import _children
 from interp import CodeInterpreter
-from interp.errors import SandboxError
+from interp.errors import SandboxError, SandboxUnavailableError
 from interp.sandbox import Sandbox, _Cgroup
 
 MiB = 1 << 20
@@ -257,4 +258,37 @@ def test_a_pooled_worker_is_not_open_to_the_code_and_a_stopped_one_is_not_handed
         result = ci.run_code("import os; print(os.getpid())", context=context, timeout=30)
         assert result.error is None and int(result.stdout) != stopped, (result, stopped)
         ci.delete_context(context)
+    no_leftovers()
+
+
+# 6 (b). the home-directory refusal trusted $HOME alone
+
+def test_the_home_directory_of_the_password_database_is_refused_too(tmp_path, monkeypatch):
+    import interp.sandbox
+
+    home = tmp_path / "a" / "home"
+    home.mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(_workspace(tmp_path, "b")))
+    entry = types.SimpleNamespace(pw_dir=str(home))
+    monkeypatch.setattr(interp.sandbox.pwd, "getpwuid", lambda uid: entry)
+    for workspace in (home, tmp_path / "a"):
+        with pytest.raises(SandboxError, match="holds your home directory %s" % home):
+            CodeInterpreter(sandbox=Sandbox(workspace))
+    no_leftovers()
+
+
+# 6 (c). bwrap failing on a path it shows was blamed on namespaces
+
+def test_a_path_bwrap_cannot_show_is_not_blamed_on_namespaces(tmp_path):
+    workspace = _workspace(tmp_path)
+    (workspace / "gone").mkdir()
+    box = Sandbox(workspace, read_only=[workspace / "gone"])
+    (workspace / "gone").rmdir()
+    with CodeInterpreter(sandbox=box) as ci:
+        with pytest.raises(SandboxUnavailableError) as info:
+            ci.run_code("open('ran', 'w')")
+    message = str(info.value)
+    assert "could not set up the sandbox's files" in message and "namespaces" not in message, message
+    assert "Can't find source path %s" % (workspace / "gone") in message, message
+    assert not (workspace / "ran").exists()
     no_leftovers()
