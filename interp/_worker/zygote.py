@@ -76,8 +76,11 @@ def _warm_up() -> None:
     import asyncio  # noqa: F401
     import codeop  # noqa: F401
     import ctypes  # noqa: F401
+    import importlib.resources  # noqa: F401 (.pth files often reach it: certifi, setuptools)
     import importlib.util  # noqa: F401
+    import pathlib  # noqa: F401
     import rlcompleter  # noqa: F401
+    import site  # noqa: F401 (imported, not run: workers run site.main() once forked)
     import traceback  # noqa: F401
 
     native.load()
