@@ -76,7 +76,7 @@ def _warm_up() -> None:
     import asyncio  # noqa: F401
     import codeop  # noqa: F401
     import ctypes  # noqa: F401
-    import importlib.resources  # noqa: F401 (.pth files often reach it: certifi, setuptools)
+    import importlib.resources  # .pth files often reach it (certifi, setuptools)
     import importlib.util  # noqa: F401
     import pathlib  # noqa: F401
     import rlcompleter  # noqa: F401
