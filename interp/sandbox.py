@@ -212,6 +212,11 @@ class Sandbox:
             self._given_workspace = None
         self.read_only = _paths("read_only", read_only)
         self.writable = _paths("writable", writable)
+        # the spellings you gave (through your own symlinks) of what is shown at its real path: check_cwd
+        # takes a cwd named through one of them
+        given = [os.path.abspath(os.fspath(value)) for value in [*([workspace] if workspace is not None else []),
+                                                                   *read_only, *writable]]
+        self._aliases = sorted(((path, _real(path)) for path in given if _real(path) != path), reverse=True)
         if not isinstance(network, bool):
             raise TypeError("network must be True or False")
         self.network = network
@@ -288,7 +293,14 @@ class Sandbox:
         return (self.workspace, *self.writable, *self.read_only)
 
     def check_cwd(self, path: str) -> str:
-        """``path`` if the code inside can see it, else InvalidCwdError."""
+        """``path`` as the code inside sees it (a path below a workspace,
+        ``read_only`` or ``writable`` path you named through a symlink is
+        renamed below its real path; nothing below is resolved on the host),
+        else InvalidCwdError."""
+        for alias, real in self._aliases:
+            if _inside(path, [alias]):
+                path = real + path[len(alias):]
+                break
         if not _inside(path, self.visible()):
             raise InvalidCwdError(2, "context cwd is outside the sandbox (its workspace is %s; add the "
                                   "directory to Sandbox(writable=...) or read_only=...)" % self.workspace, path)

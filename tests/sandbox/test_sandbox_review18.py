@@ -14,7 +14,7 @@ import pytest
 from conftest import no_leftovers
 from helpers import _children
 from interp import CodeInterpreter
-from interp.errors import SandboxError, SandboxUnavailableError
+from interp.errors import InvalidCwdError, SandboxError, SandboxUnavailableError
 from interp.sandbox import Sandbox, _Cgroup
 
 MiB = 1 << 20
@@ -291,4 +291,17 @@ def test_a_path_bwrap_cannot_show_is_not_blamed_on_namespaces(tmp_path):
     assert "could not set up the sandbox's files" in message and "namespaces" not in message, message
     assert "Can't find source path %s" % (workspace / "gone") in message, message
     assert not (workspace / "ran").exists()
+    no_leftovers()
+
+
+def test_a_cwd_named_through_the_workspace_symlink_is_renamed_not_refused(tmp_path):
+    (tmp_path / "real" / "sub").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    with CodeInterpreter(sandbox=Sandbox(tmp_path / "link"), cwd=str(tmp_path / "link" / "sub")) as ci:
+        out = ci.run_code("import os; print(os.getcwd())").stdout
+        assert out == "%s\n" % (tmp_path / "real" / "sub"), out
+        context = ci.create_context(cwd=str(tmp_path / "link" / "sub"))
+        assert ci.run_code("import os; print(os.getcwd())", context=context).stdout == out
+        with pytest.raises(InvalidCwdError):
+            ci.create_context(cwd=str(tmp_path))
     no_leftovers()
