@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import pwd
 import shutil
 import site
 import stat
@@ -37,11 +36,12 @@ import sys
 import tempfile
 import threading
 import warnings
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-from ._python_layout import python_directories
 from ._cgroup import CGROUP_PREFIX, STALE_CGROUP_AGE, _Cgroup, _kernel, _read
 from ._sandbox_kernel import remove_tree, seccomp_program
+from ._sandbox_paths import (PathLike, executable, given_paths, homes, importable, inside, python_directories,
+                             real_path)
 from .errors import InvalidCwdError, SandboxError, SandboxUnavailableError
 
 __all__ = [
@@ -55,7 +55,6 @@ __all__ = [
     "seccomp_program",
 ]
 
-PathLike = Union[str, "os.PathLike[str]"]
 
 MiB = 1 << 20
 #: Default limits (each can be set to None for no limit).
@@ -108,58 +107,6 @@ def _limit(name: str, value: Optional[float]) -> Optional[int]:
     return int(value)
 
 
-def _paths(name: str, values: Iterable[PathLike]) -> Tuple[str, ...]:
-    if isinstance(values, (str, bytes)):
-        raise TypeError("%s must be a list of paths, not a single string" % name)
-    found = []
-    for value in values:
-        path = os.path.abspath(os.fspath(value))
-        if not os.path.exists(path):
-            raise ValueError("%s: %s does not exist" % (name, path))
-        found.append(os.path.realpath(path))  # see _real()
-    return tuple(found)
-
-
-def _real(path: str) -> str:
-    """``path`` with every symlink resolved. Everything the sandbox shows is
-    bound, and compared with the rest, at its real path: two spellings of
-    one directory (through a symlink) cannot make one writable that the other
-    promised read-only."""
-    return os.path.realpath(path)
-
-
-def _executable(python: str) -> str:
-    """The interpreter to run, named through its directory's real path (the
-    sandbox shows that) but by its own name (a venv's ``bin/python`` is a
-    link the venv is found by)."""
-    path = os.path.abspath(python if os.sep in python else (shutil.which(python) or python))
-    return os.path.join(_real(os.path.dirname(path)), os.path.basename(path))
-
-
-def _importable(path: str, imported: str) -> bool:
-    """True if a file made in ``path`` could be imported from the sys.path
-    entry ``imported``: ``path`` is it, or lies below it in a directory whose
-    name is a package name (``imported/name/...``: ``import name``)."""
-    if path == imported:
-        return True
-    if not _inside(path, [imported]):
-        return False
-    return os.path.relpath(path, imported).split(os.sep)[0].isidentifier()
-
-
-def _homes() -> List[str]:
-    """Your home directory as $HOME names it and as the password database
-    does (a changed $HOME must not hide the one your shell starts in)."""
-    homes = [os.path.expanduser("~")]
-    try:
-        homes.append(pwd.getpwuid(os.getuid()).pw_dir)
-    except (KeyError, OSError):
-        pass
-    return sorted({_real(home) for home in homes if home and os.path.isabs(home)})
-
-
-def _inside(path: str, roots: Iterable[str]) -> bool:
-    return any(path == root or path.startswith(root.rstrip("/") + "/") for root in roots)
 
 
 class Sandbox:
@@ -204,19 +151,19 @@ class Sandbox:
                  bwrap: Optional[str] = None, workspace_size: int = DEFAULT_WORKSPACE_SIZE,
                  inodes: Optional[int] = DEFAULT_INODES, prestart: int = 0) -> None:
         if workspace is not None:
-            path = _real(os.path.abspath(os.fspath(workspace)))
+            path = real_path(os.path.abspath(os.fspath(workspace)))
             if not os.path.isdir(path):
                 raise InvalidCwdError(2, "sandbox workspace is not a directory", path)
             self._given_workspace: Optional[str] = path
         else:
             self._given_workspace = None
-        self.read_only = _paths("read_only", read_only)
-        self.writable = _paths("writable", writable)
+        self.read_only = given_paths("read_only", read_only)
+        self.writable = given_paths("writable", writable)
         # the spellings you gave (through your own symlinks) of what is shown at its real path: check_cwd
         # takes a cwd named through one of them
         given = [os.path.abspath(os.fspath(value)) for value in [*([workspace] if workspace is not None else []),
                                                                    *read_only, *writable]]
-        self._aliases = sorted(((path, _real(path)) for path in given if _real(path) != path), reverse=True)
+        self._aliases = sorted(((path, real_path(path)) for path in given if real_path(path) != path), reverse=True)
         if not isinstance(network, bool):
             raise TypeError("network must be True or False")
         self.network = network
@@ -235,7 +182,7 @@ class Sandbox:
         if isinstance(prestart, bool) or not isinstance(prestart, int) or not 0 <= prestart <= 16:
             raise ValueError("prestart must be an int from 0 to 16, not %r" % (prestart,))
         self.prestart = prestart
-        self.python = _executable(python or sys.executable)
+        self.python = executable(python or sys.executable)
         self.bwrap = bwrap
         self._workspace: Optional[str] = self._given_workspace
         self._temporary: Optional[str] = None
@@ -275,7 +222,7 @@ class Sandbox:
         """The workspace's host path (a temporary directory is made on first use)."""
         with self._lock:
             if self._workspace is None:
-                self._temporary = _real(tempfile.mkdtemp(prefix="interp-sandbox-"))
+                self._temporary = real_path(tempfile.mkdtemp(prefix="interp-sandbox-"))
                 self._workspace = self._temporary
             return self._workspace
 
@@ -298,10 +245,10 @@ class Sandbox:
         renamed below its real path; nothing below is resolved on the host),
         else InvalidCwdError."""
         for alias, real in self._aliases:
-            if _inside(path, [alias]):
+            if inside(path, [alias]):
                 path = real + path[len(alias):]
                 break
-        if not _inside(path, self.visible()):
+        if not inside(path, self.visible()):
             raise InvalidCwdError(2, "context cwd is outside the sandbox (its workspace is %s; add the "
                                   "directory to Sandbox(writable=...) or read_only=...)" % self.workspace, path)
         return path
@@ -318,7 +265,7 @@ class Sandbox:
             paths.add(site.getusersitepackages())
         except AttributeError:  # an old virtualenv's site module
             pass
-        paths = {_real(path) for path in paths if path}
+        paths = {real_path(path) for path in paths if path}
         paths.update(python_directories(self.python))
         return sorted(path for path in paths if os.path.exists(path))
 
@@ -472,42 +419,42 @@ class Sandbox:
         Python code from (its launch directory, a ``sys.path`` entry, or a
         package-named directory below one) or that holds such a path not made
         yet, or one inside the Python installation or a ``read_only`` path."""
-        writable = [_real(path) for path in (self.workspace, *self.writable)]
-        fixed = [*self.python_paths(), INTERP_DIR, *map(_real, mounts)]
+        writable = [real_path(path) for path in (self.workspace, *self.writable)]
+        fixed = [*self.python_paths(), INTERP_DIR, *map(real_path, mounts)]
         imports = self.host_import_paths()
         for path in writable:
-            for home in _homes():
-                if not _inside(home, [path]):
+            for home in homes():
+                if not inside(home, [path]):
                     continue
                 raise SandboxError("%s cannot be writable in the sandbox: it holds your home directory %s, where "
                                    "the code could plant files your shell and Python run at their next start "
                                    "(.bashrc, .profile, a .pth in ~/.local)" % (path, home))
             for imported in imports:
-                if _importable(path, imported):
+                if importable(path, imported):
                     raise SandboxError(
                         "%s cannot be writable in the sandbox: the host imports Python code from %s (a file "
                         "the code wrote there would run unsandboxed at the next host start); choose another "
                         "directory, or start interp with the 'interp' command rather than 'python -m interp' "
                         "from inside it" % (path, imported))
-                if _inside(imported, [path]) and not os.path.exists(imported):
+                if inside(imported, [path]) and not os.path.exists(imported):
                     raise SandboxError("%s cannot be writable in the sandbox: the host would import Python code "
                                        "from %s, which the code could create there" % (path, imported))
-                if _inside(imported, [path]) and os.path.realpath(imported) != imported:
+                if inside(imported, [path]) and os.path.realpath(imported) != imported:
                     raise SandboxError("%s cannot be writable in the sandbox: the host imports Python code from "
                                        "%s through a symlink there, which the code could replace"
                                        % (path, imported))
             for shown in [*fixed, *self.read_only]:
-                if _inside(path, [os.path.realpath(shown)]) and path not in ("/",):
+                if inside(path, [os.path.realpath(shown)]) and path not in ("/",):
                     raise SandboxError("%s cannot be writable in the sandbox: it lies inside %s, which is "
                                        "shown read-only" % (path, shown))
         order: List[str] = []
         shown_dirs = ["/usr", *SYSTEM_DIRS]
         for path in [*fixed, *self.read_only]:
-            if not _inside(path, shown_dirs) or _inside(path, writable):
+            if not inside(path, shown_dirs) or inside(path, writable):
                 order.append(path)
                 shown_dirs.append(path)
         for imported in imports:  # a venv's site-packages, an editable checkout's src/, a zip in the workspace
-            if _inside(imported, writable) and imported not in order and _real(imported) == imported:
+            if inside(imported, writable) and imported not in order and real_path(imported) == imported:
                 order.append(imported)
         return order
 

@@ -264,13 +264,13 @@ def test_a_pooled_worker_is_not_open_to_the_code_and_a_stopped_one_is_not_handed
 # 6 (b). the home-directory refusal trusted $HOME alone
 
 def test_the_home_directory_of_the_password_database_is_refused_too(tmp_path, monkeypatch):
-    import interp.sandbox
+    import interp._sandbox_paths
 
     home = tmp_path / "a" / "home"
     home.mkdir(parents=True)
     monkeypatch.setenv("HOME", str(_workspace(tmp_path, "b")))
     entry = types.SimpleNamespace(pw_dir=str(home))
-    monkeypatch.setattr(interp.sandbox.pwd, "getpwuid", lambda uid: entry)
+    monkeypatch.setattr(interp._sandbox_paths.pwd, "getpwuid", lambda uid: entry)
     for workspace in (home, tmp_path / "a"):
         with pytest.raises(SandboxError, match="holds your home directory %s" % home):
             CodeInterpreter(sandbox=Sandbox(workspace))
