@@ -68,15 +68,16 @@ _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 #: seccomp, per machine: for each architecture (AUDIT_ARCH_*) the system call
-#: numbers of (clone, unshare, clone3, setns, memfd_create) (new user namespaces are refused:
-#: the zygote keeps CAP_SYS_ADMIN in the sandbox's own user namespace until
-#: it seals the sandbox, so bwrap's --disable-userns, a nested namespace, is
-#: not used) and memfd_create.
+#: numbers of (clone, unshare, clone3, setns, memfd_create, (shmget, ...)) (new
+#: user namespaces are refused: the zygote keeps CAP_SYS_ADMIN in the
+#: sandbox's own user namespace until it seals the sandbox, so bwrap's
+#: --disable-userns, a nested namespace, is not used), memfd_create and the
+#: calls that make System V shared memory (i386 also reaches it through ipc()).
 _SYSCALLS = {
-    "x86_64": ((0xC000003E, (56, 272, 435, 308, 319)),
-               (0x40000003, (120, 310, 435, 346, 356))),
-    "aarch64": ((0xC00000B7, (220, 97, 435, 268, 279)),
-                (0x40000028, (120, 337, 435, 375, 385))),
+    "x86_64": ((0xC000003E, (56, 272, 435, 308, 319, (29,))),
+               (0x40000003, (120, 310, 435, 346, 356, (395, 117)))),
+    "aarch64": ((0xC00000B7, (220, 97, 435, 268, 279, (194,))),
+                (0x40000028, (120, 337, 435, 375, 385, (307,)))),
 }
 _CLONE_NEWUSER = 0x10000000
 _X32_BIT = 0x40000000
@@ -90,13 +91,15 @@ def seccomp_program(memfd: bool = True, machine: Optional[str] = None) -> Option
     (``clone``/``unshare`` with CLONE_NEWUSER: EPERM; ``clone3``: ENOSYS, so
     libc falls back to clone; ``setns``: EPERM), x32 system calls, and with
     ``memfd``, ``memfd_create`` (ENOSYS: callers fall back to files in the
-    sized /dev/shm or /tmp)."""
+    sized /dev/shm or /tmp) and ``shmget`` (ENOSYS: a System V segment's
+    pages, once detached, are held outside every address space and outlive
+    the process, so RLIMIT_AS does not bound them)."""
     arches = _SYSCALLS.get(machine or platform.machine())
     if arches is None:
         return None
     eperm, enosys = _ERRNO | 1, _ERRNO | 38
     program: List[Tuple[int, int, int, int]] = [(_LD, 0, 0, 4)]  # A = arch
-    for arch, (clone, unshare, clone3, setns, memfd_create) in arches:
+    for arch, (clone, unshare, clone3, setns, memfd_create, shm) in arches:
         block: List[Tuple[int, int, int, int]] = [(_LD, 0, 0, 0)]  # A = syscall number
         if arch == 0xC000003E:
             block += [(_JSET, 0, 1, _X32_BIT), (_RET, 0, 0, enosys)]
@@ -109,7 +112,7 @@ def seccomp_program(memfd: bool = True, machine: Optional[str] = None) -> Option
             (setns, [(_RET, 0, 0, eperm)]),
         ]
         if memfd:
-            rules.append((memfd_create, [(_RET, 0, 0, enosys)]))
+            rules += [(number, [(_RET, 0, 0, enosys)]) for number in (memfd_create, *shm)]
         for number, body in rules:
             block.append((_JEQ, 0, len(body), number))
             block += body

@@ -71,7 +71,7 @@ class SandboxLauncher(ZygoteLauncher):
         """Start a worker inside the sandbox, in ``cwd`` (a path it shows)."""
         from .errors import InterpError
 
-        self.sandbox.check_cwd(cwd)
+        cwd = self.sandbox.check_cwd(cwd)
         zygote = self._zygote
         try:
             worker = self._start_forked(cwd, env, memory_limit)

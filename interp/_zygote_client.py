@@ -18,7 +18,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from ._worker.proctree import is_stopped
 
-_HERE = os.path.dirname(os.path.abspath(__file__))
+_HERE = os.path.dirname(os.path.realpath(__file__))  # a sandbox shows it at its real path
 PROTOCOL_PATH = os.path.join(_HERE, "protocol.py")
 WORKER_PACKAGE = os.path.join(_HERE, "_worker")
 
@@ -97,8 +97,12 @@ class _Zygote:
                  seal: Optional[Mapping[str, Any]] = None) -> None:
         parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         # A sandboxed zygote starts isolated (-I: no cwd or user site on its
-        # path, no PYTHON* variables): nothing the code wrote runs in it.
-        isolated = ["-I"] if wrap is not None else []
+        # path, no PYTHON* variables) and without site (-S: no .pth file, no
+        # sitecustomize, which the code could have written into a
+        # site-packages directory it can write): nothing the code wrote runs
+        # in it before it seals the sandbox. Its workers run site.main()
+        # once forked (zygote._child).
+        isolated = ["-I", "-S"] if wrap is not None else []
         argv = [python, *isolated, "-c", ZYGOTE_BOOTSTRAP, PROTOCOL_PATH, WORKER_PACKAGE,
                 str(child_sock.fileno()), json.dumps(dict(limits or {}))]
         if wrap is not None:

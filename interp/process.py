@@ -29,7 +29,7 @@ import weakref
 from typing import Any, Callable, Dict, List, Mapping, Optional, Protocol, Tuple
 
 from . import protocol
-from ._worker.proctree import is_live, kill_tree
+from ._worker.proctree import is_live, is_stopped, kill_tree
 from ._zygote_client import (BOOTSTRAP, PROTOCOL_PATH, STARTUP_ERR_LIMIT, WORKER_PACKAGE, ZYGOTE_BOOTSTRAP,
                              ZYGOTE_TIMEOUT, ZygoteError, _Zygote, host_pid)
 
@@ -460,7 +460,7 @@ class ZygoteLauncher:
             raise ZygoteError("the environment changes variables read at start-up")
         with self._lock:
             worker = self._pool.pop(0) if self._pool else None
-        if worker is None or not worker.alive():
+        if worker is None or not worker.alive() or is_stopped(worker.pid):  # a stopped one would not read its setup
             if worker is not None:
                 worker.destroy()
             worker = self._fork(zygote)

@@ -36,10 +36,12 @@ import sys
 import tempfile
 import threading
 import warnings
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from ._cgroup import CGROUP_PREFIX, STALE_CGROUP_AGE, _Cgroup, _kernel, _read
 from ._sandbox_kernel import remove_tree, seccomp_program
+from ._sandbox_paths import (PathLike, executable, given_paths, homes, importable, inside, python_directories,
+                             real_path)
 from .errors import InvalidCwdError, SandboxError, SandboxUnavailableError
 
 __all__ = [
@@ -53,7 +55,6 @@ __all__ = [
     "seccomp_program",
 ]
 
-PathLike = Union[str, "os.PathLike[str]"]
 
 MiB = 1 << 20
 #: Default limits (each can be set to None for no limit).
@@ -66,7 +67,7 @@ DEFAULT_WORKSPACE_SIZE = 1024 * MiB
 #: Files (inodes) the temporary workspace may hold.
 DEFAULT_INODES = 65536
 #: The interp package's directory (shown read-only: the host imports from it).
-INTERP_DIR = os.path.dirname(os.path.abspath(__file__))
+INTERP_DIR = os.path.dirname(os.path.realpath(__file__))
 
 #: The parts of /etc code needs (users, name resolution, TLS roots, time
 #: zones, locales, the dynamic linker, fonts, MIME types), not its secrets:
@@ -91,6 +92,9 @@ LOCALE_VARIABLES = ("LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "LC_COLLATE", "LC_
                     "LC_NUMERIC", "LC_TIME", "LC_MONETARY", "TZ")
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 
+#: How bwrap's messages about the files it shows begin (not about namespaces).
+FILE_FAILURES = ("bwrap: Can't find source path", "bwrap: Can't create file", "bwrap: Can't mkdir",
+                 "bwrap: Can't bind mount", "bwrap: Can't chdir", "bwrap: execvp")
 INSTALL_HINT = ("install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap; Fedora: dnf install "
                 "bubblewrap; Arch: pacman -S bubblewrap), or give its path as Sandbox(bwrap=...)")
 
@@ -103,31 +107,6 @@ def _limit(name: str, value: Optional[float]) -> Optional[int]:
     return int(value)
 
 
-def _paths(name: str, values: Iterable[PathLike]) -> Tuple[str, ...]:
-    if isinstance(values, (str, bytes)):
-        raise TypeError("%s must be a list of paths, not a single string" % name)
-    found = []
-    for value in values:
-        path = os.path.abspath(os.fspath(value))
-        if not os.path.exists(path):
-            raise ValueError("%s: %s does not exist" % (name, path))
-        found.append(path)
-    return tuple(found)
-
-
-def _importable(path: str, imported: str) -> bool:
-    """True if a file made in ``path`` could be imported from the sys.path
-    entry ``imported``: ``path`` is it, or lies below it in a directory whose
-    name is a package name (``imported/name/...``: ``import name``)."""
-    if path == imported:
-        return True
-    if not _inside(path, [imported]):
-        return False
-    return os.path.relpath(path, imported).split(os.sep)[0].isidentifier()
-
-
-def _inside(path: str, roots: Iterable[str]) -> bool:
-    return any(path == root or path.startswith(root.rstrip("/") + "/") for root in roots)
 
 
 class Sandbox:
@@ -172,14 +151,19 @@ class Sandbox:
                  bwrap: Optional[str] = None, workspace_size: int = DEFAULT_WORKSPACE_SIZE,
                  inodes: Optional[int] = DEFAULT_INODES, prestart: int = 0) -> None:
         if workspace is not None:
-            path = os.path.abspath(os.fspath(workspace))
+            path = real_path(os.path.abspath(os.fspath(workspace)))
             if not os.path.isdir(path):
                 raise InvalidCwdError(2, "sandbox workspace is not a directory", path)
             self._given_workspace: Optional[str] = path
         else:
             self._given_workspace = None
-        self.read_only = _paths("read_only", read_only)
-        self.writable = _paths("writable", writable)
+        self.read_only = given_paths("read_only", read_only)
+        self.writable = given_paths("writable", writable)
+        # the spellings you gave (through your own symlinks) of what is shown at its real path: check_cwd
+        # takes a cwd named through one of them
+        given = [os.path.abspath(os.fspath(value)) for value in [*([workspace] if workspace is not None else []),
+                                                                   *read_only, *writable]]
+        self._aliases = sorted(((path, real_path(path)) for path in given if real_path(path) != path), reverse=True)
         if not isinstance(network, bool):
             raise TypeError("network must be True or False")
         self.network = network
@@ -198,7 +182,7 @@ class Sandbox:
         if isinstance(prestart, bool) or not isinstance(prestart, int) or not 0 <= prestart <= 16:
             raise ValueError("prestart must be an int from 0 to 16, not %r" % (prestart,))
         self.prestart = prestart
-        self.python = python or sys.executable
+        self.python = executable(python or sys.executable)
         self.bwrap = bwrap
         self._workspace: Optional[str] = self._given_workspace
         self._temporary: Optional[str] = None
@@ -238,7 +222,7 @@ class Sandbox:
         """The workspace's host path (a temporary directory is made on first use)."""
         with self._lock:
             if self._workspace is None:
-                self._temporary = tempfile.mkdtemp(prefix="interp-sandbox-")
+                self._temporary = real_path(tempfile.mkdtemp(prefix="interp-sandbox-"))
                 self._workspace = self._temporary
             return self._workspace
 
@@ -256,14 +240,24 @@ class Sandbox:
         return (self.workspace, *self.writable, *self.read_only)
 
     def check_cwd(self, path: str) -> str:
-        """``path`` if the code inside can see it, else InvalidCwdError."""
-        if not _inside(path, self.visible()):
+        """``path`` as the code inside sees it (a path below a workspace,
+        ``read_only`` or ``writable`` path you named through a symlink is
+        renamed below its real path; nothing below is resolved on the host),
+        else InvalidCwdError."""
+        for alias, real in self._aliases:
+            if inside(path, [alias]):
+                path = real + path[len(alias):]
+                break
+        if not inside(path, self.visible()):
             raise InvalidCwdError(2, "context cwd is outside the sandbox (its workspace is %s; add the "
                                   "directory to Sandbox(writable=...) or read_only=...)" % self.workspace, path)
         return path
 
     def python_paths(self) -> List[str]:
-        """The Python installation's directories, shown read-only."""
+        """The Python installations' directories, shown read-only (real
+        paths): those of ``python`` as it reports them itself (its prefixes,
+        its venv, its import path, its site-packages; SandboxError if it
+        cannot be run), and this process's own."""
         paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
                  os.path.dirname(os.path.dirname(os.path.realpath(self.python)))}
         try:
@@ -271,7 +265,9 @@ class Sandbox:
             paths.add(site.getusersitepackages())
         except AttributeError:  # an old virtualenv's site module
             pass
-        return sorted(path for path in paths if path and os.path.isdir(path))
+        paths = {real_path(path) for path in paths if path}
+        paths.update(python_directories(self.python))
+        return sorted(path for path in paths if os.path.exists(path))
 
     # -- limits ---------------------------------------------------------------
 
@@ -311,6 +307,12 @@ class Sandbox:
             else:
                 report["memfd"] = ("NOT ENFORCED: memfd_create memory escapes RLIMIT_AS and no seccomp "
                                    "filter is known for %s" % platform.machine())
+            if seccomp_program() is not None:
+                report["shm"] = ("seccomp: shmget fails with ENOSYS (System V shared memory outlives the "
+                                 "process and is out of RLIMIT_AS's reach)")
+            else:
+                report["shm"] = ("NOT ENFORCED: System V shared memory escapes RLIMIT_AS and no seccomp "
+                                 "filter is known for %s" % platform.machine())
         if self.inodes is not None:
             if self._can_seal():
                 report["inodes"] = ("nr_inodes of /tmp, /dev/shm and the temporary workspace, each (set by the "
@@ -352,7 +354,7 @@ class Sandbox:
     def seccomp(self) -> Optional[bytes]:
         """The seccomp filter the sandbox runs under (None: none, and bwrap's
         --disable-userns instead): no new user namespaces, and memfd_create
-        refused where no cgroup bounds memory (see :meth:`enforcement`)."""
+        and shmget refused where no cgroup bounds memory (see :meth:`enforcement`)."""
         return seccomp_program(memfd=self.memory is not None and not (self._cgroup is not None
                                                                       and self._cgroup.memory))
 
@@ -417,41 +419,42 @@ class Sandbox:
         Python code from (its launch directory, a ``sys.path`` entry, or a
         package-named directory below one) or that holds such a path not made
         yet, or one inside the Python installation or a ``read_only`` path."""
-        writable = [os.path.realpath(path) for path in (self.workspace, *self.writable)]
-        fixed = [*self.python_paths(), INTERP_DIR, *mounts]
+        writable = [real_path(path) for path in (self.workspace, *self.writable)]
+        fixed = [*self.python_paths(), INTERP_DIR, *map(real_path, mounts)]
         imports = self.host_import_paths()
-        home = os.path.realpath(os.path.expanduser("~"))
         for path in writable:
-            if _inside(home, [path]):
+            for home in homes():
+                if not inside(home, [path]):
+                    continue
                 raise SandboxError("%s cannot be writable in the sandbox: it holds your home directory %s, where "
                                    "the code could plant files your shell and Python run at their next start "
                                    "(.bashrc, .profile, a .pth in ~/.local)" % (path, home))
             for imported in imports:
-                if _importable(path, imported):
+                if importable(path, imported):
                     raise SandboxError(
                         "%s cannot be writable in the sandbox: the host imports Python code from %s (a file "
                         "the code wrote there would run unsandboxed at the next host start); choose another "
                         "directory, or start interp with the 'interp' command rather than 'python -m interp' "
                         "from inside it" % (path, imported))
-                if _inside(imported, [path]) and not os.path.exists(imported):
+                if inside(imported, [path]) and not os.path.exists(imported):
                     raise SandboxError("%s cannot be writable in the sandbox: the host would import Python code "
                                        "from %s, which the code could create there" % (path, imported))
-                if _inside(imported, [path]) and os.path.realpath(imported) != imported:
+                if inside(imported, [path]) and os.path.realpath(imported) != imported:
                     raise SandboxError("%s cannot be writable in the sandbox: the host imports Python code from "
                                        "%s through a symlink there, which the code could replace"
                                        % (path, imported))
             for shown in [*fixed, *self.read_only]:
-                if _inside(path, [os.path.realpath(shown)]) and path not in ("/",):
+                if inside(path, [os.path.realpath(shown)]) and path not in ("/",):
                     raise SandboxError("%s cannot be writable in the sandbox: it lies inside %s, which is "
                                        "shown read-only" % (path, shown))
         order: List[str] = []
         shown_dirs = ["/usr", *SYSTEM_DIRS]
         for path in [*fixed, *self.read_only]:
-            if not _inside(path, shown_dirs) or _inside(path, writable):
+            if not inside(path, shown_dirs) or inside(path, writable):
                 order.append(path)
                 shown_dirs.append(path)
         for imported in imports:  # a venv's site-packages, an editable checkout's src/, a zip in the workspace
-            if _inside(imported, writable) and imported not in order:
+            if inside(imported, writable) and imported not in order and real_path(imported) == imported:
                 order.append(imported)
         return order
 
@@ -579,6 +582,10 @@ class Sandbox:
                            "kernel.unprivileged_userns_clone=1'")
         if _read("/proc/sys/user/max_user_namespaces") == "0":
             reasons.append("user namespaces are disabled: 'sudo sysctl -w user.max_user_namespaces=15000'")
+        if not reasons and said.startswith(FILE_FAILURES):
+            reasons.append("bubblewrap could not set up the sandbox's files: a path it shows (the workspace, "
+                           "read_only=, writable=, the Python installation) is missing, changed since, or leads "
+                           "through a symlink to where it cannot be shown")
         if not reasons:
             reasons.append("bubblewrap could not start the sandbox (in a container, the container may "
                            "forbid namespaces: run it with a seccomp profile that allows them)")

@@ -174,6 +174,10 @@ class Worker:
             if sys.flags.isolated:
                 _open_paths()
             apply_options(command.get("options"))
+            # A forked worker was not dumpable until now (see zygote._child):
+            # waiting in the pool, nothing could open its channel through
+            # /proc/<pid>/fd (and fill it, stalling the parent's setup write).
+            native.set_dumpable(True)
         except Exception as exc:
             self.channel.send({"t": "fatal", "message": "the context could not be set up: %s" % (exc,)})
             orphaned()

@@ -51,6 +51,7 @@ import os
 import select
 import signal
 import socket
+import sys
 import time
 from typing import Any, Dict, List, Optional, Sequence, Set, Union
 
@@ -75,8 +76,11 @@ def _warm_up() -> None:
     import asyncio  # noqa: F401
     import codeop  # noqa: F401
     import ctypes  # noqa: F401
+    import importlib.resources  # .pth files often reach it (certifi, setuptools)
     import importlib.util  # noqa: F401
+    import pathlib  # noqa: F401
     import rlcompleter  # noqa: F401
+    import site  # noqa: F401 (imported, not run: workers run site.main() once forked)
     import traceback  # noqa: F401
 
     native.load()
@@ -89,13 +93,19 @@ def _warm_up() -> None:
 def _child(fds: Sequence[int]) -> None:
     """In the forked child: become a worker. Never returns."""
     try:
-        native.set_dumpable(True)
         os.setsid()
         _set_limits(_child_limits, PER_PROCESS)
         channel_in, channel_out, startup_err = fds[:3]
         for fd, target in ((channel_in, 0), (channel_out, 1), (startup_err, 2)):
             os.dup2(fd, target)
             os.close(fd)
+        # Not dumpable yet (nothing of it is open to the other workers through
+        # /proc/<pid>/fd, ptrace or pidfd_getfd): it becomes so once it is a
+        # context's, set up (Worker.setup), its descriptors all its own.
+        if sys.flags.no_site:  # a sandboxed zygote starts without site (-S): see _zygote_client
+            import site
+
+            site.main()
         main(fds[3:7])
     except BaseException as exc:  # report to the start-up stderr the parent reads
         try:
@@ -117,7 +127,8 @@ def serve(sock_fd: int, limits: Union[str, Dict[str, int], None] = None) -> None
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Workers must not reach the socket to the parent through this process
     # (ptrace, /proc/<pid>/fd, pidfd_getfd): forged replies would name host
-    # processes for the parent to kill. Each worker is made dumpable again.
+    # processes for the parent to kill. Each worker is made dumpable again
+    # once a context's (Worker.setup): a pooled one is not open to the code.
     native.set_dumpable(False)
     sock = socket.socket(fileno=sock_fd)
     try:
@@ -126,6 +137,11 @@ def serve(sock_fd: int, limits: Union[str, Dict[str, int], None] = None) -> None
         sock.send(json.dumps({"t": "hello", "error": "limits: %s" % exc}).encode())
         os._exit(1)
     _send(sock, {"t": "hello", "pid": os.getpid()}, os.getpid())
+    # Its stderr (in a sandbox, a host file that keeps what bwrap said) is
+    # not needed after the hello: no descriptor of the host's stays here.
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2)
+    os.close(null)
     warm = False
     # Daemons started by a worker that then died abruptly (a segfault, the
     # OOM killer) are re-parented here instead of to init; _sweep ends them.

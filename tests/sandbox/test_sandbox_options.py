@@ -135,8 +135,8 @@ def test_enforcement_reports_every_limit_and_never_pretends(tmp_path):
     report = box.enforcement()
     assert {"cpu_time", "file_size", "memory", "processes", "tmp_size", "inodes", "workspace"} <= set(report)
     assert set(report) <= {"cpu_time", "file_size", "memory", "processes", "tmp_size", "inodes", "workspace",
-                           "memfd"}
-    assert ("memfd" in report) == (not report["memory"].startswith("cgroup"))
+                           "memfd", "shm"}
+    assert ("memfd" in report) == ("shm" in report) == (not report["memory"].startswith("cgroup"))
     assert all(isinstance(how, str) and how for how in report.values())
     assert box.unenforced() == [name for name, how in report.items() if how.startswith("NOT ENFORCED")]
     if os.getuid() == 0 and "cgroup" not in report["processes"]:
