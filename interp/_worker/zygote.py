@@ -148,6 +148,9 @@ def serve(sock_fd: int, limits: Union[str, Dict[str, int], None] = None) -> None
     native.become_subreaper()
     workers: Set[int] = set()
     while True:
+        if _unreaped[0] and not select.select([sock], [], [], SWEEP_WAIT)[0]:
+            _sweep(workers)  # idle, with orphans a tracer held: try them again
+            continue
         try:
             data, fds, _flags, _addr = socket.recv_fds(sock, MAX_MESSAGE, SPAWN_FDS)
         except OSError:
@@ -226,18 +229,39 @@ def _fork(workers: Set[int], attempts: int = 5) -> int:
     raise AssertionError("unreachable")
 
 
+#: Seconds a sweep waits for the orphans it killed to exit. A tracer may hold
+#: one's exit for ever: that one is reaped by a later sweep (see serve).
+SWEEP_WAIT = 0.5
+_unreaped = [False]  # the last sweep left an orphan to reap
+
+
 def _sweep(workers: Set[int]) -> None:
     """Kill and reap every child that is not one of our workers: orphans of
     workers that died, adopted by the zygote as their subreaper."""
+    left = []
     for child in proctree.children_of(os.getpid()):
         if child in workers:
             continue
         proctree.kill_tree(child)
         try:
             os.kill(child, signal.SIGKILL)
-            os.waitpid(child, os.WNOHANG)  # never wait: a tracer may hold its exit (reaped next sweep)
-        except (OSError, ChildProcessError):
+        except OSError:
             pass
+        left.append(child)
+    give_up = time.monotonic() + SWEEP_WAIT
+    while left:
+        left = [child for child in left if not _reaped(child)]
+        if not left or time.monotonic() >= give_up:
+            break
+        select.select([], [], [], 0.005)
+    _unreaped[0] = bool(left)
+
+
+def _reaped(pid: int) -> bool:
+    try:
+        return os.waitpid(pid, os.WNOHANG)[0] != 0
+    except ChildProcessError:
+        return True
 
 
 def _handle(request: Dict[str, Any], fds: List[int], sock: socket.socket, workers: Set[int]) -> Dict[str, Any]:
