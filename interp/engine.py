@@ -349,7 +349,7 @@ class Context:
             elif not worker.alive():
                 remains = self._remains(worker, now)
                 returncode = self._replace(worker)
-                self._check_fatal_cwd(remains)
+                self._check_setup(remains, returncode)
                 why = describe_exit(returncode) if remains.fatal is None else remains.fatal
                 raise WorkerDiedError(
                     "the worker of context %r died while idle (%s); its state is lost and "
@@ -537,13 +537,19 @@ class Context:
         else:
             worker.destroy()
 
-    def _check_fatal_cwd(self, run: core.Run) -> None:
-        """InvalidCwdError if a sandbox's worker ended because it could not
-        enter its cwd (checked inside, where the code's files are, never on
-        the host); unsandboxed, that is a WorkerDiedError as before."""
+    def _check_setup(self, run: core.Run, returncode: Optional[int]) -> None:
+        """Raise what a worker that refused its setup means, whether its end
+        was seen during a run or before one: InvalidCwdError if a sandbox's
+        worker could not enter its cwd (checked inside, where the code's
+        files are, never on the host; unsandboxed, that is a WorkerDiedError
+        as before); WorkerDiedError saying the code did not run if it
+        refused a limit (too low, say)."""
         if run.fatal_errno is not None and self._engine.sandbox is not None:
             raise InvalidCwdError(run.fatal_errno, "context cwd is not a usable directory where the code "
                                   "runs (%s)" % run.fatal, self.cwd)
+        if run.fatal is not None and run.fatal.startswith(SETUP_REFUSED):
+            raise WorkerDiedError("the worker of context %r could not start: %s; the code did not run"
+                                  % (self.id, run.fatal), run.result(), returncode)
 
     def finish(self, run: core.Run) -> ExecutionResult:
         """Settle the context after a run; return its result or raise.
@@ -573,10 +579,7 @@ class Context:
             was_ready = run.conn.ready
             returncode = self._replace(worker)
         if run.state == core.LOST:
-            self._check_fatal_cwd(run)
-            if run.fatal is not None and run.fatal.startswith(SETUP_REFUSED):  # a limit too low, say
-                raise WorkerDiedError("the worker of context %r could not start: %s; the code did not run"
-                                      % (self.id, run.fatal), run.result(), returncode)
+            self._check_setup(run, returncode)
             if run.protocol_error is not None:
                 why = "sent an invalid frame (%s) and was killed" % run.protocol_error
             elif run.fatal is not None:
