@@ -28,7 +28,7 @@ from .client import (
     READ_SIZE,
     T,
     _check_cwd,
-    _idle_limit,
+    _IdleConnections,
     _input_value,
     _lost,
     _RemoteClient,
@@ -82,23 +82,13 @@ class _AsyncConnection:
             pass
 
 
-class _AsyncPool:
-    def __init__(self, address: rc.Address, connect_timeout: float, tls: Optional[ssl.SSLContext]) -> None:
-        self.address = address
-        self.connect_timeout = connect_timeout
-        self.tls = tls
-        self._idle: List[_AsyncConnection] = []
-
+class _AsyncPool(_IdleConnections["_AsyncConnection"]):
     async def get(self) -> _AsyncConnection:
         import asyncio
 
-        now = time.monotonic()
-        while self._idle:
-            conn = self._idle.pop()
-            if conn.usable(now):
-                conn.reused = True
-                return conn
-            conn.close()
+        conn = self._reuse()
+        if conn is not None:
+            return conn
         try:
             reader, writer = await asyncio.wait_for(
                 asyncio.open_connection(self.address.host, self.address.port, limit=READ_SIZE, ssl=self.tls,
@@ -110,19 +100,6 @@ class _AsyncPool:
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return _AsyncConnection(reader, writer)
-
-    def put(self, conn: _AsyncConnection, parser: rc.ResponseParser) -> None:
-        if not (parser.done and parser.keep_alive):
-            conn.close()
-            return
-        conn.idle_since = time.monotonic()
-        conn.idle_limit = _idle_limit(parser)
-        self._idle.append(conn)
-
-    def close(self) -> None:
-        idle, self._idle = self._idle, []
-        for conn in idle:
-            conn.close()
 
 
 class AsyncRemoteCodeInterpreter(_RemoteClient):

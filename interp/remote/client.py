@@ -14,7 +14,9 @@ from __future__ import annotations
 import os
 import socket
 import ssl
-from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple, TypeVar
+import threading
+import time
+from typing import TYPE_CHECKING, Any, Callable, Dict, Generic, List, Optional, Protocol, Tuple, TypeVar
 
 from ..errors import (
     ConnectionLostError,
@@ -28,6 +30,21 @@ if TYPE_CHECKING:
     pass
 
 T = TypeVar("T")
+
+
+class _Idle(Protocol):
+    """What the pool needs of a connection (both twins' connections have it)."""
+
+    reused: bool
+    idle_since: float
+    idle_limit: float
+
+    def usable(self, now: float) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+C = TypeVar("C", bound=_Idle)
 
 #: Seconds the client waits for a server beyond what a request itself may
 #: take (a run's timeout): for a connection, each answer, a killed run's restart.
@@ -68,6 +85,48 @@ def _idle_limit(parser: rc.ResponseParser) -> float:
     if parser.keep_alive_timeout is None:
         return DEFAULT_KEEP_ALIVE
     return max(0.0, parser.keep_alive_timeout - KEEP_ALIVE_MARGIN)
+
+
+class _IdleConnections(Generic[C]):
+    """The kept-alive connections to one server that are idle, shared by the
+    twins' pools (which add how a new connection is made): a connection goes
+    back only if its response was read whole and the server keeps it alive,
+    and is reused only while the server's keep-alive allows. The lock is
+    never held across I/O (or an ``await``)."""
+
+    def __init__(self, address: rc.Address, connect_timeout: float, tls: Optional[ssl.SSLContext]) -> None:
+        self.address = address
+        self.connect_timeout = connect_timeout
+        self.tls = tls
+        self._lock = threading.Lock()
+        self._idle: List[C] = []
+
+    def _reuse(self) -> Optional[C]:
+        """An idle connection still usable (marked reused), or None; closes the stale ones."""
+        now = time.monotonic()
+        while True:
+            with self._lock:
+                conn = self._idle.pop() if self._idle else None
+            if conn is None or conn.usable(now):
+                if conn is not None:
+                    conn.reused = True
+                return conn
+            conn.close()
+
+    def put(self, conn: C, parser: rc.ResponseParser) -> None:
+        if not (parser.done and parser.keep_alive):
+            conn.close()
+            return
+        conn.idle_since = time.monotonic()
+        conn.idle_limit = _idle_limit(parser)
+        with self._lock:
+            self._idle.append(conn)
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
 
 
 def _origin(address: rc.Address) -> str:

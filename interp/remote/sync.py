@@ -31,7 +31,7 @@ from .client import (
     T,
     _Cancelled,
     _check_cwd,
-    _idle_limit,
+    _IdleConnections,
     _input_value,
     _lost,
     _RemoteClient,
@@ -91,27 +91,13 @@ class _Connection:
             pass
 
 
-class _Pool:
+class _Pool(_IdleConnections["_Connection"]):
     """Idle kept-alive connections to one server, shared by threads."""
 
-    def __init__(self, address: rc.Address, connect_timeout: float, tls: Optional[ssl.SSLContext]) -> None:
-        self.address = address
-        self.connect_timeout = connect_timeout
-        self.tls = tls
-        self._lock = threading.Lock()
-        self._idle: List[_Connection] = []
-
     def get(self) -> _Connection:
-        now = time.monotonic()
-        while True:
-            with self._lock:
-                conn = self._idle.pop() if self._idle else None
-            if conn is None:
-                break
-            if conn.usable(now):
-                conn.reused = True
-                return conn
-            conn.close()
+        conn = self._reuse()
+        if conn is not None:
+            return conn
         try:
             sock = socket.create_connection((self.address.host, self.address.port), timeout=self.connect_timeout)
         except OSError as exc:
@@ -124,21 +110,6 @@ class _Pool:
                 sock.close()
                 raise _unreachable(self.address, exc) from None
         return _Connection(sock)
-
-    def put(self, conn: _Connection, parser: rc.ResponseParser) -> None:
-        if not (parser.done and parser.keep_alive):
-            conn.close()
-            return
-        conn.idle_since = time.monotonic()
-        conn.idle_limit = _idle_limit(parser)
-        with self._lock:
-            self._idle.append(conn)
-
-    def close(self) -> None:
-        with self._lock:
-            idle, self._idle = self._idle, []
-        for conn in idle:
-            conn.close()
 
 
 class RemoteCodeInterpreter(_RemoteClient):
