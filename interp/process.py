@@ -463,13 +463,19 @@ class ZygoteLauncher:
         if worker is None or not worker.alive() or is_stopped(worker.pid):  # a stopped one would not read its setup
             if worker is not None:
                 worker.destroy()
-            worker = self._fork(zygote)
-        setup = {"t": "setup", "cwd": cwd, "env": environ, "options": {"memory_limit": memory_limit}}
-        try:
-            _write_frame(worker.send_fd, protocol.encode(setup))
-        except OSError:
-            worker.destroy()
-            raise
+            worker = None
+        setup = protocol.encode({"t": "setup", "cwd": cwd, "env": environ,
+                                 "options": {"memory_limit": memory_limit}})
+        while True:
+            pooled, worker = worker is not None, worker or self._fork(zygote)
+            try:
+                _write_frame(worker.send_fd, setup)
+                break
+            except OSError:
+                worker.destroy()
+                if not pooled:
+                    raise
+                worker = None  # the pooled one died since (code in the sandbox can kill it): a fresh one
         self._refill(zygote)
         return worker
 
