@@ -15,7 +15,7 @@ import time
 from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 from . import core
-from .engine import (COMPLETION_TIMEOUT, DEFAULT_DIALECT, DEFAULT_GRACE_PERIOD, DEFAULT_MAX_OUTPUT, AsyncFifoLock,
+from .engine import (COMPLETION_TIMEOUT, DEFAULT_DIALECT, DEFAULT_GRACE_PERIOD, DEFAULT_MAX_OUTPUT,
                      Context, ContextRef, Engine, completion_command, run_command)
 from .errors import InterpError
 from .fs import AsyncFileSystem, engine_root
@@ -46,11 +46,22 @@ class AsyncCodeInterpreter:
                  max_output: Optional[int] = DEFAULT_MAX_OUTPUT, memory_limit: Optional[int] = None,
                  grace_period: float = DEFAULT_GRACE_PERIOD, launcher: Optional[Launcher] = None,
                  sandbox: Union[Sandbox, bool, None] = None, dialect: str = DEFAULT_DIALECT) -> None:
-        self._engine = Engine(AsyncFifoLock, cwd, env=env, max_output=max_output, memory_limit=memory_limit,
+        self._engine = Engine(cwd, env=env, max_output=max_output, memory_limit=memory_limit,
                               grace_period=grace_period, launcher=launcher, sandbox=sandbox, dialect=dialect)
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         #: Files in and out (Daytona's ``fs``), as coroutines: see :class:`interp.fs.AsyncFileSystem`.
         self.fs = AsyncFileSystem(engine_root(self._engine))
+
+    @classmethod
+    def _sharing(cls, engine: Engine) -> AsyncCodeInterpreter:
+        """An async view of another interpreter's contexts (the HTTP server
+        serves a CodeInterpreter this way): runs from both are put in one line
+        per context. Closing the view does not close ``engine``."""
+        view = cls.__new__(cls)
+        view._engine = engine
+        view._loop = None
+        view.fs = AsyncFileSystem(engine_root(engine))
+        return view
 
     @property
     def sandbox(self) -> Optional[Sandbox]:
@@ -91,16 +102,26 @@ class AsyncCodeInterpreter:
                        envs: Optional[Mapping[str, str]] = None,
                        timeout: Optional[float] = None) -> ExecutionResult:
         """Run ``code``; see :meth:`interp.CodeInterpreter.run_code`."""
-        loop = self._check_loop()
+        self._check_loop()
         callbacks = {"stdout": on_stdout, "stderr": on_stderr, "error": on_error,
                      "result": on_result, "input": on_input}
         command, seconds = run_command(code, envs=envs, timeout=timeout, stdin=stdin,
                                        on_input=on_input, callbacks=callbacks)
+        return await self._submit(context, command, seconds, callbacks)
+
+    async def _submit(self, context: ContextRef, command: Dict[str, Any], seconds: Optional[float],
+                      callbacks: Mapping[str, Any], queued: Optional[Callable[[], None]] = None) -> ExecutionResult:
+        """Run a validated command (see engine.run_command); for the front ends.
+        ``queued`` is called once the run has its place in the context's line."""
+        loop = self._check_loop()
         ctx = self._engine.resolve(context)
-        async with ctx.run_lock:
+        await ctx.run_lock.acquire_async(queued)
+        try:
             if ctx.worker is None:  # the default context's first run: start it off the loop
                 await asyncio.to_thread(ctx.start)
             return (await _execute(loop, ctx, command, seconds, callbacks))[1]
+        finally:
+            ctx.run_lock.release()
 
     async def complete(self, code: str, cursor: Optional[int] = None,
                        context: ContextRef = None) -> List[str]:

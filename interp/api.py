@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 from . import core
 from .engine import (CANCEL_POLL, COMPLETION_TIMEOUT, DEFAULT_DIALECT, DEFAULT_GRACE_PERIOD, DEFAULT_MAX_OUTPUT,
-                     Context, ContextRef, Engine, FifoLock, completion_command, run_command)
+                     Context, ContextRef, Engine, completion_command, run_command)
 from .errors import RunCancelledError
 from .fs import FileSystem, engine_root
 from .process import Launcher
@@ -65,7 +65,7 @@ class CodeInterpreter:
                  max_output: Optional[int] = DEFAULT_MAX_OUTPUT, memory_limit: Optional[int] = None,
                  grace_period: float = DEFAULT_GRACE_PERIOD, launcher: Optional[Launcher] = None,
                  sandbox: Union[Sandbox, bool, None] = None, dialect: str = DEFAULT_DIALECT) -> None:
-        self._engine = Engine(FifoLock, cwd, env=env, max_output=max_output, memory_limit=memory_limit,
+        self._engine = Engine(cwd, env=env, max_output=max_output, memory_limit=memory_limit,
                               grace_period=grace_period, launcher=launcher, sandbox=sandbox, dialect=dialect)
         #: Files in and out (Daytona's ``fs``): see :class:`interp.fs.FileSystem`.
         self.fs = FileSystem(engine_root(self._engine))

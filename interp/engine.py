@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 from . import core
+from ._locks import CANCEL_POLL, FifoLock
 from .errors import (ContextNotFoundError, ContextRestartedError, InterpError, InterpTimeoutError,
                      InvalidCwdError, RunCancelledError, WorkerDiedError)
 from ._sandbox_launcher import SandboxLauncher
@@ -50,8 +51,6 @@ DEFAULT_CONTEXT_ID = "default"
 #: the cell is not valid Python: see interp/_worker/dialect.py) or "python".
 DIALECTS = ("notebook", "python")
 DEFAULT_DIALECT = "notebook"
-#: How often a run with a ``cancel`` event checks it (seconds).
-CANCEL_POLL = 0.05
 #: A completion that takes longer than this (a property that blocks) gives up.
 COMPLETION_TIMEOUT = 5.0
 
@@ -182,111 +181,6 @@ def describe_exit(returncode: Optional[int]) -> str:
     return "exited with status %d" % returncode
 
 
-class FifoLock:
-    """A mutex granted in the order it was requested (threading.Lock is not).
-
-    Acquiring it again from the thread that holds it raises InterpError (a
-    callback that runs code on its own context), where a plain lock would
-    deadlock.
-    """
-
-    def __init__(self) -> None:
-        self._mutex = threading.Lock()
-        self._waiters: list[threading.Lock] = []
-        self._locked = False
-        self._owner: Optional[int] = None
-
-    def acquire(self, blocking: bool = True, cancel: Optional[threading.Event] = None,
-                queued: Optional[Callable[[], None]] = None) -> bool:
-        """Take the lock (False at once if ``blocking`` is false and it is
-        taken). Raises RunCancelledError if ``cancel`` is set while waiting.
-        ``queued`` is called once the caller has its place in line (before
-        waiting), so that a front end can hand work over in arrival order."""
-        with self._mutex:
-            if not self._locked:
-                self._locked = True
-                self._owner = threading.get_ident()
-                waiter = None
-            elif not blocking:
-                return False
-            elif self._owner == threading.get_ident():
-                raise InterpError(_REENTRANT)
-            else:
-                waiter = threading.Lock()
-                waiter.acquire()
-                self._waiters.append(waiter)
-        if queued is not None:
-            queued()
-        if waiter is None:
-            return True
-        try:
-            # release() hands the lock over by releasing ``waiter``
-            while not waiter.acquire(timeout=CANCEL_POLL if cancel is not None else -1):
-                if cancel is not None and cancel.is_set():
-                    raise RunCancelledError("the run was cancelled before it started")
-        except BaseException:
-            with self._mutex:
-                if waiter in self._waiters:
-                    self._waiters.remove(waiter)
-                    raise
-            self.release()  # it was handed to us as we were interrupted
-            raise
-        self._owner = threading.get_ident()
-        return True
-
-    def release(self) -> None:
-        with self._mutex:
-            self._owner = None
-            if self._waiters:
-                self._waiters.pop(0).release()
-            else:
-                self._locked = False
-
-    def __enter__(self) -> FifoLock:
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.release()
-
-
-_REENTRANT = ("a callback tried to use the context whose run called it; that would wait "
-              "for itself forever (use another context, or act after run_code returns)")
-
-
-class AsyncFifoLock:
-    """asyncio.Lock (already FIFO) that refuses re-entry from the task holding it.
-
-    The asyncio.Lock is made on first use, on the event loop's thread: a
-    context may be created in another thread (AsyncCodeInterpreter starts
-    workers off the loop), and on Python 3.9 a Lock binds to the current
-    thread's loop when it is made."""
-
-    def __init__(self) -> None:
-        import asyncio
-
-        self._asyncio = asyncio
-        self._lock: Any = None
-        self._owner: Any = None
-
-    def locked(self) -> bool:
-        return self._lock is not None and bool(self._lock.locked())
-
-    async def __aenter__(self) -> AsyncFifoLock:
-        if self._lock is None:
-            self._lock = self._asyncio.Lock()
-        task = self._asyncio.current_task()
-        if self._lock.locked() and self._owner is task:
-            raise InterpError(_REENTRANT)
-        await self._lock.acquire()
-        self._owner = task
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        self._owner = None
-        self._lock.release()
-
-
 class Context:
     """One execution context: an id, a cwd and (usually) a live worker."""
 
@@ -296,7 +190,7 @@ class Context:
         self._engine = engine
         self.worker: Optional[WorkerProcess] = None
         self.conn = core.Connection()
-        self.run_lock: Any = engine.lock_factory()  # serialises runs in call order
+        self.run_lock = FifoLock()  # serialises runs in call order, from threads and tasks alike
         self._state = threading.Lock()  # guards worker, removed, _running, _run
         self.removed: Optional[str] = None  # why the context went away
         self._running: Optional[WorkerProcess] = None  # the worker a driver is using
@@ -664,7 +558,7 @@ if hasattr(os, "register_at_fork"):
 class Engine:
     """The contexts of one interpreter, shared by the sync and async APIs."""
 
-    def __init__(self, lock_factory: Callable[[], Any], cwd: Optional[str] = None, *,
+    def __init__(self, cwd: Optional[str] = None, *,
                  env: Optional[Mapping[str, str]] = None,
                  max_output: Optional[int] = DEFAULT_MAX_OUTPUT,
                  memory_limit: Optional[int] = None,
@@ -705,7 +599,6 @@ class Engine:
                 if self._own_launcher is not None:
                     self._own_launcher.close()
                 raise
-        self.lock_factory = lock_factory
         self._lock = threading.Lock()
         self._contexts: Dict[str, Context] = {}
         self._default: Optional[Context] = None
