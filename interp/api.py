@@ -15,7 +15,8 @@ import time
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 from . import core
-from .engine import (CANCEL_POLL, COMPLETION_TIMEOUT, DEFAULT_DIALECT, DEFAULT_GRACE_PERIOD, DEFAULT_MAX_OUTPUT,
+from ._locks import CANCEL_POLL
+from .engine import (COMPLETION_TIMEOUT, DEFAULT_DIALECT, DEFAULT_GRACE_PERIOD, DEFAULT_MAX_OUTPUT,
                      Context, ContextRef, Engine, completion_command, run_command)
 from .errors import RunCancelledError
 from .fs import FileSystem, engine_root

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 from . import core
-from ._locks import CANCEL_POLL, FifoLock
+from ._locks import FifoLock
 from .errors import (ContextNotFoundError, ContextRestartedError, InterpError, InterpTimeoutError,
                      InvalidCwdError, RunCancelledError, WorkerDiedError)
 from ._sandbox_launcher import SandboxLauncher
