@@ -16,6 +16,7 @@ import re
 from typing import Any, Callable, Dict, Generic, List, Mapping, NamedTuple, Optional, Tuple, TypeVar, Union
 from urllib.parse import quote, urlsplit
 
+from .. import _http11 as http11
 from .. import _jsonlimits
 from ..core import Capture
 from ..engine import DEFAULT_CONTEXT_ID, ContextRef
@@ -141,145 +142,89 @@ def _path(context: str, action: str = "") -> str:
 # -- responses -------------------------------------------------------------------------
 
 class ResponseParser:
-    """Parses one HTTP/1.1 response, bounding what it holds.
+    """One HTTP/1.1 response, read with the shared sans-IO reader
+    (interp._http11), which bounds what it holds.
 
     :meth:`feed` returns the body bytes it decoded (chunked, Content-Length
-    or until the connection closes); ``status`` and ``headers`` are set once
-    the head is in; ``done`` once the body ended. Raises RemoteProtocolError
-    for anything that is not HTTP/1.1.
+    or until the connection closes); ``status`` and ``headers`` (lowercase
+    names) are set once the head is in, skipping interim (1xx) responses;
+    ``done`` once the body ended. Raises RemoteProtocolError for anything
+    that is not HTTP/1.1.
     """
 
     def __init__(self, method: str) -> None:
         self._method = method
-        self._buffer = bytearray()
-        self._state = "head"
-        self._left = 0  # bytes left in the body or current chunk
+        self._reader = http11.Reader(requests=False, max_head=MAX_HEAD)
+        self._head_done = False
         self.status = 0
         self.headers: Dict[str, str] = {}
         self.keep_alive = False
         self.keep_alive_timeout: Optional[float] = None
-        self.received = 0  # bytes fed so far
         self.interim = 0  # 1xx responses skipped
 
     @property
+    def received(self) -> int:
+        """Bytes fed so far."""
+        return self._reader.received
+
+    @property
     def head_done(self) -> bool:
-        return self._state != "head"
+        return self._head_done
 
     @property
     def done(self) -> bool:
-        return self._state == "done"
+        return self._head_done and self._reader.done
 
     def feed(self, data: bytes) -> List[bytes]:
-        self.received += len(data)
-        self._buffer += data
-        out: List[bytes] = []
-        while self._step(out):
-            pass
-        return out
+        reader = self._reader
+        reader.feed(data)
+        try:
+            while not self._head_done:
+                head = reader.head()
+                if head is None:
+                    return []
+                self._take(head)
+            out = reader.body()
+            if reader.done and reader.buffered:  # a server must not send what nobody asked for
+                raise RemoteProtocolError("the server sent %d bytes after its response" % reader.buffered)
+        except http11.ProtocolError as exc:
+            raise RemoteProtocolError("the server's answer is not HTTP/1.1: %s" % exc) from None
+        return [out] if out else []
 
     def eof(self) -> List[bytes]:
         """The connection closed: the end of a body read until close (else an error)."""
-        if self._state == "close":
-            self._state = "done"
-            self.keep_alive = False
-            return []
-        if self._state != "done":
+        try:
+            self._reader.eof()
+        except http11.ProtocolError:
+            raise EOFError("the connection closed in the middle of a response") from None
+        if not self.done:
             raise EOFError("the connection closed in the middle of a response")
+        self.keep_alive = self.keep_alive and self._framing != "close"
         return []
 
-    def _step(self, out: List[bytes]) -> bool:
-        """Parse what the buffer allows; True to go on."""
-        state, buffer = self._state, self._buffer
-        if state == "head":
-            end = buffer.find(b"\r\n\r\n")
-            if end < 0:
-                if len(buffer) > MAX_HEAD:
-                    raise RemoteProtocolError("the server's response head exceeds %d bytes" % MAX_HEAD)
-                return False
-            self._head(bytes(buffer[:end]))
-            del buffer[:end + 4]
-            return True
-        if state in ("length", "close", "chunk"):
-            if not buffer:
-                return False
-            take = len(buffer) if state == "close" else min(self._left, len(buffer))
-            out.append(bytes(buffer[:take]))
-            del buffer[:take]
-            self._left -= take
-            if state == "length" and not self._left:
-                self._state = "done"
-            elif state == "chunk" and not self._left:
-                self._state = "chunk-end"
-            return True
-        if state in ("size", "chunk-end", "trailer"):
-            end = buffer.find(b"\r\n")
-            if end < 0:
-                if len(buffer) > 4096:
-                    raise RemoteProtocolError("the server sent an overlong line in a chunked body")
-                return False
-            line = bytes(buffer[:end])
-            del buffer[:end + 2]
-            if state == "chunk-end":
-                if line:
-                    raise RemoteProtocolError("a chunk of the server's response does not end with CRLF")
-                self._state = "size"
-            elif state == "trailer":
-                if not line:
-                    self._state = "done"
-            else:
-                size = line.split(b";")[0].strip()
-                if not size or len(size) > 15 or not all(c in b"0123456789abcdefABCDEF" for c in size):
-                    raise RemoteProtocolError("the server sent a bad chunk size %r" % line[:40])
-                self._left = int(size, 16)
-                self._state = "chunk" if self._left else "trailer"
-            return True
-        if buffer:  # done: a server must not send what nobody asked for
-            raise RemoteProtocolError("the server sent %d bytes after its response" % len(buffer))
-        return False
-
-    def _head(self, head: bytes) -> None:
-        try:
-            text = head.decode("latin-1")
-        except UnicodeDecodeError:  # pragma: no cover - latin-1 decodes anything
-            raise RemoteProtocolError("undecodable response head") from None
-        lines = text.split("\r\n")
-        match = re.fullmatch(r"HTTP/1\.([01]) ([1-5][0-9][0-9])(?: .*)?", lines[0])
-        if match is None:
-            raise RemoteProtocolError("the server's answer is not HTTP/1.x: %r" % lines[0][:80])
-        status = int(match.group(2))
-        if 100 <= status < 200 and status != 101:  # interim (102, 103...): skipped, as RFC 9110 says
+    def _take(self, head: http11.Head) -> None:
+        if 100 <= head.status < 200 and head.status != 101:  # interim (102, 103...): skipped, as RFC 9110 says
             self.interim += 1
             if self.interim > MAX_INTERIM:
                 raise RemoteProtocolError("the server sent more than %d interim (1xx) responses" % MAX_INTERIM)
+            self._reader.skip()
             return
-        self.status = status
-        for line in lines[1:]:
-            name, colon, value = line.partition(":")
-            if not colon or not name or name != name.strip():
-                raise RemoteProtocolError("the server sent a malformed header line %r" % line[:80])
+        self._head_done = True
+        self.status = head.status
+        for name, value in head.headers:
             key = name.lower()
-            self.headers[key] = (self.headers[key] + ", " + value.strip()) if key in self.headers else value.strip()
-        connection = self.headers.get("connection", "").lower()
-        self.keep_alive = match.group(1) == "1" and "close" not in connection
+            self.headers[key] = (self.headers[key] + ", " + value) if key in self.headers else value
+        self.keep_alive = head.keep_alive
         timeout = re.search(r"timeout=([0-9.]+)", self.headers.get("keep-alive", ""))
         if timeout is not None:
             try:
                 self.keep_alive_timeout = float(timeout.group(1))
             except ValueError:
                 pass
-        if self._method == "HEAD" or self.status in (204, 304) or self.status < 200:
-            self._state = "done"
-        elif "chunked" in self.headers.get("transfer-encoding", "").lower():
-            self._state = "size"
-        elif "content-length" in self.headers:
-            raw = self.headers["content-length"]
-            if not raw.isdigit() or len(raw) > 15:
-                raise RemoteProtocolError("the server sent a bad Content-Length %r" % raw[:40])
-            self._left = int(raw)
-            self._state = "length" if self._left else "done"
-        else:
-            self._state = "close"
+        self._framing, length = http11.response_framing(head, self._method)
+        if self._framing == "close":
             self.keep_alive = False
+        self._reader.expect(self._framing, length)
 
 
 def _bad(what: str) -> RemoteProtocolError:
