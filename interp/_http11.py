@@ -7,7 +7,7 @@ pipelined requests come out in order). Everything it holds is bounded: a
 head by ``max_head`` bytes and MAX_HEADERS lines, a chunk-size or trailer
 line by MAX_LINE; a body is handed out as it is decoded, never gathered.
 Anything that is not HTTP/1.x raises :class:`ProtocolError`, whose
-``status`` is what a server answers (400, 414, 431, 501, 505...).
+``status`` is what a server answers (400, 414, 431, 505).
 """
 
 from __future__ import annotations
@@ -25,8 +25,6 @@ MAX_HEADERS = 100
 MAX_LINE = 4096
 #: Blank lines tolerated before a request line (RFC 9112, 2.2).
 MAX_LEADING_BLANKS = 8
-#: Methods a server knows (others get 501).
-METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
 
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _STATUS_LINE = re.compile(r"HTTP/1\.([01]) ([1-5][0-9][0-9])(?: (.*))?")
@@ -131,8 +129,6 @@ def parse_request_head(head: bytes) -> Head:
     if not _TOKEN.fullmatch(method):
         raise ProtocolError("bad method %r" % method[:20])
     headers = _fields(lines[1:])
-    if method not in METHODS:
-        raise ProtocolError("unsupported method %r" % method[:20], 501)
     return Head("HTTP/1.0" if match.group(2) == "0" else "HTTP/1.1", headers, method=method, target=target)
 
 

@@ -64,11 +64,11 @@ class FifoLock:
                 waiter = threading.Lock()
                 waiter.acquire()
                 self._waiters.append(waiter)
-        if queued is not None:
-            queued()
-        if waiter is None:
-            return True
         try:
+            if queued is not None:
+                queued()
+            if waiter is None:
+                return True
             # release() hands the lock over by releasing ``waiter``
             while not waiter.acquire(timeout=CANCEL_POLL if cancel is not None else -1):
                 if cancel is not None and cancel.is_set():
@@ -93,22 +93,22 @@ class FifoLock:
             else:
                 waiter = asyncio.get_running_loop().create_future()
                 self._waiters.append(waiter)
-        if queued is not None:
-            queued()
-        if waiter is None:
-            return
         try:
+            if queued is not None:
+                queued()
+            if waiter is None:
+                return
             await waiter  # release() hands the lock over by resolving ``waiter``
         except BaseException:
             self._give_up(waiter)
             raise
         self._owner = task
 
-    def _give_up(self, waiter: _Waiter) -> None:
+    def _give_up(self, waiter: Optional[_Waiter]) -> None:
         """A waiter was interrupted: leave the line, or, if the lock was
-        handed to it meanwhile, pass it on."""
+        handed to it meanwhile (or it held it at once: None), pass it on."""
         with self._mutex:
-            if waiter in self._waiters:
+            if waiter is not None and waiter in self._waiters:
                 self._waiters.remove(waiter)
                 return
         self.release()

@@ -37,6 +37,7 @@ application/json`` and the body size limit. Private to interp.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import collections
@@ -45,7 +46,7 @@ import json
 import secrets
 import threading
 import time
-from typing import Any, Callable, Deque, Dict, List, Optional, Protocol, Tuple
+from typing import Any, Callable, Dict, List, Optional, Protocol, Tuple
 
 from .. import _jsonlimits
 from .core import (HEADER_MISMATCH, INTERNAL_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, MISSING_CLIENT_CAPABILITY,
@@ -61,8 +62,6 @@ MAX_SESSIONS = 1000
 SESSION_IDLE = 3600.0
 #: Revision of a handshake-era request with neither a session nor an MCP-Protocol-Version header.
 DEFAULT_LEGACY_VERSION = "2025-03-26"
-#: How often a waiting request checks whether its client went away, in seconds.
-POLL = 0.05
 #: The head of an SSE response.
 SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 #: Seconds of silence after which a pending request's response becomes an SSE stream and gets a comment.
@@ -83,13 +82,25 @@ class Response:
 class Stream(Protocol):
     """The transport's side of an SSE response (the HTTP server implements it)."""
 
-    gone: threading.Event  # set when the client disconnected or stopped reading
-
     def begin(self, headers: Dict[str, str]) -> None:
         """Send the response head: 200 with ``headers``, chunked."""
 
-    def event(self, data: bytes) -> None:
-        """Send one SSE event; never waits for the client."""
+    async def event(self, data: bytes) -> None:
+        """Send one SSE event (waits while the client is behind; ConnectionError once it left)."""
+
+
+class Transport(Protocol):
+    """What the endpoint needs of the HTTP request it answers."""
+
+    def open_stream(self) -> Stream:
+        """Turn the response into an SSE stream (its head is sent by Stream.begin)."""
+
+    def on_gone(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` (on the loop) when the client leaves; returns a function that stops watching."""
+
+
+#: What the queue of a request gets when its client left.
+_GONE = (True, {"gone": True})
 
 
 def _error_response(status: int, request_id: Any, error: RPCError) -> Response:
@@ -183,12 +194,10 @@ class MCPEndpoint:
 
     # -- POST ----------------------------------------------------------------------------
 
-    def post(self, headers: Any, body: bytes, open_stream: Callable[[], Stream],
-             gone: Callable[[], bool]) -> Optional[Response]:
+    async def post(self, headers: Any, body: bytes, transport: Transport) -> Optional[Response]:
         """Answer one POST. Returns the response, or None when it was streamed
-        (``open_stream`` was called and the stream carried it). ``gone``
-        tells whether the client went away while a JSON answer is awaited."""
-        accept = [part.split(";")[0].strip().lower() for part in headers.get("Accept", "").split(",")]
+        (``transport.open_stream()`` was called and the stream carried it)."""
+        accept = [part.split(";")[0].strip().lower() for part in (headers.get("Accept") or "").split(",")]
         takes_json = any(kind in ("application/json", "application/*", "*/*") for kind in accept)
         takes_sse = any(kind in ("text/event-stream", "text/*", "*/*") for kind in accept)
         if not (takes_json or takes_sse):
@@ -199,7 +208,7 @@ class MCPEndpoint:
         except ValueError as exc:
             return _error_response(400, None, RPCError(PARSE_ERROR, "parse error: the body %s" % exc))
         if isinstance(message, list):
-            return self._batch(headers, message, gone)
+            return await self._batch(headers, message, transport)
         if not isinstance(message, dict):
             return _error_response(400, None, RPCError(INVALID_REQUEST, "not a JSON-RPC 2.0 message"))
         params = message.get("params")
@@ -225,8 +234,7 @@ class MCPEndpoint:
             if replies:
                 return Response(400, replies[0])
             return Response(202)
-        return self._request(message, session, modern, response_headers, takes_json, takes_sse,
-                             open_stream, gone)
+        return await self._request(message, session, modern, response_headers, takes_json, takes_sse, transport)
 
     def _check_headers(self, headers: Any, message: Dict[str, Any], version: Any) -> Optional[str]:
         """What is wrong with a 2026-07-28 request's mirrored headers, or None."""
@@ -255,7 +263,7 @@ class MCPEndpoint:
                 return _error_response(404, message.get("id"), RPCError(
                     INVALID_REQUEST, "no such session (it ended or expired): initialize again"))
             return session
-        version = headers.get("MCP-Protocol-Version", DEFAULT_LEGACY_VERSION).strip()
+        version = (headers.get("MCP-Protocol-Version") or DEFAULT_LEGACY_VERSION).strip()
         if version not in LEGACY_VERSIONS:
             return _error_response(400, message.get("id"), RPCError(
                 UNSUPPORTED_PROTOCOL_VERSION, "Unsupported protocol version %r (supported: %s)"
@@ -265,61 +273,56 @@ class MCPEndpoint:
         session.initialized = True
         return session
 
-    def _request(self, message: Dict[str, Any], session: Session, modern: bool, response_headers: Dict[str, str],
-                 takes_json: bool, takes_sse: bool, open_stream: Callable[[], Stream],
-                 gone: Callable[[], bool]) -> Optional[Response]:
+    async def _request(self, message: Dict[str, Any], session: Session, modern: bool,
+                       response_headers: Dict[str, str], takes_json: bool, takes_sse: bool,
+                       transport: Transport) -> Optional[Response]:
         params = message.get("params")
         meta = params.get("_meta") if isinstance(params, dict) else None
         wants_progress = isinstance(meta, dict) and meta.get("progressToken") is not None
-        outbox: Deque[Tuple[bool, Optional[Dict[str, Any]]]] = collections.deque()  # (final, message)
-        ready = threading.Condition()
-
-        def put(final: bool) -> Callable[[Optional[Dict[str, Any]]], None]:
-            def deliver(item: Optional[Dict[str, Any]]) -> None:
-                with ready:
-                    outbox.append((final, item))
-                    ready.notify_all()
-            return deliver
-
+        outbox: asyncio.Queue[Tuple[bool, Optional[Dict[str, Any]]]] = asyncio.Queue()  # (final, message)
+        put = _deliverer(outbox)
         stream: Optional[Stream] = None
+
+        def open_stream() -> Stream:
+            opened = transport.open_stream()
+            opened.begin(dict(response_headers, **SSE_HEADERS))
+            return opened
         if takes_sse and (wants_progress or not takes_json):
             stream = open_stream()
-            stream.begin(dict(response_headers, **SSE_HEADERS))
-        self.core.handle(message, session, put(True), put(False) if stream is not None else lambda note: None)
-        malformed = False
-        quiet_since = time.monotonic()  # when the client last got something (or the request came)
-        while True:
-            with ready:
-                while not outbox:
-                    if ready.wait(POLL):
-                        continue
-                    if (stream is not None and stream.gone.is_set()) or (stream is None and gone()):
-                        self.core.cancel_request(session.key, message.get("id"))
-                        return None if stream is not None else Response(499)
-                    if takes_sse and time.monotonic() - quiet_since >= self.keepalive:
-                        if stream is None:
-                            stream = open_stream()
-                            stream.begin(dict(response_headers, **SSE_HEADERS))
-                        stream.event(KEEPALIVE_COMMENT)
-                        quiet_since = time.monotonic()
-                final, item = outbox.popleft()
-                quiet_since = time.monotonic()
-            if item is None:  # cancelled (notifications/cancelled): no response, and the POST ends
-                if stream is None and takes_sse:
-                    stream = open_stream()
-                    stream.begin(dict(response_headers, **SSE_HEADERS))
-                return None if stream is not None else Response(204, None, response_headers)
-            if not final:
-                assert stream is not None
-                stream.event(b"event: message\ndata: " + json.dumps(item).encode("utf-8") + b"\n\n")
-                continue
-            if stream is not None:
-                stream.event(b"event: message\ndata: " + json.dumps(item).encode("utf-8") + b"\n\n")
-                return None
-            malformed = bool(item.get("error")) and _looks_malformed(item)
-            return Response(_status_of(item, modern, malformed), item, response_headers)
+        stop_watching = transport.on_gone(lambda: outbox.put_nowait(_GONE))
+        try:
+            self.core.handle(message, session, put(True), put(False) if stream is not None else lambda note: None)
+            while True:
+                try:
+                    final, item = await asyncio.wait_for(outbox.get(), self.keepalive if takes_sse else None)
+                except asyncio.TimeoutError:  # a silent request: keep the client's read timeout at bay
+                    if stream is None:
+                        stream = open_stream()
+                    await stream.event(KEEPALIVE_COMMENT)
+                    continue
+                if item is _GONE[1]:
+                    self.core.cancel_request(session.key, message.get("id"))
+                    return None if stream is not None else Response(499)
+                if item is None:  # cancelled (notifications/cancelled): no response, and the POST ends
+                    if stream is None and takes_sse:
+                        stream = open_stream()
+                    return None if stream is not None else Response(204, None, response_headers)
+                if stream is not None:
+                    await stream.event(b"event: message\ndata: " + json.dumps(item).encode("utf-8") + b"\n\n")
+                    if final:
+                        return None
+                    continue
+                if not final:
+                    continue
+                malformed = bool(item.get("error")) and _looks_malformed(item)
+                return Response(_status_of(item, modern, malformed), item, response_headers)
+        except ConnectionError:  # the stream's client left or stalled
+            self.core.cancel_request(session.key, message.get("id"))
+            return None
+        finally:
+            stop_watching()
 
-    def _batch(self, headers: Any, batch: List[Any], gone: Callable[[], bool]) -> Response:
+    async def _batch(self, headers: Any, batch: List[Any], transport: Transport) -> Response:
         """A JSON-RPC batch (2025-03-26): answered as one JSON array."""
         if not batch:
             return _error_response(400, None, RPCError(INVALID_REQUEST, "an empty batch"))
@@ -329,23 +332,40 @@ class MCPEndpoint:
         found = self._legacy_session(headers, {})
         if isinstance(found, Response):
             return found
-        replies: List[Optional[Dict[str, Any]]] = []  # None: a member cancelled, which gets no response
-        done = threading.Condition()
-
-        def collect(reply: Optional[Dict[str, Any]]) -> None:
-            with done:
-                replies.append(reply)
-                done.notify_all()
-        expected = sum(1 for item in batch if self.core.handle(item, found, collect, lambda note: None))
-        with done:
-            while len(replies) < expected:
-                if not done.wait(POLL) and gone():
+        replies: asyncio.Queue[Tuple[bool, Optional[Dict[str, Any]]]] = asyncio.Queue()
+        collect = _deliverer(replies)(True)
+        stop_watching = transport.on_gone(lambda: replies.put_nowait(_GONE))
+        try:
+            expected = sum(1 for item in batch if self.core.handle(item, found, collect, lambda note: None))
+            answers = []
+            for _ in range(expected):
+                _final, reply = await replies.get()
+                if reply is _GONE[1]:
                     for item in batch:
                         if isinstance(item, dict):
                             self.core.cancel_request(found.key, item.get("id"))
                     return Response(499)
-            answers = [reply for reply in replies if reply is not None]
+                if reply is not None:  # None: a member cancelled, which gets no response
+                    answers.append(reply)
+        finally:
+            stop_watching()
         return Response(200, answers) if answers else Response(202)
+
+
+def _deliverer(queue: asyncio.Queue[Tuple[bool, Optional[Dict[str, Any]]]]
+               ) -> Callable[[bool], Callable[[Optional[Dict[str, Any]]], None]]:
+    """Functions that put a message (final or not) into ``queue`` from any
+    thread: the core answers tool calls from their own threads."""
+    loop = asyncio.get_running_loop()
+
+    def put(final: bool) -> Callable[[Optional[Dict[str, Any]]], None]:
+        def deliver(item: Optional[Dict[str, Any]]) -> None:
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, (final, item))
+            except RuntimeError:  # the server's loop is closed: nobody waits any more
+                pass
+        return deliver
+    return put
 
 
 def _looks_malformed(message: Dict[str, Any]) -> bool:

@@ -52,17 +52,19 @@ backlog). Every error, whatever its cause, is a JSON response:
 ``{"error": "Not Found", "message": "..."}``.
 
 Modules: ``limits`` (defaults and bounds), ``checks`` (request rules and
-errors), ``table`` (the context table), ``streams`` (NDJSON and SSE
-responses), ``handler`` (a connection's requests and the routes), ``files``
-(the file routes), ``app``
-(the listening server), ``tls`` (TLS termination), ``metrics``
-(Prometheus text), ``cli`` (the command line).
+errors), ``table`` (the context table), ``connection`` (one client
+connection on the event loop: reading, writing, deadlines), ``routes`` (a
+connection's requests and the routes), ``runs`` (the /execute streams),
+``files`` (the file routes), ``streams`` (NDJSON and SSE bodies), ``app``
+(the listening server and its event loop), ``tls`` (the TLS context),
+``metrics`` (Prometheus text), ``cli`` (the command line). The HTTP/1.1
+parsing is interp._http11, shared with the remote client.
 """
 
 from .app import InterpHTTPServer, make_server
 from .checks import CONTEXT_ID, HTTPError, check_context_id, is_loopback, result_json
 from .cli import main
-from .handler import ROUTES, RequestHandler
+from .routes import ROUTES, RequestHandler
 from .limits import (
                      DEFAULT_HEADER_TIMEOUT,
                      DEFAULT_HOST,

@@ -1,26 +1,28 @@
-"""The listening server: bounded accepting (``--max-connections``), a
-thread per connection, idle-context expiry, and TLS termination."""
+"""The listening server: one event loop serves every connection (a socket
+and a task each, never a thread), bounded accepting (``--max-connections``),
+idle-context expiry, and TLS on the loop itself."""
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import ipaddress
-import select
 import socket
 import ssl
 import sys
 import threading
 import time
 import traceback
-from http.server import ThreadingHTTPServer
-from typing import Any, FrozenSet, Iterable, Optional, Tuple
+from typing import Any, FrozenSet, Iterable, Optional, Set, Tuple
 
+from ..aio import AsyncCodeInterpreter
 from ..api import CodeInterpreter
 from ..mcp.core import MCPCore
 from ..mcp.http import MCPEndpoint
 from . import metrics as _metrics
-from .checks import _client_gone, _is_unspecified, _positive, is_loopback
+from .checks import _is_unspecified, _positive, is_loopback
+from .connection import Connection
 from .files import DEFAULT_MAX_UPLOAD
-from .handler import RequestHandler
 from .limits import (
     _EXHAUSTED,
     ACCEPT_BACKOFF,
@@ -30,15 +32,15 @@ from .limits import (
     DEFAULT_MAX_BODY,
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_PORT,
+    HELPER_THREADS,
     LISTEN_BACKLOG,
     TOKEN_ENV,
 )
 from .table import ContextTable
-from .tls import TLSRelay
 
 
-class InterpHTTPServer(ThreadingHTTPServer):
-    """A threading HTTP server over one shared CodeInterpreter.
+class InterpHTTPServer:
+    """An HTTP server over one shared CodeInterpreter, on one event loop.
 
     ``token`` (when not None) is required as ``Authorization: Bearer`` on
     every request; ``max_body`` bounds request bodies (413 beyond it).
@@ -48,12 +50,12 @@ class InterpHTTPServer(ThreadingHTTPServer):
     names accepted besides the bound address and loopback names (``*``:
     any); they need a token. Raises ValueError for bad options. Closing the
     server does not close the interpreter.
-    """
 
-    daemon_threads = True
-    block_on_close = False  # server_close() must not wait for runs; closing the interpreter ends them
-    allow_reuse_address = True
-    request_queue_size = LISTEN_BACKLOG
+    :meth:`serve_forever` runs the loop in the calling thread. Runs are
+    driven from the loop (an AsyncCodeInterpreter view of ``interpreter``,
+    so other threads may use the interpreter too); starting and killing
+    workers and file operations go to HELPER_THREADS threads made once.
+    """
 
     def __init__(self, address: Tuple[str, int], interpreter: CodeInterpreter, *,
                  token: Optional[str] = None, max_body: int = DEFAULT_MAX_BODY,
@@ -83,9 +85,9 @@ class InterpHTTPServer(ThreadingHTTPServer):
             raise ValueError("allowing other Host names needs a token: without one, any web page "
                              "could reach the server by DNS rebinding")
         host = address[0]
-        if ":" in host:
-            self.address_family = socket.AF_INET6
         self.interpreter = interpreter
+        #: the same contexts, driven from the event loop
+        self.aio = AsyncCodeInterpreter._sharing(interpreter._engine)
         self.metrics = _metrics.ServerMetrics()
         self.contexts = ContextTable(interpreter, self.metrics, max_contexts=max_contexts,
                                      idle_timeout=idle_timeout)
@@ -97,24 +99,30 @@ class InterpHTTPServer(ThreadingHTTPServer):
         self.max_body = max_body
         self.log = log
         self.max_connections = max_connections
-        self._slots = threading.BoundedSemaphore(max_connections)
-        self._active = 0  # connections being served
-        self._active_lock = threading.Lock()
+        #: TLS context when serving https (None: plain HTTP)
+        self.tls = tls
+        self.socket = socket.create_server(address, family=socket.AF_INET6 if ":" in host else socket.AF_INET,
+                                           backlog=LISTEN_BACKLOG, reuse_port=False)
+        self.socket.setblocking(False)
+        self.server_address: Tuple[Any, ...] = self.socket.getsockname()
+        self.hosts: FrozenSet[str] = extra_hosts | {
+            name for name in (host.strip("[]").lower(), str(self.server_address[0]).lower())
+            if not _is_unspecified(name)}
+        self._connections: Set[Connection] = set()
+        self._accepting = 0  # connections accepted whose protocol is not made yet (TLS handshakes)
+        self._starting: Set[asyncio.Task[None]] = set()
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._wake_accept: Optional[asyncio.Event] = None
+        self._stop: Optional[asyncio.Event] = None
         self._stopping = threading.Event()
         self._stopped = threading.Event()
         self._stopped.set()
         self._out_of_fds = False
-        super().__init__(address, RequestHandler)
-        #: terminates TLS when serving https (None: plain HTTP)
-        self.tls = None if tls is None else TLSRelay(tls, self.header_timeout)
-        self.hosts: FrozenSet[str] = extra_hosts | {
-            name for name in (host.strip("[]").lower(), str(self.server_address[0]).lower())
-            if not _is_unspecified(name)}
 
     @property
     def port(self) -> int:
         """The port the server listens on (useful after binding port 0)."""
-        return self.server_address[1]
+        return int(self.server_address[1])
 
     def host_allowed(self, name: str) -> bool:
         """True if a request may name ``name`` (lowercase, no port) in its Host header."""
@@ -125,112 +133,166 @@ class InterpHTTPServer(ThreadingHTTPServer):
         except ValueError:
             return False
 
-    # -- accepting: bounded, and never spinning ----------------------------------
+    def busy(self) -> bool:
+        """True while every connection slot is taken."""
+        return len(self._connections) + self._accepting >= self.max_connections
+
+    # -- the loop ---------------------------------------------------------------------
 
     def serve_forever(self, poll_interval: float = 0.5) -> None:
-        """Accept connections until :meth:`shutdown` (after which the server
-        does not serve again). At most ``max_connections`` are served at once;
-        the others wait in the listen backlog. Out of file descriptors, the
-        loop pauses instead of spinning."""
+        """Serve on an event loop in this thread until :meth:`shutdown` (after
+        which the server does not serve again). ``poll_interval`` is ignored
+        (kept for http.server's signature)."""
+        if self._stopping.is_set():
+            return
         self._stopped.clear()
+        loop = asyncio.new_event_loop()
+        helpers = _helper_threads(HELPER_THREADS)
+        loop.set_default_executor(helpers)
+        self._loop = loop
+        try:
+            loop.run_until_complete(self._serve())
+        finally:
+            try:
+                self._close_connections(loop)
+            finally:
+                helpers.shutdown(wait=False)
+                loop.close()
+                self._loop = None
+                self._stopped.set()
+
+    async def _serve(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        self._wake_accept = asyncio.Event()
+        if self._stopping.is_set():
+            return
         reaper = None
         if self.contexts.idle_timeout is not None:
-            reaper = threading.Thread(target=self._reap, daemon=True, name="interp-http-idle")
-            reaper.start()
+            reaper = loop.create_task(self._reap())
+        accepting = loop.create_task(self._accept_loop())
         try:
-            self.socket.setblocking(False)
-            poller = select.poll()
-            poller.register(self.socket, select.POLLIN)
-            while not self._stopping.is_set():
-                if not self._slots.acquire(timeout=poll_interval):
-                    continue  # every slot is taken: leave new connections in the backlog
-                if not self._accept_one(poller, poll_interval):
-                    self._slots.release()
+            await self._stop.wait()
         finally:
+            accepting.cancel()
             if reaper is not None:
-                self._stopping.set()  # also when leaving on an exception (Ctrl-C, SIGTERM)
-                reaper.join()
-            self._stopped.set()
+                reaper.cancel()
 
-    def _reap(self) -> None:
+    def _close_connections(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Close every connection and let their tasks end (a run is interrupted)."""
+        tasks = [conn.task for conn in self._connections if conn.task is not None]
+        for conn in list(self._connections):
+            conn.abort()
+        pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+        for task in pending:
+            task.cancel()
+        if pending or tasks:
+            loop.run_until_complete(asyncio.wait(pending + tasks, timeout=10))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+
+    async def _reap(self) -> None:
         """Delete idle contexts, checking a few times per ``idle_timeout``."""
         timeout = self.contexts.idle_timeout or 1.0
-        while not self._stopping.wait(min(1.0, timeout / 4)):
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(min(1.0, timeout / 4))
             try:
-                self.contexts.expire(time.monotonic())
+                await loop.run_in_executor(None, self.contexts.expire, time.monotonic())
             except Exception:  # never let the reaper die quietly on a bug
                 sys.stderr.write("interp serve: error deleting idle contexts:\n%s" % traceback.format_exc())
 
-    def _accept_one(self, poller: select.poll, poll_interval: float) -> bool:
-        """Wait for one connection and hand it to a thread, which then owns
-        the slot the caller took; False if there was none (or it failed)."""
-        if not poller.poll(int(poll_interval * 1000)) or self._stopping.is_set():
-            return False
-        try:
-            request, client_address = self.socket.accept()
-        except BlockingIOError:
-            return False
-        except OSError as exc:
-            if exc.errno in _EXHAUSTED:
-                self._exhausted("accepting connections", exc)
-            return False
-        with self._active_lock:
-            self._active += 1
-        try:
-            self.process_request(request, client_address)
-        except Exception as exc:  # RuntimeError: can't start new thread
-            with self._active_lock:
-                self._active -= 1
-            self.shutdown_request(request)
-            self._exhausted("starting a thread for a connection", exc)
-            return False
-        if self._out_of_fds:
-            self._out_of_fds = False
-            sys.stderr.write("interp serve: accepting connections again\n")
-        return True
+    async def _accept_loop(self) -> None:
+        """Accept connections while a slot is free; the others wait in the
+        listen backlog. Out of file descriptors, pause instead of spinning."""
+        loop = asyncio.get_running_loop()
+        assert self._wake_accept is not None
+        while True:
+            if self.busy():
+                self._squeeze()
+                self._wake_accept.clear()
+                await self._wake_accept.wait()
+                continue
+            try:
+                sock, _address = await loop.sock_accept(self.socket)
+            except OSError as exc:
+                if exc.errno in _EXHAUSTED:
+                    await self._exhausted("accepting connections", exc)
+                continue
+            if self._out_of_fds:
+                self._out_of_fds = False
+                sys.stderr.write("interp serve: accepting connections again\n")
+            self._accepting += 1
+            task = loop.create_task(self._start(sock))
+            self._starting.add(task)
+            task.add_done_callback(self._starting.discard)
 
-    def _exhausted(self, doing: str, exc: BaseException) -> None:
-        """Out of file descriptors or threads: say so once, and pause."""
+    async def _start(self, sock: socket.socket) -> None:
+        """Make the connection's protocol (after the TLS handshake, if any)."""
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.connect_accepted_socket(lambda: self._connect(), sock, ssl=self.tls,
+                                               ssl_handshake_timeout=self.header_timeout if self.tls else None)
+        except (OSError, asyncio.TimeoutError, ssl.SSLError, ConnectionError):
+            sock.close()  # a failed handshake: nobody to answer
+        except asyncio.CancelledError:
+            sock.close()
+            raise
+        finally:
+            self._accepting -= 1
+            self._free_slot()
+
+    def _connect(self) -> Connection:
+        conn = Connection(self, self._closed)
+        self._connections.add(conn)
+        return conn
+
+    def _closed(self, conn: Connection) -> None:
+        self._connections.discard(conn)
+        self._free_slot()
+
+    def _free_slot(self) -> None:
+        if self._wake_accept is not None and not self.busy():
+            self._wake_accept.set()
+
+    def _squeeze(self) -> None:
+        """The server is full: connections waiting for a head get BUSY_HEADER_TIMEOUT now."""
+        for conn in self._connections:
+            if conn.waiting_since is not None:
+                conn.poke()
+
+    async def _exhausted(self, doing: str, exc: BaseException) -> None:
+        """Out of file descriptors: say so once, and pause."""
         if not self._out_of_fds:
             self._out_of_fds = True
             sys.stderr.write("interp serve: out of resources %s (%s); new connections wait in "
                              "the backlog\n" % (doing, exc))
-        self._stopping.wait(ACCEPT_BACKOFF)
+        await asyncio.sleep(ACCEPT_BACKOFF)
 
     def shutdown(self) -> None:
         """Stop :meth:`serve_forever` (from another thread) and wait until it returned."""
         self._stopping.set()
+        loop, stop = self._loop, self._stop
+        if loop is not None and stop is not None:
+            try:
+                loop.call_soon_threadsafe(stop.set)
+            except RuntimeError:  # the loop closed meanwhile
+                pass
         self._stopped.wait()
 
-    def process_request(self, request: Any, client_address: Any) -> None:
-        if self.tls is not None:  # the handler serves the plain end of a pair; the relay speaks TLS
-            request = self.tls.wrap(request)
-        super().process_request(request, client_address)
-
     def server_close(self) -> None:
-        super().server_close()
-        if self.tls is not None:
-            self.tls.close()
+        """Close the listening socket."""
+        self.socket.close()
 
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            with self._active_lock:
-                self._active -= 1
-            self._slots.release()
 
-    def busy(self) -> bool:
-        """True while every connection slot is taken."""
-        return self._active >= self.max_connections
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Last resort for an exception that escaped a handler (none should):
-        one log entry, and none at all for a client that went away."""
-        exc = sys.exc_info()[1]
-        if exc is not None and _client_gone(exc):
-            return
-        sys.stderr.write("interp serve: error serving %s:\n%s" % (client_address, traceback.format_exc()))
+def _helper_threads(count: int) -> concurrent.futures.ThreadPoolExecutor:
+    """A pool of ``count`` threads, all started now: the server's thread count
+    does not change while it serves."""
+    pool = concurrent.futures.ThreadPoolExecutor(count, thread_name_prefix="interp-serve")
+    barrier = threading.Barrier(count + 1)
+    for _ in range(count):
+        pool.submit(barrier.wait)
+    barrier.wait()
+    return pool
 
 
 def make_server(interpreter: CodeInterpreter, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *,

@@ -22,18 +22,17 @@ raises the same built-in exception.
 from __future__ import annotations
 
 import errno
-import time
-from http.server import BaseHTTPRequestHandler
-from typing import TYPE_CHECKING, Any, Callable, Dict, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
 from ..files import CHUNK, FileRoot, error_to_json
 from ..fs import engine_root
 from ..types import FileInfo
 from .checks import HTTPError, _client_gone, _error_body, _json_object
-from .limits import _TIMEOUTS
 
 if TYPE_CHECKING:
+    from .._http11 import Headers
     from .app import InterpHTTPServer
+    from .connection import Connection
 
 #: Bytes an upload (PUT /files/...) may have, unless ``--max-upload`` says otherwise.
 DEFAULT_MAX_UPLOAD = 1 << 30
@@ -69,16 +68,26 @@ def error_status(exc: BaseException) -> int:
 _FILE_ERRORS = (OSError, ValueError, TypeError)
 
 
-class FileRoutes(BaseHTTPRequestHandler):
-    """The file routes: RequestHandler's base, registered in its ROUTES."""
+class FileRoutes:
+    """The file routes: RequestHandler's base, registered in its ROUTES. File
+    operations run on the server's helper threads, never on the event loop."""
 
     if TYPE_CHECKING:  # what RequestHandler provides
         server: InterpHTTPServer
-        _raw: Any
-        _responded: bool
+        conn: Connection
+        headers: Headers
+        command: str
+        close_connection: bool
 
-        def _send_json(self, status: int, payload: Any, *, close: bool = False,
-                       headers: Optional[Dict[str, str]] = None) -> None: ...
+        def send_json(self, status: int, payload: Any, *, close: bool = False,
+                      headers: Optional[Dict[str, str]] = None) -> None: ...
+
+        def begin(self, status: int, fields: List[Tuple[str, str]], length: Optional[int], *,
+                  close: bool = False, headers: Optional[Dict[str, str]] = None) -> None: ...
+
+        def body_length(self, limit: int, what: str, hint: str = "") -> int: ...
+
+        async def offload(self, function: Callable[..., Any], *args: Any) -> Any: ...
 
     def _file_root(self) -> FileRoot:
         return engine_root(self.server.interpreter._engine)()  # InterpError (503) once closed
@@ -88,38 +97,37 @@ class FileRoutes(BaseHTTPRequestHandler):
         status = error_status(exc)
         payload: Dict[str, Any] = dict(_error_body(status, str(exc)))
         payload["file_error"] = error_to_json(exc)
-        if close:
-            self.close_connection = True
-        self._send_json(status, payload, close=close)
+        self.send_json(status, payload, close=close)
 
     # -- raw bytes ---------------------------------------------------------------
 
-    def _put_file(self, body: bytes, path: str) -> None:
+    async def _put_file(self, body: bytes, path: str) -> None:
         length = self._upload_length()
         root = self._file_root()
         try:
-            upload = root.begin_upload(path)
+            upload = await self.offload(root.begin_upload, path)
         except _FILE_ERRORS as exc:
             self._file_error(exc, close=length > 0)
             return
         left = length
         try:
-            if self.headers.get("Expect", "").strip().lower() == "100-continue":
-                self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # the checks passed: send the body
+            if (self.headers.get("Expect") or "").strip().lower() == "100-continue":
+                self.conn.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # the checks passed: send the body
             while left:
-                self._raw.deadline = time.monotonic() + self.server.io_timeout  # per chunk, not per body
                 try:
-                    chunk = self.rfile.read(min(CHUNK, left))
-                except _TIMEOUTS:
+                    chunk = await self.conn.read_body(min(CHUNK, left), self.server.io_timeout)  # per chunk
+                except TimeoutError:
                     raise HTTPError(408, "the upload's body stalled: no %d bytes within %g s"
                                     % (min(CHUNK, left), self.server.io_timeout), close=True) from None
+                except EOFError:
+                    chunk = b""
                 if not chunk:
                     raise HTTPError(400, "the upload's body ended %d bytes early" % left, close=True)
                 left -= len(chunk)
-                upload.write(chunk)
-            upload.commit()
+                await self.offload(upload.write, chunk)
+            await self.offload(upload.commit)
         except _FILE_ERRORS as exc:
-            upload.abort()
+            await self.offload(upload.abort)
             if not _client_gone(exc):
                 self._file_error(exc, close=left > 0)
                 return
@@ -127,90 +135,76 @@ class FileRoutes(BaseHTTPRequestHandler):
         except BaseException:
             upload.abort()
             raise
-        self._send_json(201, {"path": path, "size": upload.size})
+        self.send_json(201, {"path": path, "size": upload.size})
 
     def _upload_length(self) -> int:
         """The Content-Length of an upload, checked (HTTPError otherwise)."""
-        if self.headers.get("Transfer-Encoding") is not None:
-            raise HTTPError(411, "chunked uploads are not supported; send Content-Length", close=True)
-        lengths = self.headers.get_all("Content-Length") or []
-        if len(lengths) != 1:
+        if not self.headers.get_all("Content-Length") and self.headers.get("Transfer-Encoding") is None:
             raise HTTPError(411, "an upload needs one Content-Length header", close=True)
-        raw = lengths[0].strip()
-        if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
-            raise HTTPError(400, "invalid Content-Length %r" % raw, close=True)
-        length = int(raw)
-        if length > self.server.max_upload:
-            raise HTTPError(413, "upload of %d bytes exceeds the limit of %d bytes (--max-upload)"
-                            % (length, self.server.max_upload), close=True)
+        length = self.body_length(self.server.max_upload, "upload", " (--max-upload)")
         content_type = self.headers.get("Content-Type")
         if content_type is not None and content_type.split(";")[0].strip().lower() not in _UPLOAD_TYPES:
             raise HTTPError(415, "uploads are raw bytes, sent with 'Content-Type: application/octet-stream'"
                             " (got %r)" % content_type, close=True)
         return length
 
-    def _get_file(self, body: bytes, path: str) -> None:
+    async def _get_file(self, body: bytes, path: str) -> None:
         try:
-            file, size = self._file_root().open_for_reading(path)
+            file, size = await self.offload(self._file_root().open_for_reading, path)
         except _FILE_ERRORS as exc:
             self._file_error(exc, close=False)
             return
         with file:
-            self._responded = True
-            self.server.metrics.answered(200)
-            self.send_response(200)
-            self.send_header("Content-Type", "application/octet-stream")
-            self.send_header("Content-Length", str(size))
-            self.send_header("X-Content-Type-Options", "nosniff")  # a page that embeds it gets no script
-            self.send_header("Cache-Control", "no-store")
-            self.send_header("Keep-Alive", "timeout=%g" % self.server.header_timeout)
-            self.end_headers()
+            self.begin(200, [("Content-Type", "application/octet-stream"),
+                             ("X-Content-Type-Options", "nosniff"),  # a page that embeds it gets no script
+                             ("Cache-Control", "no-store")], size)
             left = size  # what the head promised: a file growing meanwhile is cut there
             while left:
-                chunk = file.read(min(CHUNK, left))
+                chunk = await self.offload(file.read, min(CHUNK, left))
                 if not chunk:  # it shrank: the client sees the response end early
                     self.close_connection = True
                     return
-                self.wfile.write(chunk)
-                self.server.metrics.sent(len(chunk))
+                self.conn.write(chunk)
                 left -= len(chunk)
+                await self.conn.drain(self.server.io_timeout)
 
     # -- JSON --------------------------------------------------------------------
 
-    def _fs_list(self, body: bytes) -> None:
+    async def _fs_list(self, body: bytes) -> None:
         fields = _json_object(body, {"path": (str,)}, ())
         try:
-            infos = self._file_root().list_files(fields.get("path", "."))
+            infos = await self.offload(self._file_root().list_files, fields.get("path", "."))
         except _FILE_ERRORS as exc:
             self._file_error(exc, close=False)
             return
-        self._send_json(200, [info_json(info) for info in infos])
+        self.send_json(200, [info_json(info) for info in infos])
 
-    def _fs_info(self, body: bytes) -> None:
+    async def _fs_info(self, body: bytes) -> None:
         fields = _json_object(body, {"path": (str,)}, ("path",))
         try:
-            info = self._file_root().get_file_info(fields["path"])
+            info = await self.offload(self._file_root().get_file_info, fields["path"])
         except _FILE_ERRORS as exc:
             self._file_error(exc, close=False)
             return
-        self._send_json(200, info_json(info))
+        self.send_json(200, info_json(info))
 
-    def _fs_folder(self, body: bytes) -> None:
+    async def _fs_folder(self, body: bytes) -> None:
         fields = _json_object(body, {"path": (str,), "mode": (str,)}, ("path",))
-        self._fs_do(lambda root: root.create_folder(fields["path"], fields.get("mode", "755")))
+        await self._fs_do(lambda root: root.create_folder(fields["path"], fields.get("mode", "755")))
 
-    def _fs_delete(self, body: bytes) -> None:
+    async def _fs_delete(self, body: bytes) -> None:
         fields = _json_object(body, {"path": (str,), "recursive": (bool,)}, ("path",))
-        self._fs_do(lambda root: root.delete_file(fields["path"], fields.get("recursive", False)))
+        await self._fs_do(lambda root: root.delete_file(fields["path"], fields.get("recursive", False)))
 
-    def _fs_move(self, body: bytes) -> None:
+    async def _fs_move(self, body: bytes) -> None:
         fields = _json_object(body, {"source": (str,), "destination": (str,)}, ("source", "destination"))
-        self._fs_do(lambda root: root.move_files(fields["source"], fields["destination"]))
+        await self._fs_do(lambda root: root.move_files(fields["source"], fields["destination"]))
 
-    def _fs_do(self, action: Callable[[FileRoot], None]) -> None:
+    async def _fs_do(self, action: Callable[[FileRoot], None]) -> None:
+        root = self._file_root()
         try:
-            action(self._file_root())
+            await self.offload(action, root)
         except _FILE_ERRORS as exc:
             self._file_error(exc, close=False)
             return
-        self._send_json(204, None)
+        self.send_json(204, None)

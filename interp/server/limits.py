@@ -26,8 +26,14 @@ DEFAULT_HEADER_TIMEOUT = 10.0
 DEFAULT_IO_TIMEOUT = 30.0
 
 
-#: Connections served at once; more wait in the listen backlog.
-DEFAULT_MAX_CONNECTIONS = 64
+#: Connections served at once; more wait in the listen backlog. A connection
+#: costs a socket and a little memory (no thread), so thousands are fine.
+DEFAULT_MAX_CONNECTIONS = 1024
+
+
+#: Threads the server starts once, for blocking engine calls (starting and
+#: killing workers) and file operations; requests never start a thread.
+HELPER_THREADS = 4
 
 
 #: While every connection slot is taken, a request head must arrive within
@@ -57,7 +63,9 @@ MAX_TIMEOUT = 365 * 24 * 3600
 
 
 #: Bytes of events that may wait behind the one being sent to an /execute
-#: client (beyond what the kernel's socket buffers hold) before it counts as gone.
+#: client (beyond what the kernel's socket buffers hold) before it counts as
+#: gone. A stream waits for its client (its run slows down) long before this,
+#: except after the run's deadline, when nothing waits.
 STREAM_BUFFER = 8 * 1024 * 1024
 
 

@@ -35,6 +35,7 @@ class _InputSlot:
     def __init__(self) -> None:
         self.answered = threading.Event()
         self.value: Optional[str] = None  # None: EOF
+        self.notify: Optional[Callable[[], object]] = None  # called once answered (a waiting task's wake-up)
 
 
 class _Entry:
@@ -214,3 +215,5 @@ class ContextTable:
                             "the code stopped waiting)" % (context_id, number))
         slot.value = value
         slot.answered.set()
+        if slot.notify is not None:
+            slot.notify()

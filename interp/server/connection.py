@@ -1,0 +1,255 @@
+"""One client connection on the event loop: bytes in through the shared
+HTTP/1.1 reader, bytes out through the transport with flow control, and the
+deadlines that bound a slow or idle client. A connection costs a socket and
+a task, never a thread.
+
+A request is read and answered at a time, in order (pipelined requests wait
+in the reader, which stops reading past READ_AHEAD bytes). Routing and the
+answers are the job of :mod:`interp.server.routes`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from typing import TYPE_CHECKING, Any, Callable, List, Optional
+
+from .. import _http11 as http11
+from .limits import BUSY_HEADER_TIMEOUT, MAX_HEAD
+
+if TYPE_CHECKING:
+    from .app import InterpHTTPServer
+
+#: Bytes of pipelined requests read ahead of the one being answered.
+READ_AHEAD = 256 * 1024
+#: The transport's write buffer above which writers wait (``drain``), and
+#: below which they go on.
+WRITE_HIGH = 256 * 1024
+WRITE_LOW = 64 * 1024
+
+
+class ClientGone(ConnectionError):
+    """The client closed the connection, reset it, or stopped reading."""
+
+
+class HeadTimeout(Exception):
+    """The request head did not arrive in time; ``started``: some of it had."""
+
+    def __init__(self, started: bool) -> None:
+        super().__init__("the request head did not arrive in time")
+        self.started = started
+
+
+class Connection(asyncio.Protocol):
+    """The server's side of one client connection."""
+
+    def __init__(self, server: InterpHTTPServer, on_close: Callable[[Connection], None]) -> None:
+        self.server = server
+        self._on_close = on_close
+        self.reader = http11.Reader(requests=True, max_head=MAX_HEAD)
+        self.transport: Optional[asyncio.Transport] = None
+        self.peer = "-"
+        self.eof = False  # the client sent FIN (it may still read)
+        self.lost = False  # the connection is closed
+        self._reading_paused = False
+        self._writing_paused = False
+        self._wakers: List[asyncio.Future[None]] = []  # woken by any event on the connection
+        self._gone_callbacks: List[Callable[[], None]] = []
+        self.waiting_since: Optional[float] = None  # waiting for a request head since (None: not)
+        self.task: Optional[asyncio.Task[None]] = None
+
+    # -- asyncio.Protocol --------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.set_write_buffer_limits(high=WRITE_HIGH, low=WRITE_LOW)
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # stream lines as they come
+            except OSError:
+                pass
+        peer = transport.get_extra_info("peername")
+        self.peer = str(peer[0]) if isinstance(peer, tuple) else "-"
+        from .routes import serve_connection  # routes imports this module
+        self.task = asyncio.get_running_loop().create_task(serve_connection(self))
+
+    def data_received(self, data: bytes) -> None:
+        self.reader.feed(data)
+        if self.reader.buffered > READ_AHEAD and not self._reading_paused and self.transport is not None:
+            self.transport.pause_reading()
+            self._reading_paused = True
+        self._wake()
+
+    def eof_received(self) -> bool:
+        self.eof = True
+        self._gone()
+        self._wake()
+        return True  # keep the transport open: an answer may still go out
+
+    def connection_lost(self, exc: Optional[BaseException]) -> None:
+        self.lost = True
+        self._gone()
+        self._wake()
+        self._on_close(self)
+
+    def pause_writing(self) -> None:
+        self._writing_paused = True
+
+    def resume_writing(self) -> None:
+        self._writing_paused = False
+        self._wake()
+
+    # -- waiting ----------------------------------------------------------------------
+
+    def poke(self) -> None:
+        """Make a waiting reader look at its deadline again (the server became full)."""
+        self._wake()
+
+    def _wake(self) -> None:
+        wakers, self._wakers = self._wakers, []
+        for waker in wakers:
+            if not waker.done():
+                waker.set_result(None)
+
+    async def _event(self, deadline: Optional[float]) -> bool:
+        """Wait for something to happen on the connection; False once ``deadline`` passed."""
+        timeout = None if deadline is None else deadline - time.monotonic()
+        if timeout is not None and timeout <= 0:
+            return False
+        waker = asyncio.get_running_loop().create_future()
+        self._wakers.append(waker)
+        try:
+            await asyncio.wait_for(waker, timeout)
+        except asyncio.TimeoutError:
+            return False
+        return True
+
+    def _resume_reading(self) -> None:
+        if self._reading_paused and self.reader.buffered <= READ_AHEAD and self.transport is not None:
+            self._reading_paused = False
+            self.transport.resume_reading()
+
+    # -- gone --------------------------------------------------------------------------
+
+    def on_gone(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` when the client leaves (now if it has); returns a
+        function that stops watching."""
+        if self.lost or self.eof:
+            callback()
+            return lambda: None
+        self._gone_callbacks.append(callback)
+        return lambda: self._gone_callbacks.remove(callback) if callback in self._gone_callbacks else None
+
+    def _gone(self) -> None:
+        callbacks, self._gone_callbacks = self._gone_callbacks, []
+        for callback in callbacks:
+            callback()
+
+    # -- reading -----------------------------------------------------------------------
+
+    async def read_head(self) -> Optional[http11.Head]:
+        """The next request's head; None when the client closed (or stayed
+        idle) before sending one. Raises HeadTimeout when a begun head is not
+        complete in time, http11.ProtocolError for a malformed one."""
+        server = self.server
+        self.waiting_since = since = time.monotonic()
+        try:
+            while True:
+                head = self.reader.head()
+                if head is not None:
+                    return head
+                if self.eof or self.lost:
+                    if self.reader.started:
+                        raise http11.ProtocolError("the request head ended early")
+                    return None
+                self._resume_reading()
+                limit = server.header_timeout
+                if server.busy():
+                    limit = min(limit, BUSY_HEADER_TIMEOUT)
+                if not await self._event(since + limit):
+                    if server.busy() or time.monotonic() >= since + server.header_timeout:
+                        if self.reader.started:
+                            raise HeadTimeout(True)
+                        return None
+        finally:
+            self.waiting_since = None
+
+    async def read_body(self, limit: int, timeout: float) -> bytes:
+        """Up to ``limit`` bytes of the current body, as soon as any arrive
+        (b"" when it ended); TimeoutError when none arrive within ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            data = self.reader.body(limit)
+            if data or self.reader.done:
+                return data
+            if self.eof or self.lost:
+                raise EOFError("the body ended early")
+            self._resume_reading()
+            if not await self._event(deadline):
+                raise TimeoutError("the body stalled")
+
+    async def read_exactly(self, length: int, timeout: float) -> bytes:
+        """The whole body of ``length`` bytes, each chunk within ``timeout`` of
+        the request's start (EOFError if it ends early)."""
+        deadline = time.monotonic() + timeout
+        parts = []
+        while length:
+            data = await self.read_body(length, max(0.0, deadline - time.monotonic()))
+            if not data:
+                raise EOFError("the body ended early")
+            parts.append(data)
+            length -= len(data)
+        return b"".join(parts)
+
+    # -- writing -----------------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        """Queue ``data`` for the client (never waits); ClientGone if it left."""
+        if self.lost or self.transport is None or self.transport.is_closing():
+            raise ClientGone("the client went away")
+        self.transport.write(data)
+        self.server.metrics.sent(len(data))
+
+    @property
+    def backlog(self) -> int:
+        """Bytes written and not yet taken by the kernel."""
+        return 0 if self.transport is None else self.transport.get_write_buffer_size()
+
+    async def drain(self, stall: float, until: Optional[float] = None) -> None:
+        """Wait until the client has taken most of what was written. ClientGone
+        if it takes no byte for ``stall`` seconds (or left); returns early at
+        ``until`` (a monotonic time) with the rest still queued."""
+        progress_at, size = time.monotonic(), self.backlog
+        while self._writing_paused:
+            if self.lost:
+                raise ClientGone("the client went away")
+            deadline = progress_at + stall
+            if until is not None and until < deadline:
+                if not await self._event(until):
+                    return
+                continue
+            if not await self._event(deadline):
+                if self.backlog >= size:
+                    raise ClientGone("the client took no byte for %g s" % stall)
+            if self.backlog < size:
+                progress_at, size = time.monotonic(), self.backlog
+        if self.lost:
+            raise ClientGone("the client went away")
+
+    def close(self) -> None:
+        """Close once what was written is sent (at once if the client left)."""
+        if self.transport is not None and not self.transport.is_closing():
+            if self.lost:
+                self.transport.abort()
+            else:
+                self.transport.close()
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+    def extra(self, name: str) -> Any:
+        return None if self.transport is None else self.transport.get_extra_info(name)
