@@ -38,6 +38,9 @@ from .limits import (
 )
 from .table import ContextTable
 
+#: Seconds between two reports of running out of file descriptors.
+EXHAUSTION_REPORTS = 60.0
+
 
 class InterpHTTPServer:
     """An HTTP server over one shared CodeInterpreter, on one event loop.
@@ -118,6 +121,8 @@ class InterpHTTPServer:
         self._stopped = threading.Event()
         self._stopped.set()
         self._out_of_fds = False
+        self._reported_exhaustion = -EXHAUSTION_REPORTS  # when "out of resources" was last said
+        self._said_exhausted = False  # ... in this shortage
 
     @property
     def port(self) -> int:
@@ -220,7 +225,9 @@ class InterpHTTPServer:
                 continue
             if self._out_of_fds:
                 self._out_of_fds = False
-                sys.stderr.write("interp serve: accepting connections again\n")
+                if self._said_exhausted:
+                    self._said_exhausted = False
+                    sys.stderr.write("interp serve: accepting connections again\n")
             self._accepting += 1
             task = loop.create_task(self._start(sock))
             self._starting.add(task)
@@ -261,12 +268,22 @@ class InterpHTTPServer:
                 conn.poke()
 
     async def _exhausted(self, doing: str, exc: BaseException) -> None:
-        """Out of file descriptors: say so once, and pause."""
+        """Out of file descriptors: say so (at most once a minute), and pause
+        until a connection closes or ACCEPT_BACKOFF passed."""
         if not self._out_of_fds:
             self._out_of_fds = True
-            sys.stderr.write("interp serve: out of resources %s (%s); new connections wait in "
-                             "the backlog\n" % (doing, exc))
-        await asyncio.sleep(ACCEPT_BACKOFF)
+            now = time.monotonic()
+            if now - self._reported_exhaustion >= EXHAUSTION_REPORTS:
+                self._reported_exhaustion = now
+                self._said_exhausted = True
+                sys.stderr.write("interp serve: out of resources %s (%s); new connections wait in "
+                                 "the backlog\n" % (doing, exc))
+        assert self._wake_accept is not None
+        self._wake_accept.clear()
+        try:
+            await asyncio.wait_for(self._wake_accept.wait(), ACCEPT_BACKOFF)
+        except asyncio.TimeoutError:
+            pass
 
     def shutdown(self) -> None:
         """Stop :meth:`serve_forever` (from another thread) and wait until it returned."""

@@ -161,7 +161,9 @@ class Connection(asyncio.Protocol):
                 head = self.reader.head()
                 if head is not None:
                     return head
-                if self.eof or self.lost:
+                if self.lost:
+                    return None  # nobody to answer
+                if self.eof:
                     if self.reader.started:
                         raise http11.ProtocolError("the request head ended early")
                     return None
