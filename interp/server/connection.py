@@ -58,6 +58,10 @@ class Connection(asyncio.Protocol):
         self._gone_callbacks: List[Callable[[], None]] = []
         self.waiting_since: Optional[float] = None  # waiting for a request head since (None: not)
         self.task: Optional[asyncio.Task[None]] = None
+        self._pending: List[bytes] = []  # written, not yet handed to the transport
+        self._pending_size = 0
+        self._flush_handle: Optional[asyncio.Handle] = None
+        self._flush_soon = False  # the flush is due this turn (else after a delay)
 
     # -- asyncio.Protocol --------------------------------------------------------------
 
@@ -208,22 +212,51 @@ class Connection(asyncio.Protocol):
 
     # -- writing -----------------------------------------------------------------------
 
-    def write(self, data: bytes) -> None:
-        """Queue ``data`` for the client (never waits); ClientGone if it left."""
+    def write(self, data: bytes, delay: float = 0.0) -> None:
+        """Queue ``data`` for the client (never waits); ClientGone if it left.
+
+        What is written in one turn of the loop goes out in one send; with
+        ``delay``, it may wait that long for more (a stream's head waits for
+        its first event, so a quick run is one packet)."""
         if self.lost or self.transport is None or self.transport.is_closing():
             raise ClientGone("the client went away")
-        self.transport.write(data)
+        self._pending.append(data)
+        self._pending_size += len(data)
         self.server.metrics.sent(len(data))
+        if delay:
+            if self._flush_handle is None:
+                self._flush_handle = asyncio.get_running_loop().call_later(delay, self.flush)
+        elif self._flush_handle is None or not self._flush_soon:
+            if self._flush_handle is not None:
+                self._flush_handle.cancel()
+            self._flush_handle = asyncio.get_running_loop().call_soon(self.flush)
+            self._flush_soon = True
+
+    def flush(self) -> None:
+        """Hand what was written to the transport now."""
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        self._flush_soon = False
+        if not self._pending:
+            return
+        data = b"".join(self._pending) if len(self._pending) > 1 else self._pending[0]
+        self._pending.clear()
+        self._pending_size = 0
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
 
     @property
     def backlog(self) -> int:
         """Bytes written and not yet taken by the kernel."""
-        return 0 if self.transport is None else self.transport.get_write_buffer_size()
+        return self._pending_size + (0 if self.transport is None else self.transport.get_write_buffer_size())
 
     async def drain(self, stall: float, until: Optional[float] = None) -> None:
         """Wait until the client has taken most of what was written. ClientGone
         if it takes no byte for ``stall`` seconds (or left); returns early at
         ``until`` (a monotonic time) with the rest still queued."""
+        if self._pending_size >= WRITE_HIGH:
+            self.flush()
         progress_at, size = time.monotonic(), self.backlog
         while self._writing_paused:
             if self.lost:
@@ -243,6 +276,7 @@ class Connection(asyncio.Protocol):
 
     def close(self) -> None:
         """Close once what was written is sent (at once if the client left)."""
+        self.flush()
         if self.transport is not None and not self.transport.is_closing():
             if self.lost:
                 self.transport.abort()
@@ -250,6 +284,8 @@ class Connection(asyncio.Protocol):
                 self.transport.close()
 
     def abort(self) -> None:
+        self._pending.clear()
+        self._pending_size = 0
         if self.transport is not None:
             self.transport.abort()
 

@@ -226,8 +226,7 @@ class RequestHandler(FileRoutes, RunRoutes):
         allowed: Dict[str, str] = {}
         args: Tuple[str, ...] = ()
         rest: Tuple[str, ...] = ()  # a trailing {path}: the rest of the path, not checked as an id
-        for route_method, template, name in ROUTES:
-            pattern = template.split("/")[1:]
+        for route_method, pattern, name in _PATTERNS:
             if pattern[-1] == "{path}":
                 if parts[:len(pattern) - 1] == pattern[:-1]:
                     allowed.setdefault(route_method, name)
@@ -260,8 +259,9 @@ class RequestHandler(FileRoutes, RunRoutes):
             self.conn.write(data)
 
     def begin(self, status: int, fields: List[Tuple[str, str]], length: Optional[int], *, close: bool = False,
-              headers: Optional[Dict[str, str]] = None) -> None:
-        """Send a response head: with a Content-Length, or (None) streamed."""
+              headers: Optional[Dict[str, str]] = None, delay: float = 0.0) -> None:
+        """Send a response head: with a Content-Length, or (None) streamed
+        (``delay``: it may wait that long for the body's first bytes)."""
         self._responded = True
         close = close or self.close_connection
         if length is None and self.request_version == "HTTP/1.0":
@@ -274,7 +274,7 @@ class RequestHandler(FileRoutes, RunRoutes):
             fields.append(("Content-Length", str(length)))
         elif not close:
             fields.append(("Transfer-Encoding", "chunked"))
-        self.conn.write(_head(status, fields, close=close, keep_alive=self.server.header_timeout))
+        self.conn.write(_head(status, fields, close=close, keep_alive=self.server.header_timeout), delay)
 
     async def offload(self, function: Callable[..., Any], *args: Any) -> Any:
         """Run a blocking engine call on one of the server's helper threads."""
@@ -420,3 +420,6 @@ ROUTES: List[Tuple[str, str, str]] = [
     ("POST", "/fs/delete", "_fs_delete"),
     ("POST", "/fs/move", "_fs_move"),
 ]
+
+#: ROUTES with their templates split into path segments.
+_PATTERNS = [(method, template.split("/")[1:], name) for method, template, name in ROUTES]

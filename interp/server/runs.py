@@ -32,6 +32,10 @@ _RUN_FIELDS: Dict[str, Tuple[type, ...]] = {
     "code": (str,), "envs": (dict, type(None)), "timeout": (int, float, type(None)),
     "stdin": (str, type(None)), "input": (bool, type(None))}
 
+#: Seconds a stream's head may wait for the first event, so that a quick
+#: run's whole answer leaves in one packet.
+HEAD_DELAY = 0.005
+
 #: The outcome label of a run that ended with an InterpError (see metrics.OUTCOMES).
 _OUTCOMES: Dict[type, str] = {WorkerDiedError: "worker_died", ContextRestartedError: "restarted",
                               ContextNotFoundError: "deleted"}
@@ -53,7 +57,7 @@ class RunRoutes:
         close_connection: bool
 
         def begin(self, status: int, fields: List[Tuple[str, str]], length: Optional[int], *,
-                  close: bool = False, headers: Optional[Dict[str, str]] = None) -> None: ...
+                  close: bool = False, headers: Optional[Dict[str, str]] = None, delay: float = 0.0) -> None: ...
 
         def _log_fault(self) -> None: ...
 
@@ -138,22 +142,24 @@ class RunRoutes:
             if seconds:
                 stream.until = time.monotonic() + seconds
             self.begin(200, [("Content-Type", "application/x-ndjson"), ("Cache-Control", "no-store"),
-                             ("X-Accel-Buffering", "no")], None)
+                             ("X-Accel-Buffering", "no")], None, delay=HEAD_DELAY)
             stream.begun = True
 
         public = self.server.contexts.speaker(entry, context_id)  # messages name the context as the client does
         metrics = self.server.metrics
         started = time.monotonic()
-        run = asyncio.ensure_future(self.server.aio._submit(entry.engine_id, command, seconds, callbacks,
-                                                            queued=begin))
+        me = asyncio.current_task()
+        assert me is not None
         left: List[bool] = []
 
-        def cancel() -> None:
-            left.append(True)
-            run.cancel()
+        def cancel() -> None:  # the client left: cancel the run (this task, while it awaits the run)
+            if not left:
+                left.append(True)
+                me.cancel()
         stop_watching = self.conn.on_gone(cancel)
         try:
-            result: ExecutionResult = await run
+            result: ExecutionResult = await self.server.aio._submit(entry.engine_id, command, seconds,
+                                                                    callbacks, queued=begin)
         except InterpTimeoutError as exc:
             metrics.run_ended("timeout", time.monotonic() - started, timed_out=True)
             return {"type": "timeout", "message": public(exc), "restarted": exc.restarted,
@@ -164,6 +170,8 @@ class RunRoutes:
         except asyncio.CancelledError:
             if not left:
                 raise  # the server is stopping
+            if hasattr(me, "uncancel"):  # Python 3.11+: this cancellation is handled
+                me.uncancel()
             metrics.run_ended("cancelled", time.monotonic() - started)
             return None
         except Exception as exc:
