@@ -5,6 +5,7 @@ and the remote client (events and responses from a server)."""
 from __future__ import annotations
 
 import array
+import functools
 import itertools
 import json
 import math
@@ -42,6 +43,12 @@ def _no_constant(name: str) -> Any:
     raise ValueError("%s is not JSON" % name)
 
 
+@functools.lru_cache(maxsize=8)
+def _decoder(max_int_digits: int) -> json.JSONDecoder:
+    return json.JSONDecoder(parse_int=_number(int, max_int_digits), parse_float=_number(float, max_int_digits),
+                            parse_constant=_no_constant)
+
+
 def loads(data: bytes, *, max_depth: int, max_int_digits: int) -> Any:
     """The JSON value of the UTF-8 ``data``, nesting at most ``max_depth``
     arrays and objects, with integers of at most ``max_int_digits`` digits
@@ -54,8 +61,7 @@ def loads(data: bytes, *, max_depth: int, max_int_digits: int) -> Any:
     if too_deep(text, max_depth):
         raise ValueError("nests arrays or objects more than %d deep" % max_depth)
     try:
-        return json.loads(text, parse_int=_number(int, max_int_digits),
-                          parse_float=_number(float, max_int_digits), parse_constant=_no_constant)
+        return _decoder(max_int_digits).decode(text)
     except RecursionError:  # cannot happen below the depth bound; kept as a ValueError anyway
         raise ValueError("nests too deep") from None
     except ValueError as exc:

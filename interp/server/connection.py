@@ -54,7 +54,7 @@ class Connection(asyncio.Protocol):
         self.lost = False  # the connection is closed
         self._reading_paused = False
         self._writing_paused = False
-        self._wakers: List[asyncio.Future[None]] = []  # woken by any event on the connection
+        self._wakers: List[asyncio.Future[bool]] = []  # woken by any event on the connection
         self._gone_callbacks: List[Callable[[], None]] = []
         self.waiting_since: Optional[float] = None  # waiting for a request head since (None: not)
         self.task: Optional[asyncio.Task[None]] = None
@@ -115,21 +115,25 @@ class Connection(asyncio.Protocol):
     def _wake(self) -> None:
         wakers, self._wakers = self._wakers, []
         for waker in wakers:
-            if not waker.done():
-                waker.set_result(None)
+            _settle(waker, True)
 
     async def _event(self, deadline: Optional[float]) -> bool:
         """Wait for something to happen on the connection; False once ``deadline`` passed."""
-        timeout = None if deadline is None else deadline - time.monotonic()
-        if timeout is not None and timeout <= 0:
-            return False
-        waker = asyncio.get_running_loop().create_future()
+        self.flush()  # what was written goes out before the task sleeps
+        loop = asyncio.get_running_loop()
+        waker: asyncio.Future[bool] = loop.create_future()
+        timer = None
+        if deadline is not None:
+            timeout = deadline - time.monotonic()
+            if timeout <= 0:
+                return False
+            timer = loop.call_later(timeout, _settle, waker, False)
         self._wakers.append(waker)
         try:
-            await asyncio.wait_for(waker, timeout)
-        except asyncio.TimeoutError:
-            return False
-        return True
+            return await waker
+        finally:
+            if timer is not None:
+                timer.cancel()
 
     def _resume_reading(self) -> None:
         if self._reading_paused and self.reader.buffered <= READ_AHEAD and self.transport is not None:
@@ -291,3 +295,8 @@ class Connection(asyncio.Protocol):
 
     def extra(self, name: str) -> Any:
         return None if self.transport is None else self.transport.get_extra_info(name)
+
+
+def _settle(waker: asyncio.Future[bool], happened: bool) -> None:
+    if not waker.done():
+        waker.set_result(happened)

@@ -93,12 +93,20 @@ def _head(status: int, fields: List[Tuple[str, str]], *, close: bool, keep_alive
         phrase = HTTPStatus(status).phrase
     except ValueError:
         phrase = ""
-    fields = [("Server", SERVER_NAME), ("Date", formatdate(usegmt=True))] + fields
+    fields = [("Server", SERVER_NAME), ("Date", _date())] + fields
     if close:
         fields.append(("Connection", "close"))
     elif keep_alive is not None:
         fields.append(("Keep-Alive", "timeout=%g" % keep_alive))
     return http11.encode_head("HTTP/1.1 %d %s" % (status, phrase), fields)
+
+
+def _date(cache: List[Any] = [None, ""]) -> str:  # noqa: B006 - the cache of the current second
+    """The Date header's value, made once a second."""
+    now = int(time.time())
+    if cache[0] != now:
+        cache[0], cache[1] = now, formatdate(now, usegmt=True)
+    return str(cache[1])
 
 
 def _log(conn: Connection, request_line: str, status: int) -> None:
