@@ -36,65 +36,31 @@ import threading
 from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple
 
 from .. import __version__
+from ..api import CodeInterpreter
+from .calls import RELATED_TASK_KEY, TASKS_EXTENSION, ToolCalls
 from .resources import CAPABILITY as RESOURCES_CAPABILITY
 from .resources import WRITE_FILE_TOOL, FileResources
+from .rpc import (INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND,
+                  UNSUPPORTED_PROTOCOL_VERSION, RPCError,
+                  error_message)
+from .runners import ThreadRunner
 from .tasks import Task, TaskTable
-from .tools import (DEFAULT_OUTPUT_LIMIT, LEGACY_VERSIONS, MODERN_VERSIONS, SUPPORTED_VERSIONS, check_schema,
-                         effective_output_limit, json_result, make_tools, run_code_result, shape_result, tool_error,
-                         tools_for)
-from ..api import CodeInterpreter
-from ..engine import DEFAULT_CONTEXT_ID, run_command
-from ..errors import ContextRestartedError, InterpError, InterpTimeoutError, RunCancelledError, WorkerDiedError
-from ..frontend import context_json
-from ..types import OutputMessage
+from .tools import LEGACY_VERSIONS, MODERN_VERSIONS, SUPPORTED_VERSIONS, DEFAULT_OUTPUT_LIMIT, make_tools, tools_for
 
 if TYPE_CHECKING:  # the server package imports this module
     from ..server.table import ContextTable
-
-#: Tool calls handled at once (task runs included); a call beyond this gets SERVER_BUSY at once.
-MAX_IN_FLIGHT = 256
-
-PARSE_ERROR = -32700
-INVALID_REQUEST = -32600
-METHOD_NOT_FOUND = -32601
-INVALID_PARAMS = -32602
-INTERNAL_ERROR = -32603
-SERVER_BUSY = -32000
-HEADER_MISMATCH = -32020
-MISSING_CLIENT_CAPABILITY = -32021
-UNSUPPORTED_PROTOCOL_VERSION = -32022
+    from .calls import _Request
 
 VERSION_KEY = "io.modelcontextprotocol/protocolVersion"
 CAPABILITIES_KEY = "io.modelcontextprotocol/clientCapabilities"
 CLIENT_INFO_KEY = "io.modelcontextprotocol/clientInfo"
 SERVER_INFO_KEY = "io.modelcontextprotocol/serverInfo"
-RELATED_TASK_KEY = "io.modelcontextprotocol/related-task"
-TASKS_EXTENSION = "io.modelcontextprotocol/tasks"
 #: How long clients may cache tools/list and server/discover (2026-07-28 CacheableResult).
 CACHE_TTL_MS = 300_000
 
 SERVER_INFO = {"name": "interp", "title": "interp Python interpreter", "version": __version__}
 INSTRUCTIONS = ("Stateful Python interpreter: run_code keeps variables between calls. Use create_context "
                 "for an isolated namespace (and a working directory) and pass its id as context_id.")
-
-
-class RPCError(Exception):
-    """A JSON-RPC error response. ``malformed`` marks a request the HTTP
-    transport must answer with 400 (a modern request missing its ``_meta``)."""
-
-    def __init__(self, code: int, message: str, data: Any = None, malformed: bool = False) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.data = data
-        self.malformed = malformed
-
-
-def error_message(request_id: Any, error: RPCError) -> Dict[str, Any]:
-    body: Dict[str, Any] = {"code": error.code, "message": error.message}
-    if error.data is not None:
-        body["data"] = error.data
-    return {"jsonrpc": "2.0", "id": request_id, "error": body}
 
 
 #: Where a request's one answer goes: its response, or None (cancelled: no response is sent).
@@ -149,23 +115,7 @@ class Exchange:
 Handler = Callable[[Exchange, Dict[str, Any]], Dict[str, Any]]
 
 
-class _Request:
-    """A tool call in flight. ``cancel`` stops its run; ``answered`` is set
-    once its response went out (or must never go: it was cancelled)."""
-
-    def __init__(self, exchange: Exchange) -> None:
-        self.exchange = exchange
-        self.cancel = threading.Event()
-        #: Set once a run_code call has its place in its context's line (or
-        #: failed before); the stdio reader waits for it before taking the
-        #: next message, so runs on a context go in arrival order.
-        self.started = threading.Event()
-        self.lock = threading.Lock()
-        self.answered = False
-        self.task: Optional[Task] = None
-
-
-class MCPCore:
+class MCPCore(ToolCalls):
     """Serves MCP requests over one shared interpreter, for any transport.
 
     ``default_timeout``: of run_code calls that give none (None: the
@@ -195,6 +145,8 @@ class MCPCore:
         self.files = FileResources(interpreter)  # resources/list, resources/read, write_file
         self._by_name = {tool["name"]: tool for tool in self.tools}
         self.tasks = TaskTable()
+        #: Performs tool calls: a thread each (the HTTP server puts a LoopRunner here, on its loop)
+        self.runner = ThreadRunner(interpreter)
         self._lock = threading.Lock()
         self._requests: Dict[Tuple[str, str], _Request] = {}
         self._in_flight = 0  # tool calls whose thread has not ended
@@ -373,30 +325,6 @@ class MCPCore:
                 fields["error"] = task.error
         return fields
 
-    def _start_task_result(self, exchange: Exchange, params: Dict[str, Any]) -> None:
-        """2025-11-25 ``tasks/result``: answered once the task ends, from a
-        thread of its own (other messages are read meanwhile)."""
-        task = self._find_task(exchange, params)
-        with self._lock:
-            if self._in_flight >= MAX_IN_FLIGHT:
-                raise RPCError(SERVER_BUSY, "server busy: %d calls are in progress (the limit)" % MAX_IN_FLIGHT)
-            self._in_flight += 1
-
-        def answer() -> None:
-            try:
-                task.done.wait()
-                try:
-                    exchange.respond(self._task_result(task))
-                except RPCError as exc:
-                    exchange.reply(error_message(exchange.id, exc))
-            finally:
-                self._settle()
-        try:
-            threading.Thread(target=answer, daemon=True, name="interp-mcp-task-result").start()
-        except RuntimeError as exc:
-            self._settle()
-            raise RPCError(SERVER_BUSY, "server busy: %s" % exc) from None
-
     def _task_result(self, task: Task) -> Dict[str, Any]:
         """The result of an ended task, as tools/call would have given it."""
         if task.status == "cancelled" or task.result is None:
@@ -419,205 +347,3 @@ class MCPCore:
         if not self.tasks.cancel(task) and not exchange.modern:
             raise RPCError(INVALID_PARAMS, "task %s has ended already (%s)" % (task.id, task.status))
         return {} if exchange.modern else task.fields(False)
-
-    # -- tool calls ------------------------------------------------------------------
-
-    def _start_tool_call(self, exchange: Exchange, params: Dict[str, Any]) -> None:
-        name = params.get("name")
-        if not isinstance(name, str) or name not in self._by_name:
-            raise RPCError(INVALID_PARAMS, "unknown tool: %r (tools: %s)" % (name, ", ".join(self._by_name)))
-        arguments = params.get("arguments", {})
-        if arguments is None:
-            arguments = {}
-        if not isinstance(arguments, dict):
-            raise RPCError(INVALID_PARAMS, "arguments must be an object")
-        meta = params.get("_meta")
-        token = meta.get("progressToken") if isinstance(meta, dict) else None
-        if isinstance(token, bool) or not isinstance(token, (str, int, type(None))):
-            raise RPCError(INVALID_PARAMS, "progressToken must be a string or an integer")
-        legacy_task = params.get("task") if exchange.version == "2025-11-25" and not exchange.modern else None
-        if legacy_task is not None:
-            if name != "run_code":
-                raise RPCError(METHOD_NOT_FOUND, "tool %s cannot run as a task (only run_code can)" % name)
-            if not isinstance(legacy_task, dict) or not isinstance(legacy_task.get("ttl", 0), (int, type(None))):
-                raise RPCError(INVALID_PARAMS, "task must be an object with an optional integer ttl")
-        problem = check_schema(arguments, self._by_name[name]["inputSchema"], "arguments")
-        if problem:
-            message = "invalid arguments for %s: %s" % (name, problem)
-            if exchange.version >= "2025-11-25":  # input validation errors are tool execution errors
-                exchange.respond(tool_error(message))
-                return
-            raise RPCError(INVALID_PARAMS, message)
-        request = _Request(exchange)
-        key = (exchange.session.key, json.dumps(exchange.id))
-        wants_task = exchange.modern and name == "run_code" and TASKS_EXTENSION in (
-            exchange.capabilities.get("extensions") or {})
-        if legacy_task is not None or wants_task:  # before the request is known: nothing can cancel it yet
-            request.task = self.tasks.create(exchange.session.key, legacy_task.get("ttl") if legacy_task else None)
-            if request.task is None:
-                raise RPCError(SERVER_BUSY, "server busy: too many tasks are kept; retry later")
-            request.task.cancel = request.cancel
-        with self._lock:
-            refusal = None
-            if key in self._requests:
-                refusal = RPCError(INVALID_REQUEST, "request id %s is already in use" % key[1])
-            elif self._in_flight >= MAX_IN_FLIGHT:
-                refusal = RPCError(SERVER_BUSY, "server busy: %d tool calls are in progress (the limit); "
-                                                "retry when some have been answered" % MAX_IN_FLIGHT)
-            else:
-                self._requests[key] = request
-                self._in_flight += 1
-        if refusal is not None:
-            if request.task is not None:
-                self.tasks.drop(request.task)
-            raise refusal
-        try:
-            threading.Thread(target=self._call_tool, args=(request, key, name, arguments, token),
-                             daemon=True, name="interp-mcp-%s" % name).start()
-        except RuntimeError as exc:  # "can't start new thread"
-            self._forget(key)
-            self._settle()
-            if request.task is not None:
-                self.tasks.drop(request.task)
-            with request.lock:
-                if request.answered:
-                    return  # cancelled meanwhile: answered (with None) already
-                request.answered = True
-            raise RPCError(SERVER_BUSY, "server busy: %s" % exc) from None
-        if name == "run_code":
-            request.started.wait()
-        if legacy_task is not None:  # 2025-11-25: the task, at once; the result comes from tasks/result
-            self._promote(request, key)
-        elif wants_task:
-            timer = threading.Timer(self.task_after, self._promote, (request, key))
-            timer.daemon = True
-            timer.start()
-
-    def _promote(self, request: _Request, key: Tuple[str, str]) -> None:
-        """Answer a call still running with its task (CreateTaskResult)."""
-        task = request.task
-        assert task is not None
-        with request.lock:
-            if request.answered:
-                return
-            request.answered = True
-            self._forget(key)  # notifications/cancelled no longer applies: tasks/cancel does
-            exchange = request.exchange
-            fields = task.fields(exchange.modern)
-            if exchange.modern:
-                exchange.respond(dict(fields, resultType="task"))
-            else:
-                exchange.respond({"task": fields, "_meta": {
-                    "io.modelcontextprotocol/model-immediate-response":
-                        "The code is running as task %s; poll it with tasks/get." % task.id}})
-
-    def _forget(self, key: Tuple[str, str]) -> None:
-        with self._lock:
-            self._requests.pop(key, None)
-
-    def _settle(self) -> None:
-        with self._settled:
-            self._in_flight -= 1
-            self._settled.notify_all()
-
-    def _call_tool(self, request: _Request, key: Tuple[str, str], name: str, arguments: Dict[str, Any],
-                   token: Any) -> None:
-        exchange = request.exchange
-        result: Optional[Dict[str, Any]] = None
-        error: Optional[RPCError] = None
-        try:
-            if name == "run_code":
-                result = self._run_code(request, arguments, token)
-            elif name == "write_file":
-                result = self.files.write_file(arguments)
-            else:
-                result = self._context_tool(name, arguments)
-            result = shape_result(result, exchange.version)
-        except Exception as exc:  # a bug here must not kill the server or leave the client waiting
-            error = RPCError(INTERNAL_ERROR, "%s: %s" % (type(exc).__name__, exc))
-        finally:
-            request.started.set()
-        self._forget(key)
-        try:
-            if request.task is not None:
-                self.tasks.finish(request.task, result, None if error is None else
-                                  error_message(None, error)["error"])
-                if not exchange.modern:
-                    return  # 2025-11-25: answered with its task, always
-            with request.lock:
-                if request.answered:
-                    return  # cancelled, or answered with its task
-                request.answered = True
-                if request.task is not None:
-                    self.tasks.drop(request.task)  # it ended before it became a task: answer directly
-                if error is not None:
-                    exchange.reply(error_message(exchange.id, error))
-                else:
-                    assert result is not None
-                    exchange.respond(result)
-        finally:
-            self._settle()
-
-    def _run_code(self, request: _Request, arguments: Dict[str, Any], token: Any) -> Dict[str, Any]:
-        exchange, task = request.exchange, request.task
-        limit = effective_output_limit(arguments.get("output_limit"), self.output_limit)
-        counter = [0]  # callbacks run in order on this thread
-
-        def stream(prefix: str) -> Callable[[OutputMessage], None]:
-            def on_line(message: OutputMessage) -> None:
-                line = prefix + message.output.rstrip("\n")
-                if task is not None:
-                    self.tasks.note(task, line)
-                if token is None or request.cancel.is_set() or (exchange.modern and request.answered):
-                    return  # nobody asked, or the request was answered (with its task)
-                counter[0] += 1
-                exchange.notify({"jsonrpc": "2.0", "method": "notifications/progress",
-                                 "params": {"progressToken": token, "progress": counter[0], "message": line}})
-            return on_line
-
-        callbacks = {"stdout": stream(""), "stderr": stream("[stderr] ")} if token is not None or task else {}
-        context_id = arguments.get("context_id") or DEFAULT_CONTEXT_ID
-        message: Callable[[BaseException], str] = str
-        try:
-            command, seconds = run_command(arguments["code"], callbacks=callbacks,
-                                           timeout=arguments.get("timeout", self.default_timeout))
-            with self.contexts.use(context_id) as entry:
-                message = self.contexts.speaker(entry, context_id)
-                # the reader takes the next message once this run has its place in the context's line
-                result = self.interpreter._submit(entry.engine_id, command, seconds, callbacks,
-                                                  request.cancel, queued=request.started.set)
-        except InterpTimeoutError as exc:
-            state = ("the context was restarted: its variables are lost" if exc.restarted else
-                     "the run was interrupted: the context's variables are kept")
-            return run_code_result(exc.result, "timeout", "[timeout]\n%s (%s)" % (message(exc), state), limit,
-                                   state_kept=not exc.restarted)
-        except (WorkerDiedError, ContextRestartedError) as exc:
-            outcome = "worker_died" if isinstance(exc, WorkerDiedError) else "restarted"
-            return run_code_result(exc.result, outcome, "[%s]\n%s (the context's variables are lost)"
-                                   % (type(exc).__name__, message(exc)), limit, state_kept=False)
-        except (InterpError, TypeError, ValueError) as exc:  # RunCancelledError: not sent (or a cancelled task)
-            kind = "cancelled" if isinstance(exc, RunCancelledError) else type(exc).__name__
-            return run_code_result(None, "failed", "[%s]\n%s" % (kind, message(exc)), limit)
-        return run_code_result(result, "ok" if result.error is None else "error", None, limit)
-
-    def _context_tool(self, name: str, arguments: Dict[str, Any]) -> Dict[str, Any]:
-        """The context tools, through the context table (its limit, its ids)."""
-        contexts = self.contexts
-        try:
-            if name == "create_context":
-                return json_result({"context": context_json(contexts.create(None, arguments.get("cwd")))})
-            if name == "list_contexts":
-                return json_result({"contexts": [context_json(c) for c in contexts.list()]})
-            context_id = arguments.get("context_id") or DEFAULT_CONTEXT_ID
-            if name == "delete_context":
-                if context_id == DEFAULT_CONTEXT_ID:
-                    return tool_error("the default context cannot be deleted (use restart_context)")
-                contexts.delete(context_id)
-                return json_result({"deleted": context_id})
-            if name == "restart_context":
-                return json_result({"context": context_json(contexts.restart(context_id))})
-            contexts.interrupt(context_id)
-            return json_result({"interrupted": context_id})
-        except (InterpError, OSError, TypeError, ValueError) as exc:
-            return tool_error("%s: %s" % (type(exc).__name__, exc))
-

@@ -49,9 +49,9 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Protocol, Tuple
 
 from .. import _jsonlimits
-from .core import (HEADER_MISMATCH, INTERNAL_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, MISSING_CLIENT_CAPABILITY,
-                        PARSE_ERROR, UNSUPPORTED_PROTOCOL_VERSION, VERSION_KEY, MCPCore, RPCError, Session,
-                        error_message)
+from .core import VERSION_KEY, MCPCore, Session
+from .rpc import (HEADER_MISMATCH, INTERNAL_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, MISSING_CLIENT_CAPABILITY,
+                  PARSE_ERROR, UNSUPPORTED_PROTOCOL_VERSION, RPCError, error_message)
 from .tools import LEGACY_VERSIONS, MODERN_VERSIONS, SUPPORTED_VERSIONS
 
 #: Nesting of arrays and objects a message may have.

@@ -75,7 +75,7 @@ WRITE_FILE_TOOL: Dict[str, Any] = {
 
 
 def _rpc_error(code: int, message: str, data: Any = None) -> Exception:
-    from .core import RPCError  # the core imports this module
+    from .rpc import RPCError
     return RPCError(code, message, data)
 
 

@@ -46,8 +46,10 @@ import sys
 import threading
 from typing import Any, BinaryIO, Callable, Deque, List, Optional, Tuple
 
-from .core import (INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, MAX_IN_FLIGHT, METHOD_NOT_FOUND,
-                        PARSE_ERROR, SERVER_BUSY, MCPCore, RPCError, Session, error_message)
+from .calls import MAX_IN_FLIGHT
+from .core import MCPCore, Session
+from .rpc import (INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR, SERVER_BUSY,
+                  RPCError, error_message)
 from .tools import (DEFAULT_OUTPUT_LIMIT, MAX_OUTPUT_LIMIT, SUPPORTED_VERSIONS, check_schema, run_code_result,
                          tool_error)
 from ..api import CodeInterpreter

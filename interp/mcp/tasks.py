@@ -18,6 +18,8 @@ import threading
 import time
 from typing import Any, Dict, List, Optional
 
+from .runners import Event
+
 #: Tasks kept at once (running or finished within their time to live).
 MAX_TASKS = 1000
 #: Bytes of results (as JSON) the finished tasks keep together; a result that does not fit fails its task.
@@ -49,11 +51,11 @@ class Task:
         self.created_at = _now_iso()
         self.updated_at = self.created_at
         self.expires = time.monotonic() + ttl_ms / 1000.0
-        self.cancel = threading.Event()  # the run's cancel event
+        self.cancel = Event()  # the run's cancel event
         self.result: Optional[Dict[str, Any]] = None
         self.error: Optional[Dict[str, Any]] = None
         self.size = 0  # bytes of the result kept (as JSON)
-        self.done = threading.Event()  # set once terminal
+        self.done = Event()  # set once terminal (a tool call on an event loop can wait for it)
 
     def fields(self, modern: bool) -> Dict[str, Any]:
         """The Task object: 2026-07-28 names (``ttlMs``, ``pollIntervalMs``) or 2025-11-25 ones."""

@@ -19,6 +19,7 @@ from ..aio import AsyncCodeInterpreter
 from ..api import CodeInterpreter
 from ..mcp.core import MCPCore
 from ..mcp.http import MCPEndpoint
+from ..mcp.runners import LoopRunner
 from . import metrics as _metrics
 from .checks import _is_unspecified, _positive, is_loopback
 from .connection import Connection
@@ -172,6 +173,8 @@ class InterpHTTPServer:
         self._wake_accept = asyncio.Event()
         if self._stopping.is_set():
             return
+        core = self.mcp.core
+        threads, core.runner = core.runner, LoopRunner(loop, self.aio)  # /mcp tool calls run on this loop
         reaper = None
         if self.contexts.idle_timeout is not None:
             reaper = loop.create_task(self._reap())
@@ -182,6 +185,7 @@ class InterpHTTPServer:
             accepting.cancel()
             if reaper is not None:
                 reaper.cancel()
+            core.runner = threads
 
     def _close_connections(self, loop: asyncio.AbstractEventLoop) -> None:
         """Close every connection and let their tasks end (a run is interrupted)."""

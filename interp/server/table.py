@@ -184,12 +184,12 @@ class ContextTable:
                 self._expired[name] = now
                 while len(self._expired) > EXPIRED_MEMORY:
                     self._expired.popitem(last=False)
+                self._metrics.context_expired()  # counted as it leaves the table
         for _name, entry in idle:
             try:
                 self._interpreter.delete_context(entry.engine_id)
             except InterpError:
                 pass  # already gone (the interpreter is closing)
-            self._metrics.context_expired()
         return len(idle)
 
     # -- input() over HTTP ---------------------------------------------------------
