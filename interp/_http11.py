@@ -292,6 +292,8 @@ class Reader:
             elif state == "chunk" and not self._left:
                 self._state = "chunk-end"
             return data
+        if state == "chunk-end" and len(buffer) >= 2 and buffer[:2] != b"\r\n":
+            raise ProtocolError("a chunk does not end with CRLF")
         if state in ("size", "chunk-end", "trailer"):
             end = buffer.find(b"\r\n", 0, MAX_LINE + 2)
             if end < 0:

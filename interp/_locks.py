@@ -88,7 +88,7 @@ class FifoLock:
                 self._locked = True
                 self._owner = task
                 waiter = None
-            elif self._owner is task or self._owner == threading.get_ident():
+            elif self._owner is task:
                 raise InterpError(REENTRANT)
             else:
                 waiter = asyncio.get_running_loop().create_future()

@@ -1,0 +1,98 @@
+"""The evented server (issue 20): one event loop holds every connection,
+stream, upload and /mcp tool call; the server's threads are the loop's and
+its few helpers, made once, whatever the clients do."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+
+import pytest
+from test_http import Server
+
+JSON = "Content-Type: application/json\r\n"
+
+
+def threads_of(server: Server) -> int:
+    with open("/proc/%d/status" % server.proc.pid) as status:
+        return int(next(line for line in status if line.startswith("Threads:")).split()[1])
+
+
+def connect(server: Server) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+    return sock
+
+
+def post(path: str, body: dict, extra: str = "") -> bytes:
+    data = json.dumps(body).encode()
+    return ("POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s%sContent-Length: %d\r\n\r\n"
+            % (path, JSON, extra, len(data))).encode() + data
+
+
+def read_until(sock: socket.socket, marker: bytes, limit: float = 30) -> bytes:
+    data = b""
+    deadline = time.monotonic() + limit
+    while marker not in data:
+        assert time.monotonic() < deadline, "no %r in %r" % (marker, data[-300:])
+        chunk = sock.recv(65536)
+        assert chunk, "closed early: %r" % data[-300:]
+        data += chunk
+    return data
+
+
+@pytest.mark.limit(120)
+def test_connections_streams_uploads_and_mcp_calls_add_no_thread(tmp_path):
+    server = Server(tmp_path, "--cwd", str(tmp_path))
+    socks = []
+    try:
+        status, _created, _ = server.request("POST", "/contexts", {})
+        assert status == 201
+        assert server.request("GET", "/health")[0] == 200
+        baseline = threads_of(server)
+        idle = [connect(server) for _ in range(300)]
+        socks += idle
+        slow_code = "import time\nprint('going', flush=True)\ntime.sleep(3)\nprint('done')"
+        streams = []
+        for _ in range(10):  # each on a context of its own, all running at once
+            ctx = server.request("POST", "/contexts", {})[1]["id"]
+            sock = connect(server)
+            sock.sendall(post("/contexts/%s/execute" % ctx, {"code": slow_code}))
+            streams.append(sock)
+        socks += streams
+        calls = []
+        for i in range(10):  # /mcp tool calls with progress: SSE streams on the loop
+            ctx = server.request("POST", "/contexts", {})[1]["id"]
+            sock = connect(server)
+            sock.sendall(post("/mcp", {"jsonrpc": "2.0", "id": i, "method": "tools/call", "params": {
+                "name": "run_code", "arguments": {"code": slow_code, "context_id": ctx},
+                "_meta": {"progressToken": i}}}, "Accept: application/json, text/event-stream\r\n"
+                "MCP-Protocol-Version: 2025-06-18\r\n"))
+            calls.append(sock)
+        socks += calls
+        uploads = []
+        for i in range(5):  # uploads that send half their body and wait
+            sock = connect(server)
+            sock.sendall(b"PUT /files/up%d HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2000000\r\n\r\n" % i
+                         + b"x" * 1000000)
+            uploads.append(sock)
+        socks += uploads
+        for sock in streams + calls:
+            read_until(sock, b"going")
+        during = threads_of(server)
+        assert server.request("GET", "/health")[0] == 200  # and others are served meanwhile
+        for sock in streams:
+            assert b'"end"' in read_until(sock, b'"end"')
+        for sock in calls:
+            assert b'"result"' in read_until(sock, b'"result"')
+        for i, sock in enumerate(uploads):
+            sock.sendall(b"y" * 1000000)
+            assert b"201 Created" in read_until(sock, b"\r\n\r\n")
+            assert os.path.getsize(tmp_path / ("up%d" % i)) == 2000000
+        assert during == baseline, "threads went from %d to %d" % (baseline, during)
+    finally:
+        for sock in socks:
+            sock.close()
+        assert server.stop() == 0
+    assert "Traceback" not in server.log.read_text()
