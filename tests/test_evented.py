@@ -96,3 +96,36 @@ def test_connections_streams_uploads_and_mcp_calls_add_no_thread(tmp_path):
             sock.close()
         assert server.stop() == 0
     assert "Traceback" not in server.log.read_text()
+
+
+@pytest.mark.limit(60)
+def test_request_bodies_read_at_once_are_bounded_over_all_connections(tmp_path):
+    """Idle connections are cheap, bodies are not: past the server's budget
+    of body bytes being read, a request gets 503 (and may retry)."""
+    from remote_helpers import ThreadServer
+
+    server = ThreadServer(str(tmp_path))
+    server.server.body_budget = 1000
+    socks = []
+    try:
+        head = (b"POST /execute HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 600\r\n\r\n")
+        first = socket.create_connection(("127.0.0.1", server.server.port), timeout=30)
+        socks.append(first)
+        first.sendall(head + b'{"code": "1"')  # and the rest never comes
+        time.sleep(0.3)
+        second = socket.create_connection(("127.0.0.1", server.server.port), timeout=30)
+        socks.append(second)
+        second.sendall(head)
+        answer = read_until(second, b"\r\n\r\n")
+        assert answer.startswith(b"HTTP/1.1 503") and b"Retry-After: 1" in answer
+        first.close()
+        time.sleep(0.3)
+        with socket.create_connection(("127.0.0.1", server.server.port), timeout=30) as third:
+            body = b'{"code": "print(7)"}'
+            third.sendall(head.replace(b"600", b"%d" % len(body)) + body)
+            assert b'"text": "7\\n"' in read_until(third, b'"end"')
+    finally:
+        for sock in socks:
+            sock.close()
+        server.close()

@@ -27,6 +27,7 @@ from .files import DEFAULT_MAX_UPLOAD
 from .limits import (
     _EXHAUSTED,
     ACCEPT_BACKOFF,
+    BODY_BUDGET,
     DEFAULT_HEADER_TIMEOUT,
     DEFAULT_HOST,
     DEFAULT_IO_TIMEOUT,
@@ -101,6 +102,9 @@ class InterpHTTPServer:
         #: the timeout of runs that give none (None: the engine's DEFAULT_TIMEOUT; 0: no limit)
         self.default_timeout: Optional[float] = None
         self.max_body = max_body
+        #: bytes of request bodies being read at once (503 beyond): idle connections are cheap, bodies are not
+        self.body_budget = max(BODY_BUDGET, max_body)
+        self.bodies_in_memory = 0
         self.log = log
         self.max_connections = max_connections
         #: TLS context when serving https (None: plain HTTP)

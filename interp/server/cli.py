@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import resource
 import signal
 import sys
 from typing import Any, List, Optional
@@ -139,6 +140,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         server.mcp.core.default_timeout = server.default_timeout = args.timeout
         server.mcp.keepalive = args.mcp_keepalive
         signal.signal(signal.SIGTERM, _exit_on_signal)
+        _raise_open_files_limit()
         host = args.host if ":" not in args.host else "[%s]" % args.host
         print("interp serve: listening on %s://%s:%d%s" % ("https" if tls else "http", host, server.port,
               " (token required)" if token else ""), file=sys.stderr, flush=True)
@@ -151,6 +153,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     finally:
         interpreter.close()
     return 0
+
+
+def _raise_open_files_limit() -> None:
+    """Connections cost a file descriptor each: lift the soft limit to the hard one."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (OSError, ValueError):
+            pass
 
 
 def _exit_on_signal(signum: int, frame: Any) -> None:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from .app import InterpHTTPServer
 
 #: Bytes of pipelined requests read ahead of the one being answered.
-READ_AHEAD = 256 * 1024
+READ_AHEAD = 64 * 1024
 #: The transport's write buffer above which writers wait (``drain``), and
 #: below which they go on.
 WRITE_HIGH = 256 * 1024

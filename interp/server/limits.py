@@ -46,6 +46,11 @@ BUSY_HEADER_TIMEOUT = 1.0
 LISTEN_BACKLOG = 1024
 
 
+#: Bytes of request bodies the server reads at once, over all connections
+#: (at least --max-body); a request past it gets 503 and may retry.
+BODY_BUDGET = 256 * 1024 * 1024
+
+
 #: Bytes of a request line plus headers (431 beyond).
 MAX_HEAD = 64 * 1024
 

@@ -218,13 +218,20 @@ class RequestHandler(FileRoutes, RunRoutes):
         if (length or content_type is not None) and not _is_json_type(content_type):
             raise HTTPError(415, "request bodies must be JSON, sent with 'Content-Type: application/json'"
                             " (got %r)" % content_type, close=True)
+        server = self.server
+        if server.bodies_in_memory + length > server.body_budget:
+            raise HTTPError(503, "the server is reading %d bytes of request bodies at once, its limit; retry "
+                            "shortly" % server.bodies_in_memory, close=True, headers={"Retry-After": "1"})
+        server.bodies_in_memory += length
         try:
-            return await self.conn.read_exactly(length, self.server.io_timeout)
+            return await self.conn.read_exactly(length, server.io_timeout)
         except TimeoutError:
             raise HTTPError(408, "the request body did not arrive within %g s" % self.server.io_timeout,
                             close=True) from None
         except EOFError:
             raise HTTPError(400, "request body ended early", close=True) from None
+        finally:
+            server.bodies_in_memory -= length
 
     def _route(self, method: str, path: str) -> Tuple[Callable[..., Any], Tuple[str, ...]]:
         """The handler for ``method`` on ``path`` and the path's ``{id}``
