@@ -314,9 +314,16 @@ def _helper_threads(count: int) -> concurrent.futures.ThreadPoolExecutor:
     does not change while it serves."""
     pool = concurrent.futures.ThreadPoolExecutor(count, thread_name_prefix="interp-serve")
     barrier = threading.Barrier(count + 1)
-    for _ in range(count):
-        pool.submit(barrier.wait)
-    barrier.wait()
+    try:
+        for _ in range(count):
+            pool.submit(barrier.wait, 10)
+        barrier.wait(10)
+    except threading.BrokenBarrierError:
+        pass  # some thread was slow to start: the pool still works
+    except BaseException:  # interrupted (SIGTERM at start-up): no thread may wait for the others forever
+        barrier.abort()
+        pool.shutdown(wait=False)
+        raise
     return pool
 
 
