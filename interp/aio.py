@@ -110,16 +110,18 @@ class AsyncCodeInterpreter:
         return await self._submit(context, command, seconds, callbacks)
 
     async def _submit(self, context: ContextRef, command: Dict[str, Any], seconds: Optional[float],
-                      callbacks: Mapping[str, Any], queued: Optional[Callable[[], None]] = None) -> ExecutionResult:
+                      callbacks: Mapping[str, Any], queued: Optional[Callable[[], None]] = None,
+                      keep: Optional[int] = None) -> ExecutionResult:
         """Run a validated command (see engine.run_command); for the front ends.
-        ``queued`` is called once the run has its place in the context's line."""
+        ``queued`` is called once the run has its place in the context's line;
+        ``keep`` caps the output the result keeps (see Context.begin)."""
         loop = self._check_loop()
         ctx = self._engine.resolve(context)
         await ctx.run_lock.acquire_async(queued)
         try:
             if ctx.worker is None:  # the default context's first run: start it off the loop
                 await asyncio.to_thread(ctx.start)
-            return (await _execute(loop, ctx, command, seconds, callbacks))[1]
+            return (await _execute(loop, ctx, command, seconds, callbacks, keep))[1]
         finally:
             ctx.run_lock.release()
 
@@ -168,9 +170,10 @@ class AsyncCodeInterpreter:
 
 
 async def _execute(loop: asyncio.AbstractEventLoop, ctx: Context, command: Dict[str, Any],
-                   seconds: Optional[float], callbacks: Mapping[str, Any]) -> Tuple[core.Run, ExecutionResult]:
+                   seconds: Optional[float], callbacks: Mapping[str, Any],
+                   keep: Optional[int] = None) -> Tuple[core.Run, ExecutionResult]:
     """Run one request on ``ctx`` (whose run lock the caller holds)."""
-    run = ctx.begin(command, seconds, time.monotonic(), callbacks)
+    run = ctx.begin(command, seconds, time.monotonic(), callbacks, keep)
     try:
         await _drive(loop, ctx, run, callbacks)
     finally:

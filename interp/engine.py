@@ -228,8 +228,10 @@ class Context:
                 self._spawn()
 
     def begin(self, command: Dict[str, Any], timeout: Optional[float], now: float,
-              callbacks: Mapping[str, Any]) -> core.Run:
+              callbacks: Mapping[str, Any], keep: Optional[int] = None) -> core.Run:
         """Make sure a worker is there and make a Run of ``command`` the context's current one.
+        ``keep`` lowers the engine's ``max_output`` for this run (a front end
+        that streams every line to its client keeps little).
 
         Raises WorkerDiedError (after starting a fresh worker) when the
         previous worker died while idle, so that death is never silent.
@@ -252,8 +254,11 @@ class Context:
             listen = [name for name in ("stdout", "stderr") if callbacks.get(name) is not None]
             if command.get("t") == "run":
                 command = dict(command, dialect=self._engine.dialect)
+            max_output = self._engine.max_output
+            if keep is not None:
+                max_output = keep if max_output is None else min(keep, max_output)
             run = core.Run(self.conn, worker, command, timeout=timeout, grace=self._engine.grace_period,
-                           now=now, listen=listen, max_output=self._engine.max_output)
+                           now=now, listen=listen, max_output=max_output)
             self._running = worker
             self._run = run
             return run

@@ -129,3 +129,35 @@ def test_request_bodies_read_at_once_are_bounded_over_all_connections(tmp_path):
         for sock in socks:
             sock.close()
         server.close()
+
+
+def vm_hwm(pid: int) -> int:
+    with open("/proc/%d/status" % pid) as status:
+        return int(next(line for line in status if line.startswith("VmHWM:")).split()[1]) * 1024
+
+
+@pytest.mark.limit(120)
+def test_streamed_output_is_not_kept_in_the_server(tmp_path):
+    """Every line of an /execute run has gone to its client: the server keeps
+    at most interp.server.runs.KEPT_OUTPUT of it, not the engine's 16 MiB per
+    stream, so four runs printing 20 MB each barely move its peak memory."""
+    server = Server(tmp_path)
+    socks = []
+    try:
+        assert server.request("GET", "/health")[0] == 200
+        before = vm_hwm(server.proc.pid)
+        code = "for i in range(20000):\n    print('z' * 999)"
+        for _ in range(4):
+            ctx = server.request("POST", "/contexts", {})[1]["id"]
+            sock = connect(server)
+            sock.sendall(post("/contexts/%s/execute" % ctx, {"code": code}))
+            socks.append(sock)
+        for sock in socks:
+            data = read_until(sock, b'"end"', limit=90)
+            assert data.count(b"z" * 999) == 20000
+        grown = vm_hwm(server.proc.pid) - before
+        assert grown < 40 * 1024 * 1024, "the server's peak memory grew by %d MiB" % (grown >> 20)
+    finally:
+        for sock in socks:
+            sock.close()
+        assert server.stop() == 0

@@ -36,6 +36,10 @@ _RUN_FIELDS: Dict[str, Tuple[type, ...]] = {
 #: run's whole answer leaves in one packet.
 HEAD_DELAY = 0.005
 
+#: Characters of each stream a run's result keeps in the server: every line
+#: has gone to the client already (the result is read for its error and count).
+KEPT_OUTPUT = 64 * 1024
+
 #: The outcome label of a run that ended with an InterpError (see metrics.OUTCOMES).
 _OUTCOMES: Dict[type, str] = {WorkerDiedError: "worker_died", ContextRestartedError: "restarted",
                               ContextNotFoundError: "deleted"}
@@ -159,7 +163,7 @@ class RunRoutes:
         stop_watching = self.conn.on_gone(cancel)
         try:
             result: ExecutionResult = await self.server.aio._submit(entry.engine_id, command, seconds,
-                                                                    callbacks, queued=begin)
+                                                                    callbacks, queued=begin, keep=KEPT_OUTPUT)
         except InterpTimeoutError as exc:
             metrics.run_ended("timeout", time.monotonic() - started, timed_out=True)
             return {"type": "timeout", "message": public(exc), "restarted": exc.restarted,
