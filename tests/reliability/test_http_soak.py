@@ -22,9 +22,9 @@ process over raw non-blocking sockets (no thread per client here either):
   so the run gets KeyboardInterrupt and its context runs the next request
   with its state, and the server's memory stays bounded meanwhile.
 - disconnects mid-stream: 6 clients read the first line of a long run, then
-  close (3) or reset (3) the connection: the run gets KeyboardInterrupt
-  promptly and the context keeps its state; a run queued behind another
-  whose client leaves before its turn never runs.
+  close (3, a FIN) or reset (3, an RST) the connection: the run gets
+  KeyboardInterrupt promptly and the context keeps its state; a run queued
+  behind another whose client leaves before its turn never runs.
 - pipelining: 10 connections each write 6 requests in one write (a 404 among
   them, the last with ``Connection: close``): every answer comes back whole
   and in order, then the server closes.
@@ -255,6 +255,14 @@ class Client:
         except OSError:
             return "closed"
 
+    def drain(self) -> None:
+        """Read whatever has arrived, without waiting."""
+        try:
+            while self.sock.recv(65536, socket.MSG_DONTWAIT):
+                pass
+        except OSError:  # BlockingIOError: nothing more
+            pass
+
     def reset(self) -> None:
         """Close with a TCP reset, as a client that crashed."""
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -367,6 +375,8 @@ class Report:
                      "streams started %d, ended at peak %d" % (
                          self.peak_threads, self.idle_opened, self.idle_open_at_peak, self.idle_closed_in_time,
                          self.streams_started, self.streams_ended_at_peak))
+        for scenario, messages in self.failures.items():
+            lines.append("%s: %d failures, first: %s" % (scenario, len(messages), messages[0]))
         if self.probes:
             lines.append("ordinary requests: %d, slowest %.2f s" % (len(self.probes),
                                                                     max(t for _, t in self.probes)))
@@ -555,7 +565,8 @@ class Soak:
         try:
             context = "r%d" % k
             await client.send(execute_request(context, code, timeout=0))  # no timeout: only the client can end it
-            await asyncio.sleep(0.5)
+            while client.state() == "open":  # until its stream has begun (peeked at: nothing is read)
+                await asyncio.sleep(0.05)
             # queued behind the run: answered once the server has dropped the client that reads nothing
             events = await self.clients.execute(context, "print(dropped, x)")
             if without_counts(events) != stdout("yes 1\n"):
@@ -575,7 +586,8 @@ class Soak:
         finally:
             if reset:
                 client.reset()
-            else:
+            else:  # read what has come (a close with unread bytes would be a reset), then close: a FIN
+                client.drain()
                 client.sock.close()
         # the run has 30 s to go: only its cancellation lets this through in time
         events = await asyncio.wait_for(self.clients.execute(context, "print(state, interrupted)"), PROMPT)
@@ -583,19 +595,23 @@ class Soak:
             raise Problem("after its client %s, %s ran %r" % ("reset" if reset else "left", context, events))
 
     async def queued_then_gone(self) -> None:
-        holder = asyncio.ensure_future(self.clients.execute("queue", "import time\ntime.sleep(2)\nprint('held')"))
+        holder = await self.clients.connect()
         try:
-            await asyncio.sleep(0.5)
+            await holder.send(execute_request("queue", "import time\nprint('started', flush=True)\ntime.sleep(2)\n"
+                                                       "print('held')"))
+            await holder.stream_head()
+            events = [await holder.next_event()]  # the run ahead has begun
             leaver = await self.clients.connect()
             try:
                 await leaver.send(execute_request("queue", "queued_ran = True"))
                 await asyncio.sleep(0.5)
             finally:
                 leaver.sock.close()
-            events = await holder
+            while events[-1] is not None:
+                events.append(await holder.next_event())
         finally:
-            holder.cancel()
-        if without_counts(events) != stdout("held\n"):
+            holder.sock.close()
+        if without_counts(events[:-1]) != stdout("started\n", "held\n"):
             raise Problem("the run ahead: %r" % events)
         events = await self.clients.execute("queue", "print('queued_ran' in globals())")
         if without_counts(events) != stdout("False\n"):
