@@ -728,9 +728,12 @@ def soak(tmp_path_factory):
         server = Server(tmp, "--max-connections", "4000", "--header-timeout", str(HEADER_TIMEOUT),
                         "--io-timeout", str(IO_TIMEOUT), "--cwd", str(tmp))
         clients = Clients(server.port)
-        soak = Soak(server, clients, report)
+
+        async def main() -> None:  # the Soak's events belong to this loop (Python 3.9 binds them on creation)
+            await asyncio.wait_for(Soak(server, clients, report).run(), SOAK_BOUND)
+
         try:
-            asyncio.run(asyncio.wait_for(soak.run(), SOAK_BOUND))
+            asyncio.run(main())
         finally:
             clients.close_all()
         report.last = sample(server.proc.pid)
