@@ -183,6 +183,8 @@ async def attempt(report: Report, scenario: str, label: str, work: Awaitable[Any
 
 
 class Soak:
+    """Everything done to one server, in order (:meth:`run`); what it sees goes into a Report."""
+
     def __init__(self, server: Server, clients: Clients, report: Report) -> None:
         self.pid = server.proc.pid
         self.clients = clients
