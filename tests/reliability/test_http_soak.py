@@ -123,7 +123,7 @@ def sample(pid: int) -> Sample:
 class Report:
     warm: Optional[Sample] = None
     peak_threads: int = 0  # the most threads any sample saw
-    phases: Dict[str, Tuple[int, int]] = field(default_factory=dict)  # phase: (most threads, most RSS)
+    phases: Dict[str, Tuple[int, int]] = field(default_factory=dict, repr=False)  # phase: (most threads, most RSS)
     at_peak: Optional[Sample] = None  # when all the streams were streaming
     idle_opened: int = 0
     idle_open_at_peak: int = 0
@@ -134,9 +134,9 @@ class Report:
     after_second_wave: Optional[Sample] = None
     after_third_wave: Optional[Sample] = None
     last: Optional[Sample] = None
-    probes: List[Tuple[str, float]] = field(default_factory=list)  # (what, seconds)
+    probes: List[Tuple[str, float]] = field(default_factory=list, repr=False)  # (what, seconds)
     failures: Dict[str, List[str]] = field(default_factory=dict)
-    log: str = ""
+    log: str = field(default="", repr=False)
     exit_status: Optional[int] = None
 
     def fail(self, scenario: str, message: str) -> None:
