@@ -110,9 +110,14 @@ def _date(cache: List[Any] = [None, ""]) -> str:  # noqa: B006 - the cache of th
 
 
 def _log(conn: Connection, request_line: str, status: int) -> None:
+    """One line per answer on stderr (``--quiet``: none); control characters are escaped."""
     if conn.server.log:
-        sys.stderr.write('%s - - [%s] "%s" %d -\n' % (conn.peer, time.strftime("%d/%b/%Y %H:%M:%S"),
-                                                       request_line, status))
+        line = request_line.translate(_ESCAPES)
+        sys.stderr.write('%s - - [%s] "%s" %d -\n' % (conn.peer, time.strftime("%d/%b/%Y %H:%M:%S"), line, status))
+
+
+#: What a request line in the log shows for a control character (no terminal escapes from clients).
+_ESCAPES = {code: "\\x%02x" % code for code in list(range(32)) + list(range(127, 160))}
 
 
 class RequestHandler(FileRoutes, RunRoutes):
