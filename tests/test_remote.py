@@ -410,3 +410,26 @@ def test_round_trip_is_measured(server, capsys):
         print("\nround trip: local %.2f ms, remote %.2f ms (%.1fx)" % (
             timings["local"] * 1e3, timings["remote"] * 1e3, timings["remote"] / timings["local"]))
     assert os.getpid()
+
+
+def test_a_non_ascii_token_goes_as_utf8_from_both_twins(tmp_path):
+    """Both twins write their heads with the shared HTTP/1.1 writer; a token
+    is sent as its UTF-8 bytes, which the server compares."""
+    token = "tökén-秘密"
+    server = ThreadServer(str(tmp_path), token=token)
+    try:
+        with RemoteCodeInterpreter(server.url, token=token) as ci:
+            assert ci.run_code("print(6 * 7)").stdout == "42\n"
+            ci.fs.upload_file(b"abc", "t.txt")  # the file transfers' heads too
+            assert ci.fs.download_file("t.txt") == b"abc"
+
+        async def main() -> str:
+            async with AsyncRemoteCodeInterpreter(server.url, token=token) as aci:
+                return (await aci.run_code("print(7)")).stdout
+        assert asyncio.run(main()) == "7\n"
+        with RemoteCodeInterpreter(server.url, token="tokén-秘密") as wrong:
+            with pytest.raises(RemoteServerError) as caught:
+                wrong.run_code("1")
+            assert caught.value.status == 401
+    finally:
+        server.close()

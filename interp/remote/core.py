@@ -120,19 +120,26 @@ class Request(NamedTuple):
     body: Any = None
 
 
+def request_head(method: str, path: str, address: Address, token: Optional[str], accept: str,
+                 fields: List[Tuple[str, str]]) -> bytes:
+    """A request's head (HTTP/1.1, keep-alive) for ``path`` under the URL's prefix."""
+    head = [("Host", address.host_header), ("Accept", accept)]
+    if token:  # sent as its UTF-8 bytes, which the server compares
+        head.append(("Authorization", "Bearer " + token.encode("utf-8").decode("latin-1")))
+    return http11.encode_head("%s %s%s HTTP/1.1" % (method, quote(address.prefix), path), head + fields)
+
+
 def encode_request(request: Request, address: Address, token: Optional[str]) -> bytes:
     """The bytes of ``request`` as HTTP/1.1 with keep-alive."""
-    lines = ["%s %s%s HTTP/1.1" % (request.method, quote(address.prefix), request.path),
-             "Host: %s" % address.host_header, "Accept: application/json, application/x-ndjson"]
-    if token:
-        lines.append("Authorization: Bearer %s" % token)
+    fields = []
     data = b""
     if request.body is not None:
         data = json.dumps(request.body).encode("utf-8")
-        lines.append("Content-Type: application/json")
+        fields.append(("Content-Type", "application/json"))
     if data or request.method in ("POST", "PUT"):
-        lines.append("Content-Length: %d" % len(data))
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8") + data
+        fields.append(("Content-Length", str(len(data))))
+    return request_head(request.method, request.path, address, token, "application/json, application/x-ndjson",
+                        fields) + data
 
 
 def _path(context: str, action: str = "") -> str:

@@ -106,15 +106,13 @@ class Transfer:
 
     def head(self, address: rc.Address, token: Optional[str]) -> bytes:
         """The request's head (no body: an upload's bytes follow it)."""
-        lines = ["%s %s%s HTTP/1.1" % (self.method, quote(address.prefix), self.request.path),
-                 "Host: %s" % address.host_header, "Accept: application/octet-stream, application/json"]
-        if token:
-            lines.append("Authorization: Bearer %s" % token)
+        fields = []
         if self.size is not None:
-            lines += ["Content-Type: application/octet-stream", "Content-Length: %d" % self.size]
+            fields += [("Content-Type", "application/octet-stream"), ("Content-Length", str(self.size))]
             if self.size:
-                lines.append("Expect: 100-continue")
-        return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
+                fields.append(("Expect", "100-continue"))
+        return rc.request_head(self.method, self.request.path, address, token,
+                               "application/octet-stream, application/json", fields)
 
     def restart(self) -> None:
         """Forget what was read (before sending again on a new connection)."""
