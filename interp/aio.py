@@ -273,5 +273,7 @@ async def _drive(loop: asyncio.AbstractEventLoop, ctx: Context, run: core.Run,
             except BaseException as exc:  # cancellation: interrupt, settle, re-raise
                 ctx.abort(run, exc)
     finally:
-        loop.remove_reader(worker.recv_fd)
-        loop.remove_writer(worker.send_fd)
+        if reading:
+            loop.remove_reader(worker.recv_fd)
+        if writing:
+            loop.remove_writer(worker.send_fd)
