@@ -30,6 +30,7 @@ _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _STATUS_LINE = re.compile(r"HTTP/1\.([01]) ([1-5][0-9][0-9])(?: (.*))?")
 _VERSION = re.compile(r"HTTP/([0-9])\.([0-9])")
 _FORBIDDEN_IN_VALUES = re.compile(r"[\x00\r\n]")
+_TARGET = re.compile(r"[\x21-\x7e]+")  # a request target is visible ASCII (RFC 9112, 3.2)
 
 
 class ProtocolError(Exception):
@@ -128,6 +129,8 @@ def parse_request_head(head: bytes) -> Head:
         raise ProtocolError("HTTP version %s is not supported (HTTP/1.1 is)" % version, 505)
     if not _TOKEN.fullmatch(method):
         raise ProtocolError("bad method %r" % method[:20])
+    if not _TARGET.fullmatch(target):
+        raise ProtocolError("the request target %r holds a character that is not visible ASCII" % target[:100])
     headers = _fields(lines[1:])
     return Head("HTTP/1.0" if match.group(2) == "0" else "HTTP/1.1", headers, method=method, target=target)
 
@@ -331,9 +334,10 @@ def encode_head(start_line: str, headers: Iterable[Tuple[str, str]]) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
-def encode_chunk(data: bytes) -> bytes:
-    """``data`` as one chunk of a chunked body (never the last chunk: give non-empty data)."""
-    return b"%X\r\n%s\r\n" % (len(data), data)
+def chunk_head(size: int) -> bytes:
+    """The line that starts a chunk of ``size`` bytes (> 0) of a chunked body;
+    its data and a CRLF follow."""
+    return b"%X\r\n" % size
 
 
 #: The end of a chunked body (no trailers).

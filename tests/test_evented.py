@@ -101,7 +101,8 @@ def test_connections_streams_uploads_and_mcp_calls_add_no_thread(tmp_path):
 @pytest.mark.limit(60)
 def test_request_bodies_read_at_once_are_bounded_over_all_connections(tmp_path):
     """Idle connections are cheap, bodies are not: past the server's budget
-    of body bytes being read, a request gets 503 (and may retry)."""
+    of body bytes it holds (counted as they arrive, until the request is
+    answered), a request gets 503 (and may retry)."""
     from remote_helpers import ThreadServer
 
     server = ThreadServer(str(tmp_path))
@@ -112,11 +113,11 @@ def test_request_bodies_read_at_once_are_bounded_over_all_connections(tmp_path):
                 b"Content-Length: 600\r\n\r\n")
         first = socket.create_connection(("127.0.0.1", server.server.port), timeout=30)
         socks.append(first)
-        first.sendall(head + b'{"code": "1"')  # and the rest never comes
+        first.sendall(head + b" " * 590)  # and the rest never comes
         time.sleep(0.3)
         second = socket.create_connection(("127.0.0.1", server.server.port), timeout=30)
         socks.append(second)
-        second.sendall(head)
+        second.sendall(head + b" " * 500)  # a head alone holds nothing: bytes count as they arrive
         answer = read_until(second, b"\r\n\r\n")
         assert answer.startswith(b"HTTP/1.1 503") and b"Retry-After: 1" in answer
         first.close()

@@ -66,6 +66,8 @@ DEFAULT_LEGACY_VERSION = "2025-03-26"
 SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 #: Seconds of silence after which a pending request's response becomes an SSE stream and gets a comment.
 KEEPALIVE = 10.0
+#: Bytes of progress notifications that may wait for a slow client (later ones are dropped meanwhile).
+MAX_NOTIFICATION_BACKLOG = 256 * 1024
 #: What a silent SSE response gets every KEEPALIVE seconds (a comment: clients ignore it).
 KEEPALIVE_COMMENT = b": keepalive\n\n"
 
@@ -99,8 +101,8 @@ class Transport(Protocol):
         """Call ``callback`` (on the loop) when the client leaves; returns a function that stops watching."""
 
 
-#: What the queue of a request gets when its client left.
-_GONE = (True, {"gone": True})
+#: What the outbox of a request gets when its client left.
+_GONE = object()
 
 
 def _error_response(status: int, request_id: Any, error: RPCError) -> Response:
@@ -279,8 +281,8 @@ class MCPEndpoint:
         params = message.get("params")
         meta = params.get("_meta") if isinstance(params, dict) else None
         wants_progress = isinstance(meta, dict) and meta.get("progressToken") is not None
-        outbox: asyncio.Queue[Tuple[bool, Optional[Dict[str, Any]]]] = asyncio.Queue()  # (final, message)
-        put = _deliverer(outbox)
+        outbox = _Outbox()
+        put = outbox.deliverer
         stream: Optional[Stream] = None
 
         def open_stream() -> Stream:
@@ -289,31 +291,31 @@ class MCPEndpoint:
             return opened
         if takes_sse and (wants_progress or not takes_json):
             stream = open_stream()
-        stop_watching = transport.on_gone(lambda: outbox.put_nowait(_GONE))
+        stop_watching = transport.on_gone(outbox.gone)
         try:
             self.core.handle(message, session, put(True), put(False) if stream is not None else lambda note: None)
             while True:
                 try:
-                    final, item = await asyncio.wait_for(outbox.get(), self.keepalive if takes_sse else None)
+                    item = await asyncio.wait_for(outbox.get(), self.keepalive if takes_sse else None)
                 except asyncio.TimeoutError:  # a silent request: keep the client's read timeout at bay
                     if stream is None:
                         stream = open_stream()
                     await stream.event(KEEPALIVE_COMMENT)
                     continue
-                if item is _GONE[1]:
+                if item is _GONE:
                     self.core.cancel_request(session.key, message.get("id"))
                     return None if stream is not None else Response(499)
                 if item is None:  # cancelled (notifications/cancelled): no response, and the POST ends
                     if stream is None and takes_sse:
                         stream = open_stream()
                     return None if stream is not None else Response(204, None, response_headers)
+                if isinstance(item, bytes):  # a notification, encoded (there is a stream)
+                    assert stream is not None
+                    await stream.event(item)
+                    continue
                 if stream is not None:
-                    await stream.event(b"event: message\ndata: " + json.dumps(item).encode("utf-8") + b"\n\n")
-                    if final:
-                        return None
-                    continue
-                if not final:
-                    continue
+                    await stream.event(_sse(item))
+                    return None
                 malformed = bool(item.get("error")) and _looks_malformed(item)
                 return Response(_status_of(item, modern, malformed), item, response_headers)
         except ConnectionError:  # the stream's client left or stalled
@@ -332,15 +334,15 @@ class MCPEndpoint:
         found = self._legacy_session(headers, {})
         if isinstance(found, Response):
             return found
-        replies: asyncio.Queue[Tuple[bool, Optional[Dict[str, Any]]]] = asyncio.Queue()
-        collect = _deliverer(replies)(True)
-        stop_watching = transport.on_gone(lambda: replies.put_nowait(_GONE))
+        replies = _Outbox()
+        collect = replies.deliverer(True)
+        stop_watching = transport.on_gone(replies.gone)
         try:
             expected = sum(1 for item in batch if self.core.handle(item, found, collect, lambda note: None))
             answers = []
             for _ in range(expected):
-                _final, reply = await replies.get()
-                if reply is _GONE[1]:
+                reply = await replies.get()
+                if reply is _GONE:
                     for item in batch:
                         if isinstance(item, dict):
                             self.core.cancel_request(found.key, item.get("id"))
@@ -352,20 +354,53 @@ class MCPEndpoint:
         return Response(200, answers) if answers else Response(202)
 
 
-def _deliverer(queue: asyncio.Queue[Tuple[bool, Optional[Dict[str, Any]]]]
-               ) -> Callable[[bool], Callable[[Optional[Dict[str, Any]]], None]]:
-    """Functions that put a message (final or not) into ``queue`` from any
-    thread: the core answers tool calls from their own threads."""
-    loop = asyncio.get_running_loop()
+class _Outbox:
+    """What a request has for its client: its notifications and its one
+    response, put in from any thread (the core answers tool calls from theirs).
 
-    def put(final: bool) -> Callable[[Optional[Dict[str, Any]]], None]:
+    Notifications wait encoded, at most MAX_NOTIFICATION_BACKLOG bytes of
+    them: past that, while the client is behind, new ones are dropped (they
+    are progress, each superseding the last), so a run that prints fast to a
+    client that reads slowly cannot fill the server's memory."""
+
+    def __init__(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        #: a response (dict), a notification (SSE bytes), None (cancelled: no response) or _GONE
+        self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._waiting = 0  # bytes of notifications in the queue
+
+    def deliverer(self, final: bool) -> Callable[[Optional[Dict[str, Any]]], None]:
         def deliver(item: Optional[Dict[str, Any]]) -> None:
             try:
-                loop.call_soon_threadsafe(queue.put_nowait, (final, item))
+                self._loop.call_soon_threadsafe(self._put, final, item)
             except RuntimeError:  # the server's loop is closed: nobody waits any more
                 pass
         return deliver
-    return put
+
+    def _put(self, final: bool, item: Optional[Dict[str, Any]]) -> None:
+        if final or item is None:
+            self._queue.put_nowait(item)
+            return
+        data = _sse(item)
+        if self._waiting + len(data) > MAX_NOTIFICATION_BACKLOG:
+            return
+        self._waiting += len(data)
+        self._queue.put_nowait(data)
+
+    def gone(self) -> None:
+        """The client left."""
+        self._queue.put_nowait(_GONE)
+
+    async def get(self) -> Any:
+        """The next item (see ``_queue``)."""
+        item = await self._queue.get()
+        if isinstance(item, bytes):
+            self._waiting -= len(item)
+        return item
+
+
+def _sse(message: Dict[str, Any]) -> bytes:
+    return b"event: message\ndata: " + json.dumps(message).encode("utf-8") + b"\n\n"
 
 
 def _looks_malformed(message: Dict[str, Any]) -> bool:

@@ -257,9 +257,11 @@ class InterpHTTPServer:
             self._free_slot()
 
     def _connect(self) -> Connection:
-        conn = Connection(self, self._closed)
+        return Connection(self, self._opened, self._closed)
+
+    def _opened(self, conn: Connection) -> None:
+        """A connection is made (after its TLS handshake): it holds a slot until it closes."""
         self._connections.add(conn)
-        return conn
 
     def _closed(self, conn: Connection) -> None:
         self._connections.discard(conn)
@@ -293,8 +295,9 @@ class InterpHTTPServer:
         except asyncio.TimeoutError:
             pass
 
-    def shutdown(self) -> None:
-        """Stop :meth:`serve_forever` (from another thread) and wait until it returned."""
+    def stop(self) -> None:
+        """Make :meth:`serve_forever` return soon (or at once, if it has not
+        begun); does not wait. Safe from any thread and from a signal handler."""
         self._stopping.set()
         loop, stop = self._loop, self._stop
         if loop is not None and stop is not None:
@@ -302,6 +305,10 @@ class InterpHTTPServer:
                 loop.call_soon_threadsafe(stop.set)
             except RuntimeError:  # the loop closed meanwhile
                 pass
+
+    def shutdown(self) -> None:
+        """Stop :meth:`serve_forever` (from another thread) and wait until it returned."""
+        self.stop()
         self._stopped.wait()
 
     def server_close(self) -> None:

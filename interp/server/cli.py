@@ -8,7 +8,7 @@ import os
 import resource
 import signal
 import sys
-from typing import Any, List, Optional
+from typing import List, Optional
 
 from ..api import CodeInterpreter
 from ..errors import (
@@ -139,7 +139,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         server.mcp.core.output_limit, server.mcp.core.task_after = args.output_limit, args.task_after
         server.mcp.core.default_timeout = server.default_timeout = args.timeout
         server.mcp.keepalive = args.mcp_keepalive
-        signal.signal(signal.SIGTERM, _exit_on_signal)
+        for signum in (signal.SIGTERM, signal.SIGINT):  # stop serving, then close the interpreter
+            signal.signal(signum, lambda signum, frame: server.stop())
         _raise_open_files_limit()
         host = args.host if ":" not in args.host else "[%s]" % args.host
         print("interp serve: listening on %s://%s:%d%s" % ("https" if tls else "http", host, server.port,
@@ -164,9 +165,6 @@ def _raise_open_files_limit() -> None:
         except (OSError, ValueError):
             pass
 
-
-def _exit_on_signal(signum: int, frame: Any) -> None:
-    raise SystemExit(0)
 
 
 if __name__ == "__main__":

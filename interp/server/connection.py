@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from typing import TYPE_CHECKING, Any, Callable, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, List, Optional, Union
 
 from .. import _http11 as http11
 from .limits import BUSY_HEADER_TIMEOUT, MAX_HEAD
@@ -44,8 +44,10 @@ class HeadTimeout(Exception):
 class Connection(asyncio.Protocol):
     """The server's side of one client connection."""
 
-    def __init__(self, server: InterpHTTPServer, on_close: Callable[[Connection], None]) -> None:
+    def __init__(self, server: InterpHTTPServer, on_open: Callable[[Connection], None],
+                 on_close: Callable[[Connection], None]) -> None:
         self.server = server
+        self._on_open = on_open  # asyncio calls neither connection_made nor _lost after a failed TLS handshake
         self._on_close = on_close
         self.reader = http11.Reader(requests=True, max_head=MAX_HEAD)
         self.transport: Optional[asyncio.Transport] = None
@@ -58,7 +60,7 @@ class Connection(asyncio.Protocol):
         self._gone_callbacks: List[Callable[[], None]] = []
         self.waiting_since: Optional[float] = None  # waiting for a request head since (None: not)
         self.task: Optional[asyncio.Task[None]] = None
-        self._pending: List[bytes] = []  # written, not yet handed to the transport
+        self._pending: List[Union[bytes, memoryview]] = []  # written, not yet handed to the transport
         self._pending_size = 0
         self._flush_handle: Optional[asyncio.Handle] = None
         self._flush_soon = False  # the flush is due this turn (else after a delay)
@@ -68,6 +70,7 @@ class Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        self._on_open(self)
         transport.set_write_buffer_limits(high=WRITE_HIGH, low=WRITE_LOW)
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
@@ -201,22 +204,9 @@ class Connection(asyncio.Protocol):
             if not await self._event(deadline):
                 raise TimeoutError("the body stalled")
 
-    async def read_exactly(self, length: int, timeout: float) -> bytes:
-        """The whole body of ``length`` bytes, each chunk within ``timeout`` of
-        the request's start (EOFError if it ends early)."""
-        deadline = time.monotonic() + timeout
-        parts = []
-        while length:
-            data = await self.read_body(length, max(0.0, deadline - time.monotonic()))
-            if not data:
-                raise EOFError("the body ended early")
-            parts.append(data)
-            length -= len(data)
-        return b"".join(parts)
-
     # -- writing -----------------------------------------------------------------------
 
-    def write(self, data: bytes, delay: float = 0.0) -> None:
+    def write(self, data: Union[bytes, memoryview], delay: float = 0.0) -> None:
         """Queue ``data`` for the client (never waits); ClientGone if it left.
 
         What is written in one turn of the loop goes out in one send; with

@@ -22,6 +22,7 @@ raises the same built-in exception.
 from __future__ import annotations
 
 import errno
+import time
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
 from ..files import CHUNK, FileRoot, error_to_json
@@ -113,17 +114,21 @@ class FileRoutes:
         try:
             if (self.headers.get("Expect") or "").strip().lower() == "100-continue":
                 self.conn.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # the checks passed: send the body
-            while left:
+            due, wanted = time.monotonic() + self.server.io_timeout, min(CHUNK, left)
+            while left:  # each CHUNK bytes (or the rest) within io_timeout: a trickle cannot hold the slot
                 try:
-                    chunk = await self.conn.read_body(min(CHUNK, left), self.server.io_timeout)  # per chunk
+                    chunk = await self.conn.read_body(min(CHUNK, left), max(0.0, due - time.monotonic()))
                 except TimeoutError:
                     raise HTTPError(408, "the upload's body stalled: no %d bytes within %g s"
-                                    % (min(CHUNK, left), self.server.io_timeout), close=True) from None
+                                    % (wanted, self.server.io_timeout), close=True) from None
                 except EOFError:
                     chunk = b""
                 if not chunk:
                     raise HTTPError(400, "the upload's body ended %d bytes early" % left, close=True)
                 left -= len(chunk)
+                wanted -= len(chunk)
+                if wanted <= 0:
+                    due, wanted = time.monotonic() + self.server.io_timeout, min(CHUNK, left)
                 await self.offload(upload.write, chunk)
             await self.offload(upload.commit)
         except _FILE_ERRORS as exc:

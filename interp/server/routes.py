@@ -135,6 +135,7 @@ class RequestHandler(FileRoutes, RunRoutes):
         #: whether a streamed response is chunked (not to an HTTP/1.0 client, whose stream ends with the connection)
         self.chunked = head.version != "HTTP/1.0"
         self._responded = False
+        self._held = 0  # bytes of the body counted in the server's budget
 
     # -- one request, start to end -------------------------------------------------------
 
@@ -170,6 +171,9 @@ class RequestHandler(FileRoutes, RunRoutes):
             else:
                 payload = _error_body(error.status, error.message, error.kind)
             self.send_json(error.status, payload, close=close, headers=error.headers)
+        finally:
+            self.server.bodies_in_memory -= self._held
+            self._held = 0
         return not self.close_connection
 
     def _log_fault(self) -> None:
@@ -223,20 +227,35 @@ class RequestHandler(FileRoutes, RunRoutes):
         if (length or content_type is not None) and not _is_json_type(content_type):
             raise HTTPError(415, "request bodies must be JSON, sent with 'Content-Type: application/json'"
                             " (got %r)" % content_type, close=True)
+        if length and (self.headers.get("Expect") or "").strip().lower() == "100-continue":
+            self.conn.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # the checks passed: send the body
         server = self.server
-        if server.bodies_in_memory + length > server.body_budget:
-            raise HTTPError(503, "the server is reading %d bytes of request bodies at once, its limit; retry "
-                            "shortly" % server.bodies_in_memory, close=True, headers={"Retry-After": "1"})
-        server.bodies_in_memory += length
-        try:
-            return await self.conn.read_exactly(length, server.io_timeout)
-        except TimeoutError:
-            raise HTTPError(408, "the request body did not arrive within %g s" % self.server.io_timeout,
-                            close=True) from None
-        except EOFError:
-            raise HTTPError(400, "request body ended early", close=True) from None
-        finally:
-            server.bodies_in_memory -= length
+        due = time.monotonic() + server.io_timeout
+        parts = []
+        while length:
+            try:
+                data = await self.conn.read_body(length, max(0.0, due - time.monotonic()))
+            except TimeoutError:
+                raise HTTPError(408, "the request body did not arrive within %g s" % server.io_timeout,
+                                close=True) from None
+            except EOFError:
+                data = b""
+            if not data:
+                raise HTTPError(400, "request body ended early", close=True)
+            self._hold(len(data))
+            parts.append(data)
+            length -= len(data)
+        return b"".join(parts)
+
+    def _hold(self, size: int) -> None:
+        """Count ``size`` bytes of this request's body against the server's
+        budget until the request is answered (503 past it)."""
+        server = self.server
+        if server.bodies_in_memory + size > server.body_budget:
+            raise HTTPError(503, "the server holds %d bytes of request bodies, its limit; retry shortly"
+                            % server.bodies_in_memory, close=True, headers={"Retry-After": "1"})
+        server.bodies_in_memory += size
+        self._held += size
 
     def _route(self, method: str, path: str) -> Tuple[Callable[..., Any], Tuple[str, ...]]:
         """The handler for ``method`` on ``path`` and the path's ``{id}``
@@ -294,6 +313,8 @@ class RequestHandler(FileRoutes, RunRoutes):
             fields.append(("Content-Length", str(length)))
         elif not close:
             fields.append(("Transfer-Encoding", "chunked"))
+        if not close and self.request_version == "HTTP/1.0":
+            fields.append(("Connection", "keep-alive"))  # it asked for it, and gets it
         self.conn.write(_head(status, fields, close=close, keep_alive=self.server.header_timeout), delay)
 
     async def offload(self, function: Callable[..., Any], *args: Any) -> Any:

@@ -126,8 +126,9 @@ class RunRoutes:
             slot.notify = wake
             try:
                 await stream.send({"type": "input_request", "request": number, "prompt": prompt})
-                try:
-                    await asyncio.wait_for(answered, seconds)
+                left = None if stream.until is None else max(0.0, stream.until - time.monotonic())
+                try:  # at most until the run's deadline, which then interrupts it
+                    await asyncio.wait_for(answered, left)
                 except asyncio.TimeoutError:
                     raise EOFError from None
             finally:

@@ -3,7 +3,7 @@ chunks (or, to an HTTP/1.0 client, until the connection closes).
 
 Writers wait for a slow client (``drain``): a run whose client reads slowly
 is slowed down with it, so a server holds about WRITE_HIGH bytes per
-stream, not the whole output. The waiting is bounded: a client that takes
+stream beyond the event being sent, not the whole output. The waiting is bounded: a client that takes
 no byte for ``io_timeout`` seconds counts as gone, and from the run's
 deadline on nothing waits (so the timeout fires on time), while at most
 STREAM_BUFFER bytes may queue behind the event being sent.
@@ -12,11 +12,14 @@ STREAM_BUFFER bytes may queue behind the event being sent.
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Union
 
 from .. import _http11 as http11
-from .connection import ClientGone, Connection
+from .connection import WRITE_HIGH, ClientGone, Connection
 from .limits import STREAM_BUFFER
+
+#: Bytes of an event written at once before waiting for the client.
+SLICE = WRITE_HIGH
 
 
 class EventStream:
@@ -43,19 +46,29 @@ class EventStream:
         await self.send_bytes(json.dumps(event).encode("utf-8") + b"\n")
 
     async def send_bytes(self, data: bytes) -> None:
-        """Send ``data`` as one chunk (an SSE event), waiting while the client is behind."""
-        backlog = self._conn.backlog
-        self._write(http11.encode_chunk(data) if self._chunked else data)
-        if backlog > STREAM_BUFFER:
+        """Send ``data`` as one chunk (an SSE event), waiting while the client
+        is behind; a large event goes out a slice at a time, so the server
+        does not copy it whole for a slow client."""
+        if self._conn.backlog > STREAM_BUFFER:
             self._left()
             raise ClientGone("the client does not keep up with its stream")
+        if self._chunked:
+            self._write(http11.chunk_head(len(data)))
+        view = memoryview(data)
+        for start in range(0, len(data), SLICE):
+            self._write(view[start:start + SLICE])
+            await self._drain()
+        if self._chunked:
+            self._write(b"\r\n")
+
+    async def _drain(self) -> None:
         try:
             await self._conn.drain(self._stall, self.until)
         except ClientGone:
             self._left()
             raise
 
-    def _write(self, data: bytes) -> None:
+    def _write(self, data: Union[bytes, memoryview]) -> None:
         if self.gone:
             raise ClientGone("the client went away")
         try:
