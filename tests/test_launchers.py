@@ -49,6 +49,39 @@ def test_guarantees_hold_for_each_launcher(launcher, tmp_path):
     assert worker_processes_of(os.getpid()) == []
 
 
+def test_a_spawn_kills_the_orphans_of_a_worker_that_died_unnoticed(tmp_path):
+    """A worker that dies while idle leaves its daemon to the zygote (their
+    subreaper); the zygote's next spawn kills it, before the parent has even
+    looked at the dead worker. (Spawns list the zygote's children only after
+    a child of it died: listing them on every spawn cost time in proportion
+    to the number of contexts.)"""
+    launcher = ZygoteLauncher()
+    daemon = None
+    try:
+        with CodeInterpreter(cwd=str(tmp_path), launcher=launcher) as ci:
+            ctx = ci.create_context()
+            worker = int(ci.run_code("import os; print(os.getpid())", context=ctx).stdout)
+            code = ("import os, signal, threading, time\n"
+                    "r, w = os.pipe()\n"
+                    "if os.fork() == 0:\n"
+                    "    os.setsid()\n"
+                    "    if os.fork() == 0:\n"
+                    "        os.write(w, b'%d' % os.getpid())\n"
+                    "        time.sleep(60)\n"
+                    "    os._exit(0)\n"
+                    "print(os.read(r, 64).decode())\n"
+                    "threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGKILL)).start()")
+            daemon = int(ci.run_code(code, context=ctx).stdout)
+            assert wait_until(lambda: not process_exists(worker))
+            assert process_exists(daemon)  # now the zygote's child, its worker unreaped
+            ci.create_context()  # hands out the pooled worker and spawns the next one
+            assert wait_until(lambda: not process_exists(daemon))
+    finally:
+        launcher.close()
+        if daemon is not None and process_exists(daemon):
+            os.kill(daemon, signal.SIGKILL)
+
+
 def test_zygote_death_is_survived(tmp_path):
     launcher = ZygoteLauncher()
     try:
