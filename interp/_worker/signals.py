@@ -54,7 +54,7 @@ def foreign_threads() -> int:
     """How many Python threads run besides the main thread and the engine's
     own (user code's, a library's): only they can print while no run is
     going. (A thread counts until it has ended, a moment after its target.)"""
-    return max(0, _thread._count() - _engine_threads[0])  # type: ignore[attr-defined]
+    return max(0, _thread._count() - _engine_threads[0])
 
 
 class SignalGate:
