@@ -15,8 +15,10 @@ import time
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 from . import core
+from .commands import completion_command, run_command
+from .context import Context
 from .engine import (CANCEL_POLL, COMPLETION_TIMEOUT, DEFAULT_DIALECT, DEFAULT_GRACE_PERIOD, DEFAULT_MAX_OUTPUT,
-                     Context, ContextRef, Engine, FifoLock, completion_command, run_command)
+                     ContextRef, Engine, FifoLock)
 from .errors import RunCancelledError
 from .fs import FileSystem, engine_root
 from .process import Launcher

@@ -256,7 +256,7 @@ def test_execution_count(ci):
 def test_on_input_can_interrupt_the_codes_input(ci):
     """InputInterrupted from on_input: input() (and sys.stdin.readline())
     raise KeyboardInterrupt in the code, which may catch it; the run goes on."""
-    from interp.engine import InputInterrupted
+    from interp.commands import InputInterrupted
 
     def interrupt(prompt):
         raise InputInterrupted

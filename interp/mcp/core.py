@@ -43,7 +43,8 @@ from .tools import (DEFAULT_OUTPUT_LIMIT, LEGACY_VERSIONS, MODERN_VERSIONS, SUPP
                          effective_output_limit, json_result, make_tools, run_code_result, shape_result, tool_error,
                          tools_for)
 from ..api import CodeInterpreter
-from ..engine import DEFAULT_CONTEXT_ID, run_command
+from ..commands import run_command
+from ..engine import DEFAULT_CONTEXT_ID
 from ..errors import ContextRestartedError, InterpError, InterpTimeoutError, RunCancelledError, WorkerDiedError
 from ..frontend import context_json
 from ..types import OutputMessage

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 from urllib.parse import unquote, urlsplit
 
 from .. import __version__
-from ..engine import CANCEL_POLL, DEFAULT_CONTEXT_ID, completion_command, run_command
+from ..commands import completion_command, run_command
+from ..engine import CANCEL_POLL, DEFAULT_CONTEXT_ID
 from ..errors import (
     ContextNotFoundError,
     ContextRestartedError,
