@@ -367,6 +367,25 @@ def _pidfd_exited(pid: int, pidfd: Optional[int] = None) -> Tuple[Callable[[], b
     return exited, (lambda: os.close(fd))
 
 
+class _Forked:
+    """A worker asked of the zygote: its request's number and the pipes
+    sent with it, until the answer makes it a WorkerProcess."""
+
+    def __init__(self, zygote: _Zygote, number: int, pipes: _Pipes) -> None:
+        self.zygote = zygote
+        self.number = number
+        self.pipes: Optional[_Pipes] = pipes
+        self.worker: Optional[WorkerProcess] = None
+
+    def abandon(self) -> None:
+        """In a forked copy of the owning process: close our copies of its fds."""
+        if self.worker is not None:
+            self.worker.abandon()
+        elif self.pipes is not None:
+            self.pipes.close_all()
+            self.pipes = None
+
+
 class ZygoteLauncher:
     """Forks workers from a warmed zygote process; spawns when it cannot.
 
@@ -389,7 +408,7 @@ class ZygoteLauncher:
         self.fallback = SpawnLauncher(self.python)
         self._zygote: Optional[_Zygote] = None
         self._zygote_env: Dict[str, str] = {}
-        self._pool: List[WorkerProcess] = []
+        self._pool: List[_Forked] = []  # asked of the zygote, answered or not
         self._lock = threading.Lock()
         self._failures = 0
         _launchers.add(self)
@@ -401,9 +420,9 @@ class ZygoteLauncher:
         zygote, pool = self._zygote, self._pool
         self._zygote, self._pool = None, []
         if zygote is not None:
-            zygote.sock.close()
-        for worker in pool:
-            worker.abandon()
+            zygote.abandon()
+        for forked in pool:
+            forked.abandon()
 
     def prestart(self) -> None:
         """Start the zygote process now without waiting for it: it warms up
@@ -414,12 +433,19 @@ class ZygoteLauncher:
             pass
 
     def helper_pids(self) -> List[int]:
-        """The zygote's pid and those of the idle pooled workers."""
+        """The zygote's pid and those of the idle pooled workers (waiting
+        for the zygote's answer about a worker still being forked)."""
         with self._lock:
             zygote = self._zygote
             if zygote is None or zygote.broken or zygote.owner_pid != os.getpid():
                 return []
-            return [zygote.pid] + [worker.pid for worker in self._pool]
+            pids = [zygote.pid]
+            for forked in self._pool:
+                try:
+                    pids.append(self._take(forked).pid)
+                except (OSError, ZygoteError):
+                    pass
+            return pids
 
     def _get_zygote(self) -> _Zygote:
         with self._lock:
@@ -459,10 +485,16 @@ class ZygoteLauncher:
         if _python_vars(environ) != self._zygote_env:
             raise ZygoteError("the environment changes variables read at start-up")
         with self._lock:
-            worker = self._pool.pop(0) if self._pool else None
-        if worker is None or not worker.alive() or is_stopped(worker.pid):  # a stopped one would not read its setup
-            if worker is not None:
-                worker.destroy()
+            forked = self._pool.pop(0) if self._pool else None
+        worker: Optional[WorkerProcess] = None
+        if forked is not None:
+            try:
+                worker = self._take(forked)
+            except (OSError, ZygoteError):
+                pass  # a fresh fork below (or this raises again: the zygote is gone)
+        # a pooled worker that died, or was stopped (it would not read its setup), is replaced
+        if worker is not None and (not worker.alive() or is_stopped(worker.pid)):
+            worker.destroy()
             worker = None
         setup = protocol.encode({"t": "setup", "cwd": cwd, "env": environ,
                                  "options": {"memory_limit": memory_limit}})
@@ -480,15 +512,47 @@ class ZygoteLauncher:
         return worker
 
     def _fork(self, zygote: _Zygote) -> WorkerProcess:
-        """Ask the zygote for a fresh worker (which waits for its setup)."""
+        """A fresh worker from the zygote (which waits for its setup)."""
+        forked = self._ask_fork(zygote)
+        try:
+            return self._take(forked)
+        except ZygoteError:
+            with self._lock:
+                self._failures += 1
+            raise
+
+    def _ask_fork(self, zygote: _Zygote) -> _Forked:
+        """Ask the zygote for a fresh worker, without waiting for its answer:
+        it forks while this process goes on (see _take)."""
         pipes = _Pipes()
         try:
-            reply = zygote.request({"t": "spawn"}, tuple(pipes.child_ends()))
+            number = zygote.ask({"t": "spawn"}, tuple(pipes.child_ends()))
         except ZygoteError:
             pipes.close_all()
             with self._lock:
                 self._failures += 1
             raise
+        return _Forked(zygote, number, pipes)
+
+    def _take(self, forked: _Forked) -> WorkerProcess:
+        """The worker the zygote forked for ``forked``, once it answered (the
+        answer is read once; its pipes are closed if it failed). Called with
+        or without the launcher's lock held."""
+        if forked.worker is None:
+            if forked.pipes is None:
+                raise ZygoteError("the zygote could not fork that worker")
+            pipes, forked.pipes = forked.pipes, None
+            try:
+                reply = forked.zygote.answer(forked.number)
+            except ZygoteError:
+                pipes.close_all()
+                raise
+            forked.worker = self._handle(forked.zygote, reply, pipes)
+        return forked.worker
+
+    def _handle(self, zygote: _Zygote, reply: Dict[str, Any], pipes: _Pipes) -> WorkerProcess:
+        """Make the zygote's answer to a spawn (and the pipes sent with it) a
+        WorkerProcess; the pipes are closed if the answer does not do."""
         pid = reply.get("pid")  # in the zygote's PID namespace (a sandbox's is not ours)
         pidfd: Optional[int] = reply.get("pidfd")
         try:
@@ -539,22 +603,33 @@ class ZygoteLauncher:
         return pipes.handle(seen, exited=exited, reap=reap, release=release, signal_group=signal_group,
                             kill=kill)
 
-    def _refill(self, zygote: _Zygote) -> None:
-        """Fork workers until the pool is full again (best effort)."""
+    def _refill(self, zygote: _Zygote, wait: bool = False) -> None:
+        """Ask for workers until the pool is full again (best effort),
+        without waiting for them to be forked unless ``wait``: the zygote
+        forks the next context's worker while this one's caller goes on."""
         while True:
             with self._lock:
                 if len(self._pool) >= self.pool_size or self._zygote is not zygote:
                     return
             try:
-                worker = self._fork(zygote)
+                forked = self._ask_fork(zygote)
+                if wait:
+                    self._take(forked)
             except (OSError, ZygoteError):
                 return
             with self._lock:
                 pooled = self._zygote is zygote and len(self._pool) < self.pool_size
                 if pooled:
-                    self._pool.append(worker)
+                    self._pool.append(forked)
             if not pooled:
-                worker.destroy()
+                self._discard(forked)
+
+    def _discard(self, forked: _Forked) -> None:
+        """Kill and reap a worker asked for and no longer wanted."""
+        try:
+            self._take(forked).destroy()
+        except (OSError, ZygoteError):
+            pass
 
     def close(self) -> None:
         """Stop the zygote and its idle pool (workers handed out keep running)."""
@@ -565,8 +640,8 @@ class ZygoteLauncher:
         zygote, pool = self._zygote, self._pool
         self._zygote, self._pool = None, []
         if zygote is not None and zygote.owner_pid == os.getpid():
-            for worker in pool:
-                worker.destroy()
+            for forked in pool:
+                self._discard(forked)
             zygote.close()
 
 
