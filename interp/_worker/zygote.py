@@ -337,17 +337,25 @@ def _reap(pid: int) -> Optional[int]:
     """The wait status of a killed worker, or None if it is not reapable
     within REAP_WAIT (REAP_WAIT_TRACED while a process traces it)."""
     started = time.monotonic()
-    while True:
-        try:
-            done, status = os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            return 0
-        if done:
-            return status
-        waited = time.monotonic() - started
-        if waited >= REAP_WAIT or (waited >= REAP_WAIT_TRACED and _traced(pid)):
-            return None
-        select.select([], [], [], 0.005)
+    try:  # readable once it exited: a wait wakes then, not at the next 5 ms tick
+        exit_fds = [os.pidfd_open(pid)]
+    except (AttributeError, OSError):
+        exit_fds = []
+    try:
+        while True:
+            try:
+                done, status = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                return 0
+            if done:
+                return status
+            waited = time.monotonic() - started
+            if waited >= REAP_WAIT or (waited >= REAP_WAIT_TRACED and _traced(pid)):
+                return None
+            select.select(exit_fds, [], [], 0.005)
+    finally:
+        for fd in exit_fds:
+            os.close(fd)
 
 
 def _traced(pid: int) -> bool:
