@@ -33,7 +33,8 @@ from . import (CodeInterpreter, ExecutionError, InterpError, InterpTimeoutError,
                __version__)
 from ._options import Parser, add_timeout
 from ._options import program as program_name
-from .engine import DEFAULT_GRACE_PERIOD, run_command
+from .commands import run_command
+from .engine import DEFAULT_GRACE_PERIOD
 from .sandbox import add_arguments as sandbox_arguments
 from .sandbox import from_arguments as sandbox_from
 from .shell import CtrlC

@@ -10,7 +10,7 @@ import os
 import sys
 from typing import NoReturn, Union
 
-from .engine import DEFAULT_TIMEOUT
+from .commands import DEFAULT_TIMEOUT
 
 
 def program() -> str:
@@ -37,7 +37,7 @@ def seconds(text: str) -> float:
 
 
 def add_timeout(parser: Union[argparse.ArgumentParser, argparse._ArgumentGroup], what: str = "a run") -> None:
-    """``--timeout SECONDS``: the library's default (engine.DEFAULT_TIMEOUT), 0 for no limit."""
+    """``--timeout SECONDS``: the library's default (commands.DEFAULT_TIMEOUT), 0 for no limit."""
     parser.add_argument("--timeout", type=seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS",
                         help="interrupt %s after this many seconds (default %g; 0: no limit)"
                              % (what, DEFAULT_TIMEOUT))

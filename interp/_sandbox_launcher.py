@@ -51,7 +51,7 @@ class SandboxLauncher(ZygoteLauncher):
 
     def warm_up(self) -> None:
         """Start the sandbox, wait for its zygote and fork a worker ahead (for prestart)."""
-        self._refill(self._get_zygote())
+        self._refill(self._get_zygote(), wait=True)
 
     def _environment(self) -> Mapping[str, str]:
         return self.sandbox.env

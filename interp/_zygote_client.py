@@ -149,6 +149,8 @@ class _Zygote:
         self.broken = False
         self.pid = self.popen.pid  # the zygote's host pid, once it said hello
         self._requests = 0  # requests sent; each reply names the one it answers
+        self._answered = 0  # replies read (the zygote answers in order)
+        self._answers: Dict[int, Tuple[Dict[str, Any], List[int]]] = {}  # read, not yet taken by their asker
         self.pidfd: Optional[int] = None
         self._greeted = False
 
@@ -186,6 +188,12 @@ class _Zygote:
         answer within ZYGOTE_TIMEOUT is killed, and ZygoteError raised.
         A pidfd the zygote attached (or the directory an ``open`` asked
         for) is in the reply as ``"pidfd"`` (the caller closes it)."""
+        return self.answer(self.ask(message, fds))
+
+    def ask(self, message: Dict[str, object], fds: Tuple[int, ...] = ()) -> int:
+        """Send one request without waiting for its answer; return its
+        number, for :meth:`answer` (which must be called for it: the answer
+        may hold a descriptor). ZygoteError as for request()."""
         with self.lock:
             if self.broken:
                 raise ZygoteError("the zygote is not running")
@@ -197,21 +205,38 @@ class _Zygote:
                 self._requests += 1
                 number = self._requests
                 socket.send_fds(self.sock, [json.dumps(dict(message, n=number)).encode()], list(fds))
-                data, got = self._answer()
-                if not data:
-                    raise ZygoteError("the zygote exited")
-                try:
-                    reply = json.loads(data)
-                    if not isinstance(reply, dict) or reply.get("n") != number:
-                        raise ValueError("a reply to another request (out of step)")
-                except ValueError:
-                    for fd in got:
-                        os.close(fd)
-                    raise
             except (OSError, ValueError, ZygoteError) as exc:
-                self.broken = True
-                self._stop()
-                raise ZygoteError("the zygote stopped answering: %s" % exc) from None
+                raise self._broken(exc) from None
+            return number
+
+    def answer(self, number: int) -> Dict[str, Any]:
+        """The answer to request ``number`` (see ask), waiting for it as
+        request() does. The zygote answers in order: answers to other
+        requests read meanwhile are kept for their askers, and an answer out
+        of that order breaks the zygote."""
+        with self.lock:
+            while number not in self._answers:
+                if self.broken:
+                    raise ZygoteError("the zygote is not running")
+                if not self._answered < number <= self._requests:
+                    raise ZygoteError("no request %d is waiting for its answer" % number)
+                try:
+                    data, got = self._answer()
+                    if not data:
+                        raise ZygoteError("the zygote exited")
+                    try:
+                        reply = json.loads(data)
+                        if not isinstance(reply, dict) or reply.get("n") != self._answered + 1:
+                            raise ValueError("a reply to another request (out of step)")
+                    except ValueError:
+                        for fd in got:
+                            os.close(fd)
+                        raise
+                except (OSError, ValueError, ZygoteError) as exc:
+                    raise self._broken(exc) from None
+                self._answered += 1
+                self._answers[self._answered] = (reply, got)
+            reply, got = self._answers.pop(number)
         if "error" in reply:
             for fd in got:
                 os.close(fd)
@@ -221,6 +246,12 @@ class _Zygote:
         if got:
             reply["pidfd"] = got[0]
         return reply
+
+    def _broken(self, exc: BaseException) -> ZygoteError:
+        """Give up on the zygote (with ``lock`` held): kill it; the error to raise."""
+        self.broken = True
+        self._stop()
+        return ZygoteError("the zygote stopped answering: %s" % exc)
 
     def open_directory(self, path: str) -> int:
         """A descriptor (``O_PATH``) of the directory ``path`` as the
@@ -246,6 +277,10 @@ class _Zygote:
 
     def _stop(self) -> None:
         self.sock.close()
+        for _reply, got in self._answers.values():
+            for fd in got:
+                os.close(fd)
+        self._answers.clear()
         if self.pidfd is not None:
             try:  # in a sandbox the zygote is PID 1 of its namespace: everything inside dies with it
                 signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
@@ -270,6 +305,19 @@ class _Zygote:
         poller = select.poll()
         poller.register(self.pidfd, select.POLLIN)
         return not poller.poll(0)
+
+    def abandon(self) -> None:
+        """In a forked copy of the owning process: close our copies of the
+        zygote's socket and of the descriptors it sent, touching nothing."""
+        self.sock.close()
+        for fd in [fd for _reply, got in self._answers.values() for fd in got] + [self.pidfd]:
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self._answers.clear()
+        self.pidfd = None
 
     def close(self) -> None:
         with self.lock:

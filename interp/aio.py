@@ -15,8 +15,9 @@ import time
 from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 from . import core
-from .engine import (COMPLETION_TIMEOUT, DEFAULT_DIALECT, DEFAULT_GRACE_PERIOD, DEFAULT_MAX_OUTPUT,
-                     Context, ContextRef, Engine, completion_command, run_command)
+from .commands import completion_command, run_command
+from .context import Context
+from .engine import COMPLETION_TIMEOUT, DEFAULT_DIALECT, DEFAULT_GRACE_PERIOD, DEFAULT_MAX_OUTPUT, ContextRef, Engine
 from .errors import InterpError
 from .fs import AsyncFileSystem, engine_root
 from .process import Launcher

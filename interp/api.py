@@ -16,8 +16,9 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 from . import core
 from ._locks import CANCEL_POLL
-from .engine import (COMPLETION_TIMEOUT, DEFAULT_DIALECT, DEFAULT_GRACE_PERIOD, DEFAULT_MAX_OUTPUT,
-                     Context, ContextRef, Engine, completion_command, run_command)
+from .commands import completion_command, run_command
+from .context import Context
+from .engine import COMPLETION_TIMEOUT, DEFAULT_DIALECT, DEFAULT_GRACE_PERIOD, DEFAULT_MAX_OUTPUT, ContextRef, Engine
 from .errors import RunCancelledError
 from .fs import FileSystem, engine_root
 from .process import Launcher

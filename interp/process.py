@@ -26,11 +26,12 @@ import sys
 import threading
 import time
 import weakref
-from typing import Any, Callable, Dict, List, Mapping, Optional, Protocol, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Protocol
 
 from . import protocol
-from ._worker.proctree import is_live, is_stopped, kill_tree
-from ._zygote_client import (BOOTSTRAP, PROTOCOL_PATH, STARTUP_ERR_LIMIT, WORKER_PACKAGE, ZYGOTE_BOOTSTRAP,
+from ._worker.proctree import is_stopped
+from ._worker_handle import Pipes, WorkerProcess, pidfd_exited, pidfd_signal
+from ._zygote_client import (BOOTSTRAP, PROTOCOL_PATH, WORKER_PACKAGE, ZYGOTE_BOOTSTRAP,
                              ZYGOTE_TIMEOUT, ZygoteError, _Zygote, host_pid)
 
 __all__ = [
@@ -52,148 +53,6 @@ __all__ = [
 
 #: How long a spawned worker's supervisor may take to follow its worker out.
 SUPERVISOR_GRACE = 1.0
-#: How much output is recovered from each capture pipe after a worker died.
-SALVAGE_LIMIT = 1024 * 1024
-
-
-class WorkerProcess:
-    """A live worker: a process-group leader and the two ends of its channel.
-
-    ``send_fd`` carries commands to the worker, ``recv_fd`` brings its frames
-    back. The launcher supplies how to tell whether it exited (without
-    reaping it) and how to reap it; until it is reaped its pid, which is
-    also its process group id, cannot be reused, so signalling it is safe.
-    """
-
-    def __init__(self, pid: int, send_fd: int, recv_fd: int, err_fd: int,
-                 salvage_fds: Mapping[str, int], *, exited: Callable[[], bool],
-                 reap: Callable[[], Optional[int]], release: Callable[[], None] = lambda: None,
-                 signal_group: Optional[Callable[[int], None]] = None,
-                 kill: Optional[Callable[[], None]] = None, reserved: Callable[[], bool] = lambda: True):
-        self.pid = pid
-        self._reserved = reserved  # True while the pid number cannot be another process's
-        self._signal_group = signal_group
-        self._kill = kill
-        self.send_fd = send_fd
-        self.recv_fd = recv_fd
-        self._err_fd: Optional[int] = err_fd
-        self._salvage_fds = dict(salvage_fds)
-        self._exited = exited
-        self._reap = reap
-        self._release = release
-        self.reaped = False
-        self.returncode: Optional[int] = None
-        self.startup_stderr = ""
-
-    def alive(self) -> bool:
-        """True while the worker has not exited (does not reap it)."""
-        return not self.reaped and not self._exited()
-
-    def signal_group(self, sig: int) -> None:
-        """Send ``sig`` to the worker's whole process group (it and its children)."""
-        if self.reaped:
-            return
-        if self._signal_group is not None:
-            self._signal_group(sig)
-            return
-        if not self._reserved():  # its number may be another process's by now
-            return
-        try:
-            os.killpg(self.pid, sig)
-        except ProcessLookupError:
-            # A worker forked a moment ago may not lead its group yet (setsid
-            # comes first thing in the child); then it has no children either.
-            try:
-                os.kill(self.pid, sig)
-            except (ProcessLookupError, PermissionError):
-                pass
-        except PermissionError:
-            pass
-
-    def kill(self) -> None:
-        """SIGKILL the worker, its process group and every descendant, also
-        daemons that left the group (the worker is their subreaper)."""
-        if self.reaped:
-            return
-        if self._kill is not None:
-            self._kill()
-            return
-        if not self._reserved():
-            return
-        self.signal_group(signal.SIGSTOP)  # nothing in the group forks meanwhile
-        kill_tree(self.pid)
-        self.signal_group(signal.SIGKILL)
-
-    def read_channel(self) -> bytes:
-        """What the channel holds now (at most SALVAGE_LIMIT bytes), without waiting."""
-        return _read_available(self.recv_fd, SALVAGE_LIMIT)
-
-    def salvage(self) -> Dict[str, bytes]:
-        """After the channel closed: kill everything left and return the output
-        left unforwarded in the capture pipes (bytes the worker died holding)."""
-        self.kill()
-        return {stream: _read_available(fd, SALVAGE_LIMIT)
-                for stream, fd in self._salvage_fds.items()}
-
-    def started(self) -> None:
-        """The worker reported ready: its start-up stderr is no longer needed."""
-        if self._err_fd is not None:
-            os.close(self._err_fd)
-            self._err_fd = None
-
-    def abandon(self) -> None:
-        """Close this handle's fds without signalling or reaping the worker
-        (in a forked copy of the process that owns it)."""
-        if not self.reaped:
-            self.reaped = True
-            for fd in (self.send_fd, self.recv_fd, *self._salvage_fds.values(), self._err_fd):
-                if fd is not None:
-                    try:
-                        os.close(fd)
-                    except OSError:
-                        pass
-            self._err_fd = None
-            try:
-                self._release()
-            except OSError:
-                pass
-
-    def destroy(self) -> Optional[int]:
-        """Kill the process group, reap the worker, close the channel. Idempotent.
-
-        Returns the worker's exit status (negative: killed by that signal;
-        None if it could not be known).
-        """
-        if not self.reaped:
-            self.kill()
-            self.returncode = self._reap()
-            self.reaped = True
-            for fd in (self.send_fd, self.recv_fd, *self._salvage_fds.values()):
-                os.close(fd)
-            if self._err_fd is not None:
-                self.startup_stderr = _read_available(self._err_fd, STARTUP_ERR_LIMIT).decode(
-                    "utf-8", "replace")
-                os.close(self._err_fd)
-                self._err_fd = None
-            self._release()
-        return self.returncode
-
-
-def _read_available(fd: int, limit: int) -> bytes:
-    """Read what ``fd`` (a descriptor of ours opened O_NONBLOCK, see
-    _private_reader) holds now, never waiting."""
-    chunks: List[bytes] = []
-    size = 0
-    while size < limit:
-        try:
-            data = os.read(fd, limit - size)
-        except (BlockingIOError, OSError):
-            break
-        if not data:
-            break
-        chunks.append(data)
-        size += len(data)
-    return b"".join(chunks)
 
 
 def check_cwd(cwd: str) -> str:
@@ -206,59 +65,6 @@ def check_cwd(cwd: str) -> str:
     if not os.path.isdir(path):
         raise InvalidCwdError(errno.ENOTDIR, "context cwd is not a directory", path)
     return path
-
-
-class _Pipes:
-    """The seven pipe ends a new worker needs, and the parent's ends of them."""
-
-    def __init__(self) -> None:
-        fds: List[int] = []
-        try:
-            for _ in range(5):
-                fds.extend(os.pipe())
-        except BaseException:
-            for fd in fds:
-                os.close(fd)
-            raise
-        (self.to_worker_r, self.to_worker_w, self.from_worker_r, self.from_worker_w,
-         self.err_r, self.err_w, self.out_r, self.out_w, self.errp_r, self.errp_w) = fds
-        self._all = fds
-
-    def child_ends(self) -> List[int]:
-        """Channel in, channel out, start-up stderr, then stdout r/w and stderr r/w."""
-        return [self.to_worker_r, self.from_worker_w, self.err_w,
-                self.out_r, self.out_w, self.errp_r, self.errp_w]
-
-    def close_all(self) -> None:
-        for fd in self._all:
-            os.close(fd)
-
-    def handle(self, pid: int, **how: Callable[..., Any]) -> WorkerProcess:
-        """Close the child's ends here; wrap the parent's ends in a WorkerProcess.
-
-        The worker holds the read ends of its capture pipes too, and
-        O_NONBLOCK belongs to the open file description: a process it left
-        behind could clear it while we read. So the parent reads the capture
-        pipes through descriptions of its own (reopened from /proc)."""
-        for fd in (self.to_worker_r, self.from_worker_w, self.err_w, self.out_w, self.errp_w):
-            os.close(fd)
-        out_r, errp_r = _private_reader(self.out_r), _private_reader(self.errp_r)
-        for fd in (self.to_worker_w, self.from_worker_r, self.err_r):
-            os.set_blocking(fd, False)  # these ends are ours alone
-        return WorkerProcess(pid, self.to_worker_w, self.from_worker_r, self.err_r,
-                             {"stdout": out_r, "stderr": errp_r}, **how)
-
-
-def _private_reader(fd: int) -> int:
-    """A new, non-blocking open file description for the pipe ``fd`` reads
-    (``fd`` is closed), so nobody else can make our reads block."""
-    try:
-        private = os.open("/proc/self/fd/%d" % fd, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:  # no /proc: the shared description, non-blocking (best effort)
-        os.set_blocking(fd, False)
-        return fd
-    os.close(fd)
-    return private
 
 
 def _supervisor_exited(pid: int, channel: int) -> Callable[[], bool]:
@@ -312,7 +118,7 @@ class SpawnLauncher:
     def start(self, cwd: str, env: Optional[Mapping[str, str]] = None, *,
               memory_limit: Optional[int] = None) -> WorkerProcess:
         """Start a worker in ``cwd`` with ``env`` (None: inherit os.environ)."""
-        pipes = _Pipes()
+        pipes = Pipes()
         capture = pipes.child_ends()[3:]
         options = json.dumps({"memory_limit": memory_limit})
         try:
@@ -342,29 +148,23 @@ def _reap_child(popen: subprocess.Popen[bytes]) -> Optional[int]:
         return popen.wait()
 
 
-def _pidfd_signal(pidfd: int, sig: int) -> None:
-    """Send ``sig`` through ``pidfd`` (ignored if that process is gone)."""
-    try:
-        signal.pidfd_send_signal(pidfd, sig)
-    except (OSError, AttributeError):
-        pass
+class _Forked:
+    """A worker asked of the zygote: its request's number and the pipes
+    sent with it, until the answer makes it a WorkerProcess."""
 
+    def __init__(self, zygote: _Zygote, number: int, pipes: Pipes) -> None:
+        self.zygote = zygote
+        self.number = number
+        self.pipes: Optional[Pipes] = pipes
+        self.worker: Optional[WorkerProcess] = None
 
-def _pidfd_exited(pid: int, pidfd: Optional[int] = None) -> Tuple[Callable[[], bool], Callable[[], None]]:
-    """An exited() check for a process that is not our child, and its cleanup
-    (``pidfd``: one already open for it, which the check takes over)."""
-    if pidfd is None:
-        try:
-            pidfd = os.pidfd_open(pid)
-        except (AttributeError, OSError):  # no pidfd (old kernel): read /proc
-            return (lambda: not is_live(pid)), (lambda: None)
-    fd: int = pidfd
-
-    def exited() -> bool:
-        poller = select.poll()  # one per call: threads may ask at once, and poll() refuses that
-        poller.register(fd, select.POLLIN)
-        return bool(poller.poll(0))
-    return exited, (lambda: os.close(fd))
+    def abandon(self) -> None:
+        """In a forked copy of the owning process: close our copies of its fds."""
+        if self.worker is not None:
+            self.worker.abandon()
+        elif self.pipes is not None:
+            self.pipes.close_all()
+            self.pipes = None
 
 
 class ZygoteLauncher:
@@ -389,7 +189,7 @@ class ZygoteLauncher:
         self.fallback = SpawnLauncher(self.python)
         self._zygote: Optional[_Zygote] = None
         self._zygote_env: Dict[str, str] = {}
-        self._pool: List[WorkerProcess] = []
+        self._pool: List[_Forked] = []  # asked of the zygote, answered or not
         self._lock = threading.Lock()
         self._failures = 0
         _launchers.add(self)
@@ -401,9 +201,9 @@ class ZygoteLauncher:
         zygote, pool = self._zygote, self._pool
         self._zygote, self._pool = None, []
         if zygote is not None:
-            zygote.sock.close()
-        for worker in pool:
-            worker.abandon()
+            zygote.abandon()
+        for forked in pool:
+            forked.abandon()
 
     def prestart(self) -> None:
         """Start the zygote process now without waiting for it: it warms up
@@ -414,12 +214,19 @@ class ZygoteLauncher:
             pass
 
     def helper_pids(self) -> List[int]:
-        """The zygote's pid and those of the idle pooled workers."""
+        """The zygote's pid and those of the idle pooled workers (waiting
+        for the zygote's answer about a worker still being forked)."""
         with self._lock:
             zygote = self._zygote
             if zygote is None or zygote.broken or zygote.owner_pid != os.getpid():
                 return []
-            return [zygote.pid] + [worker.pid for worker in self._pool]
+            pids = [zygote.pid]
+            for forked in self._pool:
+                try:
+                    pids.append(self._take(forked).pid)
+                except (OSError, ZygoteError):
+                    pass
+            return pids
 
     def _get_zygote(self) -> _Zygote:
         with self._lock:
@@ -459,10 +266,16 @@ class ZygoteLauncher:
         if _python_vars(environ) != self._zygote_env:
             raise ZygoteError("the environment changes variables read at start-up")
         with self._lock:
-            worker = self._pool.pop(0) if self._pool else None
-        if worker is None or not worker.alive() or is_stopped(worker.pid):  # a stopped one would not read its setup
-            if worker is not None:
-                worker.destroy()
+            forked = self._pool.pop(0) if self._pool else None
+        worker: Optional[WorkerProcess] = None
+        if forked is not None:
+            try:
+                worker = self._take(forked)
+            except (OSError, ZygoteError):
+                pass  # a fresh fork below (or this raises again: the zygote is gone)
+        # a pooled worker that died, or was stopped (it would not read its setup), is replaced
+        if worker is not None and (not worker.alive() or is_stopped(worker.pid)):
+            worker.destroy()
             worker = None
         setup = protocol.encode({"t": "setup", "cwd": cwd, "env": environ,
                                  "options": {"memory_limit": memory_limit}})
@@ -480,15 +293,47 @@ class ZygoteLauncher:
         return worker
 
     def _fork(self, zygote: _Zygote) -> WorkerProcess:
-        """Ask the zygote for a fresh worker (which waits for its setup)."""
-        pipes = _Pipes()
+        """A fresh worker from the zygote (which waits for its setup)."""
+        forked = self._ask_fork(zygote)
         try:
-            reply = zygote.request({"t": "spawn"}, tuple(pipes.child_ends()))
+            return self._take(forked)
+        except ZygoteError:
+            with self._lock:
+                self._failures += 1
+            raise
+
+    def _ask_fork(self, zygote: _Zygote) -> _Forked:
+        """Ask the zygote for a fresh worker, without waiting for its answer:
+        it forks while this process goes on (see _take)."""
+        pipes = Pipes()
+        try:
+            number = zygote.ask({"t": "spawn"}, tuple(pipes.child_ends()))
         except ZygoteError:
             pipes.close_all()
             with self._lock:
                 self._failures += 1
             raise
+        return _Forked(zygote, number, pipes)
+
+    def _take(self, forked: _Forked) -> WorkerProcess:
+        """The worker the zygote forked for ``forked``, once it answered (the
+        answer is read once; its pipes are closed if it failed). Called with
+        or without the launcher's lock held."""
+        if forked.worker is None:
+            if forked.pipes is None:
+                raise ZygoteError("the zygote could not fork that worker")
+            pipes, forked.pipes = forked.pipes, None
+            try:
+                reply = forked.zygote.answer(forked.number)
+            except ZygoteError:
+                pipes.close_all()
+                raise
+            forked.worker = self._handle(forked.zygote, reply, pipes)
+        return forked.worker
+
+    def _handle(self, zygote: _Zygote, reply: Dict[str, Any], pipes: Pipes) -> WorkerProcess:
+        """Make the zygote's answer to a spawn (and the pipes sent with it) a
+        WorkerProcess; the pipes are closed if the answer does not do."""
         pid = reply.get("pid")  # in the zygote's PID namespace (a sandbox's is not ours)
         pidfd: Optional[int] = reply.get("pidfd")
         try:
@@ -505,7 +350,7 @@ class ZygoteLauncher:
             pipes.close_all()
             raise
         self._failures = 0
-        exited, release = _pidfd_exited(seen, pidfd)
+        exited, release = pidfd_exited(seen, pidfd)
 
         def reap() -> Optional[int]:
             try:
@@ -528,33 +373,44 @@ class ZygoteLauncher:
             try:
                 zygote.request({"t": "signal", "pid": pid, "sig": int(sig)})
             except ZygoteError:
-                _pidfd_signal(held, sig)
+                pidfd_signal(held, sig)
 
         def kill() -> None:
             try:
                 zygote.request({"t": "kill", "pid": pid})
             except ZygoteError:
-                _pidfd_signal(held, signal.SIGKILL)
+                pidfd_signal(held, signal.SIGKILL)
 
         return pipes.handle(seen, exited=exited, reap=reap, release=release, signal_group=signal_group,
                             kill=kill)
 
-    def _refill(self, zygote: _Zygote) -> None:
-        """Fork workers until the pool is full again (best effort)."""
+    def _refill(self, zygote: _Zygote, wait: bool = False) -> None:
+        """Ask for workers until the pool is full again (best effort),
+        without waiting for them to be forked unless ``wait``: the zygote
+        forks the next context's worker while this one's caller goes on."""
         while True:
             with self._lock:
                 if len(self._pool) >= self.pool_size or self._zygote is not zygote:
                     return
             try:
-                worker = self._fork(zygote)
+                forked = self._ask_fork(zygote)
+                if wait:
+                    self._take(forked)
             except (OSError, ZygoteError):
                 return
             with self._lock:
                 pooled = self._zygote is zygote and len(self._pool) < self.pool_size
                 if pooled:
-                    self._pool.append(worker)
+                    self._pool.append(forked)
             if not pooled:
-                worker.destroy()
+                self._discard(forked)
+
+    def _discard(self, forked: _Forked) -> None:
+        """Kill and reap a worker asked for and no longer wanted."""
+        try:
+            self._take(forked).destroy()
+        except (OSError, ZygoteError):
+            pass
 
     def close(self) -> None:
         """Stop the zygote and its idle pool (workers handed out keep running)."""
@@ -565,8 +421,8 @@ class ZygoteLauncher:
         zygote, pool = self._zygote, self._pool
         self._zygote, self._pool = None, []
         if zygote is not None and zygote.owner_pid == os.getpid():
-            for worker in pool:
-                worker.destroy()
+            for forked in pool:
+                self._discard(forked)
             zygote.close()
 
 

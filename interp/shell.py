@@ -31,7 +31,7 @@ from typing import Any, Callable, List, Optional, TextIO
 from . import __version__
 from ._worker.dialect import transform
 from .api import CodeInterpreter
-from .engine import InputInterrupted
+from .commands import InputInterrupted
 from .errors import InterpError
 from .types import ExecutionError, OutputMessage, Result
 

@@ -64,6 +64,11 @@ def worker_processes_of(parent: int) -> List[int]:
 
 
 def open_fds() -> int:
+    """How many fds this process has open, the shared launcher's pooled
+    worker answered: until the zygote's answer about it is read (the launcher
+    asks for it ahead of need and reads the answer later), it holds its
+    pipes' fds and, once read ahead, the pidfd too."""
+    zygote_pids()  # reads that answer
     return len(os.listdir("/proc/self/fd"))
 
 

@@ -15,7 +15,7 @@ from helpers import kill_parent_after_report, open_fds, process_exists, wait_unt
 from interp import (CodeInterpreter, ContextNotFoundError, ExecutionError, ExecutionResult,
                     InterpError, InterpreterContext, InterpTimeoutError, InvalidCwdError,
                     OutputMessage, WorkerDiedError)
-from interp.engine import FifoLock
+from interp._locks import FifoLock
 
 # -- 1. state -----------------------------------------------------------------
 

@@ -14,7 +14,8 @@ import pytest
 
 from interp import AsyncCodeInterpreter, CodeInterpreter, WorkerDiedError, engine
 from interp.__main__ import _parser as cli_parser
-from interp.engine import DEFAULT_TIMEOUT, MIN_MEMORY_LIMIT
+from interp.commands import DEFAULT_TIMEOUT
+from interp.engine import MIN_MEMORY_LIMIT
 from interp.mcp.stdio import _parser as mcp_parser
 from interp.process import SpawnLauncher
 

@@ -8,11 +8,12 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
 
-from helpers import process_exists, wait_until, worker_processes_of
+from helpers import open_fds, process_exists, wait_until, worker_processes_of
 from interp import CodeInterpreter, WorkerDiedError
 from interp.process import SpawnLauncher, ZygoteLauncher, default_launcher
 
@@ -47,6 +48,103 @@ def test_guarantees_hold_for_each_launcher(launcher, tmp_path):
         assert ci.run_code("kept", context=ctx).error.name == "NameError"
         assert ci.run_code("import os; print(os.getcwd())", context=ctx).stdout == "%s\n" % (tmp_path / "sub")
     assert worker_processes_of(os.getpid()) == []
+
+
+def test_a_spawn_kills_the_orphans_of_a_worker_that_died_unnoticed(tmp_path):
+    """A worker that dies while idle leaves its daemon to the zygote (their
+    subreaper); the zygote's next spawn kills it, before the parent has even
+    looked at the dead worker. (Spawns list the zygote's children only after
+    a child of it died: listing them on every spawn cost time in proportion
+    to the number of contexts.)"""
+    launcher = ZygoteLauncher()
+    daemon = None
+    try:
+        with CodeInterpreter(cwd=str(tmp_path), launcher=launcher) as ci:
+            ctx = ci.create_context()
+            worker = int(ci.run_code("import os; print(os.getpid())", context=ctx).stdout)
+            code = ("import os, signal, threading, time\n"
+                    "r, w = os.pipe()\n"
+                    "if os.fork() == 0:\n"
+                    "    os.setsid()\n"
+                    "    if os.fork() == 0:\n"
+                    "        os.write(w, b'%d' % os.getpid())\n"
+                    "        time.sleep(60)\n"
+                    "    os._exit(0)\n"
+                    "print(os.read(r, 64).decode())\n"
+                    "threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGKILL)).start()")
+            daemon = int(ci.run_code(code, context=ctx).stdout)
+            assert wait_until(lambda: not process_exists(worker))
+            assert process_exists(daemon)  # now the zygote's child, its worker unreaped
+            ci.create_context()  # hands out the pooled worker and spawns the next one
+            assert wait_until(lambda: not process_exists(daemon))
+    finally:
+        launcher.close()
+        if daemon is not None and process_exists(daemon):
+            os.kill(daemon, signal.SIGKILL)
+
+
+@pytest.mark.limit(60)
+def test_a_fork_of_the_application_keeps_no_worker_alive_not_even_one_being_forked():
+    """The pool's next worker is asked of the zygote ahead of need and its
+    answer read later: a fork of the application made meanwhile closes its
+    copies of that worker's pipes too, so when the application is killed
+    while its fork lives, every worker (the pooled one included) and the
+    zygote go away."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    script = ("import os, sys, time\n"
+              "sys.path.insert(0, %r)\n"
+              "from interp import CodeInterpreter, process\n"
+              "ci = CodeInterpreter(launcher=process.ZygoteLauncher())\n"
+              "ci.run_code('x = 1', context=ci.create_context())  # the pool now waits for an answer\n"
+              "if os.fork() == 0:\n"
+              "    time.sleep(30)\n"
+              "    os._exit(0)\n"
+              "print(ci._engine.launcher._zygote.pid, flush=True)\n"
+              "time.sleep(1000)\n" % root)
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                              start_new_session=True)
+    try:
+        zygote = int(parent.stdout.readline())
+
+        def workers():
+            with open("/proc/%d/task/%d/children" % (zygote, zygote)) as handle:
+                return [int(pid) for pid in handle.read().split()]
+        assert wait_until(lambda: len(workers()) == 2)  # the context's and the pooled one
+        pids = [zygote] + workers()
+        parent.kill()
+        parent.wait()
+        assert wait_until(lambda: not any(process_exists(pid) for pid in pids), timeout=10)
+    finally:
+        os.killpg(parent.pid, signal.SIGKILL)  # the sleeping fork
+        parent.stdout.close()
+
+
+def test_threads_creating_contexts_at_once_each_get_their_own_worker(ci):
+    """The zygote answers in order and whichever thread reads an answer
+    keeps the others' for them (a pooled worker's too, read later): threads
+    creating, running and deleting contexts at once each get a worker of
+    their own, and nothing is left behind."""
+    ci.run_code("1", context=ci.create_context())
+    before = open_fds()
+    pids, failures = [], []
+
+    def work():
+        for _ in range(5):
+            try:
+                ctx = ci.create_context()
+                pids.append(int(ci.run_code("import os; print(os.getpid())", context=ctx).stdout))
+                ci.delete_context(ctx)
+            except Exception as exc:
+                failures.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert failures == [] and len(set(pids)) == 30
+    assert open_fds() == before
+    assert len(worker_processes_of(os.getpid())) == 1  # the first context's (the pool's is the zygote's)
 
 
 def test_zygote_death_is_survived(tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import importlib.util
+import os
 import textwrap
 import threading
 import time
@@ -255,7 +256,7 @@ def test_execution_count(ci):
 def test_on_input_can_interrupt_the_codes_input(ci):
     """InputInterrupted from on_input: input() (and sys.stdin.readline())
     raise KeyboardInterrupt in the code, which may catch it; the run goes on."""
-    from interp.engine import InputInterrupted
+    from interp.commands import InputInterrupted
 
     def interrupt(prompt):
         raise InputInterrupted
@@ -639,6 +640,31 @@ def test_background_output_precedes_the_next_runs_output(ci):
                     "t = threading.Thread(target=late)\nt.start()" % delay)
         time.sleep(delay + 0.3)
         assert ci.run_code("print('next')").stdout == "background\nnext\n"
+
+
+def _context_switches(pid):
+    total = 0
+    for task in os.listdir("/proc/%d/task" % pid):
+        with open("/proc/%d/task/%s/status" % (pid, task)) as status:
+            total += sum(int(line.split()[1]) for line in status
+                         if line.startswith(("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")))
+    return total
+
+
+def test_an_idle_worker_sleeps_unless_threads_of_the_code_run(ci):
+    """After a run that left no thread behind, the flush ticker stops at its
+    next tick: 1,000 contexts each ticking every 5 ms for a second after its
+    run kept both cores of a small machine busy. While a thread of the code
+    runs, it goes on ticking (that thread may print; see above)."""
+    pid = int(ci.run_code("import os; print(os.getpid())").stdout)
+    time.sleep(0.1)
+    before = _context_switches(pid)
+    time.sleep(0.5)
+    assert _context_switches(pid) - before <= 5
+    ci.run_code("import threading, time\nthreading.Thread(target=time.sleep, args=(3,)).start()")
+    before = _context_switches(pid)
+    time.sleep(0.5)
+    assert _context_switches(pid) - before > 20
 
 
 def test_an_interrupt_during_a_flush_never_repeats_output(ci):

@@ -17,7 +17,7 @@ and 2:
   ``flush_everything``);
 - and, so that a line is never held long, every :data:`FLUSH_INTERVAL` by
   the :class:`Ticker` thread while a run is going (and for :data:`LINGER`
-  after it, for background threads).
+  after it if threads of the code are still running: they may print).
 
 What is lost: a crash inside C code (a segfault) or a SIGKILL from outside
 loses the Python-level output of the last FLUSH_INTERVAL that the code did
@@ -37,11 +37,14 @@ import threading
 import time
 from typing import Any, Callable, Set
 
-from .signals import start_thread
+from .signals import foreign_threads, start_thread
 
 #: Longest time a line written by Python code waits in the buffers during a run.
 FLUSH_INTERVAL = 0.005
-#: How long the ticker goes on after a run ends (output of background threads).
+#: How long the ticker goes on after a run ends while threads the code started
+#: still run (their output). Without such threads it stops at its next tick:
+#: 1,000 contexts each ticking for a second after its first run kept both
+#: cores of a small machine busy.
 LINGER = 1.0
 
 _STD_FDS = (1, 2)
@@ -118,8 +121,9 @@ class Ticker:
             self._wake.set()
 
     def idle(self) -> None:
-        """The run ended: tick for ``linger`` seconds more, then sleep."""
-        self._until = time.monotonic() + self._linger
+        """The run ended: tick once more (``linger`` seconds more while
+        threads of the code run), then sleep."""
+        self._until = time.monotonic() + (self._linger if foreign_threads() else 0.0)
 
     def _loop(self) -> None:
         while True:

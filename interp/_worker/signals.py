@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import _thread
 import signal
 from types import FrameType
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -19,18 +20,41 @@ ASYNCHRONOUS = signal.valid_signals() - _SYNCHRONOUS
 ENGINE_STACK = 512 * 1024
 
 
+_engine_threads = [0]  # threads start_thread started that have not ended
+_engine_threads_lock = _thread.allocate_lock()
+
+
 def start_thread(target: Callable[[], Any]) -> None:
     """Start a bare thread of the engine that takes no asynchronous signal
     (it inherits the mask in force while it is created)."""
-    import _thread
+    def run() -> None:
+        try:
+            target()
+        finally:
+            with _engine_threads_lock:
+                _engine_threads[0] -= 1
 
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, ASYNCHRONOUS)
     stack = _thread.stack_size(ENGINE_STACK)  # not the 8 MiB of address space a thread gets by default
     try:
-        _thread.start_new_thread(target, ())
+        with _engine_threads_lock:
+            _engine_threads[0] += 1
+        try:
+            _thread.start_new_thread(run, ())
+        except BaseException:
+            with _engine_threads_lock:
+                _engine_threads[0] -= 1
+            raise
     finally:
         _thread.stack_size(stack)
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def foreign_threads() -> int:
+    """How many Python threads run besides the main thread and the engine's
+    own (user code's, a library's): only they can print while no run is
+    going. (A thread counts until it has ended, a moment after its target.)"""
+    return max(0, _thread._count() - _engine_threads[0])
 
 
 class SignalGate:

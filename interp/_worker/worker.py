@@ -167,10 +167,12 @@ class Worker:
                 self.channel.send({"t": "fatal", "message": "the context could not be set up: cwd %s: %s"
                                    % (command["cwd"], exc.strerror), "cwd_errno": exc.errno})
                 orphaned()
-            os.environ.clear()
-            os.environ.update(command["env"])
+            env = command["env"]
+            if env != os.environ:  # usually it is the zygote's, which this process has
+                os.environ.clear()
+                os.environ.update(env)
             if hasattr(time, "tzset"):
-                time.tzset()  # TZ may differ from the zygote's
+                time.tzset()  # TZ may differ from the zygote's (or the system's zone changed)
             if sys.flags.isolated:
                 _open_paths()
             apply_options(command.get("options"))

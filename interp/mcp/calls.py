@@ -9,7 +9,8 @@ import json
 import threading
 from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple, Union
 
-from ..engine import DEFAULT_CONTEXT_ID, run_command
+from ..commands import run_command
+from ..engine import DEFAULT_CONTEXT_ID
 from ..errors import ContextRestartedError, InterpError, InterpTimeoutError, RunCancelledError, WorkerDiedError
 from ..frontend import context_json
 from ..types import OutputMessage

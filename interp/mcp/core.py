@@ -40,12 +40,11 @@ from ..api import CodeInterpreter
 from .calls import RELATED_TASK_KEY, TASKS_EXTENSION, ToolCalls
 from .resources import CAPABILITY as RESOURCES_CAPABILITY
 from .resources import WRITE_FILE_TOOL, FileResources
-from .rpc import (INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND,
-                  UNSUPPORTED_PROTOCOL_VERSION, RPCError,
+from .rpc import (INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, UNSUPPORTED_PROTOCOL_VERSION, RPCError,
                   error_message)
 from .runners import ThreadRunner
 from .tasks import Task, TaskTable
-from .tools import LEGACY_VERSIONS, MODERN_VERSIONS, SUPPORTED_VERSIONS, DEFAULT_OUTPUT_LIMIT, make_tools, tools_for
+from .tools import DEFAULT_OUTPUT_LIMIT, LEGACY_VERSIONS, MODERN_VERSIONS, SUPPORTED_VERSIONS, make_tools, tools_for
 
 if TYPE_CHECKING:  # the server package imports this module
     from ..server.table import ContextTable

@@ -385,7 +385,7 @@ def health_call() -> Call[Any]:
 # -- runs ----------------------------------------------------------------------------------
 
 def run_request(context: str, command: Mapping[str, Any], seconds: Optional[float]) -> Request:
-    """The execute request for a validated run command (see engine.run_command)."""
+    """The execute request for a validated run command (see commands.run_command)."""
     body: Dict[str, Any] = {"code": command["code"], "timeout": 0 if seconds is None else seconds}
     for name in ("envs", "stdin"):
         if command.get(name) is not None:

@@ -10,7 +10,8 @@ import time
 import uuid
 from typing import Any, Callable, Dict, List, Mapping, Optional
 
-from ..engine import DEFAULT_MAX_OUTPUT, ContextRef, completion_command, run_command
+from ..commands import completion_command, run_command
+from ..engine import DEFAULT_MAX_OUTPUT, ContextRef
 from ..errors import (
     InterpError,
     RemoteError,

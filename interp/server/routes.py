@@ -20,7 +20,7 @@ from urllib.parse import unquote, urlsplit
 
 from .. import __version__
 from .. import _http11 as http11
-from ..engine import completion_command
+from ..commands import completion_command
 from ..frontend import context_json
 from ..mcp.http import Response as MCPResponse
 from ..mcp.http import http_error_body as mcp_http_error_body

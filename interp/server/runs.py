@@ -7,7 +7,8 @@ import asyncio
 import time
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
-from ..engine import DEFAULT_CONTEXT_ID, run_command
+from ..commands import run_command
+from ..engine import DEFAULT_CONTEXT_ID
 from ..errors import (
     ContextNotFoundError,
     ContextRestartedError,

@@ -261,10 +261,10 @@ def test_salvage_reads_never_block_whatever_another_holder_of_the_pipe_does():
     a loop while the parent salvages what the pipe holds."""
     import fcntl
 
-    from interp import process
+    from interp._worker_handle import Pipes, read_available
 
     for _ in range(50):
-        pipes = process._Pipes()
+        pipes = Pipes()
         shared = os.dup(pipes.out_r)  # the worker's copy: the same open file description
         writer = os.dup(pipes.out_w)  # a writer that stays (an orphan holding fd 1)
         worker = pipes.handle(os.getpid(), exited=lambda: True, reap=lambda: None)
@@ -278,7 +278,7 @@ def test_salvage_reads_never_block_whatever_another_holder_of_the_pipe_does():
         clearer.start()
         got = []
         reader = threading.Thread(target=lambda: got.append(
-            process._read_available(worker._salvage_fds["stdout"], 1 << 20)), daemon=True)
+            read_available(worker._salvage_fds["stdout"], 1 << 20)), daemon=True)
         reader.start()
         reader.join(5)
         blocked = reader.is_alive()
