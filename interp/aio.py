@@ -178,7 +178,10 @@ async def _execute(loop: asyncio.AbstractEventLoop, ctx: Context, command: Dict[
     try:
         await _drive(loop, ctx, run, callbacks)
     finally:
-        result = ctx.conclude(run)
+        if run.state == core.DONE:
+            result = ctx.conclude(run)
+        else:  # the worker is reaped and a fresh one started: off the loop
+            result = await loop.run_in_executor(None, ctx.conclude, run)
     return run, result
 
 
@@ -231,10 +234,11 @@ async def _drive(loop: asyncio.AbstractEventLoop, ctx: Context, run: core.Run,
 
     loop.add_reader(worker.recv_fd, on_readable)
     ctx.send(run)  # a pipe almost always takes the whole command at once
+    deferred: List[str] = []  # a last look, which reads for up to LAST_LOOK_LIMIT: done off the loop
     try:
         items = run.start(time.monotonic())
         while True:
-            for kind, callback, payload in ctx.route(run, items, callbacks):
+            for kind, callback, payload in ctx.route(run, items, callbacks, deferred):
                 try:
                     value = callback(payload)
                     if inspect.isawaitable(value):
@@ -244,6 +248,14 @@ async def _drive(loop: asyncio.AbstractEventLoop, ctx: Context, run: core.Run,
                 else:
                     if kind == "input":
                         ctx.settle(run, kind, value)
+            if deferred and not arrived:
+                deferred.clear()
+                if reading:  # the last look reads the channel itself
+                    loop.remove_reader(worker.recv_fd)
+                    reading = False
+                await loop.run_in_executor(None, ctx.perform, run, core.LAST_LOOK)
+                items = []
+                continue
             if run.finished and not arrived:  # events read during the callbacks come first
                 return
             items = []

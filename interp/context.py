@@ -190,16 +190,18 @@ class Context:
             return run.on_bytes(data, now)
         return run.on_eof(now, run.worker.salvage())
 
-    def route(self, run: core.Run, items: List[core.Item],
-              callbacks: Mapping[str, Any]) -> Iterator[Tuple[str, Callable[[Any], Any], Any]]:
+    def route(self, run: core.Run, items: List[core.Item], callbacks: Mapping[str, Any],
+              deferred: Optional[List[str]] = None) -> Iterator[Tuple[str, Callable[[Any], Any], Any]]:
         """Perform the actions among ``items`` (first); yield ``(kind, callback,
         payload)`` for each event still to be delivered (nothing more once the
         run is aborted). Report each callback's outcome to :meth:`settle`.
+        With ``deferred``, a LAST_LOOK (which may read for a while) is put
+        there for the driver to perform off its event loop.
 
         The clock is checked after each callback, so slow callbacks with a
         backlog of lines delay neither the deadline's interrupt nor the end
         of the grace period."""
-        queue = deque(self._act(run, items))
+        queue = deque(self._act(run, items, deferred))
         wake = run.wakeup_at()
         while queue:
             kind, payload = queue.popleft()
@@ -208,17 +210,19 @@ class Context:
                 if callback is not None:
                     yield kind, callback, payload
                     if wake is not None and time.monotonic() >= wake:
-                        queue.extend(self._act(run, run.on_timer(time.monotonic())))
+                        queue.extend(self._act(run, run.on_timer(time.monotonic()), deferred))
                         wake = run.wakeup_at()
                 elif kind == "input":
                     run.answer_input(None)
 
-    def _act(self, run: core.Run, items: List[core.Item]) -> List[core.Event]:
+    def _act(self, run: core.Run, items: List[core.Item], deferred: Optional[List[str]] = None) -> List[core.Event]:
         """Perform the actions among ``items`` at once (an interrupt must not
         wait behind a backlog of lines); return the events, in order."""
         events = []
         for item in items:
-            if isinstance(item, str):
+            if deferred is not None and item == core.LAST_LOOK:
+                deferred.append(item)
+            elif isinstance(item, str):
                 self.perform(run, item)
             else:
                 events.append(item)

@@ -157,3 +157,40 @@ def test_request_targets_are_visible_ascii_and_http10_keep_alive_is_said(tmp_pat
             assert status == 200 and events[0]["text"] == "2000000\n"
     finally:
         assert server.stop() == 0
+
+
+@pytest.mark.limit(90)
+def test_runs_that_must_be_killed_do_not_stall_the_loop(tmp_path):
+    """Code that ignores its interrupt and prints on: the last look at its
+    channel and the kill, reap and respawn happen off the event loop, so the
+    server answers others meanwhile."""
+    import threading
+
+    server = Server(tmp_path, "--io-timeout", "60")
+    code = ("import signal, sys\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+            "while True:\n    sys.stdout.write('s' * 100 + '\\n')")
+    stop = threading.Event()
+
+    def stubborn(ctx: str) -> None:
+        while not stop.is_set():
+            exchange(server.port, raw_request("POST", "/contexts/%s/execute" % ctx,
+                                              json.dumps({"code": code, "timeout": 0.2}).encode(), [JSON_PAIR]))
+    try:
+        contexts = [server.request("POST", "/contexts", {})[1]["id"] for _ in range(4)]
+        threads = [threading.Thread(target=stubborn, args=(ctx,), daemon=True) for ctx in contexts]
+        for thread in threads:
+            thread.start()
+        worst = 0.0
+        deadline = time.monotonic() + 8
+        while time.monotonic() < deadline:
+            started = time.monotonic()
+            assert exchange(server.port, raw_request("GET", "/health"))[0] == 200
+            worst = max(worst, time.monotonic() - started)
+            time.sleep(0.05)
+        stop.set()
+        for thread in threads:
+            thread.join(30)
+        assert worst < 1.0, "a /health took %.2f s while stubborn runs were killed" % worst
+    finally:
+        stop.set()
+        assert server.stop() == 0
