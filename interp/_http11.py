@@ -13,7 +13,7 @@ Anything that is not HTTP/1.x raises :class:`ProtocolError`, whose
 from __future__ import annotations
 
 import re
-from typing import Iterable, Iterator, List, Optional, Tuple
+from typing import Iterable, Iterator, List, Optional, Set, Tuple
 
 #: Bytes of a message's start line plus headers.
 MAX_HEAD = 64 * 1024
@@ -31,6 +31,20 @@ _STATUS_LINE = re.compile(r"HTTP/1\.([01]) ([1-5][0-9][0-9])(?: (.*))?")
 _VERSION = re.compile(r"HTTP/([0-9])\.([0-9])")
 _FORBIDDEN_IN_VALUES = re.compile(r"[\x00\r\n]")
 _TARGET = re.compile(r"[\x21-\x7e]+")  # a request target is visible ASCII (RFC 9112, 3.2)
+
+
+#: Header names already found to be tokens (the few a client sends, over and over).
+_KNOWN_TOKENS: Set[str] = set()
+
+
+def _is_token(name: str) -> bool:
+    if name in _KNOWN_TOKENS:
+        return True
+    if not _TOKEN.fullmatch(name):
+        return False
+    if len(_KNOWN_TOKENS) < 256:
+        _KNOWN_TOKENS.add(name)
+    return True
 
 
 class ProtocolError(Exception):
@@ -106,7 +120,7 @@ def _fields(lines: List[str]) -> Headers:
     fields = []
     for line in lines:
         name, colon, value = line.partition(":")
-        if not colon or not _TOKEN.fullmatch(name):  # also "Name :" and folded lines (RFC 9112, 5.1-5.2)
+        if not colon or not _is_token(name):  # also "Name :" and folded lines (RFC 9112, 5.1-5.2)
             raise ProtocolError("malformed header line %r" % line[:80])
         value = value.strip(" \t")
         if _FORBIDDEN_IN_VALUES.search(value):
@@ -328,7 +342,7 @@ def encode_head(start_line: str, headers: Iterable[Tuple[str, str]]) -> bytes:
     """A start line and header fields, ending with the blank line."""
     lines = [start_line]
     for name, value in headers:
-        if not _TOKEN.fullmatch(name) or _FORBIDDEN_IN_VALUES.search(value):
+        if not _is_token(name) or _FORBIDDEN_IN_VALUES.search(value):
             raise ValueError("bad header field %r: %r" % (name, value[:80]))
         lines.append("%s: %s" % (name, value))
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")

@@ -265,16 +265,14 @@ class RequestHandler(FileRoutes, RunRoutes):
         allowed: Dict[str, str] = {}
         args: Tuple[str, ...] = ()
         rest: Tuple[str, ...] = ()  # a trailing {path}: the rest of the path, not checked as an id
-        for route_method, pattern, name in _PATTERNS:
-            if pattern[-1] == "{path}":
-                if parts[:len(pattern) - 1] == pattern[:-1]:
-                    allowed.setdefault(route_method, name)
-                    rest = ("/".join(parts[len(pattern) - 1:]),)
-                continue
-            if len(pattern) == len(parts) and all((want == "{id}" and bool(part)) or want == part
-                                                   for want, part in zip(pattern, parts)):
+        for route_method, pattern, name in _CANDIDATES.get((len(parts), parts[0] if parts else ""), ()):
+            if all((want == "{id}" and bool(part)) or want == part for want, part in zip(pattern, parts)):
                 allowed.setdefault(route_method, name)
                 args = tuple(part for want, part in zip(pattern, parts) if want == "{id}")
+        for route_method, pattern, name in _REST_PATTERNS:
+            if parts[:len(pattern) - 1] == pattern[:-1]:
+                allowed.setdefault(route_method, name)
+                rest = ("/".join(parts[len(pattern) - 1:]),)
         if not allowed:
             raise HTTPError(404, "no such endpoint: %s %s" % (method, path))
         if method not in allowed:
@@ -462,5 +460,15 @@ ROUTES: List[Tuple[str, str, str]] = [
     ("POST", "/fs/move", "_fs_move"),
 ]
 
-#: ROUTES with their templates split into path segments.
-_PATTERNS = [(method, template.split("/")[1:], name) for method, template, name in ROUTES]
+#: ROUTES with their templates split into path segments: those of a fixed
+#: number of segments by (that number, the first segment), and those that
+#: end with ``{path}`` (the rest of the path, however long).
+_CANDIDATES: Dict[Tuple[int, str], List[Tuple[str, List[str], str]]] = {}
+_REST_PATTERNS: List[Tuple[str, List[str], str]] = []
+for _method, _template, _name in ROUTES:
+    _pattern = _template.split("/")[1:]
+    assert _pattern[0] != "{id}", "routes are indexed by their first segment"
+    if _pattern[-1] == "{path}":
+        _REST_PATTERNS.append((_method, _pattern, _name))
+    else:
+        _CANDIDATES.setdefault((len(_pattern), _pattern[0]), []).append((_method, _pattern, _name))

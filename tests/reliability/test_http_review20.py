@@ -135,6 +135,11 @@ def test_input_waits_only_until_the_runs_deadline(tmp_path):
 def test_request_targets_are_visible_ascii_and_http10_keep_alive_is_said(tmp_path):
     server = Server(tmp_path)
     try:
+        for target, status in ((b"foo", 404), (b"*", 404), (b"//", 404), (b"/contexts//execute", 404),
+                               (b"http://127.0.0.1/health", 200)):  # odd targets are routed, never a 500
+            with connect(server.port) as sock:
+                sock.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                assert Responses(sock).next()[0] == status, target
         for target in (b"/heal\x01th", b"/heal\x7fth", b"/h\xc3\xa9"):
             with connect(server.port) as sock:
                 sock.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
