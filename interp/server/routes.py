@@ -265,10 +265,12 @@ class RequestHandler(FileRoutes, RunRoutes):
         allowed: Dict[str, str] = {}
         args: Tuple[str, ...] = ()
         rest: Tuple[str, ...] = ()  # a trailing {path}: the rest of the path, not checked as an id
-        for route_method, pattern, name in _CANDIDATES.get((len(parts), parts[0] if parts else ""), ()):
-            if all((want == "{id}" and bool(part)) or want == part for want, part in zip(pattern, parts)):
+        for route_method, name in _FIXED.get(tuple(parts), ()):
+            allowed.setdefault(route_method, name)
+        if len(parts) >= 2 and parts[1]:  # an {id} is always the second segment
+            for route_method, name in _FIXED.get((parts[0], "{id}", *parts[2:]), ()):
                 allowed.setdefault(route_method, name)
-                args = tuple(part for want, part in zip(pattern, parts) if want == "{id}")
+                args = (parts[1],)
         for route_method, pattern, name in _REST_PATTERNS:
             if parts[:len(pattern) - 1] == pattern[:-1]:
                 allowed.setdefault(route_method, name)
@@ -460,15 +462,15 @@ ROUTES: List[Tuple[str, str, str]] = [
     ("POST", "/fs/move", "_fs_move"),
 ]
 
-#: ROUTES with their templates split into path segments: those of a fixed
-#: number of segments by (that number, the first segment), and those that
-#: end with ``{path}`` (the rest of the path, however long).
-_CANDIDATES: Dict[Tuple[int, str], List[Tuple[str, List[str], str]]] = {}
+#: ROUTES by their templates' segments: those of a fixed number of segments
+#: (an ``{id}`` may only be the second), and those that end with ``{path}``
+#: (the rest of the path, however long).
+_FIXED: Dict[Tuple[str, ...], List[Tuple[str, str]]] = {}
 _REST_PATTERNS: List[Tuple[str, List[str], str]] = []
 for _method, _template, _name in ROUTES:
     _pattern = _template.split("/")[1:]
-    assert _pattern[0] != "{id}", "routes are indexed by their first segment"
+    assert "{id}" not in _pattern or _pattern.index("{id}") == 1 == _pattern.count("{id}"), _template
     if _pattern[-1] == "{path}":
         _REST_PATTERNS.append((_method, _pattern, _name))
     else:
-        _CANDIDATES.setdefault((len(_pattern), _pattern[0]), []).append((_method, _pattern, _name))
+        _FIXED.setdefault(tuple(_pattern), []).append((_method, _name))

@@ -52,6 +52,10 @@ class EventStream:
         if self._conn.backlog > STREAM_BUFFER:
             self._left()
             raise ClientGone("the client does not keep up with its stream")
+        if len(data) <= SLICE:  # most events: one write
+            self._write(http11.chunk_head(len(data)) + data + b"\r\n" if self._chunked else data)
+            await self._drain()
+            return
         if self._chunked:
             self._write(http11.chunk_head(len(data)))
         view = memoryview(data)
