@@ -13,7 +13,7 @@ Anything that is not HTTP/1.x raises :class:`ProtocolError`, whose
 from __future__ import annotations
 
 import re
-from typing import Iterable, Iterator, List, Optional, Set, Tuple
+from typing import Dict, Iterable, Iterator, List, Optional, Set, Tuple
 
 #: Bytes of a message's start line plus headers.
 MAX_HEAD = 64 * 1024
@@ -60,29 +60,28 @@ class Headers:
 
     def __init__(self, fields: Iterable[Tuple[str, str]] = ()) -> None:
         self.fields: List[Tuple[str, str]] = list(fields)
+        self._by_name: Dict[str, List[str]] = {}  # lowercase name -> values, in order
+        for name, value in self.fields:
+            self._by_name.setdefault(name.lower(), []).append(value)
 
     def get(self, name: str, default: Optional[str] = None) -> Optional[str]:
         """The first value of ``name``, or ``default``."""
-        name = name.lower()
-        for key, value in self.fields:
-            if key.lower() == name:
-                return value
-        return default
+        values = self._by_name.get(name.lower())
+        return values[0] if values else default
 
     def get_all(self, name: str) -> List[str]:
-        name = name.lower()
-        return [value for key, value in self.fields if key.lower() == name]
+        return list(self._by_name.get(name.lower(), ()))
 
     def joined(self, name: str) -> str:
         """Every value of ``name``, comma-separated ("" if none)."""
-        return ", ".join(self.get_all(name))
+        return ", ".join(self._by_name.get(name.lower(), ()))
 
     def tokens(self, name: str) -> List[str]:
         """The comma-separated, lowercased elements of ``name`` (Connection, Transfer-Encoding)."""
         return [part.strip().lower() for part in self.joined(name).split(",") if part.strip()]
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and bool(self.get_all(name))
+        return isinstance(name, str) and name.lower() in self._by_name
 
     def __iter__(self) -> Iterator[Tuple[str, str]]:
         return iter(self.fields)
@@ -339,12 +338,16 @@ class Reader:
 # -- writing -----------------------------------------------------------------------
 
 def encode_head(start_line: str, headers: Iterable[Tuple[str, str]]) -> bytes:
-    """A start line and header fields, ending with the blank line."""
-    lines = [start_line]
-    for name, value in headers:
-        if not _is_token(name) or _FORBIDDEN_IN_VALUES.search(value):
-            raise ValueError("bad header field %r: %r" % (name, value[:80]))
-        lines.append("%s: %s" % (name, value))
+    """A start line and header fields, ending with the blank line. ValueError
+    for a name that is not a token or a value with CR, LF or NUL."""
+    fields = list(headers)
+    for name, _value in fields:
+        if not _is_token(name):
+            raise ValueError("bad header name %r" % name)
+    if _FORBIDDEN_IN_VALUES.search("".join(value for _name, value in fields)):
+        bad = next(value for _name, value in fields if _FORBIDDEN_IN_VALUES.search(value))
+        raise ValueError("bad header value %r" % bad[:80])
+    lines = [start_line] + ["%s: %s" % field for field in fields]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 

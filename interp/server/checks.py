@@ -106,9 +106,12 @@ def _host_name(value: str) -> Optional[str]:
         rest = colon + port
     if rest and not (rest[0] == ":" and rest[1:].isascii() and rest[1:].isdigit()):
         return None
-    if not host or any(char in host for char in " \t/\\@?#"):
+    if not host or _NOT_IN_HOSTS.search(host):
         return None
     return host
+
+
+_NOT_IN_HOSTS = re.compile(r"[ \t/\\@?#]")
 
 
 def _is_unspecified(host: str) -> bool:
