@@ -34,11 +34,7 @@ class ClientGone(ConnectionError):
 
 
 class HeadTimeout(Exception):
-    """The request head did not arrive in time; ``started``: some of it had."""
-
-    def __init__(self, started: bool) -> None:
-        super().__init__("the request head did not arrive in time")
-        self.started = started
+    """A request head that had begun did not arrive in time."""
 
 
 class Connection(asyncio.Protocol):
@@ -185,7 +181,7 @@ class Connection(asyncio.Protocol):
                 if not await self._event(since + limit):
                     if server.busy() or time.monotonic() >= since + server.header_timeout:
                         if self.reader.started:
-                            raise HeadTimeout(True)
+                            raise HeadTimeout()
                         return None
         finally:
             self.waiting_since = None

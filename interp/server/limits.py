@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import select
 import socket
 
 DEFAULT_HOST = "127.0.0.1"
@@ -90,9 +89,6 @@ _TIMEOUTS = (TimeoutError, socket.timeout)  # distinct classes before Python 3.1
 #: errnos of a connection whose client vanished (besides ConnectionError and timeouts)
 _GONE_ERRNOS = frozenset({errno.ENOTCONN, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ENETDOWN,
                           errno.EHOSTDOWN, errno.ETIMEDOUT})
-
-
-_POLLRDHUP = getattr(select, "POLLRDHUP", 0)  # the peer closed its side (Linux)
 
 
 #: accept() / os.pipe() / thread start failures that mean "out of resources, try later"
