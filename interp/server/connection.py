@@ -202,18 +202,21 @@ class Connection(asyncio.Protocol):
 
     # -- writing -----------------------------------------------------------------------
 
-    def write(self, data: Union[bytes, memoryview], delay: float = 0.0) -> None:
+    def write(self, data: Union[bytes, memoryview], delay: float = 0.0, *, now: bool = False) -> None:
         """Queue ``data`` for the client (never waits); ClientGone if it left.
 
         What is written in one turn of the loop goes out in one send; with
         ``delay``, it may wait that long for more (a stream's head waits for
-        its first event, so a quick run is one packet)."""
+        its first event, so a quick run is one packet); ``now``: it goes out
+        at once, with what waits before it."""
         if self.lost or self.transport is None or self.transport.is_closing():
             raise ClientGone("the client went away")
         self._pending.append(data)
         self._pending_size += len(data)
         self.server.metrics.sent(len(data))
-        if delay:
+        if now:
+            self.flush()
+        elif delay:
             if self._flush_handle is None:
                 self._flush_handle = asyncio.get_running_loop().call_later(delay, self.flush)
         elif self._flush_handle is None or not self._flush_soon:

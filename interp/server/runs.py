@@ -104,12 +104,7 @@ class RunRoutes:
             if wants_input:
                 callbacks["input"] = self._asker(entry, stream, seconds)
             final = await self._run(stream, entry, context_id, command, seconds, callbacks)
-            if final is not None:
-                try:
-                    await stream.send(final)
-                except ClientGone:
-                    pass
-        if not await stream.finish():
+        if not await stream.finish(final):
             self.close_connection = True
 
     def _asker(self, entry: _Entry, stream: EventStream, seconds: Optional[float]) -> Callable[[str], Any]:

@@ -72,11 +72,11 @@ class EventStream:
             self._left()
             raise
 
-    def _write(self, data: Union[bytes, memoryview]) -> None:
+    def _write(self, data: Union[bytes, memoryview], now: bool = False) -> None:
         if self.gone:
             raise ClientGone("the client went away")
         try:
-            self._conn.write(data)
+            self._conn.write(data, now=now)
         except ClientGone:
             self._left()
             raise
@@ -84,14 +84,17 @@ class EventStream:
     def _left(self) -> None:
         self.gone = True
 
-    async def finish(self) -> bool:
-        """End the body (if it began) and wait until the client took it all;
-        True if everything was delivered."""
+    async def finish(self, last: Optional[Dict[str, Any]] = None) -> bool:
+        """End the body (if it began), after the event ``last`` if given, and
+        wait until the client took it all; True if everything was delivered."""
         if not self.begun or self.gone:
             return False
         try:
-            if self._chunked:
-                self._write(http11.LAST_CHUNK)
+            data = b""
+            if last is not None:  # the final event: small, and it goes out with the end at once
+                event = json.dumps(last).encode("utf-8") + b"\n"
+                data = http11.chunk_head(len(event)) + event + b"\r\n" if self._chunked else event
+            self._write(data + (http11.LAST_CHUNK if self._chunked else b""), now=True)
             await self._conn.drain(self._stall)
         except ClientGone:
             self._left()
