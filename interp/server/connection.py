@@ -60,6 +60,8 @@ class Connection(asyncio.Protocol):
         self._pending_size = 0
         self._flush_handle: Optional[asyncio.Handle] = None
         self._flush_soon = False  # the flush is due this turn (else after a delay)
+        self._alarm: Optional[asyncio.TimerHandle] = None  # rings at _alarm_at to wake waiters (deadlines)
+        self._alarm_at = 0.0
 
     # -- asyncio.Protocol --------------------------------------------------------------
 
@@ -94,6 +96,9 @@ class Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Optional[BaseException]) -> None:
         self.lost = True
+        if self._alarm is not None:
+            self._alarm.cancel()
+            self._alarm = None
         self._gone()
         self._wake()
         self._on_close(self)
@@ -114,25 +119,36 @@ class Connection(asyncio.Protocol):
     def _wake(self) -> None:
         wakers, self._wakers = self._wakers, []
         for waker in wakers:
-            _settle(waker, True)
+            if not waker.done():
+                waker.set_result(True)
 
     async def _event(self, deadline: Optional[float]) -> bool:
-        """Wait for something to happen on the connection; False once ``deadline`` passed."""
+        """Wait for something to happen on the connection; False once
+        ``deadline`` passed (the caller looks again after True)."""
         self.flush()  # what was written goes out before the task sleeps
-        loop = asyncio.get_running_loop()
-        waker: asyncio.Future[bool] = loop.create_future()
-        timer = None
         if deadline is not None:
-            timeout = deadline - time.monotonic()
-            if timeout <= 0:
+            if deadline <= time.monotonic():
                 return False
-            timer = loop.call_later(timeout, _settle, waker, False)
+            self._arm(deadline)
+        waker: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._wakers.append(waker)
-        try:
-            return await waker
-        finally:
-            if timer is not None:
-                timer.cancel()
+        await waker
+        return deadline is None or time.monotonic() < deadline
+
+    def _arm(self, deadline: float) -> None:
+        """Make sure the alarm rings by ``deadline``. One alarm serves every
+        wait, and one that rings earlier is kept: a kept-alive connection
+        sets a timer every header timeout, not one per request."""
+        if self._alarm is not None:
+            if self._alarm_at <= deadline:
+                return
+            self._alarm.cancel()
+        self._alarm_at = deadline
+        self._alarm = asyncio.get_running_loop().call_at(_loop_time(deadline), self._ring)
+
+    def _ring(self) -> None:
+        self._alarm = None
+        self._wake()
 
     def _resume_reading(self) -> None:
         if self._reading_paused and self.reader.buffered <= READ_AHEAD and self.transport is not None:
@@ -286,6 +302,6 @@ class Connection(asyncio.Protocol):
         return None if self.transport is None else self.transport.get_extra_info(name)
 
 
-def _settle(waker: asyncio.Future[bool], happened: bool) -> None:
-    if not waker.done():
-        waker.set_result(happened)
+def _loop_time(deadline: float) -> float:
+    """A time.monotonic() deadline on the running loop's clock."""
+    return asyncio.get_running_loop().time() + (deadline - time.monotonic())
