@@ -13,7 +13,7 @@ Anything that is not HTTP/1.x raises :class:`ProtocolError`, whose
 from __future__ import annotations
 
 import re
-from typing import Dict, Iterable, Iterator, List, Optional, Set, Tuple
+from typing import Dict, Iterable, Iterator, List, Optional, Set, Tuple, Union
 
 #: Bytes of a message's start line plus headers.
 MAX_HEAD = 64 * 1024
@@ -218,7 +218,7 @@ class Reader:
         """The current message's body has ended."""
         return self._state == "done"
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: Union[bytes, memoryview]) -> None:
         self.received += len(data)
         self._buffer += data
 

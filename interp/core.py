@@ -43,8 +43,9 @@ RESULTS_NOT_LISTED = ("[interp: %d more results (%d characters) were not kept (a
 #: Delivered (on stderr) when output printed between runs overran ``max_output``
 #: while nobody could take it (during a completion).
 BETWEEN_RUNS_DROPPED = "[interp: %d characters printed between runs were dropped (max_output=%d)]\n"
-#: Largest read of a worker's channel in one call (both drivers).
-READ_SIZE = 256 * 1024
+#: Largest read of a worker's channel in one call (both drivers): a pipe
+#: holds 64 KiB, and a buffer this size comes from the heap, not a fresh mapping.
+READ_SIZE = 64 * 1024
 #: Largest write to a worker's channel in one call.
 SEND_CHUNK = 256 * 1024
 

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 #: Bytes of pipelined requests read ahead of the one being answered.
 READ_AHEAD = 64 * 1024
+#: Bytes the transport reads at once into a connection's buffer.
+RECEIVE_SIZE = 64 * 1024
 #: The transport's write buffer above which writers wait (``drain``), and
 #: below which they go on.
 WRITE_HIGH = 256 * 1024
@@ -37,8 +39,9 @@ class HeadTimeout(Exception):
     """A request head that had begun did not arrive in time."""
 
 
-class Connection(asyncio.Protocol):
-    """The server's side of one client connection."""
+class Connection(asyncio.BufferedProtocol):
+    """The server's side of one client connection. The transport reads into
+    one buffer of the connection's (no allocation per read)."""
 
     def __init__(self, server: InterpHTTPServer, on_open: Callable[[Connection], None],
                  on_close: Callable[[Connection], None]) -> None:
@@ -62,6 +65,7 @@ class Connection(asyncio.Protocol):
         self._flush_soon = False  # the flush is due this turn (else after a delay)
         self._alarm: Optional[asyncio.TimerHandle] = None  # rings at _alarm_at to wake waiters (deadlines)
         self._alarm_at = 0.0
+        self._inbox = memoryview(bytearray(RECEIVE_SIZE))  # what the transport reads into
 
     # -- asyncio.Protocol --------------------------------------------------------------
 
@@ -81,8 +85,11 @@ class Connection(asyncio.Protocol):
         from .routes import serve_connection  # routes imports this module
         self.task = asyncio.get_running_loop().create_task(serve_connection(self))
 
-    def data_received(self, data: bytes) -> None:
-        self.reader.feed(data)
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._inbox
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.reader.feed(self._inbox[:nbytes])
         if self.reader.buffered > READ_AHEAD and not self._reading_paused and self.transport is not None:
             self.transport.pause_reading()
             self._reading_paused = True
