@@ -102,14 +102,14 @@ class RunRoutes:
                 "stderr": lambda m: stream.send({"type": "stderr", "text": m.output}),
                 "result": on_result, "error": on_error}
             if wants_input:
-                callbacks["input"] = self._asker(entry, stream, seconds)
+                callbacks["input"] = self._asker(entry, stream)
             final = await self._run(stream, entry, context_id, command, seconds, callbacks)
         if not await stream.finish(final):
             self.close_connection = True
 
-    def _asker(self, entry: _Entry, stream: EventStream, seconds: Optional[float]) -> Callable[[str], Any]:
+    def _asker(self, entry: _Entry, stream: EventStream) -> Callable[[str], Any]:
         """The run's ``on_input``: an ``input_request`` event, then wait for
-        its answer (POST .../input), at most the run's timeout (then EOF)."""
+        its answer (POST .../input), at most until the run's deadline (then EOF)."""
         table = self.server.contexts
 
         async def ask(prompt: str) -> str:
