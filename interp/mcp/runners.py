@@ -82,6 +82,18 @@ Steps = Generator[Step, Any, Any]
 Done = Callable[[Any, Optional[BaseException]], None]
 
 
+def _advance(steps: Steps, done: Done, value: Any, error: Optional[BaseException]) -> Optional[Step]:
+    """Resume a tool call with its last step's value (or exception): its next
+    step, or None once it ended (then ``done`` has its outcome)."""
+    try:
+        return steps.send(value) if error is None else steps.throw(error)
+    except StopIteration as stop:
+        done(stop.value, None)
+    except Exception as exc:
+        done(None, exc)
+    return None
+
+
 class ThreadRunner:
     """Each tool call on a thread of its own (the stdio server)."""
 
@@ -103,21 +115,14 @@ class ThreadRunner:
         event.wait()
 
     def _drive(self, steps: Steps, done: Done) -> None:
-        value: Any = None
-        error: Optional[BaseException] = None
-        while True:
+        step = _advance(steps, done, None, None)
+        while step is not None:
             try:
-                step = steps.send(value) if error is None else steps.throw(error)
-            except StopIteration as stop:
-                done(stop.value, None)
-                return
+                value = self._perform(step)
             except Exception as exc:
-                done(None, exc)
-                return
-            try:
-                value, error = self._perform(step), None
-            except Exception as exc:
-                value, error = None, exc
+                step = _advance(steps, done, None, exc)
+            else:
+                step = _advance(steps, done, value, None)
 
     def _perform(self, step: Step) -> Any:
         if isinstance(step, Submit):
@@ -150,21 +155,14 @@ class LoopRunner:
         """Nothing to wait for: tasks start in the order they were made."""
 
     async def _drive(self, steps: Steps, done: Done) -> None:
-        value: Any = None
-        error: Optional[BaseException] = None
-        while True:
+        step = _advance(steps, done, None, None)
+        while step is not None:
             try:
-                step = steps.send(value) if error is None else steps.throw(error)
-            except StopIteration as stop:
-                done(stop.value, None)
-                return
+                value = await self._perform(step)
             except Exception as exc:
-                done(None, exc)
-                return
-            try:
-                value, error = await self._perform(step), None
-            except Exception as exc:
-                value, error = None, exc
+                step = _advance(steps, done, None, exc)
+            else:
+                step = _advance(steps, done, value, None)
 
     async def _perform(self, step: Step) -> Any:
         loop = self._loop
