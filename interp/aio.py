@@ -61,8 +61,11 @@ class AsyncCodeInterpreter:
         view = cls.__new__(cls)
         view._engine = engine
         view._loop = None
+        view._owns_engine = False
         view.fs = AsyncFileSystem(engine_root(engine))
         return view
+
+    _owns_engine = True  # a view made by _sharing does not
 
     @property
     def sandbox(self) -> Optional[Sandbox]:
@@ -167,7 +170,8 @@ class AsyncCodeInterpreter:
 
     async def close(self) -> None:
         """Kill every worker. Further calls raise InterpError. Idempotent."""
-        await asyncio.to_thread(self._engine.close)  # kills and reaps: never on the loop
+        if self._owns_engine:
+            await asyncio.to_thread(self._engine.close)  # kills and reaps: never on the loop
 
 
 async def _execute(loop: asyncio.AbstractEventLoop, ctx: Context, command: Dict[str, Any],

@@ -138,8 +138,13 @@ def test_an_async_view_and_threads_share_a_context_in_order(tmp_path):
                 await view.run_code("log.append(('task', %d))\nimport time; time.sleep(0.01)" % i, context=ctx)
             await asyncio.get_running_loop().run_in_executor(None, thread.join, 30)
 
+        async def close_view() -> None:  # a view's close leaves the interpreter it shares open
+            async with AsyncCodeInterpreter._sharing(ci._engine) as view:
+                await view.run_code("pass", context=ctx)
+
         started = time.monotonic()
         asyncio.run(main())
+        asyncio.run(close_view())
         log = ci.run_code("print(sorted(log))", context=ctx).stdout
         assert log.strip() == str(sorted([("thread", i) for i in range(5)] + [("task", i) for i in range(5)]))
         assert time.monotonic() - started < 30
