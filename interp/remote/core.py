@@ -35,8 +35,6 @@ from ..errors import (
 from ..types import (MIME_FIELDS, ExecutionError, ExecutionResult, InterpreterContext, OutputMessage, Result,
                      format_problem)
 
-#: Bytes of a response's status line and headers.
-MAX_HEAD = 64 * 1024
 #: Bytes of a response body that is not a stream (a list of contexts, an error).
 MAX_BODY = 16 * 1024 * 1024
 #: Bytes of one event of a run's stream (one NDJSON line); a server's
@@ -161,7 +159,7 @@ class ResponseParser:
 
     def __init__(self, method: str) -> None:
         self._method = method
-        self._reader = http11.Reader(requests=False, max_head=MAX_HEAD)
+        self._reader = http11.Reader(requests=False)  # heads of at most http11.MAX_HEAD bytes
         self._head_done = False
         self.status = 0
         self.headers: Dict[str, str] = {}

@@ -193,14 +193,13 @@ class InterpHTTPServer:
 
     def _close_connections(self, loop: asyncio.AbstractEventLoop) -> None:
         """Close every connection and let their tasks end (a run is interrupted)."""
-        tasks = [conn.task for conn in self._connections if conn.task is not None]
         for conn in list(self._connections):
             conn.abort()
-        pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+        pending = [task for task in asyncio.all_tasks(loop) if not task.done()]  # the connections' among them
         for task in pending:
             task.cancel()
-        if pending or tasks:
-            loop.run_until_complete(asyncio.wait(pending + tasks, timeout=10))
+        if pending:
+            loop.run_until_complete(asyncio.wait(pending, timeout=10))
         loop.run_until_complete(loop.shutdown_asyncgens())
 
     async def _reap(self) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import errno
 import socket
 
+from .. import _http11 as http11
+
 DEFAULT_HOST = "127.0.0.1"
 
 
@@ -50,8 +52,8 @@ LISTEN_BACKLOG = 1024
 BODY_BUDGET = 256 * 1024 * 1024
 
 
-#: Bytes of a request line plus headers (431 beyond).
-MAX_HEAD = 64 * 1024
+#: Bytes of a request line plus headers (431 beyond): the shared reader's bound.
+MAX_HEAD = http11.MAX_HEAD
 
 
 #: Nesting of arrays and objects a request body may have (the API needs 2).

@@ -43,7 +43,7 @@ class EventStream:
         """Send one NDJSON event."""
         if event["type"] in ("stdout", "stderr"):
             self.lines += 1
-        await self.send_bytes(json.dumps(event).encode("utf-8") + b"\n")
+        await self.send_bytes(_line(event))
 
     async def send_bytes(self, data: bytes) -> None:
         """Send ``data`` as one chunk (an SSE event), waiting while the client
@@ -53,7 +53,7 @@ class EventStream:
             self._left()
             raise ClientGone("the client does not keep up with its stream")
         if len(data) <= SLICE:  # most events: one write
-            self._write(http11.chunk_head(len(data)) + data + b"\r\n" if self._chunked else data)
+            self._write(self._framed(data))
             await self._drain()
             return
         if self._chunked:
@@ -64,6 +64,10 @@ class EventStream:
             await self._drain()
         if self._chunked:
             self._write(b"\r\n")
+
+    def _framed(self, data: bytes) -> bytes:
+        """``data`` as one whole chunk (as it is, to an HTTP/1.0 client)."""
+        return http11.chunk_head(len(data)) + data + b"\r\n" if self._chunked else data
 
     async def _drain(self) -> None:
         try:
@@ -90,13 +94,16 @@ class EventStream:
         if not self.begun or self.gone:
             return False
         try:
-            data = b""
-            if last is not None:  # the final event: small, and it goes out with the end at once
-                event = json.dumps(last).encode("utf-8") + b"\n"
-                data = http11.chunk_head(len(event)) + event + b"\r\n" if self._chunked else event
+            # the final event (small) goes out with the end at once
+            data = b"" if last is None else self._framed(_line(last))
             self._write(data + (http11.LAST_CHUNK if self._chunked else b""), now=True)
             await self._conn.drain(self._stall)
         except ClientGone:
             self._left()
             return False
         return True
+
+
+def _line(event: Dict[str, Any]) -> bytes:
+    """An event as one NDJSON line."""
+    return json.dumps(event).encode("utf-8") + b"\n"
