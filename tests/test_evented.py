@@ -162,3 +162,36 @@ def test_streamed_output_is_not_kept_in_the_server(tmp_path):
         for sock in socks:
             sock.close()
         assert server.stop() == 0
+
+
+def rss_of(pid: int) -> int:
+    with open("/proc/%d/status" % pid) as status:
+        return int(next(line for line in status if line.startswith("VmRSS:")).split()[1]) * 1024
+
+
+@pytest.mark.limit(60)
+def test_an_idle_connection_costs_kilobytes_not_a_buffer(tmp_path):
+    """500 keep-alive connections that have each had an answer: the server's
+    memory grows by a few KiB each (no receive buffer per connection; with one
+    of 64 KiB each this grew by 32 MiB)."""
+    server = Server(tmp_path)
+    socks = []
+    try:
+        assert server.request("GET", "/health")[0] == 200
+        for _ in range(20):  # warm: the first connections make the loop's own structures
+            with connect(server) as sock:
+                sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                read_until(sock, b"\r\n\r\n")
+        before = rss_of(server.proc.pid)
+        for _ in range(500):
+            sock = connect(server)
+            socks.append(sock)
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        for sock in socks:
+            read_until(sock, b"\r\n\r\n")
+        grown = rss_of(server.proc.pid) - before
+        assert grown < 12 * 1024 * 1024, "500 idle connections took %d KiB each" % (grown // 500 >> 10)
+    finally:
+        for sock in socks:
+            sock.close()
+        assert server.stop() == 0

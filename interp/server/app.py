@@ -22,7 +22,7 @@ from ..mcp.http import MCPEndpoint
 from ..mcp.runners import LoopRunner
 from . import metrics as _metrics
 from .checks import _is_unspecified, _positive, is_loopback
-from .connection import Connection
+from .connection import RECEIVE_SIZE, Connection
 from .files import DEFAULT_MAX_UPLOAD
 from .limits import (
     _EXHAUSTED,
@@ -117,6 +117,8 @@ class InterpHTTPServer:
             name for name in (host.strip("[]").lower(), str(self.server_address[0]).lower())
             if not _is_unspecified(name)}
         self._connections: Set[Connection] = set()
+        #: what the transports read into, one connection at a time (see Connection)
+        self.inbox = memoryview(bytearray(RECEIVE_SIZE))
         self._accepting = 0  # connections accepted whose protocol is not made yet (TLS handshakes)
         self._starting: Set[asyncio.Task[None]] = set()
         self._loop: Optional[asyncio.AbstractEventLoop] = None
