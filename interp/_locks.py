@@ -79,9 +79,12 @@ class FifoLock:
         self._owner = me
         return True
 
-    async def acquire_async(self, queued: Optional[Callable[[], None]] = None) -> None:
+    async def acquire_async(self, queued: Optional[Callable[[], None]] = None) -> bool:
         """Take the lock from an asyncio task; cancelling the task while it
-        waits gives its place up. ``queued``: as for :meth:`acquire`."""
+        waits gives its place up. ``queued`` is called only if the task must
+        wait, once it has its place in line; returns whether it was (a task
+        that got the lock at once does what ``queued`` stands for when it
+        suits it: the server, once the run's command is on its way)."""
         task = asyncio.current_task()
         with self._mutex:
             if not self._locked:
@@ -93,16 +96,17 @@ class FifoLock:
             else:
                 waiter = asyncio.get_running_loop().create_future()
                 self._waiters.append(waiter)
+        if waiter is None:
+            return False
         try:
             if queued is not None:
                 queued()
-            if waiter is None:
-                return
             await waiter  # release() hands the lock over by resolving ``waiter``
         except BaseException:
             self._give_up(waiter)
             raise
         self._owner = task
+        return True
 
     def _give_up(self, waiter: Optional[_Waiter]) -> None:
         """A waiter was interrupted: leave the line, or, if the lock was

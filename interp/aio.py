@@ -117,15 +117,21 @@ class AsyncCodeInterpreter:
                       callbacks: Mapping[str, Any], queued: Optional[Callable[[], None]] = None,
                       keep: Optional[int] = None) -> ExecutionResult:
         """Run a validated command (see engine.run_command); for the front ends.
-        ``queued`` is called once the run has its place in the context's line;
+        ``queued`` is called once the run has its place in the context's line:
+        before it waits for runs ahead of it, or, with none, once its command
+        is on its way to the worker (what ``queued`` does then overlaps the run);
         ``keep`` caps the output the result keeps (see Context.begin)."""
         loop = self._check_loop()
         ctx = self._engine.resolve(context)
-        await ctx.run_lock.acquire_async(queued)
+        if await ctx.run_lock.acquire_async(queued):
+            queued = None
         try:
             if ctx.worker is None:  # the default context's first run: start it off the loop
+                if queued is not None:  # the start takes a while: tell now
+                    queued()
+                    queued = None
                 await asyncio.to_thread(ctx.start)
-            return (await _execute(loop, ctx, command, seconds, callbacks, keep))[1]
+            return (await _execute(loop, ctx, command, seconds, callbacks, keep, queued))[1]
         finally:
             ctx.run_lock.release()
 
@@ -176,11 +182,18 @@ class AsyncCodeInterpreter:
 
 async def _execute(loop: asyncio.AbstractEventLoop, ctx: Context, command: Dict[str, Any],
                    seconds: Optional[float], callbacks: Mapping[str, Any],
-                   keep: Optional[int] = None) -> Tuple[core.Run, ExecutionResult]:
-    """Run one request on ``ctx`` (whose run lock the caller holds)."""
-    run = ctx.begin(command, seconds, time.monotonic(), callbacks, keep)
+                   keep: Optional[int] = None, sent: Optional[Callable[[], None]] = None,
+                   ) -> Tuple[core.Run, ExecutionResult]:
+    """Run one request on ``ctx`` (whose run lock the caller holds); ``sent``
+    is called once the command is on its way (an exception there aborts the run)."""
     try:
-        await _drive(loop, ctx, run, callbacks)
+        run = ctx.begin(command, seconds, time.monotonic(), callbacks, keep)
+    except BaseException:
+        if sent is not None:  # the run had its place in line: its front end hears of this as of any outcome
+            sent()
+        raise
+    try:
+        await _drive(loop, ctx, run, callbacks, sent)
     finally:
         if run.state == core.DONE:
             result = ctx.conclude(run)
@@ -190,7 +203,7 @@ async def _execute(loop: asyncio.AbstractEventLoop, ctx: Context, command: Dict[
 
 
 async def _drive(loop: asyncio.AbstractEventLoop, ctx: Context, run: core.Run,
-                 callbacks: Mapping[str, Any]) -> None:
+                 callbacks: Mapping[str, Any], sent: Optional[Callable[[], None]] = None) -> None:
     """Pump one run from the event loop until it finishes."""
     worker = run.worker
     # Frames are decoded as they are read, so that the bytes of the channel
@@ -236,11 +249,16 @@ async def _drive(loop: asyncio.AbstractEventLoop, ctx: Context, run: core.Run,
             loop.remove_writer(worker.send_fd)
             writing = False
 
+    ctx.send(run)  # first, so that the worker runs while the loop does the rest (a pipe takes it at once)
     loop.add_reader(worker.recv_fd, on_readable)
-    ctx.send(run)  # a pipe almost always takes the whole command at once
     deferred: List[str] = []  # a last look, which reads for up to LAST_LOOK_LIMIT: done off the loop
     try:
         items = run.start(time.monotonic())
+        if sent is not None:
+            try:
+                sent()
+            except BaseException as exc:
+                ctx.abort(run, exc)
         while True:
             for kind, callback, payload in ctx.route(run, items, callbacks, deferred):
                 try:

@@ -82,10 +82,27 @@ def test_a_front_end_whose_queued_callback_fails_leaves_the_lock_free():
 
     with pytest.raises(ConnectionError):
         lock.acquire(queued=fail)
-    with pytest.raises(ConnectionError):
-        asyncio.run(lock.acquire_async(queued=fail))
+    lock.acquire()  # a task must wait: its callback is called while it has its place in line
+
+    async def queue_up() -> None:
+        with pytest.raises(ConnectionError):
+            await lock.acquire_async(queued=fail)
+        assert not lock._waiters
+    asyncio.run(queue_up())
+    lock.release()
     assert lock.acquire(blocking=False)
     lock.release()
+
+
+def test_a_task_that_gets_the_lock_at_once_is_told_so_and_its_callback_is_left_to_it():
+    lock = FifoLock()
+    called = []
+
+    async def main() -> None:
+        assert await lock.acquire_async(queued=lambda: called.append(1)) is False
+        lock.release()
+    asyncio.run(main())
+    assert called == []
 
 
 def test_re_entry_from_the_holder_is_an_error_not_a_deadlock():

@@ -1,4 +1,4 @@
-"""RemoteCodeInterpreter: the sync twin, over blocking sockets waited on with poll."""
+"""RemoteCodeInterpreter: the sync twin, over non-blocking sockets waited on with poll."""
 
 from __future__ import annotations
 
@@ -42,31 +42,40 @@ from .client import (
 # -- sync -----------------------------------------------------------------------------
 
 class _Connection:
-    """A kept-alive connection: a blocking socket, waited on with poll."""
+    """A kept-alive connection: a non-blocking socket, waited on with poll
+    until each call's own deadline (no timeout to set per call: a send or a
+    receive is one system call when the socket is ready, as it mostly is)."""
 
     def __init__(self, sock: socket.socket) -> None:
+        sock.setblocking(False)
         self.sock = sock
-        self.tls = isinstance(sock, ssl.SSLSocket)  # may hold decrypted bytes that poll does not see
         self.reused = False
         self.idle_since = 0.0
         self.idle_limit = DEFAULT_KEEP_ALIVE
+        self._poller = select.poll()
+        self._poller.register(sock.fileno(), select.POLLIN)
+        self._events = select.POLLIN
 
     def usable(self, now: float) -> bool:
         """Still worth reusing: not idle too long, and the server has not closed it."""
         if now - self.idle_since >= self.idle_limit:
             return False
-        poller = select.poll()
-        poller.register(self.sock.fileno(), select.POLLIN)
-        return not poller.poll(0)  # readable while idle: closed (or garbage)
+        return not self._poll(select.POLLIN, 0)  # readable while idle: closed (or garbage)
 
     def send(self, data: bytes, deadline: float) -> None:
-        self.sock.settimeout(max(0.001, deadline - time.monotonic()))
-        self.sock.sendall(data)
+        """Send all of ``data``; socket.timeout past ``deadline``."""
+        view = memoryview(data)
+        while view:
+            try:
+                view = view[self.sock.send(view):]
+            except (BlockingIOError, ssl.SSLWantWriteError):
+                self._wait(select.POLLOUT, deadline)
+            except ssl.SSLWantReadError:  # TLS may need to read before it writes
+                self._wait(select.POLLIN, deadline)
 
     def recv(self, deadline: Optional[float], cancel: Optional[threading.Event]) -> bytes:
         """The next bytes (b"" at EOF); socket.timeout past ``deadline``; _Cancelled."""
-        poller = select.poll()
-        poller.register(self.sock.fileno(), select.POLLIN)
+        events = select.POLLIN
         while True:
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
@@ -74,12 +83,26 @@ class _Connection:
             wait = left
             if cancel is not None:
                 wait = CANCEL_POLL if wait is None else min(wait, CANCEL_POLL)
-            if self._buffered() or poller.poll(-1 if wait is None else max(1, int(wait * 1000))):
-                # a TLS record may arrive in pieces: the rest must come within the deadline
-                self.sock.settimeout(None if left is None or not self.tls else max(0.001, left))
-                return self.sock.recv(READ_SIZE)
-            if cancel is not None and cancel.is_set():
+            if self._buffered() or self._poll(events, -1 if wait is None else max(1, int(wait * 1000))):
+                try:
+                    return self.sock.recv(READ_SIZE)
+                except (BlockingIOError, ssl.SSLWantReadError):  # a TLS record not all here yet
+                    events = select.POLLIN
+                except ssl.SSLWantWriteError:
+                    events = select.POLLOUT
+            elif cancel is not None and cancel.is_set():
                 raise _Cancelled()
+
+    def _wait(self, events: int, deadline: float) -> None:
+        left = deadline - time.monotonic()
+        if left <= 0 or not self._poll(events, max(1, int(left * 1000))):
+            raise socket.timeout("timed out")
+
+    def _poll(self, events: int, timeout_ms: int) -> bool:
+        if events != self._events:
+            self._poller.modify(self.sock.fileno(), events)
+            self._events = events
+        return bool(self._poller.poll(timeout_ms))
 
     def _buffered(self) -> bool:
         """TLS bytes already decrypted, which poll cannot see."""
