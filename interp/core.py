@@ -49,9 +49,22 @@ READ_SIZE = 64 * 1024
 #: Largest write to a worker's channel in one call.
 SEND_CHUNK = 256 * 1024
 
+#: Command ids not yet used, drawn from os.urandom a batch at a time.
+_fresh_ids: List[int] = []
+
+
 def new_command_id() -> int:
     """A command id the worker cannot guess before it reads the command."""
-    return int.from_bytes(os.urandom(6), "big")
+    try:
+        return _fresh_ids.pop()  # atomic: threads never share an id
+    except IndexError:
+        data = os.urandom(6 * 64)
+        _fresh_ids.extend(int.from_bytes(data[i:i + 6], "big") for i in range(0, len(data), 6))
+        return _fresh_ids.pop()
+
+
+if hasattr(os, "register_at_fork"):  # a fork of the application draws its own
+    os.register_at_fork(after_in_child=_fresh_ids.clear)
 
 
 # Actions a driver must perform.

@@ -81,9 +81,13 @@ class ProtocolError(Exception):
     """The peer sent bytes that are not a valid frame or message."""
 
 
+#: Compact JSON; one encoder for every frame (json.dumps with options makes one per call).
+_ENCODE = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def encode(message: Mapping[str, Any]) -> bytes:
     """Return the frame for ``message`` (a JSON-serialisable dict)."""
-    body = json.dumps(message, separators=(",", ":")).encode("ascii")
+    body = _ENCODE(message).encode("ascii")
     return HEADER.pack(len(body)) + body
 
 

@@ -24,7 +24,16 @@ from ..commands import completion_command
 from ..frontend import context_json
 from ..mcp.http import Response as MCPResponse
 from ..mcp.http import http_error_body as mcp_http_error_body
-from .checks import HTTPError, _client_gone, _error_body, _host_name, _http_error, _is_json_type, _json_object
+from .checks import (
+    HTTPError,
+    _client_gone,
+    _error_body,
+    _host_name,
+    _http_error,
+    _is_json_type,
+    _json_object,
+    check_context_id,
+)
 from .connection import ClientGone, Connection, HeadTimeout
 from .files import FileRoutes, raw_body
 from .limits import BUSY_HEADER_TIMEOUT
@@ -118,6 +127,38 @@ def _log(conn: Connection, request_line: str, status: int) -> None:
 
 #: What a request line in the log shows for a control character (no terminal escapes from clients).
 _ESCAPES = {code: "\\x%02x" % code for code in list(range(32)) + list(range(127, 160))}
+
+
+#: Requests routed lately: (method, path) -> (handler name, path arguments).
+_ROUTED: Dict[Tuple[str, str], Tuple[str, Tuple[str, ...]]] = {}
+#: At most this many are remembered (the cache starts over when full).
+ROUTES_REMEMBERED = 1024
+
+
+def _resolve(method: str, path: str) -> Tuple[str, Tuple[str, ...]]:
+    """The name of the handler for ``method`` on ``path`` and the path's
+    ``{id}`` (validated); 404 for an unknown path, 405 for a wrong method."""
+    parts = [unquote(part) for part in path.split("/")[1:]]
+    allowed: Dict[str, str] = {}
+    args: Tuple[str, ...] = ()
+    rest: Tuple[str, ...] = ()  # a trailing {path}: the rest of the path, not checked as an id
+    for route_method, name in _FIXED.get(tuple(parts), ()):
+        allowed.setdefault(route_method, name)
+    if len(parts) >= 2 and parts[1]:  # an {id} is always the second segment
+        for route_method, name in _FIXED.get((parts[0], "{id}", *parts[2:]), ()):
+            allowed.setdefault(route_method, name)
+            args = (parts[1],)
+    for route_method, pattern, name in _REST_PATTERNS:
+        if parts[:len(pattern) - 1] == pattern[:-1]:
+            allowed.setdefault(route_method, name)
+            rest = ("/".join(parts[len(pattern) - 1:]),)
+    if not allowed:
+        raise HTTPError(404, "no such endpoint: %s %s" % (method, path))
+    if method not in allowed:
+        methods = ", ".join(sorted(allowed))
+        raise HTTPError(405, "%s is not allowed on %s (allowed: %s)" % (method, path, methods),
+                        headers={"Allow": methods})
+    return allowed[method], tuple(check_context_id(arg) for arg in args) + rest
 
 
 class RequestHandler(FileRoutes, RunRoutes):
@@ -260,28 +301,14 @@ class RequestHandler(FileRoutes, RunRoutes):
     def _route(self, method: str, path: str) -> Tuple[Callable[..., Any], Tuple[str, ...]]:
         """The handler for ``method`` on ``path`` and the path's ``{id}``
         (validated); 404 for an unknown path, 405 for a wrong method."""
-        from .checks import check_context_id
-        parts = [unquote(part) for part in path.split("/")[1:]]
-        allowed: Dict[str, str] = {}
-        args: Tuple[str, ...] = ()
-        rest: Tuple[str, ...] = ()  # a trailing {path}: the rest of the path, not checked as an id
-        for route_method, name in _FIXED.get(tuple(parts), ()):
-            allowed.setdefault(route_method, name)
-        if len(parts) >= 2 and parts[1]:  # an {id} is always the second segment
-            for route_method, name in _FIXED.get((parts[0], "{id}", *parts[2:]), ()):
-                allowed.setdefault(route_method, name)
-                args = (parts[1],)
-        for route_method, pattern, name in _REST_PATTERNS:
-            if parts[:len(pattern) - 1] == pattern[:-1]:
-                allowed.setdefault(route_method, name)
-                rest = ("/".join(parts[len(pattern) - 1:]),)
-        if not allowed:
-            raise HTTPError(404, "no such endpoint: %s %s" % (method, path))
-        if method not in allowed:
-            methods = ", ".join(sorted(allowed))
-            raise HTTPError(405, "%s is not allowed on %s (allowed: %s)" % (method, path, methods),
-                            headers={"Allow": methods})
-        return getattr(self, allowed[method]), tuple(check_context_id(arg) for arg in args) + rest
+        found = _ROUTED.get((method, path))
+        if found is None:
+            found = _resolve(method, path)
+            if len(path) <= 256:  # a client's long paths must not make the cache large
+                if len(_ROUTED) >= ROUTES_REMEMBERED:
+                    _ROUTED.clear()
+                _ROUTED[method, path] = found
+        return getattr(self, found[0]), found[1]
 
     # -- answers ---------------------------------------------------------------------------
 
