@@ -313,3 +313,11 @@ def test_usage_names_the_console_script_when_run_as_interp():
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout.startswith("usage: %s [--timeout" % program)
         assert "'%s mcp --help'" % program in " ".join(proc.stdout.split())
+
+
+@pytest.mark.parametrize("package, subcommand", [("interp.server", "serve"), ("interp.mcp", "mcp")])
+def test_the_front_end_packages_run_as_their_subcommands(package, subcommand):
+    proc = subprocess.run([sys.executable, "-m", package, "--help"], cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT),
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("usage: python -m interp %s " % subcommand)
