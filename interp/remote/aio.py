@@ -15,12 +15,11 @@ from ..engine import DEFAULT_MAX_OUTPUT, ContextRef
 from ..errors import (
     InterpError,
     RemoteError,
-    RemoteProtocolError,
-    RemoteServerError,
 )
 from ..types import ExecutionResult, InterpreterContext
 from . import core as rc
 from . import files as rf
+from . import steps as st
 from .fs import AsyncRemoteFileSystem
 from .client import (
     DEFAULT_CONNECT_TIMEOUT,
@@ -30,8 +29,6 @@ from .client import (
     T,
     _check_cwd,
     _IdleConnections,
-    _input_value,
-    _lost,
     _RemoteClient,
     _unreachable,
 )
@@ -58,7 +55,10 @@ class _AsyncConnection:
         import asyncio
 
         self.writer.write(data)
-        await asyncio.wait_for(self.writer.drain(), max(0.001, deadline - time.monotonic()))
+        try:
+            await asyncio.wait_for(self.writer.drain(), max(0.001, deadline - time.monotonic()))
+        except asyncio.TimeoutError:
+            raise socket.timeout("timed out") from None
 
     async def recv(self, deadline: Optional[float]) -> bytes:
         import asyncio
@@ -111,6 +111,8 @@ class AsyncRemoteCodeInterpreter(_RemoteClient):
     a timeout would, then re-raises CancelledError. An instance belongs to
     the event loop it is first used in."""
 
+    _pool: _AsyncPool
+
     def __init__(self, url: str, token: Optional[str] = None, *,
                  max_output: Optional[int] = DEFAULT_MAX_OUTPUT, io_timeout: float = DEFAULT_IO_TIMEOUT,
                  connect_timeout: float = DEFAULT_CONNECT_TIMEOUT, max_event: int = rc.DEFAULT_MAX_EVENT,
@@ -139,96 +141,41 @@ class AsyncRemoteCodeInterpreter(_RemoteClient):
         elif self._loop is not loop:
             raise InterpError("this AsyncRemoteCodeInterpreter belongs to another event loop; create one per loop")
 
-    async def _call(self, call: rc.Call[T]) -> T:
-        """See RemoteCodeInterpreter._call."""
-        self._check_open()
-        data = rc.encode_request(call.request, self._address, self._token)
-        for attempt in range(2):
-            deadline = time.monotonic() + self._io_timeout
-            conn = await self._pool.get()
-            exchange = rc.CallExchange(call)
-            sent = False
+    async def _perform(self, steps: st.Steps[T]) -> T:
+        """Carry out a request's steps (see interp.remote.steps) with awaits."""
+        import asyncio
+
+        value: Any = None
+        error: Optional[BaseException] = None
+        while True:
             try:
-                await conn.send(data, deadline)
-                sent = True
-                while not exchange.done:
-                    chunk = await conn.recv(deadline)
-                    if not chunk:
-                        exchange.eof()
-                        break
-                    exchange.feed(chunk)
-            except (OSError, EOFError, RemoteProtocolError, TimeoutError) as exc:
-                conn.close()
-                if conn.reused and call.idempotent and attempt == 0 and exchange.parser.received == 0:
-                    continue
-                raise _lost(self._address, call.request, exc, sent=sent) from None
-            except BaseException:
-                conn.close()
-                raise
-            self._pool.put(conn, exchange.parser)
-            return exchange.outcome()
-        raise AssertionError("unreachable")  # pragma: no cover
+                step = steps.send(value) if error is None else steps.throw(error)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+            value = error = None
+            try:
+                kind = step[0]
+                if kind == st.RECEIVE:
+                    value = await step[1].recv(step[2])
+                elif kind == st.SEND:
+                    await step[1].send(step[2], step[3])
+                elif kind == st.CALL:
+                    value = step[1](step[2])
+                    if inspect.isawaitable(value):
+                        value = await value
+                elif kind == st.CONNECT:
+                    value = await self._pool.get()
+                else:  # the local file is read in a thread, a chunk at a time
+                    value = await asyncio.to_thread(st.next_chunk, step[1])
+            except BaseException as exc:  # thrown in where the step was asked for (cancellation too)
+                error = exc
+
+    async def _call(self, call: rc.Call[T]) -> T:
+        return await self._perform(st.call(self, call))
 
     async def _transfer(self, transfer: rf.Transfer, body: Optional[rf.Body],
                         sink: Optional[Callable[[bytes], Awaitable[None]]]) -> None:
-        """See RemoteCodeInterpreter._transfer (``sink`` is a coroutine function)."""
-        import asyncio
-
-        self._check_open()
-        head = transfer.head(self._address, self._token)
-        for attempt in range(2):
-            transfer.restart()
-            conn = await self._pool.get()
-            sent = False
-            broken: Optional[OSError] = None
-            try:
-                await conn.send(head, time.monotonic() + self._io_timeout)
-                sent = True
-                deadline = time.monotonic() + rf.EXPECT_WAIT
-                while transfer.waiting:  # 100 Continue or a final answer, at most EXPECT_WAIT seconds
-                    try:
-                        if not await self._pump(conn, transfer, sink, deadline):
-                            break
-                    except socket.timeout:
-                        transfer.go_ahead()
-                if transfer.proceed and body is not None:
-                    chunks = rf.local_chunks(body)
-                    while True:  # the local file is read in a thread, a chunk at a time
-                        chunk = await asyncio.to_thread(next, chunks, b"")
-                        if not chunk:
-                            break
-                        try:
-                            await conn.send(chunk, time.monotonic() + self._io_timeout)
-                        except (OSError, asyncio.TimeoutError) as exc:
-                            broken = exc if isinstance(exc, OSError) else TimeoutError(str(exc))
-                            break
-                while not transfer.done and await self._pump(conn, transfer, sink):
-                    pass
-            except rf.LocalError as exc:
-                conn.close()
-                raise exc.error from None
-            except (OSError, EOFError, RemoteProtocolError, TimeoutError) as exc:
-                conn.close()
-                if conn.reused and attempt == 0 and transfer.parser.received == 0:
-                    continue
-                raise _lost(self._address, transfer.request, broken or exc, sent=sent) from None
-            except BaseException:
-                conn.close()
-                raise
-            self._pool.put(conn, transfer.parser)
-            return transfer.outcome()
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    async def _pump(self, conn: _AsyncConnection, transfer: rf.Transfer,
-                    sink: Optional[Callable[[bytes], Awaitable[None]]], deadline: Optional[float] = None) -> bool:
-        chunk = await conn.recv(time.monotonic() + self._io_timeout if deadline is None else deadline)
-        if not chunk:
-            transfer.eof()
-            return False
-        for piece in transfer.feed(chunk):
-            if sink is not None:
-                await sink(piece)
-        return True
+        await self._perform(st.transfer(self, transfer, body, sink))
 
     async def run_code(self, code: str, *, context: ContextRef = None,
                        on_stdout: Optional[Callable[[Any], Any]] = None,
@@ -244,57 +191,7 @@ class AsyncRemoteCodeInterpreter(_RemoteClient):
                                      "result": on_result, "input": on_input}
         command, seconds = run_command(code, envs=envs, timeout=timeout, stdin=stdin, on_input=on_input,
                                        callbacks=callbacks)
-        ctx = rc.context_id(context)
-        self._check_open()
-        request = rc.run_request(ctx, command, seconds)
-        run = rc.RunExchange(ctx, max_output=self._max_output, max_event=self._max_event)
-        deadline = None if seconds is None else time.monotonic() + seconds + self._io_timeout
-        conn = await self._pool.get()
-        sent = False
-        try:
-            await conn.send(rc.encode_request(request, self._address, self._token),
-                            time.monotonic() + self._io_timeout)
-            sent = True
-            while not run.done:
-                chunk = await conn.recv(deadline)
-                if not chunk:
-                    run.eof()
-                    break
-                for kind, payload in run.feed(chunk):
-                    await self._deliver(ctx, kind, payload, callbacks)
-        except (OSError, EOFError, RemoteProtocolError, TimeoutError) as exc:
-            conn.close()
-            raise _lost(self._address, request, exc, sent=sent, run=run) from None
-        except BaseException:
-            conn.close()  # cancelled, or a callback raised: the server stops the run
-            raise
-        self._pool.put(conn, run.parser)
-        if run.parser.status != 200:
-            raise run.error_response()
-        return run.outcome()
-
-    async def _deliver(self, ctx: str, kind: str, payload: Any, callbacks: Mapping[str, Any]) -> None:
-        callback = callbacks.get(kind)
-        if kind != "input":
-            if callback is not None:
-                value = callback(payload)
-                if inspect.isawaitable(value):
-                    await value
-            return
-        number, prompt = payload
-        answer, raised = None, None
-        if callback is not None:
-            try:
-                answer = callback(prompt)
-                if inspect.isawaitable(answer):
-                    answer = await answer
-            except EOFError as exc:
-                raised = exc
-        try:
-            await self._call(rc.answer_call(ctx, number, _input_value(callback, answer, raised)))
-        except RemoteServerError as exc:
-            if exc.status != 409:
-                raise
+        return await self._perform(st.run(self, rc.context_id(context), command, seconds, callbacks))
 
     async def complete(self, code: str, cursor: Optional[int] = None, context: ContextRef = None) -> List[str]:
         """See :meth:`interp.CodeInterpreter.complete`."""

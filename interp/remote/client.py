@@ -3,8 +3,9 @@ the HTTP server (``python -m interp serve``) of another process or machine.
 
 Both twins drive the sans-IO core in ``interp.remote.core`` (requests, a bounded
 HTTP/1.1 response parser, the NDJSON events of a run, result building,
-error mapping); the sync one over blocking sockets with ``poll``, the async
-one over asyncio streams. Connections are kept alive and reused. What the
+error mapping) through the same request procedures (``interp.remote.steps``:
+generators of I/O steps); the sync one performs the steps over non-blocking
+sockets waited on with ``poll``, the async one over asyncio streams. Connections are kept alive and reused. What the
 network breaks raises a RemoteError subclass (see interp.errors), never a
 socket error.
 """
@@ -220,6 +221,7 @@ class _RemoteClient:
         self._delete_on_close = delete_on_close
         self._created: Dict[str, None] = {}  # ids of the contexts this client made (ordered)
         self._closed = False
+        self._pool: _IdleConnections[Any]  # each twin's own (see interp.remote.steps)
 
     def __repr__(self) -> str:
         return "<%s %s contexts=%d%s>" % (type(self).__name__, self.url, len(self._created),

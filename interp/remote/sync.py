@@ -15,13 +15,12 @@ from ..engine import DEFAULT_MAX_OUTPUT, ContextRef
 from ..errors import (
     InterpError,
     RemoteError,
-    RemoteProtocolError,
-    RemoteServerError,
     RunCancelledError,
 )
 from ..types import ExecutionResult, InterpreterContext
 from . import core as rc
 from . import files as rf
+from . import steps as st
 from .fs import RemoteFileSystem
 from .client import (
     CANCEL_POLL,
@@ -33,8 +32,6 @@ from .client import (
     _Cancelled,
     _check_cwd,
     _IdleConnections,
-    _input_value,
-    _lost,
     _RemoteClient,
     _unreachable,
 )
@@ -161,6 +158,8 @@ class RemoteCodeInterpreter(_RemoteClient):
     created (``delete_on_close=False`` keeps them). Thread-safe.
     """
 
+    _pool: _Pool
+
     def __init__(self, url: str, token: Optional[str] = None, *,
                  max_output: Optional[int] = DEFAULT_MAX_OUTPUT, io_timeout: float = DEFAULT_IO_TIMEOUT,
                  connect_timeout: float = DEFAULT_CONNECT_TIMEOUT, max_event: int = rc.DEFAULT_MAX_EVENT,
@@ -178,102 +177,36 @@ class RemoteCodeInterpreter(_RemoteClient):
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _call(self, call: rc.Call[T]) -> T:
-        """Send one request and read its answer, on a kept-alive connection
-        (an idempotent request is sent again once if a reused one was closed)."""
-        self._check_open()
-        data = rc.encode_request(call.request, self._address, self._token)
-        for attempt in range(2):
-            deadline = time.monotonic() + self._io_timeout
-            conn = self._pool.get()
-            exchange = rc.CallExchange(call)
-            sent = False
+    def _perform(self, steps: st.Steps[T], cancel: Optional[threading.Event] = None) -> T:
+        """Carry out a request's steps (see interp.remote.steps) with blocking calls."""
+        value: Any = None
+        error: Optional[BaseException] = None
+        while True:
             try:
-                conn.send(data, deadline)
-                sent = True
-                while not exchange.done:
-                    chunk = conn.recv(deadline, None)
-                    if not chunk:
-                        exchange.eof()
-                        break
-                    exchange.feed(chunk)
-            except (OSError, EOFError, RemoteProtocolError) as exc:
-                conn.close()
-                if conn.reused and call.idempotent and attempt == 0 and exchange.parser.received == 0:
-                    continue  # the server had closed the idle connection
-                raise _lost(self._address, call.request, exc, sent=sent) from None
-            except BaseException:
-                conn.close()
-                raise
-            self._pool.put(conn, exchange.parser)
-            return exchange.outcome()
-        raise AssertionError("unreachable")  # pragma: no cover
+                step = steps.send(value) if error is None else steps.throw(error)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+            value = error = None
+            try:
+                kind = step[0]
+                if kind == st.RECEIVE:
+                    value = step[1].recv(step[2], cancel)
+                elif kind == st.SEND:
+                    step[1].send(step[2], step[3])
+                elif kind == st.CALL:
+                    value = step[1](step[2])
+                elif kind == st.CONNECT:
+                    value = self._pool.get()
+                else:
+                    value = st.next_chunk(step[1])
+            except BaseException as exc:  # thrown in where the step was asked for
+                error = exc
+
+    def _call(self, call: rc.Call[T]) -> T:
+        return self._perform(st.call(self, call))
 
     def _transfer(self, transfer: rf.Transfer, body: Optional[rf.Body], sink: Callable[[bytes], None]) -> None:
-        """Carry out an upload (``body``) or a download (its bytes to ``sink``
-        as they come) on a kept-alive connection; raise what the server
-        answered. Each read and write must progress within ``io_timeout``."""
-        self._check_open()
-        head = transfer.head(self._address, self._token)
-        for attempt in range(2):
-            transfer.restart()
-            conn = self._pool.get()
-            sent = False
-            broken: Optional[OSError] = None
-            try:
-                conn.send(head, time.monotonic() + self._io_timeout)
-                sent = True
-                self._await_continue(conn, transfer, sink)
-                if transfer.proceed and body is not None:
-                    broken = self._send_body(conn, body)
-                while not transfer.done and self._pump(conn, transfer, sink):
-                    pass
-            except rf.LocalError as exc:
-                conn.close()
-                raise exc.error from None
-            except (OSError, EOFError, RemoteProtocolError) as exc:
-                conn.close()
-                if conn.reused and attempt == 0 and transfer.parser.received == 0:
-                    continue  # the server had closed the idle connection
-                raise _lost(self._address, transfer.request, broken or exc, sent=sent) from None
-            except BaseException:
-                conn.close()
-                raise
-            self._pool.put(conn, transfer.parser)
-            return transfer.outcome()
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _await_continue(self, conn: _Connection, transfer: rf.Transfer, sink: Callable[[bytes], None]) -> None:
-        """Wait for an upload's ``100 Continue`` or final answer, at most rf.EXPECT_WAIT seconds."""
-        deadline = time.monotonic() + rf.EXPECT_WAIT
-        while transfer.waiting:
-            try:
-                if not self._pump(conn, transfer, sink, deadline):
-                    return
-            except socket.timeout:
-                transfer.go_ahead()
-
-    def _pump(self, conn: _Connection, transfer: rf.Transfer, sink: Callable[[bytes], None],
-              deadline: Optional[float] = None) -> bool:
-        """Read and handle what the server sent next; False at its end."""
-        chunk = conn.recv(time.monotonic() + self._io_timeout if deadline is None else deadline, None)
-        if not chunk:
-            transfer.eof()
-            return False
-        for piece in transfer.feed(chunk):
-            sink(piece)
-        return True
-
-    def _send_body(self, conn: _Connection, body: rf.Body) -> Optional[OSError]:
-        """Send an upload's bytes: None, or the error that broke sending (the
-        server may have answered and closed: its answer is read next). An
-        error of the local source is raised as rf.LocalError."""
-        for chunk in rf.local_chunks(body):
-            try:
-                conn.send(chunk, time.monotonic() + self._io_timeout)
-            except OSError as exc:
-                return exc
-        return None
+        self._perform(st.transfer(self, transfer, body, sink))
 
     def run_code(self, code: str, *, context: ContextRef = None,
                  on_stdout: Optional[Callable[[Any], Any]] = None,
@@ -298,61 +231,9 @@ class RemoteCodeInterpreter(_RemoteClient):
             raise TypeError("cancel must be a threading.Event, not %s" % type(cancel).__name__)
         ctx = rc.context_id(context)
         self._check_open()
-        request = rc.run_request(ctx, command, seconds)
-        run = rc.RunExchange(ctx, max_output=self._max_output, max_event=self._max_event)
-        deadline = None if seconds is None else time.monotonic() + seconds + self._io_timeout
-        conn = self._pool.get()
-        sent = False
-        try:
-            if cancel is not None and cancel.is_set():
-                raise _Cancelled()
-            conn.send(rc.encode_request(request, self._address, self._token),
-                      time.monotonic() + self._io_timeout)
-            sent = True
-            while not run.done:
-                chunk = conn.recv(deadline, cancel)
-                if not chunk:
-                    run.eof()
-                    break
-                for kind, payload in run.feed(chunk):
-                    self._deliver(ctx, kind, payload, callbacks)
-        except _Cancelled:
-            conn.close()
-            raise RunCancelledError("the run was cancelled" if sent else
-                                    "the run was cancelled before it started",
-                                    run.result() if sent else None) from None
-        except (OSError, EOFError, RemoteProtocolError) as exc:
-            conn.close()
-            raise _lost(self._address, request, exc, sent=sent, run=run) from None
-        except BaseException:
-            conn.close()  # a callback raised, or KeyboardInterrupt: the server stops the run
-            raise
-        self._pool.put(conn, run.parser)
-        if run.parser.status != 200:
-            raise run.error_response()
-        return run.outcome()
-
-    def _deliver(self, ctx: str, kind: str, payload: Any, callbacks: Mapping[str, Any]) -> None:
-        callback = callbacks.get(kind)
-        if kind != "input":
-            if callback is not None:
-                callback(payload)
-            return
-        number, prompt = payload
-        value, raised = None, None
-        if callback is not None:
-            try:
-                value = callback(prompt)
-            except EOFError as exc:
-                raised = exc
-        self._answer(ctx, number, _input_value(callback, value, raised))
-
-    def _answer(self, ctx: str, number: int, value: Optional[str]) -> None:
-        try:
-            self._call(rc.answer_call(ctx, number, value))
-        except RemoteServerError as exc:
-            if exc.status != 409:  # 409: the code stopped waiting for it
-                raise
+        if cancel is not None and cancel.is_set():
+            raise RunCancelledError("the run was cancelled before it started")
+        return self._perform(st.run(self, ctx, command, seconds, callbacks), cancel)
 
     def complete(self, code: str, cursor: Optional[int] = None, context: ContextRef = None) -> List[str]:
         """See :meth:`interp.CodeInterpreter.complete`."""
