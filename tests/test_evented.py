@@ -195,3 +195,45 @@ def test_an_idle_connection_costs_kilobytes_not_a_buffer(tmp_path):
         for sock in socks:
             sock.close()
         assert server.stop() == 0
+
+
+@pytest.mark.limit(60)
+def test_a_run_whose_client_left_before_it_began_is_dropped_not_started(tmp_path):
+    """The server writes a run's command to its worker before it answers the
+    HTTP head; a request whose client has already gone (here: its connection
+    is lost before the handler runs) must not reach the worker at all."""
+    import asyncio
+
+    from remote_helpers import ThreadServer
+
+    from interp import _http11 as http11
+    from interp.server.connection import Connection
+    from interp.server.routes import RequestHandler
+
+    server = ThreadServer(str(tmp_path))
+    try:
+        marker = tmp_path / "marker"
+        count = server.interpreter.run_code("x = 1").execution_count  # the default context is running
+        body = json.dumps({"code": "open(%r, 'w').close()\nx = 2" % str(marker)}).encode()
+        request = post("/execute", {"code": ""}).split(b"\r\n\r\n")[0]
+        request = request.replace(b"Content-Length: 12", b"Content-Length: %d" % len(body)) + b"\r\n\r\n" + body
+
+        async def handle_for_a_gone_client() -> bool:
+            conn = Connection(server.server, lambda c: None, lambda c: None)
+            conn.lost = True  # connection_lost came before the handler ran
+            conn.reader.feed(request)
+            head = conn.reader.head()
+            assert isinstance(head, http11.Head)
+            conn.task = asyncio.current_task()
+            return await RequestHandler(conn, head).handle()
+
+        loop = server.server._loop
+        assert loop is not None
+        keep = asyncio.run_coroutine_threadsafe(handle_for_a_gone_client(), loop).result(30)
+        assert keep is False
+        time.sleep(0.3)
+        assert not marker.exists(), "the run of a client that had left was started"
+        after = server.interpreter.run_code("print(x)")
+        assert (after.stdout, after.execution_count) == ("1\n", count + 1), "the worker got the command"
+    finally:
+        server.close()

@@ -516,6 +516,26 @@ def test_cancel_event_stops_a_running_run(ci):
     assert ci.run_code("print(kept)").stdout == "1\n"  # interrupted, state kept
 
 
+@pytest.mark.limit(60)
+def test_cancel_event_stops_a_run_that_floods_output(ci):
+    """The cancel event is seen while output keeps coming (a remote client
+    once checked it only when the server fell silent)."""
+    cancel = threading.Event()
+    threading.Timer(0.3, cancel.set).start()
+    started = time.monotonic()
+    with pytest.raises(RunCancelledError):
+        ci.run_code("while True:\n    print('x' * 100)", cancel=cancel, timeout=30)
+    assert time.monotonic() - started < 15, "the cancel waited for the run's timeout"
+
+
+def test_a_callback_that_raises_stop_iteration_raises_it_from_run_code(ci):
+    def stop(line):
+        raise StopIteration("enough")
+    with pytest.raises(StopIteration, match="enough"):
+        ci.run_code("print(1)", on_stdout=stop)
+    assert ci.run_code("print(2)").stdout == "2\n"
+
+
 def test_cancel_event_drops_a_queued_run(ci):
     ctx = ci.create_context()
     ci.run_code("ran = []", context=ctx)

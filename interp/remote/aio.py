@@ -152,6 +152,8 @@ class AsyncRemoteCodeInterpreter(_RemoteClient):
                 step = steps.send(value) if error is None else steps.throw(error)
             except StopIteration as stop:
                 return stop.value  # type: ignore[no-any-return]
+            except st.Escape as escape:
+                raise escape.args[0] from None
             value = error = None
             try:
                 kind = step[0]
@@ -167,6 +169,8 @@ class AsyncRemoteCodeInterpreter(_RemoteClient):
                     value = await self._pool.get()
                 else:  # the local file is read in a thread, a chunk at a time
                     value = await asyncio.to_thread(st.next_chunk, step[1])
+            except StopIteration as exc:
+                error = st.Escape(exc)
             except BaseException as exc:  # thrown in where the step was asked for (cancellation too)
                 error = exc
 

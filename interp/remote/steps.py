@@ -34,6 +34,12 @@ if TYPE_CHECKING:
 CONNECT, SEND, RECEIVE, CALL, READ = "connect", "send", "receive", "call", "read"
 
 Step = Tuple[Any, ...]
+
+
+class Escape(BaseException):
+    """Carries a StopIteration that a step raised (a callback's) through the
+    request's generator, which would turn it into a RuntimeError (PEP 479);
+    the twin raises the StopIteration itself again."""
 Steps = Generator[Step, Any, T]
 #: What breaks a connection: the twins' I/O raises these (a timeout is a socket.timeout).
 BROKEN = (OSError, EOFError, RemoteProtocolError)

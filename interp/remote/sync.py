@@ -74,6 +74,8 @@ class _Connection:
         """The next bytes (b"" at EOF); socket.timeout past ``deadline``; _Cancelled."""
         events = select.POLLIN
         while True:
+            if cancel is not None and cancel.is_set():  # checked before each read: a flood of output cannot hide it
+                raise _Cancelled()
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 raise socket.timeout("timed out")
@@ -87,8 +89,6 @@ class _Connection:
                     events = select.POLLIN
                 except ssl.SSLWantWriteError:
                     events = select.POLLOUT
-            elif cancel is not None and cancel.is_set():
-                raise _Cancelled()
 
     def _wait(self, events: int, deadline: float) -> None:
         left = deadline - time.monotonic()
@@ -186,6 +186,8 @@ class RemoteCodeInterpreter(_RemoteClient):
                 step = steps.send(value) if error is None else steps.throw(error)
             except StopIteration as stop:
                 return stop.value  # type: ignore[no-any-return]
+            except st.Escape as escape:
+                raise escape.args[0] from None
             value = error = None
             try:
                 kind = step[0]
@@ -199,6 +201,8 @@ class RemoteCodeInterpreter(_RemoteClient):
                     value = self._pool.get()
                 else:
                     value = st.next_chunk(step[1])
+            except StopIteration as exc:
+                error = st.Escape(exc)
             except BaseException as exc:  # thrown in where the step was asked for
                 error = exc
 

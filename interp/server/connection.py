@@ -100,7 +100,8 @@ class Connection(asyncio.BufferedProtocol):
         self.eof = True
         self._gone()
         self._wake()
-        return True  # keep the transport open: an answer may still go out
+        # keep the transport open: an answer may still go out (TLS cannot: asyncio closes it, and warns if asked)
+        return self.server.tls is None
 
     def connection_lost(self, exc: Optional[BaseException]) -> None:
         self.lost = True
@@ -165,10 +166,15 @@ class Connection(asyncio.BufferedProtocol):
 
     # -- gone --------------------------------------------------------------------------
 
+    @property
+    def gone(self) -> bool:
+        """The client left: closed (or half-closed) the connection, or reset it."""
+        return self.lost or self.eof
+
     def on_gone(self, callback: Callable[[], None]) -> Callable[[], None]:
         """Call ``callback`` when the client leaves (now if it has); returns a
         function that stops watching."""
-        if self.lost or self.eof:
+        if self.gone:
             callback()
             return lambda: None
         self._gone_callbacks.append(callback)

@@ -157,6 +157,9 @@ class RunRoutes:
             if not left:
                 left.append(True)
                 me.cancel()
+        if self.conn.gone:  # before its run began: dropped, as a run waiting in line is (it would start first)
+            metrics.run_ended("cancelled", 0.0)
+            return None
         stop_watching = self.conn.on_gone(cancel)
         try:
             result: ExecutionResult = await self.server.aio._submit(entry.engine_id, command, seconds,
