@@ -103,6 +103,10 @@ class Ticker:
         # Held while the thread flushes, and across a fork: a child forked
         # while this thread held a stream's lock would find it held for ever.
         self._flushing = threading.Lock()
+
+    def start(self) -> None:
+        """Start the thread (in the process that will run the code: a zygote
+        builds a worker's ticker before it forks, and threads do not survive a fork)."""
         os.register_at_fork(before=self._flushing.acquire, after_in_parent=self._flushing.release,
                             after_in_child=self._flushing.release)
         start_thread(self._loop)

@@ -56,7 +56,7 @@ import time
 from typing import Any, Dict, List, Optional, Sequence, Set, Union
 
 from . import native, proctree
-from .worker import main
+from .worker import Worker, main
 
 SPAWN_FDS = 7
 #: The zygote warms up once no request came for this many seconds.
@@ -90,8 +90,9 @@ def _warm_up() -> None:
     gc.freeze()
 
 
-def _child(fds: Sequence[int]) -> None:
-    """In the forked child: become a worker. Never returns."""
+def _child(fds: Sequence[int], template: Optional[Worker]) -> None:
+    """In the forked child: become a worker (``template``, if the zygote
+    built one). Never returns."""
     try:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the zygote's handler is not the code's
         os.setsid()
@@ -107,7 +108,7 @@ def _child(fds: Sequence[int]) -> None:
             import site
 
             site.main()
-        main(fds[3:7])
+        main(fds[3:7], worker=template)
     except BaseException as exc:  # report to the start-up stderr the parent reads
         try:
             os.write(2, ("interp worker failed to start: %r\n" % (exc,)).encode("utf-8", "replace"))
@@ -143,6 +144,12 @@ def serve(sock_fd: int, limits: Union[str, Dict[str, int], None] = None) -> None
     null = os.open(os.devnull, os.O_WRONLY)
     os.dup2(null, 2)
     os.close(null)
+    # The worker every fork starts as, built once here: a fork only takes its
+    # descriptors and starts its threads (each object a worker builds itself
+    # costs it the pages it writes). A zygote without site (a sandbox's) does
+    # not: its workers run site.main() first, then build theirs.
+    template = None if sys.flags.no_site else Worker()
+    gc.freeze()  # a collection in a worker must not touch (and copy) what it shares with us
     warm = False
     # Daemons started by a worker that then died abruptly (a segfault, the
     # OOM killer) are re-parented here instead of to init; _sweep ends them.
@@ -164,7 +171,7 @@ def serve(sock_fd: int, limits: Union[str, Dict[str, int], None] = None) -> None
         try:
             request = json.loads(data)
             number = request.get("n")
-            reply = _handle(request, fds, sock, workers)
+            reply = _handle(request, fds, sock, workers, template)
         except Exception as exc:
             reply = {"error": "%s: %s" % (type(exc).__name__, exc)}
         finally:
@@ -278,7 +285,8 @@ def _reaped(pid: int) -> bool:
         return True
 
 
-def _handle(request: Dict[str, Any], fds: List[int], sock: socket.socket, workers: Set[int]) -> Dict[str, Any]:
+def _handle(request: Dict[str, Any], fds: List[int], sock: socket.socket, workers: Set[int],
+            template: Optional[Worker] = None) -> Dict[str, Any]:
     kind = request.get("t")
     if kind == "spawn":
         if len(fds) != SPAWN_FDS:
@@ -288,7 +296,7 @@ def _handle(request: Dict[str, Any], fds: List[int], sock: socket.socket, worker
         pid = _fork(workers)
         if pid == 0:
             sock.close()
-            _child(fds)
+            _child(fds, template)
         workers.add(pid)
         return {"pid": pid}
     if kind == "open":
