@@ -90,11 +90,12 @@ class _Zygote:
     """The parent's end of one zygote process (see zygote.py).
 
     ``wrap`` turns the zygote's command into the one to run (a sandbox's
-    bwrap command line); ``limits`` are RLIMIT_* values it sets on itself."""
+    bwrap command line); ``limits`` are RLIMIT_* values it sets on itself;
+    ``env`` its environment (None: this process's)."""
 
     def __init__(self, python: str, wrap: Optional[Callable[[List[str], Optional[int]], List[str]]] = None,
                  limits: Optional[Mapping[str, int]] = None, seccomp: Optional[bytes] = None,
-                 seal: Optional[Mapping[str, Any]] = None) -> None:
+                 seal: Optional[Mapping[str, Any]] = None, env: Optional[Mapping[str, str]] = None) -> None:
         parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         # A sandboxed zygote starts isolated (-I: no cwd or user site on its
         # path, no PYTHON* variables) and without site (-S: no .pth file, no
@@ -128,7 +129,8 @@ class _Zygote:
                 return subprocess.Popen(
                     command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                     stderr=stderr if stderr is not None else subprocess.DEVNULL,
-                    close_fds=True, pass_fds=passed, start_new_session=True)
+                    close_fds=True, pass_fds=passed, start_new_session=True,
+                    env=None if env is None else dict(env))
             # bwrap's --die-with-parent (PR_SET_PDEATHSIG) fires when the
             # *thread* that started it exits: start sandboxes from one that
             # lives as long as the process

@@ -189,6 +189,10 @@ class ZygoteLauncher:
         self.fallback = SpawnLauncher(self.python)
         self._zygote: Optional[_Zygote] = None
         self._zygote_env: Dict[str, str] = {}
+        # The environment the zygote was started with (os.environ's bytes, when
+        # it was started with os.environ): while os.environ is unchanged, a
+        # worker that inherits it keeps the one it has, and its setup sends none.
+        self._zygote_environ: Optional[Dict[bytes, bytes]] = None
         self._pool: List[_Forked] = []  # asked of the zygote, answered or not
         self._lock = threading.Lock()
         self._failures = 0
@@ -240,6 +244,7 @@ class ZygoteLauncher:
             else:
                 self._pool = []  # inherited through a fork of this process: not ours to touch
             self._zygote_env = _python_vars(self._environment())
+            self._zygote_environ = None  # unless _make_zygote says which
             self._zygote = self._make_zygote()
             return self._zygote
 
@@ -248,7 +253,9 @@ class ZygoteLauncher:
         return os.environ
 
     def _make_zygote(self) -> _Zygote:
-        return _Zygote(self.python)
+        environ = dict(os.environ)
+        self._zygote_environ = dict(_environ_bytes())
+        return _Zygote(self.python, env=environ)
 
     def start(self, cwd: str, env: Optional[Mapping[str, str]] = None, *,
               memory_limit: Optional[int] = None) -> WorkerProcess:
@@ -261,10 +268,13 @@ class ZygoteLauncher:
     def _start_forked(self, cwd: str, env: Optional[Mapping[str, str]],
                       memory_limit: Optional[int]) -> WorkerProcess:
         """Hand out a worker forked by the zygote (OSError or ZygoteError if it cannot)."""
-        environ = dict(self._environment() if env is None else env)
         zygote = self._get_zygote()
-        if _python_vars(environ) != self._zygote_env:
-            raise ZygoteError("the environment changes variables read at start-up")
+        inherited = self._zygote_environ
+        environ: Optional[Dict[str, str]] = None  # the zygote's (the worker has it)
+        if env is not None or inherited is None or _environ_bytes() != inherited:
+            environ = dict(self._environment() if env is None else env)
+            if _python_vars(environ) != self._zygote_env:
+                raise ZygoteError("the environment changes variables read at start-up")
         with self._lock:
             forked = self._pool.pop(0) if self._pool else None
         worker: Optional[WorkerProcess] = None
@@ -449,6 +459,15 @@ STARTUP_VARIABLES = frozenset((
     "PYTHONMALLOC", "PYTHONFAULTHANDLER", "PYTHONTRACEMALLOC", "PYTHONINTMAXSTRDIGITS",
     "PYTHONCOERCECLOCALE", "PYTHONLEGACYWINDOWSFSENCODING", "LC_ALL", "LC_CTYPE", "LANG",
 ))
+
+
+def _environ_bytes() -> Mapping[bytes, bytes]:
+    """os.environ as bytes (compared without decoding every variable): its
+    own mapping where it keeps one, else a copy."""
+    data = getattr(os.environ, "_data", None)
+    if isinstance(data, dict):
+        return data
+    return {os.fsencode(key): os.fsencode(value) for key, value in os.environ.items()}
 
 
 def _python_vars(environ: Mapping[str, str]) -> Dict[str, str]:

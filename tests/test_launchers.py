@@ -50,6 +50,29 @@ def test_guarantees_hold_for_each_launcher(launcher, tmp_path):
     assert worker_processes_of(os.getpid()) == []
 
 
+def test_an_inheriting_worker_gets_os_environ_as_it_is_at_each_start(monkeypatch):
+    """A worker that inherits the environment gets os.environ as it is when
+    its context starts: the zygote's while os.environ is unchanged since the
+    zygote started (its setup then carries none), else the new one; a
+    variable set with os.putenv alone (not in os.environ) in neither."""
+    launcher = ZygoteLauncher()
+    code = "import os; print(os.environ.get('INTERP_T1'), os.environ.get('INTERP_T2'), os.environ.get('INTERP_T3'))"
+    monkeypatch.setenv("INTERP_T1", "before")
+    os.putenv("INTERP_T3", "putenv only")
+    try:
+        with CodeInterpreter(launcher=launcher) as ci:
+            assert ci.run_code(code).stdout == "before None None\n"
+            assert launcher._zygote_environ is not None  # started with os.environ: setups may carry none
+            monkeypatch.setenv("INTERP_T2", "later")
+            monkeypatch.delenv("INTERP_T1")
+            assert ci.run_code(code, context=ci.create_context()).stdout == "None later None\n"
+            monkeypatch.delenv("INTERP_T2")
+            assert ci.run_code(code, context=ci.create_context()).stdout == "None None None\n"
+    finally:
+        os.unsetenv("INTERP_T3")
+        launcher.close()
+
+
 def test_a_spawn_kills_the_orphans_of_a_worker_that_died_unnoticed(tmp_path):
     """A worker that dies while idle leaves its daemon to the zygote (their
     subreaper); the zygote's next spawn kills it, before the parent has even

@@ -176,8 +176,8 @@ class Worker:
                 self.channel.send({"t": "fatal", "message": "the context could not be set up: cwd %s: %s"
                                    % (command["cwd"], exc.strerror), "cwd_errno": exc.errno})
                 orphaned()
-            env = command["env"]
-            if env != os.environ:  # usually it is the zygote's, which this process has
+            env = command["env"]  # None: the zygote's, which this process has
+            if env is not None and env != os.environ:
                 os.environ.clear()
                 os.environ.update(env)
             if hasattr(time, "tzset"):
