@@ -35,6 +35,7 @@ from .completion import complete
 from .dialect import SHELL_NAME
 from .display import Bundle, filtered, fit_bundle, mime_bundle, raw_bundle
 from .figures import MatplotlibHook
+from .channel import Channel, Relay
 from .foreign_hook import DisplayHooks
 from .inline import show_figures
 from .magics_more import automagic
@@ -85,10 +86,10 @@ class Worker:
         self.interp.signals.on_hold = self._held
         self.pid = 0
 
-    def start(self, capture: Optional[Sequence[int]] = None) -> Worker:
-        """Make this process's descriptors, threads and signal handlers the
-        worker's (``capture``: see :func:`.stdio.setup_descriptors`)."""
-        self.channel, self.relay = setup_descriptors(capture)
+    def start(self, channel: Channel, relay: Relay) -> Worker:
+        """Make this process's descriptors (as :func:`.stdio.setup_descriptors`
+        made them), threads and signal handlers the worker's."""
+        self.channel, self.relay = channel, relay
         self.plumbing.start()
         signal.signal(signal.SIGINT, self._on_sigint)
         self.interp.signals.install()
@@ -387,7 +388,8 @@ def main(capture: Optional[Sequence[int]] = None, options: Union[str, Mapping[st
     """
     apply_options(json.loads(options) if isinstance(options, str) else options)
     native.become_subreaper()
-    (worker or Worker()).start(capture or None).serve()
+    channel, relay = setup_descriptors(capture or None)  # fd 0 reads /dev/null before a Worker() opens it
+    (worker or Worker()).start(channel, relay).serve()
 
 
 def apply_options(options: Optional[Mapping[str, Any]]) -> None:

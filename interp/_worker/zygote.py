@@ -141,8 +141,9 @@ def serve(sock_fd: int, limits: Union[str, Dict[str, int], None] = None) -> None
     _send(sock, {"t": "hello", "pid": os.getpid()}, os.getpid())
     # Its stderr (in a sandbox, a host file that keeps what bwrap said) is
     # not needed after the hello: no descriptor of the host's stays here.
-    null = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(null, 2)
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 2):  # 0 as in every worker (its sys.stdin is built here, over fd 0: see Worker)
+        os.dup2(null, fd)
     os.close(null)
     # The worker every fork starts as, built once here: a fork only takes its
     # descriptors and starts its threads (each object a worker builds itself
