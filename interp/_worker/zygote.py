@@ -10,13 +10,16 @@ itself attached (when the kernel has pidfds): in a sandbox's PID namespace
 the pid it knows is not the host's, and the parent reads the host pid from
 the pidfd's ``/proc/self/fdinfo`` entry.
 
-``{"t": "spawn"}`` + 7 fds
-    (the worker's channel in, channel out, start-up stderr, stdout capture
-    read/write, stderr capture read/write). The zygote forks; the child
-    becomes a session leader, puts the channel on fds 0 and 1 and runs the
-    worker, which waits for a ``setup`` command (cwd, environment, limits)
-    before its first run. Answer: ``{"pid": int}`` with a pidfd of the
-    worker attached (when available), or ``{"error": str}``.
+``{"t": "spawn", "count": int}`` + 7 fds per worker (default count 1, at most MAX_BATCH)
+    (each worker's channel in, channel out, start-up stderr, stdout capture
+    read/write, stderr capture read/write). The zygote forks ``count``
+    times; each child closes the other workers' fds, becomes a session
+    leader, puts the channel on fds 0 and 1 and runs the worker, which waits
+    for a ``setup`` command (cwd, environment, limits) before its first run.
+    Answer: ``{"pids": [int]}`` in the order asked (fewer if forking failed
+    after the first), with a pidfd of each attached (when available), or
+    ``{"error": str}``. One request for many workers spares the zygote the
+    pages a request touches (each fork makes them shared again).
 ``{"t": "signal", "pid": int, "sig": int}``
     Send ``sig`` to that worker's process group. Answer ``{}``.
 ``{"t": "kill", "pid": int}``
@@ -59,6 +62,8 @@ from . import native, proctree
 from .worker import Worker, main
 
 SPAWN_FDS = 7
+#: Most workers one spawn request asks for (the parent's ZYGOTE_BATCH).
+MAX_BATCH = 16
 #: The zygote warms up once no request came for this many seconds.
 WARM_UP_WHEN_IDLE = 0.05
 MAX_MESSAGE = 1 << 20
@@ -138,7 +143,7 @@ def serve(sock_fd: int, limits: Union[str, Dict[str, int], None] = None) -> None
     except (ValueError, OSError) as exc:
         sock.send(json.dumps({"t": "hello", "error": "limits: %s" % exc}).encode())
         os._exit(1)
-    _send(sock, {"t": "hello", "pid": os.getpid()}, os.getpid())
+    _send(sock, {"t": "hello", "pid": os.getpid()}, [os.getpid()])
     # Its stderr (in a sandbox, a host file that keeps what bwrap said) is
     # not needed after the hello: no descriptor of the host's stays here.
     null = os.open(os.devnull, os.O_RDWR)
@@ -162,7 +167,7 @@ def serve(sock_fd: int, limits: Union[str, Dict[str, int], None] = None) -> None
             _sweep(workers)  # idle, with orphans a tracer held: try them again
             continue
         try:
-            data, fds, _flags, _addr = socket.recv_fds(sock, MAX_MESSAGE, SPAWN_FDS)
+            data, fds, _flags, _addr = socket.recv_fds(sock, MAX_MESSAGE, SPAWN_FDS * MAX_BATCH)
         except OSError:
             break
         if not data:
@@ -180,7 +185,7 @@ def serve(sock_fd: int, limits: Union[str, Dict[str, int], None] = None) -> None
                 os.close(fd)
         reply["n"] = number  # the request it answers
         try:
-            _send(sock, reply, reply.get("pid"))
+            _send(sock, reply, reply.get("pids", ()))
         except OSError:
             break
         if not warm and not select.select([sock], [], [], WARM_UP_WHEN_IDLE)[0]:
@@ -192,20 +197,24 @@ def serve(sock_fd: int, limits: Union[str, Dict[str, int], None] = None) -> None
     os._exit(0)
 
 
-def _send(sock: socket.socket, reply: Dict[str, Any], pid: Optional[int]) -> None:
+def _send(sock: socket.socket, reply: Dict[str, Any], pids: Sequence[int]) -> None:
     """Send ``reply`` with the descriptor in its ``fd`` attached (and
-    closed), else a pidfd of ``pid`` (if pidfds exist)."""
-    pidfd = reply.pop("fd", -1)
-    if pidfd < 0 and pid is not None and hasattr(os, "pidfd_open"):
+    closed), else a pidfd of each of ``pids`` (all or none: if pidfds exist)."""
+    fd = reply.pop("fd", -1)
+    attached = [fd] if fd >= 0 else []
+    if not attached and hasattr(os, "pidfd_open"):
         try:
-            pidfd = os.pidfd_open(pid)
+            for pid in pids:
+                attached.append(os.pidfd_open(pid))
         except OSError:
-            pass
+            for pidfd in attached:
+                os.close(pidfd)
+            attached = []
     try:
-        socket.send_fds(sock, [json.dumps(reply).encode()], [pidfd] if pidfd >= 0 else [])
+        socket.send_fds(sock, [json.dumps(reply).encode()], attached)
     finally:
-        if pidfd >= 0:
-            os.close(pidfd)
+        for fd in attached:
+            os.close(fd)
 
 
 #: Limits each worker sets on itself once forked (CPU time counts per process,
@@ -290,16 +299,32 @@ def _handle(request: Dict[str, Any], fds: List[int], sock: socket.socket, worker
             template: Optional[Worker] = None) -> Dict[str, Any]:
     kind = request.get("t")
     if kind == "spawn":
-        if len(fds) != SPAWN_FDS:
-            return {"error": "spawn needs %d file descriptors, got %d" % (SPAWN_FDS, len(fds))}
+        count = request.get("count", 1)
+        if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_BATCH:
+            return {"error": "spawn asks for 1 to %d workers, not %r" % (MAX_BATCH, count)}
+        if len(fds) != SPAWN_FDS * count:
+            return {"error": "spawn needs %d file descriptors per worker, got %d for %d"
+                             % (SPAWN_FDS, len(fds), count)}
         if _sweep_due[0]:
             _sweep(workers)  # orphans of dead workers' children hold process slots (a bomb's)
-        pid = _fork(workers)
-        if pid == 0:
-            sock.close()
-            _child(fds, template)
-        workers.add(pid)
-        return {"pid": pid}
+        pids: List[int] = []
+        for index in range(count):
+            try:
+                pid = _fork(workers)
+            except OSError:
+                if not pids:
+                    raise
+                break  # the parent learns which it got
+            if pid == 0:
+                sock.close()
+                own = fds[index * SPAWN_FDS:(index + 1) * SPAWN_FDS]
+                for fd in fds:
+                    if fd not in own:  # another context's channel and pipes: never this one's
+                        os.close(fd)
+                _child(own, template)
+            workers.add(pid)
+            pids.append(pid)
+        return {"pids": pids}
     if kind == "open":
         path = request.get("path")
         if not isinstance(path, str) or not path.startswith("/"):
