@@ -73,6 +73,30 @@ def test_an_inheriting_worker_gets_os_environ_as_it_is_at_each_start(monkeypatch
         launcher.close()
 
 
+def test_what_the_zygote_built_before_forking_is_each_worker_s_own():
+    """The zygote builds the worker (its namespace, the builtins it patches,
+    sys.stdin/stdout/stderr, sys.modules['__main__']) once, before it forks:
+    what one context's code does to them never reaches a context forked
+    after it, and each gets a fresh namespace and execution count."""
+    launcher = ZygoteLauncher()
+    try:
+        with CodeInterpreter(launcher=launcher) as ci:
+            first = ci.create_context()
+            spoil = ("import builtins, sys\nbuiltins.print = None\nbuiltins.spoiled = 1\n"
+                     "sys.modules['__main__'].marker = 1\nsys.stdout.write('held in the buffer')\n"
+                     "sys.stdin = None\nx = 1")
+            assert ci.run_code(spoil, context=first).error is None
+            time.sleep(BURST_GAP)  # the next context comes from a later request
+            second = ci.create_context()
+            check = ("import builtins, sys\nprint(hasattr(builtins, 'spoiled'), 'x' in dir(), "
+                     "hasattr(sys.modules['__main__'], 'marker'), sys.stdin.read(), __name__)")
+            result = ci.run_code(check, context=second)
+            assert result.stdout == "False False False  __main__\n"
+            assert result.execution_count == 1
+    finally:
+        launcher.close()
+
+
 def _pipes_of(pid):
     """The pipe inodes a process holds open."""
     found = set()
