@@ -31,11 +31,11 @@ from types import FrameType
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 from . import autoreload, magics_more, native, notebook
+from .channel import Channel, Relay
 from .completion import complete
 from .dialect import SHELL_NAME
 from .display import Bundle, filtered, fit_bundle, mime_bundle, raw_bundle
 from .figures import MatplotlibHook
-from .channel import Channel, Relay
 from .foreign_hook import DisplayHooks
 from .inline import show_figures
 from .magics_more import automagic
