@@ -83,6 +83,11 @@ def install(flush: Callable[[], None]) -> None:
     _posixsubprocess.fork_exec = fork_exec  # multiprocessing, and subprocess on Python < 3.11
     if hasattr(subprocess, "_fork_exec"):
         subprocess._fork_exec = fork_exec
+
+
+def flush_before_fork(flush: Callable[[], None]) -> None:
+    """Make os.fork / os.forkpty call ``flush`` first (in the process that
+    runs the code: a zygote that built a worker forks without it)."""
     os.register_at_fork(before=flush)
 
 

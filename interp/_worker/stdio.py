@@ -206,6 +206,7 @@ class Plumbing:
         ones to put back, and start the ticker (in the process that runs the code)."""
         self.saved = {fd: os.dup(fd) for fd in (0, 1, 2)}  # private, non-inheritable copies
         self.ids = {fd: identity(fd) for fd in (0, 1, 2)}
+        flushing.flush_before_fork(flush_streams)
         self.ticker.start()
 
     def reset_stdin(self) -> None:

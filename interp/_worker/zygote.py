@@ -316,7 +316,7 @@ def _handle(request: Dict[str, Any], fds: List[int], sock: socket.socket, worker
                     raise
                 break  # the parent learns which it got
             if pid == 0:
-                sock.close()
+                os.close(sock.detach())  # (not socket.close(): its Python code costs the fork pages)
                 own = fds[index * SPAWN_FDS:(index + 1) * SPAWN_FDS]
                 for fd in fds:
                     if fd not in own:  # another context's channel and pipes: never this one's
