@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 PYTHON = sys.executable
 MiB = 1024.0 * 1024.0
@@ -169,6 +169,20 @@ def thread_count(pid: Optional[int] = None) -> int:
 
 def open_fds() -> List[int]:
     return sorted(int(name) for name in os.listdir("/proc/self/fd"))
+
+
+def process_cost(pid: int) -> Tuple[int, float]:
+    """The minor page faults (``/proc/PID/stat`` field 10) and CPU seconds
+    (``/proc/PID/schedstat``, in ns: finer than utime/stime's ticks) of a
+    process so far; (0, 0.0) if it is gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+        with open("/proc/%d/schedstat" % pid) as handle:
+            cpu_ns = int(handle.read().split()[0])
+    except (OSError, IndexError, ValueError):
+        return 0, 0.0
+    return int(fields[7]), cpu_ns / 1e9
 
 
 def process_exists(pid: int) -> bool:

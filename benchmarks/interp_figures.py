@@ -22,7 +22,7 @@ from . import floors
 from .sandbox_figures import sandbox
 from .remote_figures import remote
 from .common import (Figure, Results, Settings, Target, chunks, descendants, group_exists, human_count,
-                     log, open_fds, process_exists, smaps_rollup, thread_count, timed)
+                     log, open_fds, process_cost, process_exists, smaps_rollup, thread_count, timed)
 
 US = 1e-6
 MS = 1e-3
@@ -366,6 +366,8 @@ def scale(results: Results, settings: Settings, peer) -> None:
         contexts = [ci.create_context() for _ in range(n)]
         pids = [_worker_pid(ci, ctx) for ctx in contexts]
         all_answered = time.perf_counter()
+        costs = [process_cost(pid) for pid in pids]  # each worker's start and one run
+        zygote = process_cost(launcher.helper_pids()[0])[1] if launcher.helper_pids() else 0.0
         alive = sum(1 for ctx in ci.list_contexts() if ctx.active)
         threads_many = thread_count()
         worker_pss = sum(_pss_or_zero(pid) for pid in pids)
@@ -395,6 +397,13 @@ def scale(results: Results, settings: Settings, peer) -> None:
                        [all_answered - start], "interp",
                        targets=[Target("value", budget, "<=%gs" % budget)],
                        note="target 3 s per 1,000 contexts, scaled to %d" % n))
+    results.add(Figure("scale.worker_faults", "page faults of a worker, started + one run", "count",
+                       [faults for faults, _cpu in costs], "interp",
+                       note="mostly copies of pages shared with the zygote: a stable measure of start-up work"))
+    results.add(Figure("scale.worker_cpu", "CPU of a worker, started + one run", "s",
+                       [cpu for _faults, cpu in costs], "interp"))
+    results.add(Figure("scale.zygote_cpu", "zygote CPU per context (its start included)", "s",
+                       [zygote / n], "interp"))
     results.add(Figure("scale.not_alive", "contexts not alive of %d" % n, "count", [n - alive], "interp",
                        targets=[Target("value", 0, "0")]))
     results.add(Figure("scale.delete", "delete %d contexts (wall)" % n, "s", [deleted - deleting], "interp"))

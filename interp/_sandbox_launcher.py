@@ -26,7 +26,7 @@ class SandboxLauncher(ZygoteLauncher):
     """
 
     def __init__(self, sandbox: Sandbox, pool_size: int = 1) -> None:
-        super().__init__(sandbox.python, pool_size)
+        super().__init__(sandbox.python, pool_size, burst_pool=pool_size)  # idle workers count against its limits
         self.sandbox = sandbox
         sandbox.acquire()
         self._started = False  # a zygote of ours once said hello

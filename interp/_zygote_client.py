@@ -78,6 +78,8 @@ ZYGOTE_BOOTSTRAP = _SEAL + _LOADER + "_zygote.serve(int(sys.argv[3]), sys.argv[4
 ZYGOTE_TIMEOUT = 10.0
 #: While waiting for the zygote, how often to check that it was not stopped.
 ZYGOTE_POLL = 0.1
+#: Most workers one spawn request asks for (the zygote's MAX_BATCH).
+ZYGOTE_BATCH = 16
 #: How much of a worker's start-up stderr is kept to explain a failed start.
 STARTUP_ERR_LIMIT = 64 * 1024
 
@@ -90,11 +92,12 @@ class _Zygote:
     """The parent's end of one zygote process (see zygote.py).
 
     ``wrap`` turns the zygote's command into the one to run (a sandbox's
-    bwrap command line); ``limits`` are RLIMIT_* values it sets on itself."""
+    bwrap command line); ``limits`` are RLIMIT_* values it sets on itself;
+    ``env`` its environment (None: this process's)."""
 
     def __init__(self, python: str, wrap: Optional[Callable[[List[str], Optional[int]], List[str]]] = None,
                  limits: Optional[Mapping[str, int]] = None, seccomp: Optional[bytes] = None,
-                 seal: Optional[Mapping[str, Any]] = None) -> None:
+                 seal: Optional[Mapping[str, Any]] = None, env: Optional[Mapping[str, str]] = None) -> None:
         parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         # A sandboxed zygote starts isolated (-I: no cwd or user site on its
         # path, no PYTHON* variables) and without site (-S: no .pth file, no
@@ -128,7 +131,8 @@ class _Zygote:
                 return subprocess.Popen(
                     command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                     stderr=stderr if stderr is not None else subprocess.DEVNULL,
-                    close_fds=True, pass_fds=passed, start_new_session=True)
+                    close_fds=True, pass_fds=passed, start_new_session=True,
+                    env=None if env is None else dict(env))
             # bwrap's --die-with-parent (PR_SET_PDEATHSIG) fires when the
             # *thread* that started it exits: start sandboxes from one that
             # lives as long as the process
@@ -182,13 +186,18 @@ class _Zygote:
             self.pid = host_pid(self.pidfd)
         self._greeted = True
 
-    def request(self, message: Dict[str, object], fds: Tuple[int, ...] = ()) -> Dict[str, Any]:
+    def request(self, message: Dict[str, object], fds: Tuple[int, ...] = (), keep: bool = False) -> Dict[str, Any]:
         """Send one request and wait for its answer. A zygote that is stopped
         (user code can SIGSTOP it: it is every worker's parent) or does not
         answer within ZYGOTE_TIMEOUT is killed, and ZygoteError raised.
-        A pidfd the zygote attached (or the directory an ``open`` asked
-        for) is in the reply as ``"pidfd"`` (the caller closes it)."""
-        return self.answer(self.ask(message, fds))
+        With ``keep``, the descriptors the zygote attached (pidfds, or the
+        directory an ``open`` asked for) are in the reply as ``"fds"`` (the
+        caller closes them); else they are closed."""
+        reply = self.answer(self.ask(message, fds))
+        if not keep:
+            for fd in reply.pop("fds"):
+                os.close(fd)
+        return reply
 
     def ask(self, message: Dict[str, object], fds: Tuple[int, ...] = ()) -> int:
         """Send one request without waiting for its answer; return its
@@ -213,7 +222,8 @@ class _Zygote:
         """The answer to request ``number`` (see ask), waiting for it as
         request() does. The zygote answers in order: answers to other
         requests read meanwhile are kept for their askers, and an answer out
-        of that order breaks the zygote."""
+        of that order breaks the zygote. The descriptors attached are in
+        the reply as ``"fds"``: the caller closes them."""
         with self.lock:
             while number not in self._answers:
                 if self.broken:
@@ -241,10 +251,7 @@ class _Zygote:
             for fd in got:
                 os.close(fd)
             raise ZygoteError("the zygote refused: %s" % (reply.get("error"),))
-        for fd in got[1:]:
-            os.close(fd)
-        if got:
-            reply["pidfd"] = got[0]
+        reply["fds"] = got  # the caller's to close
         return reply
 
     def _broken(self, exc: BaseException) -> ZygoteError:
@@ -257,17 +264,19 @@ class _Zygote:
         """A descriptor (``O_PATH``) of the directory ``path`` as the
         zygote sees it (inside its sandbox), opened there without following a
         link; the caller closes it. ZygoteError if the zygote cannot."""
-        fd = self.request({"t": "open", "path": path}).get("pidfd")
-        if not isinstance(fd, int):
+        fds: List[int] = self.request({"t": "open", "path": path}, keep=True)["fds"]
+        for extra in fds[1:]:
+            os.close(extra)
+        if not fds:
             raise ZygoteError("the zygote sent no descriptor for %r" % path)
-        return fd
+        return fds[0]
 
     def _answer(self) -> Tuple[bytes, List[int]]:
         """The zygote's next message and the fds attached; ZygoteError if it is stopped or slow."""
         give_up_at = time.monotonic() + ZYGOTE_TIMEOUT
         while True:
             try:
-                data, fds, _flags, _addr = socket.recv_fds(self.sock, 1 << 16, 2)
+                data, fds, _flags, _addr = socket.recv_fds(self.sock, 1 << 16, ZYGOTE_BATCH)
                 return data, fds
             except socket.timeout:
                 if is_stopped(self.pid):

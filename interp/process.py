@@ -18,6 +18,7 @@ from __future__ import annotations
 import atexit
 import errno
 import json
+import math
 import os
 import select
 import signal
@@ -26,12 +27,12 @@ import sys
 import threading
 import time
 import weakref
-from typing import Any, Callable, Dict, List, Mapping, Optional, Protocol
+from typing import Any, Callable, Dict, List, Mapping, Optional, Protocol, Tuple
 
 from . import protocol
 from ._worker.proctree import is_stopped
 from ._worker_handle import Pipes, WorkerProcess, pidfd_exited, pidfd_signal
-from ._zygote_client import (BOOTSTRAP, PROTOCOL_PATH, WORKER_PACKAGE, ZYGOTE_BOOTSTRAP,
+from ._zygote_client import (BOOTSTRAP, PROTOCOL_PATH, WORKER_PACKAGE, ZYGOTE_BATCH, ZYGOTE_BOOTSTRAP,
                              ZYGOTE_TIMEOUT, ZygoteError, _Zygote, host_pid)
 
 __all__ = [
@@ -51,6 +52,12 @@ __all__ = [
 ]
 
 
+#: Contexts started within this many seconds of each other are a burst (see ZygoteLauncher).
+BURST_GAP = 0.1
+#: How many workers the pool grows to in a burst, by default: refilled 4 at a
+#: time, a request's cost to the zygote is a quarter per worker, and at most
+#: 8 idle workers are left (16 would save a few more microseconds a context).
+BURST_POOL = 8
 #: How long a spawned worker's supervisor may take to follow its worker out.
 SUPERVISOR_GRACE = 1.0
 
@@ -148,13 +155,59 @@ def _reap_child(popen: subprocess.Popen[bytes]) -> Optional[int]:
         return popen.wait()
 
 
-class _Forked:
-    """A worker asked of the zygote: its request's number and the pipes
-    sent with it, until the answer makes it a WorkerProcess."""
+class _Batch:
+    """Workers asked of the zygote in one spawn request: its number, and
+    the answer (read once, by whichever of them is taken first) that names
+    them all, a pid and a pidfd each."""
 
-    def __init__(self, zygote: _Zygote, number: int, pipes: Pipes) -> None:
+    def __init__(self, zygote: _Zygote, number: int, size: int) -> None:
         self.zygote = zygote
         self.number = number
+        self.lock = threading.Lock()
+        self.pids: Optional[List[Any]] = None
+        self.pidfds: List[Optional[int]] = [None] * size
+        self.error = ""
+
+    def take(self, index: int) -> Tuple[Any, Optional[int]]:
+        """The pid and pidfd (the caller's to close) of the ``index``-th
+        worker; ZygoteError if the zygote did not fork it."""
+        with self.lock:
+            if self.pids is None and not self.error:
+                try:
+                    reply = self.zygote.answer(self.number)
+                except ZygoteError as exc:
+                    self.error = str(exc)
+                else:
+                    pids, fds = reply.get("pids"), reply["fds"]
+                    if not isinstance(pids, list) or len(pids) > len(self.pidfds) or (fds and len(fds) != len(pids)):
+                        for fd in fds:
+                            os.close(fd)
+                        self.error = "the zygote's reply does not name the workers asked: %r" % (reply,)
+                    else:
+                        self.pids = pids
+                        self.pidfds[:len(fds)] = fds
+            if self.pids is None:
+                raise ZygoteError(self.error)
+            if index >= len(self.pids):
+                raise ZygoteError("the zygote forked %d of the %d workers asked" % (len(self.pids), len(self.pidfds)))
+            pidfd, self.pidfds[index] = self.pidfds[index], None
+            return self.pids[index], pidfd
+
+    def abandon(self) -> None:
+        """In a forked copy of the owning process: close the pidfds not taken."""
+        for index, fd in enumerate(self.pidfds):
+            if fd is not None:
+                self.pidfds[index] = None
+                os.close(fd)
+
+
+class _Forked:
+    """A worker asked of the zygote: its batch, its place in it and the
+    pipes sent for it, until the answer makes it a WorkerProcess."""
+
+    def __init__(self, batch: _Batch, index: int, pipes: Pipes) -> None:
+        self.batch = batch
+        self.index = index
         self.pipes: Optional[Pipes] = pipes
         self.worker: Optional[WorkerProcess] = None
 
@@ -165,6 +218,7 @@ class _Forked:
         elif self.pipes is not None:
             self.pipes.close_all()
             self.pipes = None
+        self.batch.abandon()
 
 
 class ZygoteLauncher:
@@ -176,19 +230,31 @@ class ZygoteLauncher:
     and :meth:`start` hands one out with a ``setup`` command (cwd,
     environment, limits), then forks its replacement (one zygote round
     trip, about a millisecond), so a new context's first run does not wait
-    for a Python to start. Each worker gets the environment given
+    for a Python to start. While contexts start in a burst (each within
+    BURST_GAP of the one before) the pool grows, doubling up to
+    ``burst_pool`` workers, and is refilled by half of that at a time in one
+    request (a request costs the zygote more than a fork); after a burst,
+    the workers left wait in the pool until used, :meth:`trim` or
+    :meth:`close`. Each worker gets the environment given
     (default: this process's ``os.environ`` at the time of the request).
     What Python reads only at start-up (``sys.path``, the locale, hashing;
     see STARTUP_VARIABLES) is the zygote's: an ``env`` that changes any of
     those variables is started by spawning instead.
     """
 
-    def __init__(self, python: Optional[str] = None, pool_size: int = 1):
+    def __init__(self, python: Optional[str] = None, pool_size: int = 1, burst_pool: int = BURST_POOL):
         self.python = python or sys.executable
         self.pool_size = pool_size
+        self.burst_pool = max(pool_size, burst_pool)
+        self._target = pool_size  # how many workers the pool holds at most now (more in a burst)
+        self._last_start = -math.inf
         self.fallback = SpawnLauncher(self.python)
         self._zygote: Optional[_Zygote] = None
         self._zygote_env: Dict[str, str] = {}
+        # The environment the zygote was started with (os.environ's bytes, when
+        # it was started with os.environ): while os.environ is unchanged, a
+        # worker that inherits it keeps the one it has, and its setup sends none.
+        self._zygote_environ: Optional[Dict[bytes, bytes]] = None
         self._pool: List[_Forked] = []  # asked of the zygote, answered or not
         self._lock = threading.Lock()
         self._failures = 0
@@ -240,6 +306,7 @@ class ZygoteLauncher:
             else:
                 self._pool = []  # inherited through a fork of this process: not ours to touch
             self._zygote_env = _python_vars(self._environment())
+            self._zygote_environ = None  # unless _make_zygote says which
             self._zygote = self._make_zygote()
             return self._zygote
 
@@ -248,7 +315,9 @@ class ZygoteLauncher:
         return os.environ
 
     def _make_zygote(self) -> _Zygote:
-        return _Zygote(self.python)
+        environ = dict(os.environ)
+        self._zygote_environ = dict(_environ_bytes())
+        return _Zygote(self.python, env=environ)
 
     def start(self, cwd: str, env: Optional[Mapping[str, str]] = None, *,
               memory_limit: Optional[int] = None) -> WorkerProcess:
@@ -261,10 +330,18 @@ class ZygoteLauncher:
     def _start_forked(self, cwd: str, env: Optional[Mapping[str, str]],
                       memory_limit: Optional[int]) -> WorkerProcess:
         """Hand out a worker forked by the zygote (OSError or ZygoteError if it cannot)."""
-        environ = dict(self._environment() if env is None else env)
         zygote = self._get_zygote()
-        if _python_vars(environ) != self._zygote_env:
-            raise ZygoteError("the environment changes variables read at start-up")
+        with self._lock:
+            now = time.monotonic()
+            burst = now - self._last_start < BURST_GAP
+            self._target = min(2 * self._target, self.burst_pool) if burst else self.pool_size
+            self._last_start = now
+        inherited = self._zygote_environ
+        environ: Optional[Dict[str, str]] = None  # the zygote's (the worker has it)
+        if env is not None or inherited is None or _environ_bytes() != inherited:
+            environ = dict(self._environment() if env is None else env)
+            if _python_vars(environ) != self._zygote_env:
+                raise ZygoteError("the environment changes variables read at start-up")
         with self._lock:
             forked = self._pool.pop(0) if self._pool else None
         worker: Optional[WorkerProcess] = None
@@ -294,7 +371,7 @@ class ZygoteLauncher:
 
     def _fork(self, zygote: _Zygote) -> WorkerProcess:
         """A fresh worker from the zygote (which waits for its setup)."""
-        forked = self._ask_fork(zygote)
+        forked = self._ask_fork(zygote)[0]
         try:
             return self._take(forked)
         except ZygoteError:
@@ -302,18 +379,24 @@ class ZygoteLauncher:
                 self._failures += 1
             raise
 
-    def _ask_fork(self, zygote: _Zygote) -> _Forked:
-        """Ask the zygote for a fresh worker, without waiting for its answer:
-        it forks while this process goes on (see _take)."""
-        pipes = Pipes()
+    def _ask_fork(self, zygote: _Zygote, count: int = 1) -> List[_Forked]:
+        """Ask the zygote for ``count`` fresh workers in one request, without
+        waiting for its answer: it forks while this process goes on (see _take)."""
+        pipes: List[Pipes] = []
         try:
-            number = zygote.ask({"t": "spawn"}, tuple(pipes.child_ends()))
-        except ZygoteError:
-            pipes.close_all()
-            with self._lock:
-                self._failures += 1
+            for _ in range(count):
+                pipes.append(Pipes())
+            number = zygote.ask({"t": "spawn", "count": count},
+                                tuple(fd for each in pipes for fd in each.child_ends()))
+        except (OSError, ZygoteError) as exc:
+            for each in pipes:
+                each.close_all()
+            if isinstance(exc, ZygoteError):
+                with self._lock:
+                    self._failures += 1
             raise
-        return _Forked(zygote, number, pipes)
+        batch = _Batch(zygote, number, count)
+        return [_Forked(batch, index, each) for index, each in enumerate(pipes)]
 
     def _take(self, forked: _Forked) -> WorkerProcess:
         """The worker the zygote forked for ``forked``, once it answered (the
@@ -324,26 +407,26 @@ class ZygoteLauncher:
                 raise ZygoteError("the zygote could not fork that worker")
             pipes, forked.pipes = forked.pipes, None
             try:
-                reply = forked.zygote.answer(forked.number)
+                pid, pidfd = forked.batch.take(forked.index)
             except ZygoteError:
                 pipes.close_all()
                 raise
-            forked.worker = self._handle(forked.zygote, reply, pipes)
+            forked.worker = self._handle(forked.batch.zygote, pid, pidfd, pipes)
         return forked.worker
 
-    def _handle(self, zygote: _Zygote, reply: Dict[str, Any], pipes: Pipes) -> WorkerProcess:
-        """Make the zygote's answer to a spawn (and the pipes sent with it) a
-        WorkerProcess; the pipes are closed if the answer does not do."""
-        pid = reply.get("pid")  # in the zygote's PID namespace (a sandbox's is not ours)
-        pidfd: Optional[int] = reply.get("pidfd")
+    def _handle(self, zygote: _Zygote, pid: Any, pidfd: Optional[int], pipes: Pipes) -> WorkerProcess:
+        """Make a worker the zygote says it forked (``pid`` in its PID
+        namespace, which a sandbox's is not ours, and a pidfd of it) and the
+        pipes sent for it a WorkerProcess; the pipes and the pidfd are closed
+        if that does not do."""
         try:
             if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
-                raise ZygoteError("the zygote's reply names no pid: %r" % (reply,))
+                raise ZygoteError("the zygote's reply names no pid: %r" % (pid,))
             if pidfd is None and zygote.sandboxed:
                 # only a pidfd says which host process it is: a bare number
                 # from inside a sandbox could name any process of the host
                 raise ZygoteError("the sandboxed zygote sent no pidfd for its worker")
-            seen = host_pid(pidfd) if pidfd is not None else pid
+            seen = host_pid(pidfd) if pidfd is not None and zygote.sandboxed else pid  # else our namespace's
         except ZygoteError:
             if pidfd is not None:
                 os.close(pidfd)
@@ -385,25 +468,26 @@ class ZygoteLauncher:
                             kill=kill)
 
     def _refill(self, zygote: _Zygote, wait: bool = False) -> None:
-        """Ask for workers until the pool is full again (best effort),
-        without waiting for them to be forked unless ``wait``: the zygote
-        forks the next context's worker while this one's caller goes on."""
-        while True:
-            with self._lock:
-                if len(self._pool) >= self.pool_size or self._zygote is not zygote:
-                    return
-            try:
-                forked = self._ask_fork(zygote)
-                if wait:
-                    self._take(forked)
-            except (OSError, ZygoteError):
+        """Fill the pool again, in one request, once it is down to half its
+        target (below ``pool_size``; best effort), without waiting for the
+        workers to be forked unless ``wait``: the zygote forks the next
+        contexts' workers while this one's caller goes on."""
+        with self._lock:
+            have, target = len(self._pool), self._target
+            if self._zygote is not zygote or (have >= self.pool_size and have > target // 2):
                 return
-            with self._lock:
-                pooled = self._zygote is zygote and len(self._pool) < self.pool_size
-                if pooled:
-                    self._pool.append(forked)
-            if not pooled:
-                self._discard(forked)
+        try:
+            batch = self._ask_fork(zygote, min(target - have, ZYGOTE_BATCH))
+            if wait:
+                for forked in batch:
+                    self._take(forked)
+        except (OSError, ZygoteError):
+            return
+        with self._lock:
+            room = max(0, self._target - len(self._pool)) if self._zygote is zygote else 0
+            self._pool.extend(batch[:room])
+        for forked in batch[room:]:
+            self._discard(forked)
 
     def _discard(self, forked: _Forked) -> None:
         """Kill and reap a worker asked for and no longer wanted."""
@@ -411,6 +495,13 @@ class ZygoteLauncher:
             self._take(forked).destroy()
         except (OSError, ZygoteError):
             pass
+
+    def trim(self) -> None:
+        """End the idle workers a burst left in the pool beyond ``pool_size``."""
+        with self._lock:
+            extra, self._pool = self._pool[self.pool_size:], self._pool[:self.pool_size]
+        for forked in extra:
+            self._discard(forked)
 
     def close(self) -> None:
         """Stop the zygote and its idle pool (workers handed out keep running)."""
@@ -449,6 +540,15 @@ STARTUP_VARIABLES = frozenset((
     "PYTHONMALLOC", "PYTHONFAULTHANDLER", "PYTHONTRACEMALLOC", "PYTHONINTMAXSTRDIGITS",
     "PYTHONCOERCECLOCALE", "PYTHONLEGACYWINDOWSFSENCODING", "LC_ALL", "LC_CTYPE", "LANG",
 ))
+
+
+def _environ_bytes() -> Mapping[bytes, bytes]:
+    """os.environ as bytes (compared without decoding every variable): its
+    own mapping where it keeps one, else a copy."""
+    data = getattr(os.environ, "_data", None)
+    if isinstance(data, dict):
+        return data
+    return {os.fsencode(key): os.fsencode(value) for key, value in os.environ.items()}
 
 
 def _python_vars(environ: Mapping[str, str]) -> Dict[str, str]:

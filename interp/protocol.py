@@ -15,8 +15,8 @@ parent -> worker
     ``{"t": "run", "id": int, "code": str, "envs": {str: str} | null, "filename": str | null,
     "stdin": str | null, "input": bool, "dialect": "notebook" | "python"}``  run a cell (``input``:
     ask for input() lines; ``dialect``: whether notebook syntax is accepted, default "notebook")
-    ``{"t": "setup", "cwd": str, "env": {str: str}, "options": {...}}``  first, for a
-    worker forked ahead of need
+    ``{"t": "setup", "cwd": str, "env": {str: str} | null, "options": {...}}``  first, for a
+    worker forked ahead of need (``env`` null: keep the environment it has)
     ``{"t": "input_reply", "n": int, "value": str}``, ``{"t": "input_reply", "n": int, "eof": true}``
     or ``{"t": "input_reply", "n": int, "interrupt": true}`` (input() raises KeyboardInterrupt)
     ``{"t": "stdin", "d": base64 str}`` or ``{"t": "stdin", "eof": true}``  the next bytes of fd 0

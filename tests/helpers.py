@@ -64,10 +64,15 @@ def worker_processes_of(parent: int) -> List[int]:
 
 
 def open_fds() -> int:
-    """How many fds this process has open, the shared launcher's pooled
+    """How many fds this process has open, the shared launcher's pool
+    trimmed to its pooled worker (a burst of contexts grows it) and that
     worker answered: until the zygote's answer about it is read (the launcher
     asks for it ahead of need and reads the answer later), it holds its
     pipes' fds and, once read ahead, the pidfd too."""
+    from interp import process
+
+    if process._default_launcher is not None:
+        process._default_launcher.trim()
     zygote_pids()  # reads that answer
     return len(os.listdir("/proc/self/fd"))
 

@@ -15,7 +15,7 @@ import pytest
 
 from helpers import open_fds, process_exists, wait_until, worker_processes_of
 from interp import CodeInterpreter, WorkerDiedError
-from interp.process import SpawnLauncher, ZygoteLauncher, default_launcher
+from interp.process import BURST_GAP, SpawnLauncher, ZygoteLauncher, default_launcher
 
 
 @pytest.fixture(params=["zygote", "spawn"])
@@ -48,6 +48,130 @@ def test_guarantees_hold_for_each_launcher(launcher, tmp_path):
         assert ci.run_code("kept", context=ctx).error.name == "NameError"
         assert ci.run_code("import os; print(os.getcwd())", context=ctx).stdout == "%s\n" % (tmp_path / "sub")
     assert worker_processes_of(os.getpid()) == []
+
+
+def test_an_inheriting_worker_gets_os_environ_as_it_is_at_each_start(monkeypatch):
+    """A worker that inherits the environment gets os.environ as it is when
+    its context starts: the zygote's while os.environ is unchanged since the
+    zygote started (its setup then carries none), else the new one; a
+    variable set with os.putenv alone (not in os.environ) in neither."""
+    launcher = ZygoteLauncher()
+    code = "import os; print(os.environ.get('INTERP_T1'), os.environ.get('INTERP_T2'), os.environ.get('INTERP_T3'))"
+    monkeypatch.setenv("INTERP_T1", "before")
+    os.putenv("INTERP_T3", "putenv only")
+    try:
+        with CodeInterpreter(launcher=launcher) as ci:
+            assert ci.run_code(code).stdout == "before None None\n"
+            assert launcher._zygote_environ is not None  # started with os.environ: setups may carry none
+            monkeypatch.setenv("INTERP_T2", "later")
+            monkeypatch.delenv("INTERP_T1")
+            assert ci.run_code(code, context=ci.create_context()).stdout == "None later None\n"
+            monkeypatch.delenv("INTERP_T2")
+            assert ci.run_code(code, context=ci.create_context()).stdout == "None None None\n"
+    finally:
+        os.unsetenv("INTERP_T3")
+        launcher.close()
+
+
+def test_what_the_zygote_built_before_forking_is_each_worker_s_own():
+    """The zygote builds the worker (its namespace, the builtins it patches,
+    sys.stdin/stdout/stderr, sys.modules['__main__']) once, before it forks:
+    what one context's code does to them never reaches a context forked
+    after it, and each gets a fresh namespace and execution count."""
+    launcher = ZygoteLauncher()
+    try:
+        with CodeInterpreter(launcher=launcher) as ci:
+            first = ci.create_context()
+            spoil = ("import builtins, sys\nbuiltins.print = None\nbuiltins.spoiled = 1\n"
+                     "sys.modules['__main__'].marker = 1\nsys.stdout.write('held in the buffer')\n"
+                     "sys.stdin = None\nx = 1")
+            assert ci.run_code(spoil, context=first).error is None
+            time.sleep(BURST_GAP)  # the next context comes from a later request
+            second = ci.create_context()
+            check = ("import builtins, sys\nprint(hasattr(builtins, 'spoiled'), 'x' in dir(), "
+                     "hasattr(sys.modules['__main__'], 'marker'), sys.stdin.read(), __name__)")
+            result = ci.run_code(check, context=second)
+            assert result.stdout == "False False False  __main__\n"
+            assert result.execution_count == 1
+    finally:
+        launcher.close()
+
+
+def _pipes_of(pid):
+    """The pipe inodes a process holds open."""
+    found = set()
+    for name in os.listdir("/proc/%d/fd" % pid):
+        try:
+            target = os.readlink("/proc/%d/fd/%s" % (pid, name))
+        except OSError:
+            continue
+        if target.startswith("pipe:"):
+            found.add(target)
+    return found
+
+
+def test_a_burst_of_contexts_is_forked_in_batches_each_worker_with_its_own_pipes_only():
+    """Contexts started in a burst grow the pool, refilled by several workers
+    a request (forked one after the other from the same fds): every worker
+    still holds its own pipes alone, never another context's channel; the
+    pool never holds more than burst_pool, and trim() ends what is left."""
+    launcher = ZygoteLauncher(burst_pool=8)
+    asked = []
+    ask = launcher._ask_fork
+
+    def counting(zygote, count=1):
+        asked.append(count)
+        return ask(zygote, count)
+
+    launcher._ask_fork = counting
+    try:
+        with CodeInterpreter(launcher=launcher) as ci:
+            contexts = [ci.create_context() for _ in range(24)]
+            pids = [int(ci.run_code("import os; print(os.getpid())", context=ctx).stdout) for ctx in contexts]
+            assert len(set(pids)) == 24
+            assert max(asked) > 1 and len(asked) < 24  # batches
+            assert len(launcher.helper_pids()) <= 1 + 8  # the zygote and the pool
+            pooled = launcher.helper_pids()[1:]
+            held = [_pipes_of(pid) for pid in pids + pooled]
+            for index, pipes in enumerate(held):
+                assert pipes, "a worker holds its channel and capture pipes"
+                for other in held[index + 1:]:
+                    assert not pipes & other  # no worker holds another's channel or capture pipes
+            launcher.trim()
+            assert len(launcher.helper_pids()) == 2  # the zygote and pool_size workers
+            ended = set(pooled) - set(launcher.helper_pids())
+            assert wait_until(lambda: not any(process_exists(pid) for pid in ended))
+            for ctx in contexts:
+                ci.delete_context(ctx)
+    finally:
+        launcher.close()
+    assert worker_processes_of(os.getpid()) == []
+
+
+def test_the_zygote_refuses_a_spawn_whose_count_and_descriptors_disagree():
+    """A spawn names how many workers it wants, 7 fds each, at most
+    ZYGOTE_BATCH: anything else is refused, and the zygote goes on."""
+    from interp._worker_handle import Pipes
+    from interp._zygote_client import ZYGOTE_BATCH, ZygoteError
+
+    launcher = ZygoteLauncher()
+    try:
+        with CodeInterpreter(launcher=launcher) as ci:
+            ci.run_code("1")
+            zygote = launcher._zygote
+            pipes = [Pipes() for _ in range(2)]
+            try:
+                ends = tuple(fd for each in pipes for fd in each.child_ends())
+                for count, fds in ((1, ends), (3, ends), (0, ()), (ZYGOTE_BATCH + 1, ends), (True, ends[:7]),
+                                   ("2", ends)):
+                    with pytest.raises(ZygoteError, match="refused"):
+                        zygote.request({"t": "spawn", "count": count}, fds)
+            finally:
+                for each in pipes:
+                    each.close_all()
+            assert ci.run_code("2", context=ci.create_context()).results[0].text == "2"
+    finally:
+        launcher.close()
 
 
 def test_a_spawn_kills_the_orphans_of_a_worker_that_died_unnoticed(tmp_path):
@@ -177,10 +301,13 @@ def test_python_variables_in_env_fall_back_to_spawning(tmp_path):
 
 def test_pool_hands_out_configured_workers_quickly(tmp_path):
     launcher = default_launcher()
+    launcher.trim()  # what bursts of earlier tests left
     with CodeInterpreter(cwd=str(tmp_path)) as ci:
+        time.sleep(BURST_GAP)
         ci.run_code("1")
         assert len(launcher.helper_pids()) == 2  # the zygote and one pre-forked worker
         pooled = launcher.helper_pids()[1]
+        time.sleep(BURST_GAP)  # one context at a time: the pool stays at one worker
         ctx = ci.create_context()
         assert int(ci.run_code("import os; print(os.getpid())", context=ctx).stdout) == pooled
         assert pooled not in launcher.helper_pids() and len(launcher.helper_pids()) == 2

@@ -83,6 +83,11 @@ def install(flush: Callable[[], None]) -> None:
     _posixsubprocess.fork_exec = fork_exec  # multiprocessing, and subprocess on Python < 3.11
     if hasattr(subprocess, "_fork_exec"):
         subprocess._fork_exec = fork_exec
+
+
+def flush_before_fork(flush: Callable[[], None]) -> None:
+    """Make os.fork / os.forkpty call ``flush`` first (in the process that
+    runs the code: a zygote that built a worker forks without it)."""
     os.register_at_fork(before=flush)
 
 
@@ -103,6 +108,10 @@ class Ticker:
         # Held while the thread flushes, and across a fork: a child forked
         # while this thread held a stream's lock would find it held for ever.
         self._flushing = threading.Lock()
+
+    def start(self) -> None:
+        """Start the thread (in the process that will run the code: a zygote
+        builds a worker's ticker before it forks, and threads do not survive a fork)."""
         os.register_at_fork(before=self._flushing.acquire, after_in_parent=self._flushing.release,
                             after_in_child=self._flushing.release)
         start_thread(self._loop)

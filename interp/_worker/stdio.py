@@ -189,13 +189,25 @@ class Plumbing:
     """
 
     def __init__(self) -> None:
-        self.saved = {fd: os.dup(fd) for fd in (0, 1, 2)}  # private, non-inheritable copies
-        self.ids = {fd: identity(fd) for fd in (0, 1, 2)}
-        self.reset_stdin()
+        """What does not depend on the descriptors themselves (a zygote
+        builds it once, before it forks): the streams over fds 0 (which
+        reads /dev/null, here as in every worker), 1 and 2, and the flushing
+        hooks. :meth:`start` takes the process's own fds."""
+        self.saved: Dict[int, int] = {}
+        self.ids: Dict[int, Optional[Tuple[int, int]]] = {}
+        set_stream("stdin", text_stream(0, "r"))
         set_stream("stdout", text_stream(1, "w"))
         set_stream("stderr", text_stream(2, "w"))
         flushing.install(flush_streams)
         self.ticker = flushing.Ticker(flush_streams)
+
+    def start(self) -> None:
+        """Take fds 0, 1 and 2 as they are now (see setup_descriptors) as the
+        ones to put back, and start the ticker (in the process that runs the code)."""
+        self.saved = {fd: os.dup(fd) for fd in (0, 1, 2)}  # private, non-inheritable copies
+        self.ids = {fd: identity(fd) for fd in (0, 1, 2)}
+        flushing.flush_before_fork(flush_streams)
+        self.ticker.start()
 
     def reset_stdin(self) -> None:
         """fd 0 reads /dev/null again; sys.stdin is a fresh reader over it."""

@@ -31,6 +31,7 @@ from types import FrameType
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 from . import autoreload, magics_more, native, notebook
+from .channel import Channel, Relay
 from .completion import complete
 from .dialect import SHELL_NAME
 from .display import Bundle, filtered, fit_bundle, mime_bundle, raw_bundle
@@ -50,8 +51,9 @@ Message = Dict[str, Any]
 class Worker:
     """The worker's main loop: one command at a time from the channel."""
 
-    def __init__(self, capture: Optional[Sequence[int]] = None) -> None:
-        self.channel, self.relay = setup_descriptors(capture)
+    def __init__(self) -> None:
+        """Everything that does not belong to one process: a zygote builds a
+        worker once before it forks, and each fork only starts it (:meth:`start`)."""
         self.plumbing = Plumbing()
         namespace = types.ModuleType("__main__")
         namespace.__builtins__ = builtins  # type: ignore[attr-defined]
@@ -78,14 +80,22 @@ class Worker:
         setattr(builtins, SHELL_NAME, self.shell)
         magics_more.install()
         notebook.install(self.display, self.emit)
-        signal.signal(signal.SIGINT, self._on_sigint)
         # User code's handlers wait out a buffered write's return too (an exception
         # there would write it twice); such a signal is sent again a tick later.
         self.interp.signals.is_open = lambda: self.interp.in_user_code and not in_write()
         self.interp.signals.on_hold = self._held
+        self.pid = 0
+
+    def start(self, channel: Channel, relay: Relay) -> Worker:
+        """Make this process's descriptors (as :func:`.stdio.setup_descriptors`
+        made them), threads and signal handlers the worker's."""
+        self.channel, self.relay = channel, relay
+        self.plumbing.start()
+        signal.signal(signal.SIGINT, self._on_sigint)
         self.interp.signals.install()
         self.pid = os.getpid()
         os.register_at_fork(after_in_child=self._after_fork)
+        return self
 
     def _on_sigint(self, signum: int, frame: Optional[FrameType]) -> None:
         # Only user code is interruptible: a KeyboardInterrupt inside the
@@ -167,8 +177,8 @@ class Worker:
                 self.channel.send({"t": "fatal", "message": "the context could not be set up: cwd %s: %s"
                                    % (command["cwd"], exc.strerror), "cwd_errno": exc.errno})
                 orphaned()
-            env = command["env"]
-            if env != os.environ:  # usually it is the zygote's, which this process has
+            env = command["env"]  # None: the zygote's, which this process has
+            if env is not None and env != os.environ:
                 os.environ.clear()
                 os.environ.update(env)
             if hasattr(time, "tzset"):
@@ -367,16 +377,19 @@ def _open_paths() -> None:
         site.addsitedir(user_site)
 
 
-def main(capture: Optional[Sequence[int]] = None, options: Union[str, Mapping[str, Any], None] = None) -> None:
+def main(capture: Optional[Sequence[int]] = None, options: Union[str, Mapping[str, Any], None] = None,
+         worker: Optional[Worker] = None) -> None:
     """Entry point of a worker process (its stdin/stdout are the channel).
 
     ``capture``: optional capture pipes made by the launcher, see
     :func:`.stdio.setup_descriptors`. ``options`` (a dict, or its JSON):
-    ``memory_limit``, the address-space limit in bytes.
+    ``memory_limit``, the address-space limit in bytes. ``worker``: one
+    built before this process was forked (see ``zygote``), else one is built.
     """
     apply_options(json.loads(options) if isinstance(options, str) else options)
     native.become_subreaper()
-    Worker(capture or None).serve()
+    channel, relay = setup_descriptors(capture or None)  # fd 0 reads /dev/null before a Worker() opens it
+    (worker or Worker()).start(channel, relay).serve()
 
 
 def apply_options(options: Optional[Mapping[str, Any]]) -> None:

@@ -10,13 +10,16 @@ itself attached (when the kernel has pidfds): in a sandbox's PID namespace
 the pid it knows is not the host's, and the parent reads the host pid from
 the pidfd's ``/proc/self/fdinfo`` entry.
 
-``{"t": "spawn"}`` + 7 fds
-    (the worker's channel in, channel out, start-up stderr, stdout capture
-    read/write, stderr capture read/write). The zygote forks; the child
-    becomes a session leader, puts the channel on fds 0 and 1 and runs the
-    worker, which waits for a ``setup`` command (cwd, environment, limits)
-    before its first run. Answer: ``{"pid": int}`` with a pidfd of the
-    worker attached (when available), or ``{"error": str}``.
+``{"t": "spawn", "count": int}`` + 7 fds per worker (default count 1, at most MAX_BATCH)
+    (each worker's channel in, channel out, start-up stderr, stdout capture
+    read/write, stderr capture read/write). The zygote forks ``count``
+    times; each child closes the other workers' fds, becomes a session
+    leader, puts the channel on fds 0 and 1 and runs the worker, which waits
+    for a ``setup`` command (cwd, environment, limits) before its first run.
+    Answer: ``{"pids": [int]}`` in the order asked (fewer if forking failed
+    after the first), with a pidfd of each attached (when available), or
+    ``{"error": str}``. One request for many workers spares the zygote the
+    pages a request touches (each fork makes them shared again).
 ``{"t": "signal", "pid": int, "sig": int}``
     Send ``sig`` to that worker's process group. Answer ``{}``.
 ``{"t": "kill", "pid": int}``
@@ -56,9 +59,11 @@ import time
 from typing import Any, Dict, List, Optional, Sequence, Set, Union
 
 from . import native, proctree
-from .worker import main
+from .worker import Worker, main
 
 SPAWN_FDS = 7
+#: Most workers one spawn request asks for (the parent's ZYGOTE_BATCH).
+MAX_BATCH = 16
 #: The zygote warms up once no request came for this many seconds.
 WARM_UP_WHEN_IDLE = 0.05
 MAX_MESSAGE = 1 << 20
@@ -90,8 +95,9 @@ def _warm_up() -> None:
     gc.freeze()
 
 
-def _child(fds: Sequence[int]) -> None:
-    """In the forked child: become a worker. Never returns."""
+def _child(fds: Sequence[int], template: Optional[Worker]) -> None:
+    """In the forked child: become a worker (``template``, if the zygote
+    built one). Never returns."""
     try:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the zygote's handler is not the code's
         os.setsid()
@@ -107,7 +113,7 @@ def _child(fds: Sequence[int]) -> None:
             import site
 
             site.main()
-        main(fds[3:7])
+        main(fds[3:7], worker=template)
     except BaseException as exc:  # report to the start-up stderr the parent reads
         try:
             os.write(2, ("interp worker failed to start: %r\n" % (exc,)).encode("utf-8", "replace"))
@@ -137,12 +143,19 @@ def serve(sock_fd: int, limits: Union[str, Dict[str, int], None] = None) -> None
     except (ValueError, OSError) as exc:
         sock.send(json.dumps({"t": "hello", "error": "limits: %s" % exc}).encode())
         os._exit(1)
-    _send(sock, {"t": "hello", "pid": os.getpid()}, os.getpid())
+    _send(sock, {"t": "hello", "pid": os.getpid()}, [os.getpid()])
     # Its stderr (in a sandbox, a host file that keeps what bwrap said) is
     # not needed after the hello: no descriptor of the host's stays here.
-    null = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(null, 2)
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 2):  # 0 as in every worker (its sys.stdin is built here, over fd 0: see Worker)
+        os.dup2(null, fd)
     os.close(null)
+    # The worker every fork starts as, built once here: a fork only takes its
+    # descriptors and starts its threads (each object a worker builds itself
+    # costs it the pages it writes). A zygote without site (a sandbox's) does
+    # not: its workers run site.main() first, then build theirs.
+    template = None if sys.flags.no_site else Worker()
+    gc.freeze()  # a collection in a worker must not touch (and copy) what it shares with us
     warm = False
     # Daemons started by a worker that then died abruptly (a segfault, the
     # OOM killer) are re-parented here instead of to init; _sweep ends them.
@@ -154,7 +167,7 @@ def serve(sock_fd: int, limits: Union[str, Dict[str, int], None] = None) -> None
             _sweep(workers)  # idle, with orphans a tracer held: try them again
             continue
         try:
-            data, fds, _flags, _addr = socket.recv_fds(sock, MAX_MESSAGE, SPAWN_FDS)
+            data, fds, _flags, _addr = socket.recv_fds(sock, MAX_MESSAGE, SPAWN_FDS * MAX_BATCH)
         except OSError:
             break
         if not data:
@@ -164,7 +177,7 @@ def serve(sock_fd: int, limits: Union[str, Dict[str, int], None] = None) -> None
         try:
             request = json.loads(data)
             number = request.get("n")
-            reply = _handle(request, fds, sock, workers)
+            reply = _handle(request, fds, sock, workers, template)
         except Exception as exc:
             reply = {"error": "%s: %s" % (type(exc).__name__, exc)}
         finally:
@@ -172,7 +185,7 @@ def serve(sock_fd: int, limits: Union[str, Dict[str, int], None] = None) -> None
                 os.close(fd)
         reply["n"] = number  # the request it answers
         try:
-            _send(sock, reply, reply.get("pid"))
+            _send(sock, reply, reply.get("pids", ()))
         except OSError:
             break
         if not warm and not select.select([sock], [], [], WARM_UP_WHEN_IDLE)[0]:
@@ -184,20 +197,24 @@ def serve(sock_fd: int, limits: Union[str, Dict[str, int], None] = None) -> None
     os._exit(0)
 
 
-def _send(sock: socket.socket, reply: Dict[str, Any], pid: Optional[int]) -> None:
+def _send(sock: socket.socket, reply: Dict[str, Any], pids: Sequence[int]) -> None:
     """Send ``reply`` with the descriptor in its ``fd`` attached (and
-    closed), else a pidfd of ``pid`` (if pidfds exist)."""
-    pidfd = reply.pop("fd", -1)
-    if pidfd < 0 and pid is not None and hasattr(os, "pidfd_open"):
+    closed), else a pidfd of each of ``pids`` (all or none: if pidfds exist)."""
+    fd = reply.pop("fd", -1)
+    attached = [fd] if fd >= 0 else []
+    if not attached and hasattr(os, "pidfd_open"):
         try:
-            pidfd = os.pidfd_open(pid)
+            for pid in pids:
+                attached.append(os.pidfd_open(pid))
         except OSError:
-            pass
+            for pidfd in attached:
+                os.close(pidfd)
+            attached = []
     try:
-        socket.send_fds(sock, [json.dumps(reply).encode()], [pidfd] if pidfd >= 0 else [])
+        socket.send_fds(sock, [json.dumps(reply).encode()], attached)
     finally:
-        if pidfd >= 0:
-            os.close(pidfd)
+        for fd in attached:
+            os.close(fd)
 
 
 #: Limits each worker sets on itself once forked (CPU time counts per process,
@@ -278,19 +295,36 @@ def _reaped(pid: int) -> bool:
         return True
 
 
-def _handle(request: Dict[str, Any], fds: List[int], sock: socket.socket, workers: Set[int]) -> Dict[str, Any]:
+def _handle(request: Dict[str, Any], fds: List[int], sock: socket.socket, workers: Set[int],
+            template: Optional[Worker] = None) -> Dict[str, Any]:
     kind = request.get("t")
     if kind == "spawn":
-        if len(fds) != SPAWN_FDS:
-            return {"error": "spawn needs %d file descriptors, got %d" % (SPAWN_FDS, len(fds))}
+        count = request.get("count", 1)
+        if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_BATCH:
+            return {"error": "spawn asks for 1 to %d workers, not %r" % (MAX_BATCH, count)}
+        if len(fds) != SPAWN_FDS * count:
+            return {"error": "spawn needs %d file descriptors per worker, got %d for %d"
+                             % (SPAWN_FDS, len(fds), count)}
         if _sweep_due[0]:
             _sweep(workers)  # orphans of dead workers' children hold process slots (a bomb's)
-        pid = _fork(workers)
-        if pid == 0:
-            sock.close()
-            _child(fds)
-        workers.add(pid)
-        return {"pid": pid}
+        pids: List[int] = []
+        for index in range(count):
+            try:
+                pid = _fork(workers)
+            except OSError:
+                if not pids:
+                    raise
+                break  # the parent learns which it got
+            if pid == 0:
+                os.close(sock.detach())  # (not socket.close(): its Python code costs the fork pages)
+                own = fds[index * SPAWN_FDS:(index + 1) * SPAWN_FDS]
+                for fd in fds:
+                    if fd not in own:  # another context's channel and pipes: never this one's
+                        os.close(fd)
+                _child(own, template)
+            workers.add(pid)
+            pids.append(pid)
+        return {"pids": pids}
     if kind == "open":
         path = request.get("path")
         if not isinstance(path, str) or not path.startswith("/"):
