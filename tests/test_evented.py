@@ -10,6 +10,7 @@ import socket
 import time
 
 import pytest
+from helpers import wait_until
 from test_http import Server
 
 JSON = "Content-Type: application/json\r\n"
@@ -227,6 +228,7 @@ def test_a_run_whose_client_left_before_it_began_is_dropped_not_started(tmp_path
             conn.task = asyncio.current_task()
             return await RequestHandler(conn, head).handle()
 
+        assert wait_until(lambda: server.server._loop is not None)  # serve_forever started in its thread
         loop = server.server._loop
         assert loop is not None
         keep = asyncio.run_coroutine_threadsafe(handle_for_a_gone_client(), loop).result(30)

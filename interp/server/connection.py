@@ -67,6 +67,8 @@ class Connection(asyncio.BufferedProtocol):
         self._flush_soon = False  # the flush is due this turn (else after a delay)
         self._alarm: Optional[asyncio.TimerHandle] = None  # rings at _alarm_at to wake waiters (deadlines)
         self._alarm_at = 0.0
+        #: the server's loop (asyncio.get_running_loop() costs a system call each time)
+        self._loop = asyncio.get_running_loop()
 
     # -- asyncio.Protocol --------------------------------------------------------------
 
@@ -84,7 +86,7 @@ class Connection(asyncio.BufferedProtocol):
         peer = transport.get_extra_info("peername")
         self.peer = str(peer[0]) if isinstance(peer, tuple) else "-"
         from .routes import serve_connection  # routes imports this module
-        self.task = asyncio.get_running_loop().create_task(serve_connection(self))
+        self.task = self._loop.create_task(serve_connection(self))
 
     def get_buffer(self, sizehint: int) -> memoryview:
         return self.server.inbox
@@ -139,7 +141,7 @@ class Connection(asyncio.BufferedProtocol):
             if deadline <= time.monotonic():
                 return False
             self._arm(deadline)
-        waker: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        waker: asyncio.Future[bool] = self._loop.create_future()
         self._wakers.append(waker)
         await waker
         return deadline is None or time.monotonic() < deadline
@@ -153,7 +155,7 @@ class Connection(asyncio.BufferedProtocol):
                 return
             self._alarm.cancel()
         self._alarm_at = deadline
-        self._alarm = asyncio.get_running_loop().call_at(_loop_time(deadline), self._ring)
+        self._alarm = self._loop.call_at(self._loop.time() + (deadline - time.monotonic()), self._ring)
 
     def _ring(self) -> None:
         self._alarm = None
@@ -248,11 +250,11 @@ class Connection(asyncio.BufferedProtocol):
             self.flush()
         elif delay:
             if self._flush_handle is None:
-                self._flush_handle = asyncio.get_running_loop().call_later(delay, self.flush)
+                self._flush_handle = self._loop.call_later(delay, self.flush)
         elif self._flush_handle is None or not self._flush_soon:
             if self._flush_handle is not None:
                 self._flush_handle.cancel()
-            self._flush_handle = asyncio.get_running_loop().call_soon(self.flush)
+            self._flush_handle = self._loop.call_soon(self.flush)
             self._flush_soon = True
 
     def flush(self) -> None:
@@ -314,8 +316,3 @@ class Connection(asyncio.BufferedProtocol):
 
     def extra(self, name: str) -> Any:
         return None if self.transport is None else self.transport.get_extra_info(name)
-
-
-def _loop_time(deadline: float) -> float:
-    """A time.monotonic() deadline on the running loop's clock."""
-    return asyncio.get_running_loop().time() + (deadline - time.monotonic())
