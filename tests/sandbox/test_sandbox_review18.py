@@ -7,6 +7,7 @@ import errno
 import os
 import subprocess
 import sys
+import time
 import types
 
 import pytest
@@ -250,7 +251,11 @@ print(pid if found else None, found)
 def test_a_pooled_worker_is_not_open_to_the_code_and_a_stopped_one_is_not_handed_out(tmp_path):
     with CodeInterpreter(sandbox=Sandbox(_workspace(tmp_path))) as ci:
         assert ci.run_code("1").error is None
-        out = ci.run_code(STALL_CELL).stdout.split(None, 1)
+        for _ in range(100):  # the pool's next worker is forked while the first run goes on: wait for it
+            out = ci.run_code(STALL_CELL).stdout.split(None, 1)
+            if out[0] != "None":
+                break
+            time.sleep(0.05)
         # the fd directory is root's (uid 0 sees it), but nothing in it opens
         assert out[0] != "None" and out[1].strip() in ("['refused %d']" % errno.EACCES, "['opened 0']"), out
         stopped = int(out[0])
