@@ -221,12 +221,17 @@ def test_the_zygote_keeps_no_host_file_as_its_stderr(tmp_path):
 #    loop, for an AsyncCodeInterpreter) for each replacement
 
 STALL_CELL = r'''
-import os, signal
+import os, signal, time
 me, found = os.getpid(), []
 for pid in [int(name) for name in os.listdir('/proc') if name.isdigit()]:
     if pid in (1, me):
         continue
     os.kill(pid, signal.SIGSTOP)
+    for _ in range(1000):  # it stops once it is scheduled: on a busy machine, a while later
+        with open('/proc/%d/stat' % pid) as stat:
+            if stat.read().rsplit(')', 1)[1].split()[0] in 'Tt':
+                break
+        time.sleep(0.01)
     try:
         fds = os.listdir('/proc/%d/fd' % pid)
         opened = filled = 0
