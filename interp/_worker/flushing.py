@@ -35,9 +35,9 @@ import os
 import signal
 import threading
 import time
-from typing import Any, Callable, Set
+from typing import Any, Callable, Optional, Set
 
-from .signals import foreign_threads, start_thread
+from .signals import InterruptWatch, foreign_threads, start_thread
 
 #: Longest time a line written by Python code waits in the buffers during a run.
 FLUSH_INTERVAL = 0.005
@@ -108,6 +108,8 @@ class Ticker:
         # Held while the thread flushes, and across a fork: a child forked
         # while this thread held a stream's lock would find it held for ever.
         self._flushing = threading.Lock()
+        #: Asked at each tick whether a SIGINT must be sent to the main thread again.
+        self.watch: Optional[InterruptWatch] = None
 
     def start(self) -> None:
         """Start the thread (in the process that will run the code: a zygote
@@ -140,6 +142,8 @@ class Ticker:
             time.sleep(self._interval)
             with self._flushing:
                 self._flush()
+            if self.watch is not None and self.watch.lost():
+                self._resend.add(signal.SIGINT)
             while self._resend:
                 # a real signal (not _thread.interrupt_main): it must wake a blocking call
                 _pthread_kill(threading.main_thread().ident or 0, self._resend.pop())

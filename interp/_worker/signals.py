@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import _thread
+import os
 import signal
+import time
 from types import FrameType
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -57,6 +59,82 @@ def foreign_threads() -> int:
     return max(0, _thread._count() - _engine_threads[0])
 
 
+class InterruptWatch:
+    """Finds a SIGINT whose handler the main thread did not run, and says
+    when to send it again.
+
+    CPython runs a signal's Python handler in the main thread between two
+    bytecodes. A signal that comes after the last such check and before the
+    main thread enters a blocking call (``time.sleep(30)``, a read), or that
+    the kernel gives a thread of the code, wakes nothing: the handler waits
+    for that call to return, and the interrupt seems lost. The C handler
+    also writes the signal's number to the wakeup fd, though. The ticker
+    reads it while a run goes on (:meth:`lost`); a SIGINT whose handler has
+    not run by the next tick is sent to the main thread again, which that
+    wakes (its handler runs once: the two deliveries are one to Python).
+
+    A handler ran after the signal it answers, so one that has not run since
+    the read before the one that found the signal has not run for it. Only
+    one SIGINT is sent again until the handler runs: whatever a handler the
+    engine does not see does, the code gets at most one SIGINT more.
+    """
+
+    def __init__(self) -> None:
+        self.rfd = self._wfd = -1
+        self.handled_at = 0.0  # when the SIGINT handler last ran (time.monotonic())
+        self._read_at = 0.0  # when the last read of the wakeup pipe began
+        self._since: Optional[float] = None  # a SIGINT came after this time (found by the last read)
+        self._resent_at = 0.0  # when lost() last said to send one again
+
+    def arm(self) -> None:
+        """Become this process's wakeup fd (in its main thread)."""
+        self.rfd, self._wfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(self._wfd, warn_on_full_buffer=False)
+
+    def disarm(self) -> None:
+        """In a process the code forked: its signals are not the worker's."""
+        if self.rfd < 0:
+            return
+        try:
+            signal.set_wakeup_fd(-1)
+        except ValueError:  # not the main thread (cannot be, after a fork): leave it
+            pass
+        for fd in (self.rfd, self._wfd):
+            os.close(fd)
+        self.rfd = self._wfd = -1
+
+    def handled(self) -> None:
+        """The SIGINT handler runs (call first thing in it)."""
+        self.handled_at = time.monotonic()
+
+    def lost(self) -> bool:
+        """Read what signals came since the last call (in the ticker's thread);
+        True if a SIGINT found by the last call has still not been handled."""
+        if self.rfd < 0:
+            return False
+        since, self._since = self._since, None
+        lost = since is not None and self.handled_at <= since and self.handled_at >= self._resent_at
+        began = time.monotonic()
+        came = False
+        while True:
+            try:
+                data = os.read(self.rfd, 512)
+            except OSError:  # empty (BlockingIOError), or the code closed it
+                break
+            if not data:
+                break
+            came = came or _SIGINT_BYTE in data
+        if came:
+            self._since = self._read_at
+        self._read_at = began
+        if lost:
+            self._resent_at = began
+        return lost
+
+
+_SIGINT_BYTE = bytes([signal.SIGINT])
+
+
 class SignalGate:
     """Routes user code's ``signal.signal`` so that its handlers run only
     while user code runs.
@@ -77,6 +155,8 @@ class SignalGate:
         self.held: Dict[int, Tuple[Handler, Optional[FrameType]]] = {}
         #: Called with a signal number just held (the worker may arrange to send it again soon).
         self.on_hold: Optional[Callable[[int], None]] = None
+        #: Told when a handler of the code's runs for SIGINT (see InterruptWatch).
+        self.watch: Optional[InterruptWatch] = None
         self._signal = signal.signal
         self._getsignal = signal.getsignal
 
@@ -121,6 +201,8 @@ class _GatedHandler:
         self.handler = handler
 
     def __call__(self, signum: int, frame: Optional[FrameType]) -> Any:
+        if signum == signal.SIGINT and self.gate.watch is not None:
+            self.gate.watch.handled()
         if self.gate.is_open():
             return self.handler(signum, frame)
         self.gate.held[signum] = (self.handler, frame)

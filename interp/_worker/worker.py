@@ -42,6 +42,7 @@ from .magics_more import automagic
 from .interpreter import Interpreter, error_report
 from .magics import Shell
 from .proctree import orphaned
+from .signals import InterruptWatch
 from .stdio import (CallbackStdin, Plumbing, StreamedStdin, attach_stdin, flush_everything, flush_streams, in_write,
                     setup_descriptors, whole_line_print)
 
@@ -84,6 +85,7 @@ class Worker:
         # there would write it twice); such a signal is sent again a tick later.
         self.interp.signals.is_open = lambda: self.interp.in_user_code and not in_write()
         self.interp.signals.on_hold = self._held
+        self.watch = self.interp.signals.watch = self.plumbing.ticker.watch = InterruptWatch()
         self.pid = 0
 
     def start(self, channel: Channel, relay: Relay) -> Worker:
@@ -92,6 +94,7 @@ class Worker:
         self.channel, self.relay = channel, relay
         self.plumbing.start()
         signal.signal(signal.SIGINT, self._on_sigint)
+        self.watch.arm()
         self.interp.signals.install()
         self.pid = os.getpid()
         os.register_at_fork(after_in_child=self._after_fork)
@@ -104,6 +107,7 @@ class Worker:
         # comes while idle may be late (for the run that ended) or early
         # (for the run whose command is on its way): the parent decides,
         # told by a 'started' frame.
+        self.watch.handled()
         if self.interp.in_user_code:
             if in_write():  # raised here, it would write the same output twice
                 self.plumbing.ticker.resend(signal.SIGINT)
@@ -129,6 +133,7 @@ class Worker:
                 os.close(fd)
             except OSError:
                 pass
+        self.watch.disarm()
 
     def serve(self) -> None:
         """Answer commands until the parent goes away; never returns."""

@@ -266,6 +266,63 @@ def test_a_stale_interrupt_does_not_reach_the_next_run(ci):
         assert result.error is None and result.stdout == "ran\n"
 
 
+# A SIGINT whose C handler ran while the main thread was not in a system call
+# (just before time.sleep, say) wakes nothing: CPython runs the Python handler
+# only when that call returns. A SIGINT the kernel gives another thread is the
+# same case, and one a test can make happen every time.
+POKE_SIGINT_FROM_A_THREAD = (
+    "import signal, threading, time\n"
+    "def poke():\n"
+    "    time.sleep(0.3)\n"
+    "    signal.pthread_kill(threading.get_ident(), signal.SIGINT)\n"
+    "threading.Thread(target=poke).start()\n"
+)
+
+
+def test_a_sigint_whose_handler_waits_for_a_blocking_call_still_interrupts_it(ci):
+    started = time.monotonic()
+    result = ci.run_code(POKE_SIGINT_FROM_A_THREAD + "time.sleep(30)", timeout=60)
+    assert result.error.name == "KeyboardInterrupt"
+    assert time.monotonic() - started < 20  # the sleep's end: 30 s
+
+
+@pytest.mark.limit(120)
+def test_one_interrupt_is_one_keyboard_interrupt(ci):
+    """Nothing sends a handled SIGINT again: cleanup after KeyboardInterrupt
+    runs undisturbed, and a handler of the code's runs once per interrupt."""
+    ctx = _engine_context(ci)
+    cleanup = ("import time\ntry:\n    time.sleep(30)\nexcept KeyboardInterrupt:\n"
+               "    time.sleep(0.2)\n    print('cleaned up')\n")
+    for _ in range(10):
+        runner = threading.Thread(target=lambda: outcome.append(ci.run_code(cleanup, timeout=60)))
+        outcome = []
+        runner.start()
+        assert wait_until(lambda: ctx.busy, timeout=10, interval=0.0005)
+        time.sleep(0.05)
+        ci.interrupt()
+        runner.join(30)
+        assert outcome[0].error is None and outcome[0].stdout == "cleaned up\n", outcome[0]
+    ci.run_code("import signal\ncalls = []\nsignal.signal(signal.SIGINT, lambda *a: calls.append(1))")
+    threading.Timer(0.3, ci.interrupt).start()
+    assert ci.run_code("time.sleep(1)\nprint(len(calls))", timeout=30).stdout == "1\n"
+
+
+def test_a_sigint_to_a_process_the_code_forked_does_not_reach_the_worker(ci):
+    result = ci.run_code(
+        "import os, signal, time\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    time.sleep(10)\n"
+        "    os._exit(0)\n"
+        "time.sleep(0.2)\n"
+        "os.kill(pid, signal.SIGINT)\n"
+        "time.sleep(0.5)\n"
+        "os.kill(pid, signal.SIGKILL)\n"
+        "os.waitpid(pid, 0)\n"
+        "print('not interrupted')", timeout=30)
+    assert result.error is None and result.stdout == "not interrupted\n", result
+
+
 # -- 6. input replies name their prompt ---------------------------------------------------
 
 def test_an_answer_to_an_abandoned_prompt_goes_nowhere(ci):
