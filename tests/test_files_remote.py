@@ -20,6 +20,7 @@ import json
 import os
 import socket
 import threading
+import time
 
 import pytest
 
@@ -359,3 +360,42 @@ def test_an_upload_goes_ahead_when_no_100_continue_comes(twin):
         asyncio.run(main())
     thread.join(10)
     assert received["body"] == data and b"Expect: 100-continue" in received["head"]
+
+
+@pytest.mark.parametrize("twin", ["sync", "async"])
+def test_an_answer_in_the_middle_of_an_upload_is_the_error_raised(twin):
+    """A server may refuse a body once it has seen part of it (a quota, a
+    proxy's limit), answer and close: the answer is the error, not the
+    broken connection it leaves (whose reset may come before it is read)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve():
+        conn, _ = listener.accept()
+        with conn:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+            while len(data) < 200_000:
+                data += conn.recv(65536)
+            message = b'{"message": "over quota"}'
+            conn.sendall(b"HTTP/1.1 413 Content Too Large\r\nContent-Type: application/json\r\n"
+                         b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(message), message))
+            time.sleep(0.2)  # the client gets the answer, then a reset for the bytes left unread
+        listener.close()
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    url = "http://127.0.0.1:%d" % listener.getsockname()[1]
+    data = b"x" * (20 << 20)
+    if twin == "sync":
+        with RemoteCodeInterpreter(url, io_timeout=10, delete_on_close=False) as client:
+            with pytest.raises(RemoteServerError) as caught:
+                client.fs.upload_file(data, "x")
+    else:
+        async def main():
+            async with AsyncRemoteCodeInterpreter(url, io_timeout=10, delete_on_close=False) as client:
+                return await client.fs.upload_file(data, "x")
+        with pytest.raises(RemoteServerError) as caught:
+            asyncio.run(main())
+    assert caught.value.status == 413 and "over quota" in str(caught.value)
+    thread.join(10)

@@ -1,5 +1,5 @@
-"""AsyncRemoteCodeInterpreter: the asyncio twin, over asyncio streams (asyncio
-is imported only when it is used: importing interp stays quick)."""
+"""AsyncRemoteCodeInterpreter: the asyncio twin, over a protocol of its own
+(asyncio is imported only when it is used: importing interp stays quick)."""
 
 from __future__ import annotations
 
@@ -39,46 +39,125 @@ if TYPE_CHECKING:
 
 # -- asyncio ----------------------------------------------------------------------------
 
+class _Stream:
+    """The asyncio protocol of one connection: the bytes that came, kept
+    until read (also those that came before the connection broke: a server
+    may answer an upload and close before it read it all, and the reset
+    that follows must not hide its answer), and flow control both ways."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.transport: Any = None
+        self.data = bytearray()
+        self.ended = False  # EOF, or the connection was lost
+        self.error: Optional[BaseException] = None  # why it was lost, raised once the data is read
+        self.reading_paused = False
+        self.writing_paused = False
+        self._waiter: Optional[asyncio.Future[None]] = None  # a read or a drain waiting
+
+    # -- the protocol -------------------------------------------------------------------
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.data += data
+        if len(self.data) >= READ_SIZE and not self.reading_paused:
+            self.reading_paused = True
+            self.transport.pause_reading()
+        self._wake()
+
+    def eof_received(self) -> bool:
+        self.ended = True
+        self._wake()
+        return False  # then close
+
+    def connection_lost(self, exc: Optional[BaseException]) -> None:
+        self.ended = True
+        self.error = exc
+        self._wake()
+
+    def pause_writing(self) -> None:
+        self.writing_paused = True
+
+    def resume_writing(self) -> None:
+        self.writing_paused = False
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def _wait(self, timeout: Optional[float]) -> None:
+        """Until the protocol wakes us; socket.timeout after ``timeout`` seconds."""
+        if timeout is not None and timeout <= 0:
+            raise socket.timeout("timed out")
+        waiter = self._waiter = self.loop.create_future()
+        timer = None if timeout is None else self.loop.call_later(timeout, _time_out, waiter)
+        try:
+            await waiter
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    # -- for the connection -------------------------------------------------------------
+
+    async def read(self, deadline: Optional[float]) -> bytes:
+        """The next bytes (at most READ_SIZE), b"" at EOF; what broke the
+        connection once everything before it was read."""
+        while not self.data and not self.ended:
+            await self._wait(None if deadline is None else deadline - time.monotonic())
+        if not self.data:
+            if self.error is not None:
+                raise self.error
+            return b""
+        chunk = bytes(self.data[:READ_SIZE])
+        del self.data[:READ_SIZE]
+        if self.reading_paused and not self.ended:
+            self.reading_paused = False
+            self.transport.resume_reading()
+        return chunk
+
+    async def write(self, data: bytes, deadline: float) -> None:
+        if self.ended or self.transport.is_closing():
+            raise self.error or BrokenPipeError("the server closed the connection")
+        self.transport.write(data)
+        while self.writing_paused and not self.ended:
+            await self._wait(deadline - time.monotonic())
+        if self.ended and self.error is not None:
+            raise self.error
+
+
+def _time_out(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_exception(socket.timeout("timed out"))
+
+
 class _AsyncConnection:
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
+    def __init__(self, stream: _Stream) -> None:
+        self.stream = stream
         self.reused = False
         self.idle_since = 0.0
         self.idle_limit = DEFAULT_KEEP_ALIVE
 
     def usable(self, now: float) -> bool:
-        return (now - self.idle_since < self.idle_limit and not self.reader.at_eof()
-                and not self.writer.is_closing())
+        return (now - self.idle_since < self.idle_limit and not self.stream.ended
+                and not self.stream.transport.is_closing())
 
     async def send(self, data: bytes, deadline: float) -> None:
-        import asyncio
-
-        self.writer.write(data)
-        try:
-            await asyncio.wait_for(self.writer.drain(), max(0.001, deadline - time.monotonic()))
-        except asyncio.TimeoutError:
-            raise socket.timeout("timed out") from None
+        await self.stream.write(data, deadline)
 
     async def recv(self, deadline: Optional[float]) -> bytes:
-        import asyncio
-
-        if deadline is None:
-            return await self.reader.read(READ_SIZE)
-        wait = deadline - time.monotonic()
-        if wait <= 0:
-            raise socket.timeout("timed out")
-        try:
-            return await asyncio.wait_for(self.reader.read(READ_SIZE), wait)
-        except asyncio.TimeoutError:
-            raise socket.timeout("timed out") from None
+        return await self.stream.read(deadline)
 
     def close(self) -> None:
+        transport = self.stream.transport
         try:
-            if self.writer.get_extra_info("sslcontext") is not None:
-                self.writer.transport.abort()  # no close_notify round trip the loop might not live to see
+            if transport.get_extra_info("sslcontext") is not None:
+                transport.abort()  # no close_notify round trip the loop might not live to see
             else:
-                self.writer.close()
+                transport.close()
         except (OSError, RuntimeError):  # RuntimeError: its event loop is closed
             pass
 
@@ -90,17 +169,19 @@ class _AsyncPool(_IdleConnections["_AsyncConnection"]):
         conn = self._reuse()
         if conn is not None:
             return conn
+        loop = asyncio.get_running_loop()
+        protocol: Any = lambda: _Stream(loop)  # noqa: E731  # a protocol by its methods (asyncio loads lazily)
         try:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(self.address.host, self.address.port, limit=READ_SIZE, ssl=self.tls,
-                                        server_hostname=self.address.host if self.tls else None),
+            transport, stream = await asyncio.wait_for(
+                loop.create_connection(protocol, self.address.host, self.address.port,
+                                       ssl=self.tls, server_hostname=self.address.host if self.tls else None),
                 self.connect_timeout)
         except (OSError, asyncio.TimeoutError) as exc:
             raise _unreachable(self.address, exc) from None
-        sock = writer.get_extra_info("socket")
+        sock = transport.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return _AsyncConnection(reader, writer)
+        return _AsyncConnection(stream)
 
 
 class AsyncRemoteCodeInterpreter(_RemoteClient):
