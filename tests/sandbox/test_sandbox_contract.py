@@ -39,6 +39,9 @@ from test_semantics import (test_completion_of_names_and_attributes, test_displa
                             test_on_input_callback, test_restart_during_a_run,
                             test_stdin_reaches_subprocesses_and_large_input, test_stdin_text_feeds_input_and_sys_stdin,
                             test_top_level_await)
+from reliability.test_hardening import (  # noqa: F401
+    test_a_sigint_whose_handler_waits_for_a_blocking_call_still_interrupts_it,
+    test_one_interrupt_is_one_keyboard_interrupt)
 
 
 @pytest.fixture
