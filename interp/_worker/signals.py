@@ -81,6 +81,8 @@ class InterruptWatch:
 
     def __init__(self) -> None:
         self.rfd = self._wfd = -1
+        self._pipe: Optional[Tuple[int, int]] = None  # (st_dev, st_ino) of the pipe, both ends
+        self.tampered = False  # the code closed or replaced an end (see lost)
         self.handled_at = 0.0  # when the SIGINT handler last ran (time.monotonic())
         self._read_at = 0.0  # when the last read of the wakeup pipe began
         self._since: Optional[float] = None  # a SIGINT came after this time (found by the last read)
@@ -89,19 +91,33 @@ class InterruptWatch:
     def arm(self) -> None:
         """Become this process's wakeup fd (in its main thread)."""
         self.rfd, self._wfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._pipe = _pipe_of(self.rfd)
         signal.set_wakeup_fd(self._wfd, warn_on_full_buffer=False)
 
-    def disarm(self) -> None:
-        """In a process the code forked: its signals are not the worker's."""
-        if self.rfd < 0:
+    def disarm(self, close: bool = True) -> None:
+        """Stop (in the main thread): in a process the code forked, whose
+        signals are not the worker's; or, without ``close``, once the code
+        closed or replaced an end of the pipe (its number may be the code's
+        own file now: no signal must write to it)."""
+        if self._wfd < 0:
             return
         try:
-            signal.set_wakeup_fd(-1)
-        except ValueError:  # not the main thread (cannot be, after a fork): leave it
+            previous = signal.set_wakeup_fd(-1)
+            if previous not in (-1, self._wfd):  # the code's own wakeup fd: leave it
+                signal.set_wakeup_fd(previous)
+        except (ValueError, OSError):  # not the main thread, or the code's fd is gone
             pass
-        for fd in (self.rfd, self._wfd):
-            os.close(fd)
+        if close:
+            for fd in (self.rfd, self._wfd):
+                os.close(fd)
         self.rfd = self._wfd = -1
+
+    def check(self) -> None:
+        """Before a run (in the main thread): stop if the ticker found the
+        pipe tampered with."""
+        if self.tampered:
+            self.tampered = False
+            self.disarm(close=False)
 
     def handled(self) -> None:
         """The SIGINT handler runs (call first thing in it)."""
@@ -110,7 +126,11 @@ class InterruptWatch:
     def lost(self) -> bool:
         """Read what signals came since the last call (in the ticker's thread);
         True if a SIGINT found by the last call has still not been handled."""
-        if self.rfd < 0:
+        rfd = self.rfd
+        if rfd < 0 or self.tampered:
+            return False
+        if _pipe_of(rfd) != self._pipe or _pipe_of(self._wfd) != self._pipe:
+            self.tampered = True  # never read what may be the code's own descriptor
             return False
         since, self._since = self._since, None
         lost = since is not None and self.handled_at <= since and self.handled_at >= self._resent_at
@@ -118,8 +138,8 @@ class InterruptWatch:
         came = False
         while True:
             try:
-                data = os.read(self.rfd, 512)
-            except OSError:  # empty (BlockingIOError), or the code closed it
+                data = os.read(rfd, 512)
+            except OSError:  # empty (BlockingIOError)
                 break
             if not data:
                 break
@@ -130,6 +150,14 @@ class InterruptWatch:
         if lost:
             self._resent_at = began
         return lost
+
+
+def _pipe_of(fd: int) -> Optional[Tuple[int, int]]:
+    try:
+        info = os.fstat(fd)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
 
 
 _SIGINT_BYTE = bytes([signal.SIGINT])

@@ -212,6 +212,7 @@ class Worker:
             self.channel.send({"t": "started", "re": command.get("id")})
         error = None
         streamed: Optional[StreamedStdin] = None
+        self.watch.check()
         if not self.relay.intact():  # user code closed or replaced the read end of a capture pipe
             self.channel.send({"t": "fatal", "message": "user code broke the worker's output capture"})
             orphaned()

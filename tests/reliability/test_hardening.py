@@ -307,6 +307,38 @@ def test_one_interrupt_is_one_keyboard_interrupt(ci):
     assert ci.run_code("time.sleep(1)\nprint(len(calls))", timeout=30).stdout == "1\n"
 
 
+def test_the_code_may_take_over_the_descriptors_of_the_wakeup_pipe(ci):
+    """Code that puts its own pipe on the worker's wakeup pipe's numbers
+    (dup2) keeps what it writes there, and no signal writes to it."""
+    ci.run_code(
+        "import os, signal, time\n"
+        "w = signal.set_wakeup_fd(-1)\n"
+        "signal.set_wakeup_fd(w, warn_on_full_buffer=False)\n"
+        "def _pipe_fds(inode):\n"
+        "    found = []\n"
+        "    for name in os.listdir('/proc/self/fd'):\n"
+        "        try:\n"
+        "            if os.fstat(int(name)).st_ino == inode:\n"
+        "                found.append(int(name))\n"
+        "        except OSError:\n"
+        "            pass\n"
+        "    return sorted(found)\n"
+        "ends = _pipe_fds(os.fstat(w).st_ino)\n"
+        "r = next(fd for fd in ends if fd != w)\n"
+        "a, b = os.pipe()\n"
+        "os.dup2(a, r)\n"
+        "os.dup2(b, w)\n"
+        "os.set_blocking(r, False)\n"
+        "os.write(w, b'mine')\n"
+        "time.sleep(0.1)\n"
+        "kept = os.read(r, 100)")
+    assert ci.run_code("print(kept)").stdout == "b'mine'\n"
+    threading.Timer(0.3, ci.interrupt).start()
+    assert ci.run_code("time.sleep(5)", timeout=30).error.name == "KeyboardInterrupt"
+    result = ci.run_code("try:\n    print(os.read(r, 100))\nexcept BlockingIOError:\n    print('empty')")
+    assert result.stdout == "empty\n"
+
+
 def test_a_sigint_to_a_process_the_code_forked_does_not_reach_the_worker(ci):
     result = ci.run_code(
         "import os, signal, time\n"
