@@ -37,7 +37,7 @@ import threading
 import time
 from typing import Any, Callable, Optional, Set
 
-from .signals import InterruptWatch, foreign_threads, start_thread
+from .signals import WAKE, InterruptWatch, foreign_threads, start_thread
 
 #: Longest time a line written by Python code waits in the buffers during a run.
 FLUSH_INTERVAL = 0.005
@@ -125,6 +125,14 @@ class Ticker:
         if not self._wake.is_set():
             self._wake.set()
 
+    def _watch(self) -> None:
+        """Wake the main thread if a SIGINT's handler waits (see InterruptWatch)."""
+        try:
+            if self.watch is not None and self.watch.lost():
+                _pthread_kill(threading.main_thread().ident or 0, WAKE)
+        except Exception:  # never let it end the thread that flushes the code's output
+            self.watch = None
+
     def busy(self) -> None:
         """A run starts: tick until it ends."""
         self._until = math.inf
@@ -142,8 +150,8 @@ class Ticker:
             time.sleep(self._interval)
             with self._flushing:
                 self._flush()
-            if self.watch is not None and self.watch.lost():
-                self._resend.add(signal.SIGINT)
+            if self.watch is not None:
+                self._watch()
             while self._resend:
                 # a real signal (not _thread.interrupt_main): it must wake a blocking call
                 _pthread_kill(threading.main_thread().ident or 0, self._resend.pop())

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import _thread
+import fcntl
 import os
 import signal
-import time
 from types import FrameType
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -59,9 +59,17 @@ def foreign_threads() -> int:
     return max(0, _thread._count() - _engine_threads[0])
 
 
+#: What the engine wakes the main thread with (see InterruptWatch): a signal
+#: programs leave alone (its default is to be ignored), whose handler does nothing.
+WAKE = signal.SIGURG
+# The engine's own, bound before user code can replace (or mock) them.
+_read, _fstat, _fcntl, _close = os.read, os.fstat, fcntl.fcntl, os.close
+_set_wakeup_fd = signal.set_wakeup_fd
+
+
 class InterruptWatch:
     """Finds a SIGINT whose handler the main thread did not run, and says
-    when to send it again.
+    when to wake the main thread so that it runs it.
 
     CPython runs a signal's Python handler in the main thread between two
     bytecodes. A signal that comes after the last such check and before the
@@ -69,30 +77,37 @@ class InterruptWatch:
     the kernel gives a thread of the code, wakes nothing: the handler waits
     for that call to return, and the interrupt seems lost. The C handler
     also writes the signal's number to the wakeup fd, though. The ticker
-    reads it while a run goes on (:meth:`lost`); a SIGINT whose handler has
-    not run by the next tick is sent to the main thread again, which that
-    wakes (its handler runs once: the two deliveries are one to Python).
+    reads it while a run goes on (:meth:`lost`); when a SIGINT's handler has
+    not run by the next tick, it sends the main thread :data:`WAKE`, whose
+    handler does nothing: the blocking call fails with EINTR, and CPython
+    runs the SIGINT handler that was waiting. SIGINT itself is never sent
+    again, so a wake that comes late, or one for a SIGINT that was not the
+    worker's (a process the code forked without Python's fork hooks), raises
+    nothing. One wake until the handler runs.
 
-    A handler ran after the signal it answers, so one that has not run since
-    the read before the one that found the signal has not run for it. Only
-    one SIGINT is sent again until the handler runs: whatever a handler the
-    engine does not see does, the code gets at most one SIGINT more.
+    The code's own ``signal.set_wakeup_fd`` takes the pipe's place while it
+    is set (see :class:`SignalGate`); the watch rests meanwhile.
     """
 
     def __init__(self) -> None:
         self.rfd = self._wfd = -1
-        self._pipe: Optional[Tuple[int, int]] = None  # (st_dev, st_ino) of the pipe, both ends
+        self._ends: Tuple[Any, Any] = (None, None)  # what the two descriptors are (see _end)
         self.tampered = False  # the code closed or replaced an end (see lost)
-        self.handled_at = 0.0  # when the SIGINT handler last ran (time.monotonic())
-        self._read_at = 0.0  # when the last read of the wakeup pipe began
-        self._since: Optional[float] = None  # a SIGINT came after this time (found by the last read)
-        self._resent_at = 0.0  # when lost() last said to send one again
+        self.runs = 0  # SIGINT handler runs so far (counts, not times: the code may mock the clock)
+        self._before = 0  # `runs` before the last read of the pipe
+        self._pending: Optional[int] = None  # `runs` before a SIGINT that the last read found
+        self._woken = -1  # `runs` when lost() last said to wake
 
     def arm(self) -> None:
         """Become this process's wakeup fd (in its main thread)."""
         self.rfd, self._wfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        self._pipe = _pipe_of(self.rfd)
-        signal.set_wakeup_fd(self._wfd, warn_on_full_buffer=False)
+        self._ends = (_end(self.rfd), _end(self._wfd))
+        self.rearm()
+
+    def rearm(self) -> None:
+        """Be the wakeup fd again (the code gave its own up)."""
+        if self._wfd >= 0:
+            _set_wakeup_fd(self._wfd, warn_on_full_buffer=False)
 
     def disarm(self, close: bool = True) -> None:
         """Stop (in the main thread): in a process the code forked, whose
@@ -102,15 +117,19 @@ class InterruptWatch:
         if self._wfd < 0:
             return
         try:
-            previous = signal.set_wakeup_fd(-1)
+            previous = _set_wakeup_fd(-1)
             if previous not in (-1, self._wfd):  # the code's own wakeup fd: leave it
-                signal.set_wakeup_fd(previous)
+                _set_wakeup_fd(previous)
         except (ValueError, OSError):  # not the main thread, or the code's fd is gone
             pass
         if close:
             for fd in (self.rfd, self._wfd):
-                os.close(fd)
+                _close(fd)
         self.rfd = self._wfd = -1
+
+    def handled(self) -> None:
+        """The SIGINT handler runs (call first thing in it)."""
+        self.runs += 1
 
     def check(self) -> None:
         """Before a run (in the main thread): stop if the ticker found the
@@ -119,45 +138,43 @@ class InterruptWatch:
             self.tampered = False
             self.disarm(close=False)
 
-    def handled(self) -> None:
-        """The SIGINT handler runs (call first thing in it)."""
-        self.handled_at = time.monotonic()
-
     def lost(self) -> bool:
-        """Read what signals came since the last call (in the ticker's thread);
-        True if a SIGINT found by the last call has still not been handled."""
+        """Read what signals came since the last call (in the ticker's
+        thread); True if a SIGINT found by the last call has still not been
+        handled (a false alarm only costs a wake that does nothing)."""
         rfd = self.rfd
         if rfd < 0 or self.tampered:
             return False
-        if _pipe_of(rfd) != self._pipe or _pipe_of(self._wfd) != self._pipe:
+        if (_end(rfd), _end(self._wfd)) != self._ends:
             self.tampered = True  # never read what may be the code's own descriptor
             return False
-        since, self._since = self._since, None
-        lost = since is not None and self.handled_at <= since and self.handled_at >= self._resent_at
-        began = time.monotonic()
+        before = self.runs
+        pending, self._pending = self._pending, None
+        lost = pending is not None and before == pending and before != self._woken
         came = False
         while True:
             try:
-                data = os.read(rfd, 512)
+                data = _read(rfd, 512)
             except OSError:  # empty (BlockingIOError)
                 break
             if not data:
                 break
             came = came or _SIGINT_BYTE in data
-        if came:
-            self._since = self._read_at
-        self._read_at = began
+        if came:  # it came after the last read began: its handler runs after `_before` was read
+            self._pending = self._before
+        self._before = before
         if lost:
-            self._resent_at = began
+            self._woken = before
         return lost
 
 
-def _pipe_of(fd: int) -> Optional[Tuple[int, int]]:
+def _end(fd: int) -> Optional[Tuple[int, int, int]]:
+    """What ``fd`` is: its file (a pipe's two ends share one) and access mode."""
     try:
-        info = os.fstat(fd)
+        info = _fstat(fd)
+        return info.st_dev, info.st_ino, _fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE
     except OSError:
         return None
-    return info.st_dev, info.st_ino
 
 
 _SIGINT_BYTE = bytes([signal.SIGINT])
@@ -183,8 +200,10 @@ class SignalGate:
         self.held: Dict[int, Tuple[Handler, Optional[FrameType]]] = {}
         #: Called with a signal number just held (the worker may arrange to send it again soon).
         self.on_hold: Optional[Callable[[int], None]] = None
-        #: Told when a handler of the code's runs for SIGINT (see InterruptWatch).
+        #: Told when a handler of the code's runs for SIGINT, and when the
+        #: code gives its own wakeup fd up (see InterruptWatch).
         self.watch: Optional[InterruptWatch] = None
+        self.wakeup_fd = -1  # the code's, as it set it with signal.set_wakeup_fd
         self._signal = signal.signal
         self._getsignal = signal.getsignal
 
@@ -192,6 +211,7 @@ class SignalGate:
         """Route user code's ``signal.signal`` / ``signal.getsignal`` through this gate."""
         signal.signal = self.signal
         signal.getsignal = self.getsignal
+        signal.set_wakeup_fd = self.set_wakeup_fd
 
     def signal(self, signalnum: int, handler: Any) -> Any:
         """signal.signal, whose handler runs only while user code runs."""
@@ -202,6 +222,17 @@ class SignalGate:
     def getsignal(self, signalnum: int) -> Any:
         """signal.getsignal: the handler as user code gave it."""
         return _ungated(self._getsignal(signalnum))
+
+    def set_wakeup_fd(self, fd: int, *, warn_on_full_buffer: bool = True) -> int:
+        """signal.set_wakeup_fd for the code: its fd takes the worker's place
+        while it is set, and -1 gives the worker's back. It returns the
+        code's previous fd, -1 at first, as if the worker had none (asyncio
+        and trio set theirs and put back what they found)."""
+        _set_wakeup_fd(fd, warn_on_full_buffer=warn_on_full_buffer)  # its checks and errors
+        previous, self.wakeup_fd = self.wakeup_fd, fd
+        if fd == -1 and self.watch is not None:
+            self.watch.rearm()
+        return previous
 
     def release(self) -> None:
         """Run the handlers of signals held meanwhile (call in user code)."""

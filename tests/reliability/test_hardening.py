@@ -307,24 +307,97 @@ def test_one_interrupt_is_one_keyboard_interrupt(ci):
     assert ci.run_code("time.sleep(1)\nprint(len(calls))", timeout=30).stdout == "1\n"
 
 
+# Code that counts the KeyboardInterrupts one interrupt() gives it, cleanup included.
+COUNT_INTERRUPTS = (
+    "import signal, time\n"
+    "n = 0\n"
+    "try:\n"
+    "    {body}\n"
+    "except KeyboardInterrupt:\n"
+    "    n += 1\n"
+    "signal.pthread_sigmask(signal.SIG_UNBLOCK, {{signal.SIGINT}})\n"
+    "for _ in range(3):\n"
+    "    try:\n"
+    "        time.sleep(0.2)\n"
+    "    except KeyboardInterrupt:\n"
+    "        n += 1\n"
+    "print(n)\n")
+
+
+@pytest.mark.parametrize("setup, body", [
+    # the kernel gives the SIGINT to a thread of the code's while the main thread holds it off
+    ("import signal, threading, time\nthreading.Thread(target=time.sleep, args=(3,), daemon=True).start()",
+     "signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})\n    time.sleep(1)"),
+    # a frozen clock (freezegun, mock.patch) must not make handled interrupts look lost
+    ("import time\ntime.monotonic = lambda: 1000.0", "time.sleep(30)"),
+    # a SIGINT handler the signal gate does not see (the module reloaded)
+    ("import importlib, signal, time\nimportlib.reload(signal)\n"
+     "signal.signal(signal.SIGINT, signal.default_int_handler)", "time.sleep(30)"),
+], ids=["sigmask", "frozen-clock", "ungated-handler"])
+def test_one_interrupt_is_one_keyboard_interrupt_whatever_the_code_did(ci, setup, body):
+    assert ci.run_code(setup).error is None
+    for _ in range(2):
+        threading.Timer(0.3, ci.interrupt).start()
+        result = ci.run_code(COUNT_INTERRUPTS.format(body=body), timeout=30)
+        assert result.error is None and result.stdout == "1\n", result
+    assert ci.run_code("time.sleep(0.3)\nprint('undisturbed')").stdout == "undisturbed\n"
+
+
+def test_the_watch_outlives_the_code_mocking_what_it_uses(ci):
+    """os.read mocked for a while (its ticker reads with it) does not stop
+    the ticker that flushes the code's output."""
+    ci.run_code("import os, time\nfrom unittest import mock\n"
+                "with mock.patch('os.read', side_effect=ValueError('mocked')):\n    time.sleep(0.1)")
+    arrived = []
+    started = time.monotonic()
+    ci.run_code("print('early', flush=False)\ntime.sleep(1.5)\nprint('late')",
+                on_stdout=lambda line: arrived.append(time.monotonic() - started))
+    assert len(arrived) == 2 and arrived[1] - arrived[0] > 0.75  # 'early' came at once, not with 'late'
+
+
+def test_an_event_loop_that_took_the_wakeup_fd_gives_it_back(ci):
+    """asyncio's add_signal_handler sets the wakeup fd and unsets it when the
+    loop closes; trio warns if it finds one set: the code sees none of the
+    worker's, and the worker's is back once the code's is gone."""
+    result = ci.run_code(
+        "import asyncio, signal\n"
+        "async def main():\n"
+        "    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, print)\n"
+        "asyncio.run(main())\n"
+        "import socket\n"
+        "a, b = socket.socketpair()\n"
+        "a.setblocking(False)\n"
+        "print(signal.set_wakeup_fd(a.fileno()), signal.set_wakeup_fd(-1) == a.fileno())")
+    assert result.stdout == "-1 True\n", result
+    started = time.monotonic()
+    result = ci.run_code(POKE_SIGINT_FROM_A_THREAD + "time.sleep(30)", timeout=60)
+    assert result.error.name == "KeyboardInterrupt" and time.monotonic() - started < 20
+
+
+def test_a_sigint_to_a_child_forked_without_pythons_hooks_does_not_reach_the_worker(ci):
+    result = ci.run_code(
+        "import ctypes, os, signal, time\n"
+        "pid = ctypes.CDLL(None, use_errno=True).fork()\n"
+        "if pid == 0:\n"
+        "    try:\n"
+        "        time.sleep(10)\n"
+        "    finally:\n"
+        "        os._exit(0)\n"
+        "time.sleep(0.2)\n"
+        "os.kill(pid, signal.SIGINT)\n"
+        "time.sleep(0.5)\n"
+        "os.waitpid(pid, 0)\n"
+        "print('not interrupted')", timeout=30)
+    assert result.error is None and result.stdout == "not interrupted\n", result
+
+
 def test_the_code_may_take_over_the_descriptors_of_the_wakeup_pipe(ci):
     """Code that puts its own pipe on the worker's wakeup pipe's numbers
     (dup2) keeps what it writes there, and no signal writes to it."""
     ci.run_code(
         "import os, signal, time\n"
-        "w = signal.set_wakeup_fd(-1)\n"
-        "signal.set_wakeup_fd(w, warn_on_full_buffer=False)\n"
-        "def _pipe_fds(inode):\n"
-        "    found = []\n"
-        "    for name in os.listdir('/proc/self/fd'):\n"
-        "        try:\n"
-        "            if os.fstat(int(name)).st_ino == inode:\n"
-        "                found.append(int(name))\n"
-        "        except OSError:\n"
-        "            pass\n"
-        "    return sorted(found)\n"
-        "ends = _pipe_fds(os.fstat(w).st_ino)\n"
-        "r = next(fd for fd in ends if fd != w)\n"
+        "watch = signal.signal.__self__.watch  # the worker's signal gate's\n"
+        "r, w = watch.rfd, watch._wfd\n"
         "a, b = os.pipe()\n"
         "os.dup2(a, r)\n"
         "os.dup2(b, w)\n"
