@@ -399,3 +399,131 @@ def test_an_answer_in_the_middle_of_an_upload_is_the_error_raised(twin):
             asyncio.run(main())
     assert caught.value.status == 413 and "over quota" in str(caught.value)
     thread.join(10)
+
+
+EMPTY_LIST = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n[]"
+
+
+def _scripted_server(handle):
+    """A server calling ``handle(conn, head)`` for each request head, a thread
+    per connection; returns its url and the list of connections it accepted."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 16)  # what a client sends soon waits
+    accepted = []
+
+    def serve(conn):
+        with conn:
+            data = b""
+            try:
+                while True:
+                    while b"\r\n\r\n" not in data:
+                        more = conn.recv(65536)
+                        if not more:
+                            return
+                        data += more
+                    head, _, data = data.partition(b"\r\n\r\n")
+                    if handle(conn, head) is False:
+                        return
+            except OSError:  # the client reset the connection: its right
+                return
+
+    def accept():
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            accepted.append(conn)
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+    threading.Thread(target=accept, daemon=True).start()
+    return listener, "http://127.0.0.1:%d" % listener.getsockname()[1], accepted
+
+
+def _both_twins(twin, url, script):
+    """Run ``script(client)`` (a coroutine function for the async twin) on a client of ``url``."""
+    if twin == "sync":
+        with RemoteCodeInterpreter(url, io_timeout=30, delete_on_close=False) as client:
+            return script(client)
+
+    async def main():
+        async with AsyncRemoteCodeInterpreter(url, io_timeout=30, delete_on_close=False) as client:
+            return await script(client)
+    return asyncio.run(main())
+
+
+@pytest.mark.parametrize("twin", ["sync", "async"])
+@pytest.mark.parametrize("pause", [0, 0.5], ids=["at-once", "while-sending-blocks"])
+def test_an_answer_before_the_body_ends_stops_the_upload_and_retires_its_connection(twin, pause):
+    """A server that refuses a body part way (and keeps the connection open,
+    no longer reading) is answered at once, not after io_timeout, and the
+    connection, the rest of the body unsent, is never used again. With a
+    pause, the answer comes while the client waits to send more."""
+    def handle(conn, head):
+        if not head.startswith(b"PUT"):
+            conn.sendall(EMPTY_LIST)
+            return True
+        conn.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+        got = 0
+        while got < 100_000:
+            got += len(conn.recv(65536))
+        time.sleep(pause)
+        message = b'{"message": "over quota"}'
+        conn.sendall(b"HTTP/1.1 413 Content Too Large\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: %d\r\n\r\n%s" % (len(message), message))
+        release.wait(25)  # open, reading nothing more
+        return False
+    release = threading.Event()
+    listener, url, accepted = _scripted_server(handle)
+    data = b"x" * (16 << 20)
+
+    def sync_script(client):
+        started = time.monotonic()
+        with pytest.raises(RemoteServerError) as caught:
+            client.fs.upload_file(data, "x")
+        return caught.value, time.monotonic() - started, client.list_contexts()
+
+    async def async_script(client):
+        started = time.monotonic()
+        with pytest.raises(RemoteServerError) as caught:
+            await client.fs.upload_file(data, "x")
+        return caught.value, time.monotonic() - started, await client.list_contexts()
+    try:
+        error, took, listed = _both_twins(twin, url, sync_script if twin == "sync" else async_script)
+    finally:
+        release.set()
+        listener.close()
+    assert error.status == 413 and "over quota" in str(error)
+    assert took < 20  # io_timeout is 30 s
+    assert listed == [] and len(accepted) == 2
+
+
+@pytest.mark.parametrize("twin", ["sync", "async"])
+def test_bytes_an_idle_kept_alive_connection_got_are_not_the_next_answer(twin):
+    """A proxy may say 408 on an idle connection before it closes it: the
+    next request goes on a new connection, not answered by that."""
+    def handle(conn, head):
+        conn.sendall(EMPTY_LIST)
+        if len(accepted) == 1:
+            time.sleep(0.05)
+            message = b'{"message": "idle too long"}'
+            conn.sendall(b"HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                         b"Content-Length: %d\r\n\r\n%s" % (len(message), message))
+            time.sleep(1)
+            return False
+        return True
+    listener, url, accepted = _scripted_server(handle)
+
+    def sync_script(client):
+        client.list_contexts()
+        time.sleep(0.3)
+        return client.list_contexts()
+
+    async def async_script(client):
+        await client.list_contexts()
+        await asyncio.sleep(0.3)
+        return await client.list_contexts()
+    try:
+        assert _both_twins(twin, url, sync_script if twin == "sync" else async_script) == []
+    finally:
+        listener.close()
+    assert len(accepted) == 2

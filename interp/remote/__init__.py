@@ -3,7 +3,7 @@
 ``core`` is sans-IO (URLs, requests, the bounded HTTP/1.1 response parser,
 a run's NDJSON events, results and errors); ``client`` holds what the twins
 share (options, error wording, the record of contexts they made); ``sync``
-and ``aio`` drive the core over blocking sockets and asyncio streams.
+and ``aio`` drive the core over blocking sockets and an asyncio protocol.
 ``files`` is the sans-IO part of ``fs`` (uploads and downloads streamed
 over the server's file routes) and ``fs`` the twins' ``fs`` objects.
 """

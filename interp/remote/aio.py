@@ -22,6 +22,7 @@ from . import files as rf
 from . import steps as st
 from .fs import AsyncRemoteFileSystem
 from .client import (
+    ANSWERED_EARLY,
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_IO_TIMEOUT,
     DEFAULT_KEEP_ALIVE,
@@ -124,6 +125,8 @@ class _Stream:
             raise self.error or BrokenPipeError("the server closed the connection")
         self.transport.write(data)
         while self.writing_paused and not self.ended:
+            if self.data:  # an answer while the server does not read (a 413 at its quota)
+                raise ConnectionAbortedError(ANSWERED_EARLY)
             await self._wait(deadline - time.monotonic())
         if self.ended and self.error is not None:
             raise self.error
@@ -142,8 +145,14 @@ class _AsyncConnection:
         self.idle_limit = DEFAULT_KEEP_ALIVE
 
     def usable(self, now: float) -> bool:
-        return (now - self.idle_since < self.idle_limit and not self.stream.ended
+        """Kept alive, and not spoken to since (bytes an idle connection got
+        are no answer to the next request: a proxy's 408, say)."""
+        return (now - self.idle_since < self.idle_limit and not self.answered()
                 and not self.stream.transport.is_closing())
+
+    def answered(self) -> bool:
+        """Bytes (or the end) wait to be read now."""
+        return bool(self.stream.data) or self.stream.ended
 
     async def send(self, data: bytes, deadline: float) -> None:
         await self.stream.write(data, deadline)
@@ -154,8 +163,10 @@ class _AsyncConnection:
     def close(self) -> None:
         transport = self.stream.transport
         try:
-            if transport.get_extra_info("sslcontext") is not None:
-                transport.abort()  # no close_notify round trip the loop might not live to see
+            if transport.get_extra_info("sslcontext") is not None or transport.get_write_buffer_size():
+                # no close_notify round trip the loop might not live to see; nor a wait
+                # for a server that no longer reads to take what is left of a request
+                transport.abort()
             else:
                 transport.close()
         except (OSError, RuntimeError):  # RuntimeError: its event loop is closed
@@ -248,6 +259,8 @@ class AsyncRemoteCodeInterpreter(_RemoteClient):
                         value = await value
                 elif kind == st.CONNECT:
                     value = await self._pool.get()
+                elif kind == st.ANSWERED:
+                    value = step[1].answered()
                 else:  # the local file is read in a thread, a chunk at a time
                     value = await asyncio.to_thread(st.next_chunk, step[1])
             except StopIteration as exc:

@@ -5,9 +5,9 @@ Both twins drive the sans-IO core in ``interp.remote.core`` (requests, a bounded
 HTTP/1.1 response parser, the NDJSON events of a run, result building,
 error mapping) through the same request procedures (``interp.remote.steps``:
 generators of I/O steps); the sync one performs the steps over non-blocking
-sockets waited on with ``poll``, the async one over asyncio streams. Connections are kept alive and reused. What the
-network breaks raises a RemoteError subclass (see interp.errors), never a
-socket error.
+sockets waited on with ``poll``, the async one over an asyncio protocol of
+its own. Connections are kept alive and reused. What the network breaks
+raises a RemoteError subclass (see interp.errors), never a socket error.
 """
 
 from __future__ import annotations
@@ -59,6 +59,8 @@ KEEP_ALIVE_MARGIN = 1.0
 #: How often a sync run checks its ``cancel`` event.
 CANCEL_POLL = 0.05
 READ_SIZE = 256 * 1024
+#: Why sending stopped: the server answered a request it had not read to its end.
+ANSWERED_EARLY = "the server answered before the request's end"
 TOKEN_ENV = "INTERP_TOKEN"
 
 

@@ -13,7 +13,8 @@ The steps (tuples, the first item names the step):
 - ``(SEND, conn, data, deadline)``: all of ``data``; socket.timeout past ``deadline``;
 - ``(RECEIVE, conn, deadline)``: the next bytes (b"" at EOF); ``deadline`` may be None;
 - ``(CALL, function, argument)``: a callback's value (awaited if it is awaitable);
-- ``(READ, chunks)``: the next chunk of a local file (b"" at its end).
+- ``(READ, chunks)``: the next chunk of a local file (b"" at its end);
+- ``(ANSWERED, conn)``: True if the server sent something (or closed) not read yet, without waiting.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from .client import T, _Cancelled, _input_value, _lost
 if TYPE_CHECKING:
     from .client import _RemoteClient
 
-CONNECT, SEND, RECEIVE, CALL, READ = "connect", "send", "receive", "call", "read"
+CONNECT, SEND, RECEIVE, CALL, READ, ANSWERED = "connect", "send", "receive", "call", "read", "answered"
 
 Step = Tuple[Any, ...]
 
@@ -89,6 +90,8 @@ def transfer(client: _RemoteClient, transfer: rf.Transfer, body: Optional[rf.Bod
         conn = yield (CONNECT,)
         sent = False
         broken: Optional[OSError] = None  # what broke sending the body (the answer is read next)
+        started = whole = False  # the body: begun, and sent to its end (the connection is pooled unless
+        # it was begun and not ended: the rest would be taken for the next request)
         try:
             yield (SEND, conn, head, time.monotonic() + client._io_timeout)
             sent = True
@@ -100,10 +103,12 @@ def transfer(client: _RemoteClient, transfer: rf.Transfer, body: Optional[rf.Bod
                 except socket.timeout:
                     transfer.go_ahead()
             if transfer.proceed and body is not None:
+                started = True
                 chunks = rf.local_chunks(body)  # its errors are rf.LocalError
-                while True:
+                while not (yield (ANSWERED, conn)):  # an answer now ends the upload (a 413 at its quota)
                     chunk = yield (READ, chunks)
                     if not chunk:
+                        whole = True
                         break
                     try:
                         yield (SEND, conn, chunk, time.monotonic() + client._io_timeout)
@@ -123,7 +128,10 @@ def transfer(client: _RemoteClient, transfer: rf.Transfer, body: Optional[rf.Bod
         except BaseException:
             conn.close()
             raise
-        client._pool.put(conn, transfer.parser)
+        if whole or not started:
+            client._pool.put(conn, transfer.parser)
+        else:
+            conn.close()  # the server answered before the body's end
         return transfer.outcome()
     raise AssertionError("unreachable")  # pragma: no cover
 

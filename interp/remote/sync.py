@@ -23,6 +23,7 @@ from . import files as rf
 from . import steps as st
 from .fs import RemoteFileSystem
 from .client import (
+    ANSWERED_EARLY,
     CANCEL_POLL,
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_IO_TIMEOUT,
@@ -60,13 +61,16 @@ class _Connection:
         return not self._poll(select.POLLIN, 0)  # readable while idle: closed (or garbage)
 
     def send(self, data: bytes, deadline: float) -> None:
-        """Send all of ``data``; socket.timeout past ``deadline``."""
+        """Send all of ``data``; socket.timeout past ``deadline``; an OSError
+        if the server answers (or closes) while it does not read."""
         view = memoryview(data)
         while view:
             try:
                 view = view[self.sock.send(view):]
             except (BlockingIOError, ssl.SSLWantWriteError):
-                self._wait(select.POLLOUT, deadline)
+                self._wait(select.POLLOUT | select.POLLIN, deadline)
+                if self.answered():
+                    raise ConnectionAbortedError(ANSWERED_EARLY) from None
             except ssl.SSLWantReadError:  # TLS may need to read before it writes
                 self._wait(select.POLLIN, deadline)
 
@@ -89,6 +93,10 @@ class _Connection:
                     events = select.POLLIN
                 except ssl.SSLWantWriteError:
                     events = select.POLLOUT
+
+    def answered(self) -> bool:
+        """Bytes (or the end) wait to be read now."""
+        return self._buffered() or self._poll(select.POLLIN, 0)
 
     def _wait(self, events: int, deadline: float) -> None:
         left = deadline - time.monotonic()
@@ -199,6 +207,8 @@ class RemoteCodeInterpreter(_RemoteClient):
                     value = step[1](step[2])
                 elif kind == st.CONNECT:
                     value = self._pool.get()
+                elif kind == st.ANSWERED:
+                    value = step[1].answered()
                 else:
                     value = st.next_chunk(step[1])
             except StopIteration as exc:
