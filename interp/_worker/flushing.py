@@ -108,7 +108,7 @@ class Ticker:
         # Held while the thread flushes, and across a fork: a child forked
         # while this thread held a stream's lock would find it held for ever.
         self._flushing = threading.Lock()
-        #: Asked at each tick whether a SIGINT must be sent to the main thread again.
+        #: Asked at each tick whether to wake the main thread (a SIGINT's handler waits).
         self.watch: Optional[InterruptWatch] = None
 
     def start(self) -> None:
@@ -150,8 +150,7 @@ class Ticker:
             time.sleep(self._interval)
             with self._flushing:
                 self._flush()
-            if self.watch is not None:
-                self._watch()
+            self._watch()
             while self._resend:
                 # a real signal (not _thread.interrupt_main): it must wake a blocking call
                 _pthread_kill(threading.main_thread().ident or 0, self._resend.pop())

@@ -90,8 +90,9 @@ def transfer(client: _RemoteClient, transfer: rf.Transfer, body: Optional[rf.Bod
         conn = yield (CONNECT,)
         sent = False
         broken: Optional[OSError] = None  # what broke sending the body (the answer is read next)
-        started = whole = False  # the body: begun, and sent to its end (the connection is pooled unless
-        # it was begun and not ended: the rest would be taken for the next request)
+        # The body: begun, and sent to its end. A connection whose body was begun
+        # and not ended is closed: the rest would be taken for the next request.
+        started = whole = False
         try:
             yield (SEND, conn, head, time.monotonic() + client._io_timeout)
             sent = True
