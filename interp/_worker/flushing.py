@@ -37,7 +37,7 @@ import threading
 import time
 from typing import Any, Callable, Optional, Set
 
-from .signals import WAKE, InterruptWatch, foreign_threads, start_thread
+from .signals import InterruptWatch, foreign_threads, start_thread, wake_signal
 
 #: Longest time a line written by Python code waits in the buffers during a run.
 FLUSH_INTERVAL = 0.005
@@ -129,7 +129,7 @@ class Ticker:
         """Wake the main thread if a SIGINT's handler waits (see InterruptWatch)."""
         try:
             if self.watch is not None and self.watch.lost():
-                _pthread_kill(threading.main_thread().ident or 0, WAKE)
+                _pthread_kill(threading.main_thread().ident or 0, wake_signal())
         except Exception:  # never let it end the thread that flushes the code's output
             self.watch = None
 

@@ -62,9 +62,30 @@ def foreign_threads() -> int:
 #: What the engine wakes the main thread with (see InterruptWatch): a signal
 #: programs leave alone (its default is to be ignored), whose handler does nothing.
 WAKE = signal.SIGURG
+
+
+def wake_handler(signum: int, frame: Optional[FrameType]) -> None:
+    """WAKE's handler: nothing (it only makes a blocking call return)."""
+
+
+def wake_signal() -> int:
+    """The signal to wake the main thread with: WAKE, unless the code took
+    it (a handler of its own) or holds it off there; then SIGINT itself,
+    which then may come twice."""
+    if _getsignal(WAKE) is not wake_handler:
+        return signal.SIGINT
+    main = os.getpid()  # the main thread's id (its thread id in a fork is stale in threading)
+    try:
+        with open("/proc/%d/task/%d/status" % (main, main), "rb") as status:
+            for line in status:
+                if line.startswith(b"SigBlk:"):
+                    return signal.SIGINT if int(line.split()[1], 16) >> (WAKE - 1) & 1 else WAKE
+    except (OSError, ValueError, IndexError):
+        pass
+    return WAKE
 # The engine's own, bound before user code can replace (or mock) them.
 _read, _fstat, _fcntl, _close = os.read, os.fstat, fcntl.fcntl, os.close
-_set_wakeup_fd = signal.set_wakeup_fd
+_set_wakeup_fd, _getsignal = signal.set_wakeup_fd, signal.getsignal
 
 
 class InterruptWatch:
@@ -204,6 +225,7 @@ class SignalGate:
         #: code gives its own wakeup fd up (see InterruptWatch).
         self.watch: Optional[InterruptWatch] = None
         self.wakeup_fd = -1  # the code's, as it set it with signal.set_wakeup_fd
+        self.wake_setting: Any = signal.SIG_DFL  # WAKE's handler as the code set it, while the engine's runs
         self._signal = signal.signal
         self._getsignal = signal.getsignal
 
@@ -214,14 +236,25 @@ class SignalGate:
         signal.set_wakeup_fd = self.set_wakeup_fd
 
     def signal(self, signalnum: int, handler: Any) -> Any:
-        """signal.signal, whose handler runs only while user code runs."""
+        """signal.signal, whose handler runs only while user code runs.
+        WAKE set to SIG_DFL or SIG_IGN (both ignore it) keeps the engine's
+        handler, which does nothing either; getsignal says what the code set."""
+        if signalnum == WAKE and handler in (signal.SIG_DFL, signal.SIG_IGN):
+            if self._getsignal(WAKE) is wake_handler:
+                previous, self.wake_setting = self.wake_setting, handler
+                return previous
+            previous = self._signal(WAKE, wake_handler)
+            self.wake_setting = handler
+            return _ungated(previous)
         if callable(handler):
             handler = _GatedHandler(self, handler)
-        return _ungated(self._signal(signalnum, handler))
+        previous = self._signal(signalnum, handler)
+        return self.wake_setting if previous is wake_handler else _ungated(previous)
 
     def getsignal(self, signalnum: int) -> Any:
         """signal.getsignal: the handler as user code gave it."""
-        return _ungated(self._getsignal(signalnum))
+        handler = self._getsignal(signalnum)
+        return self.wake_setting if handler is wake_handler else _ungated(handler)
 
     def set_wakeup_fd(self, fd: int, *, warn_on_full_buffer: bool = True) -> int:
         """signal.set_wakeup_fd for the code: its fd takes the worker's place

@@ -42,7 +42,7 @@ from .magics_more import automagic
 from .interpreter import Interpreter, error_report
 from .magics import Shell
 from .proctree import orphaned
-from .signals import WAKE, InterruptWatch
+from .signals import WAKE, InterruptWatch, wake_handler
 from .stdio import (CallbackStdin, Plumbing, StreamedStdin, attach_stdin, flush_everything, flush_streams, in_write,
                     setup_descriptors, whole_line_print)
 
@@ -94,7 +94,7 @@ class Worker:
         self.channel, self.relay = channel, relay
         self.plumbing.start()
         signal.signal(signal.SIGINT, self._on_sigint)
-        signal.signal(WAKE, _wake)  # its handler does nothing: it only ends a blocking call
+        signal.signal(WAKE, wake_handler)  # it does nothing: it only ends a blocking call
         self.watch.arm()
         self.interp.signals.install()
         self.pid = os.getpid()
@@ -352,10 +352,6 @@ class Worker:
             return self.channel.recv()
         finally:
             interp.enter_user_code()
-
-
-def _wake(signum: int, frame: Optional[FrameType]) -> None:
-    """WAKE's handler: nothing (see signals.InterruptWatch)."""
 
 
 def restore_environ(saved: Mapping[str, str]) -> None:

@@ -343,6 +343,28 @@ def test_one_interrupt_is_one_keyboard_interrupt_whatever_the_code_did(ci, setup
     assert ci.run_code("time.sleep(0.3)\nprint('undisturbed')").stdout == "undisturbed\n"
 
 
+@pytest.mark.parametrize("setup", [
+    "signal.signal(signal.SIGURG, signal.SIG_IGN)",
+    "signal.signal(signal.SIGURG, signal.SIG_DFL)",
+    "signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGURG})",
+    "urgent = []\nsignal.signal(signal.SIGURG, lambda *a: urgent.append(1))",
+], ids=["ignored", "default", "blocked", "own-handler"])
+def test_the_wake_signal_is_the_codes_to_set(ci, setup):
+    """What the worker wakes its main thread with (SIGURG) may be set by
+    the code as it likes: getsignal shows the code's setting, a handler of
+    its own is not called by the worker, and a lost-looking interrupt
+    still comes at once."""
+    assert ci.run_code("import signal\nprint(signal.getsignal(signal.SIGURG) is signal.SIG_DFL)").stdout == "True\n"
+    assert ci.run_code(setup).error is None
+    started = time.monotonic()
+    result = ci.run_code(POKE_SIGINT_FROM_A_THREAD + "time.sleep(30)", timeout=60)
+    assert result.error.name == "KeyboardInterrupt" and time.monotonic() - started < 20
+    if "SIG_IGN" in setup:
+        assert ci.run_code("print(signal.getsignal(signal.SIGURG) is signal.SIG_IGN)").stdout == "True\n"
+    if "urgent" in setup:
+        assert ci.run_code("print(urgent)").stdout == "[]\n"
+
+
 def test_the_watch_outlives_the_code_mocking_what_it_uses(ci):
     """os.read mocked for a while (its ticker reads with it) does not stop
     the ticker that flushes the code's output."""
