@@ -527,3 +527,82 @@ def test_bytes_an_idle_kept_alive_connection_got_are_not_the_next_answer(twin):
     finally:
         listener.close()
     assert len(accepted) == 2
+
+
+def _content_length(head):
+    return int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
+
+
+CREATED = (b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: 25\r\n\r\n"
+           b'{"path": "x", "size": 10}')
+
+
+@pytest.mark.parametrize("twin", ["sync", "async"])
+@pytest.mark.parametrize("early", [b"HTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\n", CREATED],
+                         ids=["interim", "success"])
+def test_an_interim_or_successful_answer_before_the_body_ends_does_not_stop_it(twin, early):
+    """Only a refusal ends an upload early: another 1xx (a proxy's 103) or
+    a success the server sends while it goes on reading leaves the body
+    to be sent whole, and the connection kept alive."""
+    received = []
+
+    def handle(conn, head):
+        if not head.startswith(b"PUT"):
+            conn.sendall(EMPTY_LIST)
+            return True
+        length = _content_length(head)
+        conn.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+        got = 0
+        while got < 1 << 20:
+            got += len(conn.recv(min(65536, length - got)))
+        conn.sendall(early)  # then goes on reading
+        while got < length:
+            got += len(conn.recv(min(65536, length - got)))
+        received.append(got)
+        if early.startswith(b"HTTP/1.1 1"):
+            conn.sendall(CREATED)
+        return True
+    listener, url, accepted = _scripted_server(handle)
+    data = os.urandom(8 << 20)
+
+    def sync_script(client):
+        client.fs.upload_file(data, "x")
+        return client.list_contexts()
+
+    async def async_script(client):
+        await client.fs.upload_file(data, "x")
+        return await client.list_contexts()
+    try:
+        assert _both_twins(twin, url, sync_script if twin == "sync" else async_script) == []
+    finally:
+        listener.close()
+    assert received == [len(data)] and len(accepted) == 1
+
+
+@pytest.mark.parametrize("twin", ["sync", "async"])
+def test_uploads_to_a_quick_server_keep_their_connection(twin):
+    """A server that answers the moment the body's last byte is in: the
+    upload is whole, and the next one goes on the same connection."""
+    def handle(conn, head):
+        length = _content_length(head)
+        conn.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+        got = 0
+        while got < length:
+            got += len(conn.recv(min(65536, length - got)))
+        conn.sendall(CREATED)
+        return True
+    listener, url, accepted = _scripted_server(handle)
+    data = b"x" * (1 << 20)  # one chunk exactly
+
+    def sync_script(client):
+        for _ in range(20):
+            client.fs.upload_file(data, "x")
+
+    async def async_script(client):
+        for _ in range(20):
+            await client.fs.upload_file(data, "x")
+    try:
+        _both_twins(twin, url, sync_script if twin == "sync" else async_script)
+    finally:
+        listener.close()
+    assert len(accepted) == 1

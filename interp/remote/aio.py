@@ -22,7 +22,6 @@ from . import files as rf
 from . import steps as st
 from .fs import AsyncRemoteFileSystem
 from .client import (
-    ANSWERED_EARLY,
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_IO_TIMEOUT,
     DEFAULT_KEEP_ALIVE,
@@ -120,16 +119,18 @@ class _Stream:
             self.transport.resume_reading()
         return chunk
 
-    async def write(self, data: bytes, deadline: float) -> None:
+    async def write(self, data: bytes, deadline: float, answers: bool = False) -> int:
+        """Queue ``data`` and wait while the transport holds too much
+        (socket.timeout past ``deadline``); with ``answers``, not once an
+        answer waits. Returns how many bytes went (all: the transport keeps them)."""
         if self.ended or self.transport.is_closing():
             raise self.error or BrokenPipeError("the server closed the connection")
         self.transport.write(data)
-        while self.writing_paused and not self.ended:
-            if self.data:  # an answer while the server does not read (a 413 at its quota)
-                raise ConnectionAbortedError(ANSWERED_EARLY)
+        while self.writing_paused and not self.ended and not (answers and self.data):
             await self._wait(deadline - time.monotonic())
         if self.ended and self.error is not None:
             raise self.error
+        return len(data)
 
 
 def _time_out(waiter: asyncio.Future[None]) -> None:
@@ -154,8 +155,8 @@ class _AsyncConnection:
         """Bytes (or the end) wait to be read now."""
         return bool(self.stream.data) or self.stream.ended
 
-    async def send(self, data: bytes, deadline: float) -> None:
-        await self.stream.write(data, deadline)
+    async def send(self, data: bytes, deadline: float, answers: bool = False) -> int:
+        return await self.stream.write(data, deadline, answers)
 
     async def recv(self, deadline: Optional[float]) -> bytes:
         return await self.stream.read(deadline)
@@ -252,7 +253,7 @@ class AsyncRemoteCodeInterpreter(_RemoteClient):
                 if kind == st.RECEIVE:
                     value = await step[1].recv(step[2])
                 elif kind == st.SEND:
-                    await step[1].send(step[2], step[3])
+                    value = await step[1].send(*step[2:])
                 elif kind == st.CALL:
                     value = step[1](step[2])
                     if inspect.isawaitable(value):

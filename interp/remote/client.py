@@ -59,8 +59,6 @@ KEEP_ALIVE_MARGIN = 1.0
 #: How often a sync run checks its ``cancel`` event.
 CANCEL_POLL = 0.05
 READ_SIZE = 256 * 1024
-#: Why sending stopped: the server answered a request it had not read to its end.
-ANSWERED_EARLY = "the server answered before the request's end"
 TOKEN_ENV = "INTERP_TOKEN"
 
 

@@ -140,6 +140,12 @@ class Transfer:
     def done(self) -> bool:
         return self.parser.done
 
+    @property
+    def refused(self) -> bool:
+        """The server's final answer came and is not a success: the rest of
+        the body is not wanted."""
+        return self.parser.head_done and self.parser.status >= 300
+
     def feed(self, data: bytes) -> List[bytes]:
         """Bytes from the connection; those of the downloaded file they hold."""
         out: List[bytes] = []

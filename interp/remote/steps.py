@@ -11,6 +11,8 @@ The steps (tuples, the first item names the step):
 
 - ``(CONNECT,)``: a connection from the pool (new or kept alive);
 - ``(SEND, conn, data, deadline)``: all of ``data``; socket.timeout past ``deadline``;
+  ``(SEND, conn, data, deadline, True)``: the same, but it stops when an answer waits while the
+  server does not read, and gives how many bytes went;
 - ``(RECEIVE, conn, deadline)``: the next bytes (b"" at EOF); ``deadline`` may be None;
 - ``(CALL, function, argument)``: a callback's value (awaited if it is awaitable);
 - ``(READ, chunks)``: the next chunk of a local file (b"" at its end);
@@ -106,13 +108,20 @@ def transfer(client: _RemoteClient, transfer: rf.Transfer, body: Optional[rf.Bod
             if transfer.proceed and body is not None:
                 started = True
                 chunks = rf.local_chunks(body)  # its errors are rf.LocalError
-                while not (yield (ANSWERED, conn)):  # an answer now ends the upload (a 413 at its quota)
-                    chunk = yield (READ, chunks)
-                    if not chunk:
-                        whole = True
-                        break
-                    try:
-                        yield (SEND, conn, chunk, time.monotonic() + client._io_timeout)
+                left = b""  # of the chunk being sent
+                while True:
+                    if (yield (ANSWERED, conn)):  # read it: a refusal (a 413 at a quota) ends the body;
+                        # an interim answer (100, 103) or an early success does not
+                        if not (yield from _pump(client, conn, transfer, sink)) or transfer.refused:
+                            break
+                        continue
+                    if not left:
+                        left = yield (READ, chunks)
+                        if not left:
+                            whole = True
+                            break
+                    try:  # returns early if the server answers while it does not read
+                        left = left[(yield (SEND, conn, left, time.monotonic() + client._io_timeout, True)):]
                     except OSError as exc:  # the server may have answered and closed
                         broken = exc
                         break

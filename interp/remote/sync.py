@@ -23,7 +23,6 @@ from . import files as rf
 from . import steps as st
 from .fs import RemoteFileSystem
 from .client import (
-    ANSWERED_EARLY,
     CANCEL_POLL,
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_IO_TIMEOUT,
@@ -60,19 +59,21 @@ class _Connection:
             return False
         return not self._poll(select.POLLIN, 0)  # readable while idle: closed (or garbage)
 
-    def send(self, data: bytes, deadline: float) -> None:
-        """Send all of ``data``; socket.timeout past ``deadline``; an OSError
-        if the server answers (or closes) while it does not read."""
+    def send(self, data: bytes, deadline: float, answers: bool = False) -> int:
+        """Send all of ``data``; socket.timeout past ``deadline``. With
+        ``answers``, stop when the server answers while it does not read.
+        Returns how many bytes went."""
         view = memoryview(data)
         while view:
             try:
                 view = view[self.sock.send(view):]
             except (BlockingIOError, ssl.SSLWantWriteError):
-                self._wait(select.POLLOUT | select.POLLIN, deadline)
-                if self.answered():
-                    raise ConnectionAbortedError(ANSWERED_EARLY) from None
+                self._wait(select.POLLOUT | (select.POLLIN if answers else 0), deadline)
+                if answers and self.answered():
+                    break
             except ssl.SSLWantReadError:  # TLS may need to read before it writes
                 self._wait(select.POLLIN, deadline)
+        return len(data) - len(view)
 
     def recv(self, deadline: Optional[float], cancel: Optional[threading.Event]) -> bytes:
         """The next bytes (b"" at EOF); socket.timeout past ``deadline``; _Cancelled."""
@@ -202,7 +203,7 @@ class RemoteCodeInterpreter(_RemoteClient):
                 if kind == st.RECEIVE:
                     value = step[1].recv(step[2], cancel)
                 elif kind == st.SEND:
-                    step[1].send(step[2], step[3])
+                    value = step[1].send(*step[2:])
                 elif kind == st.CALL:
                     value = step[1](step[2])
                 elif kind == st.CONNECT:
