@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
+import os
 import socket
 import ssl
 import subprocess
@@ -19,7 +20,7 @@ from helpers import wait_until
 from remote_helpers import ROOT, ThreadServer, make_certificate
 
 from interp import AsyncRemoteCodeInterpreter, RemoteCodeInterpreter, ServerUnreachableError
-from interp.errors import ConnectionLostError, RemoteProtocolError
+from interp.errors import ConnectionLostError, RemoteProtocolError, RemoteServerError
 
 
 @pytest.fixture
@@ -227,3 +228,36 @@ def test_pipelined_tls_requests_are_answered_in_order(server, certificate):
     numbers = [json.loads(line)["text"] for line in received.decode().splitlines()
                if line.startswith('{"type": "stdout"')]
     assert numbers == ["%d\n" % i for i in range(20)]
+
+
+def test_uploads_over_tls_keep_their_connection_and_a_refusal_ends_one(tmp_path, certificate):
+    """Uploads of many chunks over TLS go whole on one kept-alive connection
+    (records the server sends unasked are no answer), and one past the
+    server's limit ends with its 413, for both twins."""
+    root = tmp_path / "root"
+    root.mkdir()
+    srv = ThreadServer(str(root), certificate, max_upload=3 << 20)
+    context = ssl.create_default_context(cafile=certificate[0])
+    data = os.urandom((2 << 20) + 12345)
+    try:
+        with RemoteCodeInterpreter(srv.url, ssl_context=context) as ci:
+            for name in ("a", "b", "c"):
+                ci.fs.upload_file(data, name)
+            assert len(ci._pool._idle) == 1
+            with pytest.raises(RemoteServerError) as caught:
+                ci.fs.upload_file(data * 2, "too-big")
+            assert caught.value.status == 413
+
+        async def main():
+            async with AsyncRemoteCodeInterpreter(srv.url, ssl_context=context) as aci:
+                for name in ("d", "e"):
+                    await aci.fs.upload_file(data, name)
+                assert len(aci._pool._idle) == 1
+                with pytest.raises(RemoteServerError) as caught:
+                    await aci.fs.upload_file(data * 2, "too-big")
+                assert caught.value.status == 413
+        asyncio.run(main())
+        assert sorted(os.listdir(root)) == ["a", "b", "c", "d", "e"]
+        assert (root / "e").read_bytes() == data
+    finally:
+        srv.close()
