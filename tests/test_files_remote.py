@@ -337,8 +337,7 @@ def test_an_upload_goes_ahead_when_no_100_continue_comes(twin):
             while b"\r\n\r\n" not in data:
                 data += conn.recv(65536)
             head, _, body = data.partition(b"\r\n\r\n")
-            length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
-                              if line.lower().startswith(b"content-length")))
+            length = _content_length(head)
             while len(body) < length:
                 body += conn.recv(65536)
             received.update(head=head, body=body)
@@ -360,45 +359,6 @@ def test_an_upload_goes_ahead_when_no_100_continue_comes(twin):
         asyncio.run(main())
     thread.join(10)
     assert received["body"] == data and b"Expect: 100-continue" in received["head"]
-
-
-@pytest.mark.parametrize("twin", ["sync", "async"])
-def test_an_answer_in_the_middle_of_an_upload_is_the_error_raised(twin):
-    """A server may refuse a body once it has seen part of it (a quota, a
-    proxy's limit), answer and close: the answer is the error, not the
-    broken connection it leaves (whose reset may come before it is read)."""
-    listener = socket.create_server(("127.0.0.1", 0))
-
-    def serve():
-        conn, _ = listener.accept()
-        with conn:
-            data = b""
-            while b"\r\n\r\n" not in data:
-                data += conn.recv(65536)
-            conn.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
-            while len(data) < 200_000:
-                data += conn.recv(65536)
-            message = b'{"message": "over quota"}'
-            conn.sendall(b"HTTP/1.1 413 Content Too Large\r\nContent-Type: application/json\r\n"
-                         b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(message), message))
-            time.sleep(0.2)  # the client gets the answer, then a reset for the bytes left unread
-        listener.close()
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    url = "http://127.0.0.1:%d" % listener.getsockname()[1]
-    data = b"x" * (20 << 20)
-    if twin == "sync":
-        with RemoteCodeInterpreter(url, io_timeout=10, delete_on_close=False) as client:
-            with pytest.raises(RemoteServerError) as caught:
-                client.fs.upload_file(data, "x")
-    else:
-        async def main():
-            async with AsyncRemoteCodeInterpreter(url, io_timeout=10, delete_on_close=False) as client:
-                return await client.fs.upload_file(data, "x")
-        with pytest.raises(RemoteServerError) as caught:
-            asyncio.run(main())
-    assert caught.value.status == 413 and "over quota" in str(caught.value)
-    thread.join(10)
 
 
 EMPTY_LIST = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n[]"
@@ -449,6 +409,40 @@ def _both_twins(twin, url, script):
         async with AsyncRemoteCodeInterpreter(url, io_timeout=30, delete_on_close=False) as client:
             return await script(client)
     return asyncio.run(main())
+
+
+@pytest.mark.parametrize("twin", ["sync", "async"])
+def test_an_answer_in_the_middle_of_an_upload_is_the_error_raised(twin):
+    """A server may refuse a body once it has seen part of it (a quota, a
+    proxy's limit), answer and close: the answer is the error, not the
+    broken connection it leaves (whose reset may come before it is read)."""
+    def handle(conn, head):
+        conn.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+        got = 0
+        while got < 200_000:
+            got += len(conn.recv(65536))
+        message = b'{"message": "over quota"}'
+        conn.sendall(b"HTTP/1.1 413 Content Too Large\r\nContent-Type: application/json\r\n"
+                     b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(message), message))
+        time.sleep(0.2)  # the client gets the answer, then a reset for the bytes left unread
+        return False
+    listener, url, _ = _scripted_server(handle)
+    data = b"x" * (20 << 20)
+
+    def sync_script(client):
+        with pytest.raises(RemoteServerError) as caught:
+            client.fs.upload_file(data, "x")
+        return caught.value
+
+    async def async_script(client):
+        with pytest.raises(RemoteServerError) as caught:
+            await client.fs.upload_file(data, "x")
+        return caught.value
+    try:
+        error = _both_twins(twin, url, sync_script if twin == "sync" else async_script)
+    finally:
+        listener.close()
+    assert error.status == 413 and "over quota" in str(error)
 
 
 @pytest.mark.parametrize("twin", ["sync", "async"])
